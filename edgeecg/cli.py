@@ -1,0 +1,144 @@
+"""The ``edgeecg`` command line. Errors print one line naming the file and the problem."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import click
+
+from edgeecg.config import DS1, DS2, load_config, with_overrides
+from edgeecg.errors import EdgeECGError
+
+
+class _Group(click.Group):
+    """Turns :class:`EdgeECGError` and OS errors into a one-line ``Error: ...`` and exit code 1."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except EdgeECGError as err:
+            raise click.ClickException(str(err)) from None
+        except OSError as err:
+            raise click.ClickException(f"{err.filename or ''}: {err.strerror or err}") from None
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="edgeecg")
+def main():
+    """ECG arrhythmia classifiers, from PhysioNet records to microcontrollers."""
+
+
+DATA_HELP = ("Directory with the MIT-BIH records (or one holding mitdb/). "
+             "Default: download from PhysioNet into $EDGEECG_DATA or ~/.cache/edgeecg/mitdb.")
+
+
+@main.group(cls=_Group)
+def data():
+    """Inspect a database."""
+
+
+@data.command("info")
+@click.option("--data", "data_path", type=click.Path(path_type=Path), help=DATA_HELP)
+def data_info(data_path):
+    """Records, beats per AAMI class, and the DS1/DS2 split sizes."""
+    from edgeecg.io import list_records, rdann, resolve_data_dir
+    from edgeecg.processing.aami import CLASSES, aami_labels
+
+    cfg = load_config(None)
+    data_dir = resolve_data_dir(data_path, DS1 + DS2)
+    records = list_records(data_dir)
+    if not records:
+        raise EdgeECGError(f"{data_dir}: no WFDB records (*.hea) found")
+    per_record = {r: aami_labels(rdann(data_dir, r)[1]) for r in records}
+
+    def row(label, recs):
+        labels = [per_record[r] for r in recs if r in per_record]
+        counts = [sum(int((lab == i).sum()) for lab in labels) for i in range(len(CLASSES))]
+        cells = "".join(f"{c:>9,d}" for c in counts)
+        click.echo(f"{label:<22}{len(labels):>8d}{cells}{sum(counts):>10,d}")
+
+    click.echo(f"{data_dir}: {len(records)} records")
+    click.echo(f"{'':<22}{'records':>8}" + "".join(f"{c:>9}" for c in CLASSES) + f"{'total':>10}")
+    row("all", records)
+    excluded = cfg.split.exclude
+    row("DS1 (train)", [r for r in DS1 if r not in excluded])
+    row("  of which val", [r for r in cfg.split.val if r not in excluded])
+    row("DS2 (test)", [r for r in DS2 if r not in excluded])
+    click.echo(f"paced records excluded from DS1/DS2: {', '.join(excluded)}")
+
+
+@main.command()
+@click.option("--data", "data_path", type=click.Path(path_type=Path), help=DATA_HELP)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Run directory to write.")
+@click.option("--config", "config_path", type=click.Path(path_type=Path),
+              help="Recipe TOML (see training/). Default: the hybrid recipe's defaults.")
+@click.option("--seed", type=int, help="Overrides [train] seed.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Overrides [train] device.")
+@click.option("--epochs", type=int, help="Overrides [train] epochs.")
+@click.option("--random-split", is_flag=True,
+              help="Shuffle beats of all records together. Leaks patients: not a valid claim.")
+@click.option("--force", is_flag=True, help="Replace an existing run directory.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def train(data_path, out, config_path, seed, device, epochs, random_split, force, quiet):
+    """Train a model on DS1 and evaluate it on the DS1 validation records and DS2."""
+    from edgeecg.dataset import make_splits
+    from edgeecg.io import resolve_data_dir
+    from edgeecg.metrics import format_table
+    from edgeecg.run import save_run, test_key
+    from edgeecg.train import train_model
+
+    cfg = with_overrides(load_config(config_path), seed=seed, device=device, epochs=epochs)
+    if random_split:
+        cfg = dataclasses.replace(cfg, split=dataclasses.replace(cfg.split, kind="random"))
+    elif cfg.split.kind == "random":
+        raise EdgeECGError(f"{config_path}: [split] kind = 'random' leaks patients; "
+                           f"it needs the explicit --random-split flag")
+    if out.exists() and not force:
+        raise EdgeECGError(f"{out}: already exists (use --force to overwrite)")
+    data_dir = resolve_data_dir(data_path, cfg.split.train + cfg.split.val + cfg.split.test)
+    splits = make_splits(data_dir, cfg)
+    if cfg.split.kind == "random":
+        click.secho("WARNING: random beat split: the same patients are in train and test (leaky); "
+                    "its accuracy is not an inter-patient result.", fg="yellow", err=True)
+    for name, beats in splits.items():
+        click.echo(f"{name:<6}{len(beats):>7,d} beats  " +
+                   "  ".join(f"{k} {v:,d}" for k, v in beats.counts().items()))
+    result = train_model(cfg, splits, progress=not quiet)
+    metrics = save_run(out, cfg, result.model, result.history, result.best_epoch, splits, data_dir, force)
+    click.echo(f"\n{cfg.model.name}: {metrics['params']:,d} parameters, {metrics['macs_per_beat']:,d} MACs/beat, "
+               f"best epoch {result.best_epoch}")
+    key = test_key(cfg)
+    for name in ("val", key):
+        click.echo("\n" + format_table(metrics[name], f"{name}{' (LEAKY random split)' if cfg.split.kind == 'random' else ''}"))
+    click.echo(f"\nwrote {out}")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--data", "data_path", type=click.Path(path_type=Path),
+              help="Records directory. Default: the one the run was trained on.")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+def evaluate(run_dir, data_path, as_json):
+    """Re-compute the metrics of a run directory from its saved model."""
+    from edgeecg.dataset import make_splits
+    from edgeecg.io import resolve_data_dir
+    from edgeecg.metrics import format_table
+    from edgeecg.run import METRICS_FILE, evaluate_splits, load_run, test_key
+
+    cfg, model, manifest = load_run(run_dir)
+    if data_path is None and manifest.get("data_dir"):
+        data_path = Path(manifest["data_dir"])
+    data_dir = resolve_data_dir(data_path, cfg.split.train + cfg.split.val + cfg.split.test)
+    metrics, _ = evaluate_splits(model, cfg, make_splits(data_dir, cfg))
+    if as_json:
+        click.echo(json.dumps(metrics, indent=2))
+        return
+    saved_path = Path(run_dir) / METRICS_FILE
+    saved = json.loads(saved_path.read_text()) if saved_path.exists() else {}
+    for name in ("val", test_key(cfg)):
+        click.echo(format_table(metrics[name], name) + "\n")
+        if name in saved:
+            same = saved[name]["confusion"] == metrics[name]["confusion"]
+            click.echo(f"  {'matches' if same else 'DIFFERS from'} {saved_path}\n")

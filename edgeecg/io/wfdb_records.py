@@ -1,0 +1,153 @@
+"""WFDB records (``.hea`` + ``.dat`` + ``.atr``) read with ``wfdb`` and checked before use.
+
+Every problem with a file becomes an :class:`~edgeecg.errors.EdgeECGError` whose message names
+the file and the problem, so the CLI can print one line instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import wfdb
+
+from edgeecg.errors import EdgeECGError
+
+# Bytes per sample of the WFDB storage formats, to spot a truncated .dat before wfdb does.
+_BYTES_PER_SAMPLE = {"8": 1, "16": 2, "24": 3, "32": 4, "61": 2, "80": 1, "160": 2,
+                     "212": 1.5, "310": 4 / 3, "311": 4 / 3}
+PHYSIONET_DB = "mitdb"
+
+
+@dataclass
+class Record:
+    """One lead of a record with its reference beat annotations."""
+
+    name: str
+    signal: np.ndarray          # physical units (mV), float64
+    fs: float
+    ann_samples: np.ndarray     # int64 sample index of each annotation
+    ann_symbols: np.ndarray     # annotation symbol of each ("N", "V", "+", ...)
+
+
+def default_download_dir() -> Path:
+    """Where PhysioNet records are downloaded: ``$EDGEECG_DATA`` or ``~/.cache/edgeecg/mitdb``."""
+    env = os.environ.get("EDGEECG_DATA")
+    return Path(env) if env else Path.home() / ".cache" / "edgeecg" / PHYSIONET_DB
+
+
+def resolve_data_dir(data: str | Path | None, records: tuple[str, ...] = ()) -> Path:
+    """The directory holding the WFDB records.
+
+    With ``data`` given it must exist; a folder holding ``mitdb/`` (like ``../shared/data``) is
+    accepted for the folder itself. Without it, the records are downloaded from PhysioNet into
+    :func:`default_download_dir` unless they are there already.
+    """
+    if data is not None:
+        path = Path(data)
+        if not path.is_dir():
+            raise EdgeECGError(f"{path}: data directory does not exist")
+        if not any(path.glob("*.hea")) and (path / PHYSIONET_DB).is_dir():
+            path = path / PHYSIONET_DB
+        return path
+    path = default_download_dir()
+    missing = [r for r in records if not all((path / f"{r}.{e}").exists() for e in ("hea", "dat", "atr"))]
+    if missing or not records:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            wfdb.dl_database(PHYSIONET_DB, str(path), records=missing or "all", annotators=["atr"])
+        except Exception as err:  # network, HTTP or file-system errors all mean the same to a user
+            raise EdgeECGError(
+                f"{path}: cannot download {PHYSIONET_DB} from PhysioNet ({type(err).__name__}); "
+                f"pass --data /path/to/mitdb for a local copy or set EDGEECG_DATA") from None
+    return path
+
+
+def list_records(data_dir: Path) -> list[str]:
+    """Record names in a directory: its ``RECORDS`` file, else every ``*.hea``."""
+    listing = data_dir / "RECORDS"
+    if listing.exists():
+        return [line.strip() for line in listing.read_text().splitlines() if line.strip()]
+    return sorted(p.stem for p in data_dir.glob("*.hea"))
+
+
+def record_files(data_dir: Path, name: str) -> list[Path]:
+    """The files a record is made of (header, signal files, annotations), checked to exist."""
+    header = _read_header(data_dir, name)
+    files = [data_dir / f"{name}.hea"]
+    for fname in dict.fromkeys(header.file_name or []):
+        files.append(data_dir / fname)
+    files.append(data_dir / f"{name}.atr")
+    for f in files[1:]:
+        if not f.exists():
+            what = "annotations" if f.suffix == ".atr" else "signal file"
+            raise EdgeECGError(f"{f}: {what} missing (needed by {name}.hea)")
+    return files
+
+
+def _read_header(data_dir: Path, name: str):
+    hea = data_dir / f"{name}.hea"
+    if not hea.exists():
+        raise EdgeECGError(f"{hea}: record {name!r} not found in {data_dir}")
+    try:
+        return wfdb.rdheader(str(data_dir / name))
+    except Exception as err:
+        raise EdgeECGError(f"{hea}: corrupt header ({_short(err)})") from None
+
+
+def _check_signal_file_sizes(data_dir: Path, header) -> None:
+    by_file: dict[str, list[int]] = {}
+    for i, fname in enumerate(header.file_name or []):
+        by_file.setdefault(fname, []).append(i)
+    for fname, channels in by_file.items():
+        fmt = str(header.fmt[channels[0]])
+        bps = _BYTES_PER_SAMPLE.get(fmt)
+        if bps is None or not header.sig_len:
+            continue
+        offset = (header.byte_offset or [0] * header.n_sig)[channels[0]] or 0
+        expected = offset + math.ceil(header.sig_len * len(channels) * bps)
+        actual = (data_dir / fname).stat().st_size
+        if actual < expected:
+            raise EdgeECGError(f"{data_dir / fname}: truncated signal file "
+                               f"({actual} bytes, header needs {expected})")
+
+
+def rdrecord(data_dir: Path, name: str, lead: str = "MLII") -> Record:
+    """Read one lead of a record and its ``.atr`` annotations, with every check applied."""
+    files = record_files(data_dir, name)
+    header = _read_header(data_dir, name)
+    if lead not in (header.sig_name or []):
+        raise EdgeECGError(f"{files[0]}: no lead {lead!r} (leads: {', '.join(header.sig_name or [])})")
+    _check_signal_file_sizes(data_dir, header)
+    try:
+        rec = wfdb.rdrecord(str(data_dir / name), channel_names=[lead])
+    except Exception as err:
+        raise EdgeECGError(f"{files[1]}: cannot read signal ({_short(err)})") from None
+    signal = np.asarray(rec.p_signal[:, 0], dtype=np.float64)
+    n_nan = int(np.isnan(signal).sum())
+    if n_nan:
+        raise EdgeECGError(f"{files[1]}: lead {lead} has {n_nan} NaN samples of {signal.size}")
+    if signal.size < 2 or float(np.std(signal)) < 1e-6:
+        raise EdgeECGError(f"{files[1]}: lead {lead} is a flat line (no ECG signal)")
+    samples, symbols = rdann(data_dir, name)
+    return Record(name=name, signal=signal, fs=float(rec.fs), ann_samples=samples, ann_symbols=symbols)
+
+
+def rdann(data_dir: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Reference annotations of a record: (sample indices, symbols)."""
+    atr = data_dir / f"{name}.atr"
+    if not atr.exists():
+        raise EdgeECGError(f"{atr}: annotations missing (beat labels come from the .atr file)")
+    try:
+        ann = wfdb.rdann(str(data_dir / name), "atr")
+    except Exception as err:
+        raise EdgeECGError(f"{atr}: cannot read annotations ({_short(err)})") from None
+    return np.asarray(ann.sample, dtype=np.int64), np.asarray(ann.symbol, dtype="U2")
+
+
+def _short(err: Exception) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__

@@ -1,0 +1,1 @@
+"""Signal processing that a device can reproduce: resampling, causal filtering, beats, AAMI classes."""

@@ -1,0 +1,72 @@
+"""Recipes, the model registry, parameter and MAC counts."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from edgeecg.config import DS1, DS2, PACED, Config, load_config
+from edgeecg.errors import EdgeECGError
+from edgeecg.models import MODELS, build_model, count_params, macs_per_beat
+
+RECIPES = sorted((Path(__file__).resolve().parents[1] / "training").glob("*.toml"))
+
+
+def test_de_chazal_lists_are_disjoint_and_complete():
+    assert len(DS1) == len(DS2) == 22
+    assert not set(DS1) & set(DS2)
+    assert not (set(DS1) | set(DS2)) & set(PACED)
+    cfg = Config()
+    assert set(cfg.split.val) < set(DS1) and not set(cfg.split.val) & set(cfg.split.train)
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
+def test_every_recipe_loads_and_builds(recipe):
+    cfg = load_config(recipe)
+    model = build_model(cfg.model.name, cfg.data, **cfg.model.params)
+    x = torch.zeros(3, cfg.data.channels, cfg.data.window)
+    assert model(x, torch.ones(3, 6)).shape == (3, 5)
+
+
+def test_there_is_one_recipe_per_model_family():
+    assert {load_config(r).model.name for r in RECIPES} == set(MODELS)
+
+
+def test_default_hybrid_fits_the_16_kib_int8_budget():
+    cfg = Config()
+    model = build_model("hybrid", cfg.data)
+    assert count_params(model) <= 16_000
+    assert 10_000 < macs_per_beat(model, cfg.data.window, cfg.data.channels, 6) < 1_000_000
+
+
+def test_macs_of_a_single_linear_layer():
+    class One(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(4, 3)
+
+        def forward(self, x, rr):
+            return self.fc(rr)
+
+    assert macs_per_beat(One(), 8, 1, 4) == 12
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[train\nepochs = 3", "invalid TOML"),
+    ("[train]\nepoch = 3", "unknown key(s) epoch in [train]"),
+    ("[trian]\nepochs = 3", "unknown section(s) trian"),
+    ("[train]\nloss = 'hinge'", "loss = 'hinge' is not one of ce, focal"),
+    ("[train]\nepochs = 'many'", "expected a number"),
+    ("[split]\ntrain = '101'", "expected a list"),
+])
+def test_bad_config_names_file_and_problem(tmp_path, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(EdgeECGError) as err:
+        load_config(path)
+    assert str(path) in str(err.value) and message in str(err.value)
+
+
+def test_unknown_model_lists_known_ones():
+    with pytest.raises(EdgeECGError, match=r"unknown model 'resnet' \(known: cnn, cnn_lstm, hybrid\)"):
+        build_model("resnet", Config().data)

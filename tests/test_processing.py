@@ -1,0 +1,97 @@
+"""Filtering, beats, RR features and AAMI classes."""
+
+import dataclasses
+
+import numpy as np
+
+from edgeecg.config import DataConfig
+from edgeecg.io import rdrecord
+from edgeecg.processing.aami import CLASSES, aami_labels, class_counts
+from edgeecg.processing.beats import extract_beats, rr_feature_names, rr_features, template_channel
+from edgeecg.processing.filters import BiquadCascade, causal_filter, design_bandpass, initial_state, resample
+
+
+def test_aami_mapping():
+    labels = aami_labels(np.array(["N", "L", "R", "e", "j", "A", "a", "J", "S", "V", "E", "F", "/", "f", "Q", "+", "~", "|"]))
+    assert labels.tolist() == [0] * 5 + [1] * 4 + [2] * 2 + [3] + [4] * 3 + [-1] * 3
+    assert class_counts(labels) == {"N": 5, "S": 4, "V": 2, "F": 1, "Q": 3}
+    assert CLASSES == ("N", "S", "V", "F", "Q")
+
+
+def test_causal_filter_equals_sample_by_sample_biquads():
+    rng = np.random.default_rng(0)
+    x = np.cumsum(rng.standard_normal(3000)) * 0.01 + np.sin(np.arange(3000) / 9.0)
+    sos = design_bandpass(180, (0.5, 40.0), 2)
+    cascade = BiquadCascade(sos, initial_state(sos, x[0]))
+    reference = np.array([cascade.step(v) for v in x])
+    np.testing.assert_allclose(causal_filter(x, sos), reference, rtol=0, atol=1e-12)
+
+
+def test_causal_filter_does_not_look_ahead():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(2000)
+    sos = design_bandpass(180, (0.5, 40.0), 2)
+    changed = x.copy()
+    changed[1500:] += 5.0
+    np.testing.assert_array_equal(causal_filter(x, sos)[:1500], causal_filter(changed, sos)[:1500])
+
+
+def test_resample_length():
+    assert len(resample(np.zeros(3600), 360, 180)) == 1800
+    assert len(resample(np.zeros(2500), 250, 180)) == 1800
+
+
+def test_realtime_rr_features_are_causal():
+    cfg = DataConfig(mode="realtime")
+    r = np.cumsum(np.full(50, 144))
+    later = r.copy()
+    later[30:] += 40            # the future changes ...
+    a, b = rr_features(r, 180, cfg), rr_features(later, 180, cfg)
+    np.testing.assert_array_equal(a[:28], b[:28])   # ... the features of earlier beats do not
+    assert a.shape[1] == len(rr_feature_names("realtime")) == 6
+    np.testing.assert_allclose(a[5], [0.8, 0.8, 0.8, 1, 1, 1])
+
+
+def test_diagnostic_mode_uses_next_rr():
+    cfg = DataConfig(mode="diagnostic")
+    r = np.array([0, 100, 300, 400])
+    feats = rr_features(r, 100, cfg)
+    names = rr_feature_names("diagnostic")
+    assert feats[0, names.index("post_rr")] == 2.0      # beat 1: next RR is 200 samples
+    assert np.isnan(feats[-1, names.index("post_rr")])
+
+
+def test_template_channel_is_causal_and_starts_at_zero():
+    w = np.random.default_rng(0).standard_normal((10, 8))
+    t = template_channel(w, 4)
+    np.testing.assert_array_equal(t[0], 0)
+    w2 = w.copy()
+    w2[7:] = 9.0
+    np.testing.assert_array_equal(template_channel(w2, 4)[:7], t[:7])
+
+
+def test_extract_beats_shapes_labels_and_normalisation(synth_dir):
+    cfg = DataConfig()
+    beats = extract_beats(rdrecord(synth_dir, "s1"), cfg)
+    assert beats.x.shape == (len(beats.y), 2, cfg.window)
+    assert beats.rr.shape == (len(beats.y), 6)
+    assert len(beats.y) == 79                     # 80 beats minus the first (no previous RR)
+    assert set(beats.y.tolist()) == {0, 1, 2}
+    np.testing.assert_allclose(beats.x[:, 0].mean(axis=1), 0, atol=1e-5)
+    np.testing.assert_allclose(beats.x[:, 0].std(axis=1), 1, atol=1e-3)
+    # premature beats are premature in the features
+    names = rr_feature_names("realtime")
+    ratio = beats.rr[:, names.index("pre_over_avg")]
+    assert ratio[beats.y == 2].mean() < 0.8 < ratio[beats.y == 0].mean()
+
+
+def test_other_sampling_rate_is_resampled(synth_dir):
+    cfg = DataConfig()
+    beats = extract_beats(rdrecord(synth_dir, "s4"), cfg)   # written at 250 Hz
+    assert beats.x.shape[2] == cfg.window
+    assert 75 <= len(beats.y) <= 79
+
+
+def test_template_off_gives_one_channel(synth_dir):
+    cfg = dataclasses.replace(DataConfig(), template_beats=0)
+    assert extract_beats(rdrecord(synth_dir, "s1"), cfg).x.shape[1] == 1

@@ -1,0 +1,154 @@
+"""Training, the run directory and the CLI, on synthetic records (no data needed)."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from edgeecg.cli import main
+from edgeecg.config import config_from_dict
+from edgeecg.dataset import make_splits
+from edgeecg.run import load_run
+from edgeecg.train import train_model
+
+TINY = """
+[split]
+train = ["s1", "s2"]
+val = ["s3"]
+test = ["s4"]
+exclude = []
+
+[model.params]
+channels = [4, 4]
+kernels = [5, 5]
+hidden = 8
+
+[train]
+epochs = 3
+batch_size = 32
+patience = 5
+"""
+
+RUN_FILES = {"model.pt", "config.toml", "metrics.json", "history.json", "manifest.json",
+             "plots/training_curves.png", "plots/confusion_val.png", "plots/confusion_test.png",
+             "plots/roc_val.png", "plots/pr_val.png", "plots/roc_test.png", "plots/pr_test.png"}
+
+
+@pytest.fixture
+def tiny_toml(tmp_path) -> Path:
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY)
+    return path
+
+
+def _tiny_cfg():
+    import tomllib
+    return config_from_dict(tomllib.loads(TINY))
+
+
+def test_training_is_deterministic_and_learns(synth_dir):
+    cfg = _tiny_cfg()
+    splits = make_splits(synth_dir, cfg)
+    a = train_model(cfg, splits, progress=False)
+    b = train_model(cfg, splits, progress=False)
+    for (name, ta), tb in zip(a.model.state_dict().items(), b.model.state_dict().values()):
+        assert torch.equal(ta, tb), name
+    losses = [h["train_loss"] for h in a.history]
+    assert losses[-1] < losses[0]
+
+
+@pytest.mark.parametrize("overrides", [{"imbalance": "weighted_loss", "loss": "focal"}, {"imbalance": "none"}])
+def test_other_imbalance_options_train(synth_dir, overrides):
+    import dataclasses
+    cfg = _tiny_cfg()
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=1, **overrides))
+    assert train_model(cfg, make_splits(synth_dir, cfg), progress=False).history
+
+
+def test_cli_train_writes_a_complete_run_and_evaluate_reproduces_it(synth_dir, tiny_toml, tmp_path):
+    out = tmp_path / "run"
+    runner = CliRunner()
+    res = runner.invoke(main, ["train", "--data", str(synth_dir), "--out", str(out),
+                               "--config", str(tiny_toml), "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()} == RUN_FILES
+    metrics = json.loads((out / "metrics.json").read_text())
+    for split in ("val", "test"):
+        assert set(metrics[split]["per_class"]) == {"N", "S", "V", "F", "Q"}
+        assert set(metrics[split]["per_class"]["V"]) == {"se", "ppv", "f1", "support"}
+        assert {"macro_f1", "accuracy", "confusion", "labels"} <= set(metrics[split])
+    assert metrics["params"] > 0 and metrics["macs_per_beat"] > 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert {"s1/s1.hea", "s1/s1.dat", "s1/s1.atr"} <= set(manifest["inputs"])
+    assert set(manifest["outputs"]) == RUN_FILES - {"manifest.json"}
+
+    res = runner.invoke(main, ["evaluate", str(out)])
+    assert res.exit_code == 0, res.output
+    assert res.output.count("matches") == 2
+
+    again = runner.invoke(main, ["train", "--data", str(synth_dir), "--out", str(out), "--config", str(tiny_toml)])
+    assert again.exit_code != 0 and "already exists (use --force" in again.output
+    cfg, model, _ = load_run(out)
+    assert cfg.model.name == "hybrid" and not model.training
+
+
+def test_random_split_needs_the_flag_and_is_labelled_leaky(synth_dir, tmp_path):
+    toml = tmp_path / "random.toml"
+    toml.write_text(TINY.replace("[split]", "[split]\nkind = \"random\""))
+    runner = CliRunner()
+    res = runner.invoke(main, ["train", "--data", str(synth_dir), "--out", str(tmp_path / "r"), "--config", str(toml)])
+    assert res.exit_code != 0 and "--random-split" in res.output
+    res = runner.invoke(main, ["train", "--data", str(synth_dir), "--out", str(tmp_path / "r"),
+                               "--config", str(toml), "--random-split", "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert "LEAKY" in res.output
+    assert json.loads((tmp_path / "r" / "metrics.json").read_text())["split"]["leaky"] is True
+
+
+def test_data_info(synth_dir):
+    res = CliRunner().invoke(main, ["data", "info", "--data", str(synth_dir)])
+    assert res.exit_code == 0, res.output
+    assert "4 records" in res.output and "all" in res.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["data", "info", "--data", "/nonexistent/dir"], "/nonexistent/dir: data directory does not exist"),
+    (["train", "--data", "/nonexistent/dir", "--out", "X"], "data directory does not exist"),
+    (["train", "--data", "{synth}", "--out", "{tmp}/o", "--config", "{tmp}/missing.toml"], "missing.toml: config file not found"),
+    (["evaluate", "{tmp}/norun"], "norun: run directory does not exist"),
+    (["evaluate", "{tmp}"], "model.pt: no model in this run directory"),
+])
+def test_cli_errors_are_one_line_without_traceback(synth_dir, tmp_path, args, message):
+    args = [a.format(synth=synth_dir, tmp=tmp_path) for a in args]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code != 0
+    assert message in res.output
+    assert "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1
+
+
+def test_cli_unknown_model_and_bad_record(synth_dir, tmp_path):
+    bad_model = tmp_path / "m.toml"
+    bad_model.write_text(TINY.replace("[model.params]", "[model]\nname = \"resnet\"\n\n[model.params]"))
+    runner = CliRunner()
+    res = runner.invoke(main, ["train", "--data", str(synth_dir), "--out", str(tmp_path / "o"), "--config", str(bad_model)])
+    assert res.exit_code != 0 and "unknown model 'resnet'" in res.output
+    bad_rec = tmp_path / "r.toml"
+    bad_rec.write_text(TINY.replace('test = ["s4"]', 'test = ["999"]'))
+    res = runner.invoke(main, ["train", "--data", str(synth_dir), "--out", str(tmp_path / "o"), "--config", str(bad_rec)])
+    assert res.exit_code != 0 and "record '999' not found" in res.output
+    assert not (tmp_path / "o").exists()
+    assert not any(p.name.startswith(".o.") for p in tmp_path.iterdir())   # no half-written run dir
+
+
+def test_force_replaces_a_run(synth_dir, tiny_toml, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "old.txt").write_text("x")
+    res = CliRunner().invoke(main, ["train", "--data", str(synth_dir), "--out", str(out),
+                                    "--config", str(tiny_toml), "--quiet", "--force"])
+    assert res.exit_code == 0, res.output
+    assert not (out / "old.txt").exists() and (out / "model.pt").exists()
+    assert np.isfinite(json.loads((out / "metrics.json").read_text())["test"]["macro_f1"])
