@@ -75,11 +75,11 @@ class ModelConfig:
 class TrainConfig:
     epochs: int = 40
     batch_size: int = 256
-    lr: float = 3e-3
+    lr: float = 1e-3
     weight_decay: float = 1e-3
     patience: int = 8              # epochs without a better val macro-F1 before stopping
     imbalance: str = "sampler"     # "sampler", "weighted_loss" or "none"
-    imbalance_power: float = 0.5   # class weight = (n_largest / n_class) ** power
+    imbalance_power: float = 1.0   # class weight = (n_largest / n_class) ** power
     loss: str = "ce"               # "ce" or "focal"
     focal_gamma: float = 2.0
     augment: bool = True           # amplitude scaling, baseline offset and noise on train beats

@@ -1,0 +1,78 @@
+"""A trained model as plain float arrays, BatchNorm folded into the convolutions and the RR
+standardiser folded into the first RR layer: what every exporter and the C generator start from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from torch import nn
+
+from edgeecg.errors import EdgeECGError
+from edgeecg.models.nets import CNN, Hybrid
+
+
+@dataclass
+class FoldedModel:
+    """Float weights of a conv stack + dense head. Conv weights are (out, in, k)."""
+
+    window: int
+    in_channels: int
+    n_rr: int
+    convs: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)   # (w, b) per stage
+    rr_dense: tuple[np.ndarray, np.ndarray] | None = None                       # (w (out,in), b)
+    head: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)     # dense layers
+
+    @property
+    def flat_length(self) -> int:
+        return self.window >> len(self.convs)
+
+
+def fold(model: nn.Module) -> FoldedModel:
+    """Fold a :class:`Hybrid` or :class:`CNN` (eval mode) into a :class:`FoldedModel`."""
+    if not isinstance(model, (Hybrid, CNN)):
+        raise EdgeECGError(f"int8 export supports the hybrid and cnn models, not {type(model).__name__}")
+    convs = [m for m in model.features if isinstance(m, nn.Conv1d)]
+    norms = [m for m in model.features if isinstance(m, nn.BatchNorm1d)]
+    first = convs[0]
+    # window is not stored in the model: recover it from the first dense layer's width
+    head_linears = [m for m in model.head if isinstance(m, nn.Linear)]
+    n_rr = model.rr_norm.mean.numel()
+    rr_hidden = model.rr_mlp[0].out_features if isinstance(model, Hybrid) else 0
+    flat = head_linears[0].in_features - rr_hidden
+    window = (flat // convs[-1].out_channels) << len(convs)
+    out = FoldedModel(window=window, in_channels=first.in_channels, n_rr=n_rr)
+    for conv, bn in zip(convs, norms, strict=True):
+        scale = (bn.weight / (bn.running_var + bn.eps).sqrt()).detach().numpy()
+        w = conv.weight.detach().numpy() * scale[:, None, None]
+        b = (bn.bias.detach().numpy() - bn.running_mean.detach().numpy() * scale)
+        out.convs.append((w.astype(np.float32), b.astype(np.float32)))
+    if isinstance(model, Hybrid):
+        lin = model.rr_mlp[0]
+        mean, std = model.rr_norm.mean.numpy(), model.rr_norm.std.numpy()
+        w = lin.weight.detach().numpy() / std[None, :]
+        b = lin.bias.detach().numpy() - w @ mean
+        out.rr_dense = (w.astype(np.float32), b.astype(np.float32))
+    out.head = [(m.weight.detach().numpy().astype(np.float32), m.bias.detach().numpy().astype(np.float32))
+                for m in head_linears]
+    return out
+
+
+def forward(fm: FoldedModel, x: np.ndarray, rr: np.ndarray) -> np.ndarray:
+    """Float reference of the folded graph, inputs (n, C, W) and (n, K): logits (n, classes)."""
+    h = x.astype(np.float64)
+    for w, b in fm.convs:
+        k = w.shape[2]
+        pad = np.pad(h, ((0, 0), (0, 0), (k // 2, k // 2)))
+        cols = np.stack([pad[:, :, i:i + h.shape[2]] for i in range(k)], axis=-1)   # n, C, L, k
+        h = np.maximum(np.einsum("nclk,ock->nol", cols, w) + b[None, :, None], 0)
+        h = h.reshape(h.shape[0], h.shape[1], -1, 2).max(axis=3)
+    z = h.reshape(h.shape[0], -1)
+    if fm.rr_dense is not None:
+        w, b = fm.rr_dense
+        z = np.concatenate([z, np.maximum(rr @ w.T + b, 0)], axis=1)
+    for i, (w, b) in enumerate(fm.head):
+        z = z @ w.T + b
+        if i < len(fm.head) - 1:
+            z = np.maximum(z, 0)
+    return z

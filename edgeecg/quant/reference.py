@@ -1,0 +1,66 @@
+"""Numpy integer reference of an :class:`Int8Graph`: the arithmetic of TFLite's int8 reference
+kernels (``MultiplyByQuantizedMultiplier``), which the generated C reproduces bit for bit."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgeecg.quant.graph import Int8Graph, Layer
+
+INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
+
+
+def saturating_rounding_doubling_high_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a, b = a.astype(np.int64), np.asarray(b, dtype=np.int64)
+    ab = a * b
+    s = ab + np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
+    q = np.where(s >= 0, s >> 31, -((-s) >> 31))          # C division: truncate toward zero
+    return np.where((a == b) & (a == INT32_MIN), INT32_MAX, q)
+
+
+def rounding_divide_by_pot(x: np.ndarray, exponent: np.ndarray) -> np.ndarray:
+    exponent = np.asarray(exponent, dtype=np.int64)
+    mask = (np.int64(1) << exponent) - 1
+    remainder = x & mask
+    threshold = (mask >> 1) + (x < 0)
+    return (x >> exponent) + (remainder > threshold)
+
+
+def multiply_by_quantized_multiplier(acc: np.ndarray, mult: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """``acc * mult * 2**(shift - 31)`` rounded as TFLite does; the left shift saturates to int32."""
+    shift = np.asarray(shift, dtype=np.int64)
+    left, right = np.maximum(shift, 0), np.maximum(-shift, 0)
+    scaled = np.clip(acc.astype(np.int64) << left, INT32_MIN, INT32_MAX)
+    return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(scaled, mult), right)
+
+
+def _requantize(acc: np.ndarray, layer: Layer, out_zp: int) -> np.ndarray:
+    y = multiply_by_quantized_multiplier(acc, layer.multiplier, layer.shift) + out_zp
+    return np.clip(y, layer.act_min, layer.act_max).astype(np.int8)
+
+
+def run_int8(g: Int8Graph, beat: np.ndarray, rr: np.ndarray | None = None) -> np.ndarray:
+    """int8 logits (n, classes) of int8 inputs ``beat`` (n, W, C) and ``rr`` (n, K)."""
+    values = {g.beat_input: beat.astype(np.int64)}
+    if g.rr_input is not None:
+        values[g.rr_input] = rr.astype(np.int64)
+    for layer in g.layers:
+        x = values[layer.inputs[0]]
+        out_zp = g.qparams[layer.output].zero_point
+        if layer.kind == "conv":
+            x = x - g.qparams[layer.inputs[0]].zero_point           # padding contributes 0
+            k = layer.weights.shape[1]
+            pad = np.pad(x, ((0, 0), ((k - 1) // 2, k // 2), (0, 0)))
+            cols = np.stack([pad[:, i:i + x.shape[1], :] for i in range(k)], axis=2)   # n, L, k, C
+            acc = np.einsum("nlkc,okc->nlo", cols, layer.weights.astype(np.int64)) + layer.bias
+            values[layer.output] = _requantize(acc, layer, out_zp).astype(np.int64)
+        elif layer.kind == "maxpool":
+            n, length, c = x.shape
+            values[layer.output] = x[:, : length // 2 * 2].reshape(n, length // 2, 2, c).max(axis=2)
+        elif layer.kind == "fc":
+            x = x.reshape(x.shape[0], -1) - g.qparams[layer.inputs[0]].zero_point
+            acc = x @ layer.weights.astype(np.int64).T + layer.bias
+            values[layer.output] = _requantize(acc, layer, out_zp).astype(np.int64)
+        elif layer.kind == "concat":
+            values[layer.output] = np.concatenate([values[i].reshape(len(x), -1) for i in layer.inputs], axis=1)
+    return values[g.output].reshape(len(beat), -1).astype(np.int8)
