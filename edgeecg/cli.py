@@ -142,3 +142,63 @@ def evaluate(run_dir, data_path, as_json):
         if name in saved:
             same = saved[name]["confusion"] == metrics[name]["confusion"]
             click.echo(f"  {'matches' if same else 'DIFFERS from'} {saved_path}\n")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--target", "target_name", required=True, help="Target name (see `edgeecg targets`) or a TOML path.")
+@click.option("--calib-beats", type=int, default=2000, show_default=True,
+              help="DS1 training beats used to calibrate int8 ranges.")
+@click.option("--prefix", default="edgeecg", show_default=True, help="Prefix of the generated C identifiers.")
+@click.option("--out", type=click.Path(path_type=Path), help="Default: RUN_DIR/export/TARGET.")
+@click.option("--data", "data_path", type=click.Path(path_type=Path),
+              help="Records directory. Default: the one the run was trained on.")
+@click.option("--force", is_flag=True, help="Replace an existing export directory.")
+def quantize(run_dir, target_name, calib_beats, prefix, out, data_path, force):
+    """Export a trained run for a target: int8, ONNX, TFLite, TFLite Micro data and C."""
+    from edgeecg.io import resolve_data_dir
+    from edgeecg.quantize import QuantizeOptions, quantize_run
+    from edgeecg.run import load_run
+    from edgeecg.targets import load_target
+
+    target = load_target(target_name)
+    cfg, model, manifest = load_run(run_dir)
+    if not prefix.isidentifier() or not prefix.isascii():
+        raise EdgeECGError(f"--prefix {prefix!r} is not a valid C identifier")
+    out = out or Path(run_dir) / "export" / target.name
+    if out.exists() and not force:
+        raise EdgeECGError(f"{out}: already exists (use --force to overwrite)")
+    if data_path is None and manifest.get("data_dir"):
+        data_path = Path(manifest["data_dir"])
+    data_dir = resolve_data_dir(data_path, cfg.split.train + cfg.split.val + cfg.split.test)
+    report = quantize_run(Path(run_dir), cfg, model, target, data_dir, out,
+                          QuantizeOptions(calib_beats=calib_beats, prefix=prefix), force=force,
+                          log=lambda m: click.echo(m, err=True))
+    click.echo(f"\n{target.name}: {report['params']:,d} params, {report['macs_per_beat']:,d} MACs/beat, "
+               f"int8 weights {report['weight_bytes_int8']:,d} B (budget {target.flash_bytes:,d}), "
+               f"C activations {report['activation_bytes_c']:,d} B, TFLM arena {report['tflm_arena_bytes']:,d} B "
+               f"(budget {target.ram_bytes:,d})")
+    for key, c in report["consistency"].items():
+        click.echo(f"{key}: {c['beats']:,d} beats, C == integer reference: {c['bit_exact_c_vs_reference']}, "
+                   f"C == TFLite Micro: {c['bit_exact_c_vs_tflm']}, "
+                   f"C vs TFLite int8 argmax agreement {c['c_vs_tflite_int8_agreement']:.3f} %")
+    for key in ("val", "ds2"):
+        click.echo(f"\n{key:<16}{'macro-F1':>9}{'Δ':>7}{'S Se':>7}{'ΔS Se':>7}{'V Se':>7}{'ΔV Se':>7}")
+        for name, row in report["accuracy"][key].items():
+            click.echo(f"{name:<16}{row['macro_f1']:>9.2f}{row['delta_macro_f1']:>+7.2f}"
+                       f"{row['per_class']['S']['se']:>7.1f}{row['delta_S_se']:>+7.2f}"
+                       f"{row['per_class']['V']['se']:>7.1f}{row['delta_V_se']:>+7.2f}")
+    click.echo(f"\nwrote {out}")
+    if not report["budget"]["pass"]:
+        raise EdgeECGError(f"{target.name}: over budget: " + "; ".join(report["budget"]["problems"]))
+
+
+@main.command("targets")
+def list_targets():
+    """List the deployment targets (targets/*.toml) with their budgets."""
+    from edgeecg.targets import load_target, target_names
+
+    click.echo(f"{'target':<10}{'ISA':<13}{'MHz':>6}{'flash B':>10}{'RAM B':>10}  description")
+    for name in target_names():
+        t = load_target(name)
+        click.echo(f"{t.name:<10}{t.isa:<13}{t.clock_mhz:>6.0f}{t.flash_bytes:>10,d}{t.ram_bytes:>10,d}  {t.description}")

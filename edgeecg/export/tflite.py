@@ -7,6 +7,8 @@ Python integer reference read their weights, scales and zero points from it
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 
 import numpy as np
@@ -81,4 +83,5 @@ def convert(fm: FoldedModel, calib_x: np.ndarray | None = None, calib_rr: np.nda
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
-    return converter.convert()
+    with contextlib.redirect_stdout(io.StringIO()):   # the converter prints its saved-model summary
+        return converter.convert()

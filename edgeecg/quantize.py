@@ -1,0 +1,190 @@
+"""``edgeecg quantize``: a run directory -> every artifact for one target, checked and reported.
+
+Float: TorchScript, torch.export (.pt2), ONNX, TFLite. int8: ONNX QDQ (onnxruntime static
+quantization) and full-integer TFLite (TF converter on a Keras mirror of the folded model). The
+int8 ``.tflite`` is the one quantized graph: the C library, ``model_data.c`` and the Python integer
+reference are all derived from it, so the C is bit-exact with the reference and TFLite Micro.
+
+Quantization is calibrated on DS1 *training* beats only; accuracy is reported on the DS1
+validation beats (model choice) and on DS2 (final figures, never used to choose anything).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgeecg.atomic import atomic_dir
+from edgeecg.config import Config
+from edgeecg.dataset import BeatSet, make_splits
+from edgeecg.errors import EdgeECGError
+from edgeecg.metrics import classification_report
+from edgeecg.processing.beats import rr_feature_names
+from edgeecg.targets import Target
+
+ARTIFACT_FILES = {
+    "torchscript": "model.ts.pt", "pt2": "model.pt2", "onnx_fp32": "model.fp32.onnx", "onnx_int8": "model.int8.onnx",
+    "tflite_fp32": "model.fp32.tflite", "tflite_int8": "model.int8.tflite", "tflm": "model_data.c",
+    "c_int8": "edgeecg_model.c",
+}
+GOLDEN_BEATS = 8
+
+
+@dataclass
+class QuantizeOptions:
+    calib_beats: int = 2000
+    prefix: str = "edgeecg"
+    seed: int = 0
+
+
+def calibration_set(train: BeatSet, n: int, seed: int) -> BeatSet:
+    """A class-stratified sample of DS1 training beats (every class's range is seen)."""
+    if len(train) == 0 or n <= 0:
+        raise EdgeECGError("calibration set is empty: need DS1 training beats (--calib-beats > 0)")
+    rng = np.random.default_rng(seed)
+    per_class = max(1, n // 10)
+    rare = np.concatenate([rng.permutation(np.flatnonzero(train.y == c))[:per_class] for c in np.unique(train.y)])
+    rest = rng.permutation(np.setdiff1d(np.arange(len(train)), rare))[: max(0, n - len(rare))]
+    return train.subset(np.sort(np.concatenate([rare, rest])))
+
+
+def summarise(y: np.ndarray, logits: np.ndarray, reference: dict | None = None) -> dict:
+    rep = classification_report(y, np.asarray(logits).argmax(1))
+    row = {"macro_f1": rep["macro_f1"], "accuracy": rep["accuracy"],
+           "per_class": {c: {k: rep["per_class"][c][k] for k in ("se", "ppv", "f1")} for c in ("N", "S", "V", "F")}}
+    if reference is not None:
+        row["delta_macro_f1"] = round(row["macro_f1"] - reference["macro_f1"], 3)
+        for c in ("S", "V"):
+            row[f"delta_{c}_se"] = round(row["per_class"][c]["se"] - reference["per_class"][c]["se"], 3)
+    return row
+
+
+def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Path, out: Path,
+                 opts: QuantizeOptions, force: bool = False, log=print) -> dict:
+    """Write every artifact of ``target`` into ``out``; return the report (also ``report.json``)."""
+    import torch
+
+    from edgeecg.export import tflite as tfl
+    from edgeecg.export import torch_onnx
+    from edgeecg.export.fold import fold
+    from edgeecg.quant import read_tflite
+    from edgeecg.runtimes import (Int8GraphRunner, OnnxRunner, TFLiteRunner, TFLMRunner, TorchRunner,
+                                  quantize_input, tflm_arena_bytes)
+    from firmware_export import convert
+    from firmware_export.golden import write_golden
+    from firmware_export.tflm import write_model_data
+
+    splits = make_splits(data_dir, cfg)
+    calib = calibration_set(splits["train"], opts.calib_beats, opts.seed)
+    n_rr = len(rr_feature_names(cfg.data.mode))
+    example = torch_onnx.example_inputs(cfg.data.channels, cfg.data.window, n_rr, batch=2)
+    folded = fold(model)
+    with atomic_dir(out, force=force) as tmp:
+        log("exporting TorchScript, torch.export, ONNX ...")
+        torch_onnx.export_torchscript(model, example, tmp / ARTIFACT_FILES["torchscript"])
+        torch_onnx.export_pt2(model, example, tmp / ARTIFACT_FILES["pt2"])
+        torch_onnx.export_onnx(model, example, tmp / ARTIFACT_FILES["onnx_fp32"])
+        torch_onnx.quantize_onnx(tmp / ARTIFACT_FILES["onnx_fp32"], tmp / ARTIFACT_FILES["onnx_int8"], calib.x, calib.rr)
+        log("converting to TFLite (float and full int8) ...")
+        (tmp / ARTIFACT_FILES["tflite_fp32"]).write_bytes(tfl.convert(folded))
+        int8_tflite = tfl.convert(folded, calib.x, calib.rr)
+        (tmp / ARTIFACT_FILES["tflite_int8"]).write_bytes(int8_tflite)
+        graph = read_tflite(int8_tflite)
+        n_inputs = 1 + (graph.rr_input is not None)
+        arena = tflm_arena_bytes(int8_tflite, n_inputs)
+        c_model = convert(graph, opts.prefix)
+        c_model.save(tmp)
+        write_model_data(tmp, int8_tflite, graph, arena, cfg.data, opts.prefix)
+
+        runners = {
+            "torch_fp32": TorchRunner(model),
+            "torchscript": TorchRunner(torch.jit.load(str(tmp / ARTIFACT_FILES["torchscript"]))),
+            "pt2": TorchRunner(torch.export.load(str(tmp / ARTIFACT_FILES["pt2"])).module()),
+            "onnx_fp32": OnnxRunner(tmp / ARTIFACT_FILES["onnx_fp32"]),
+            "onnx_int8": OnnxRunner(tmp / ARTIFACT_FILES["onnx_int8"]),
+            "tflite_fp32": TFLiteRunner(tmp / ARTIFACT_FILES["tflite_fp32"]),
+            "tflite_int8": TFLiteRunner(tmp / ARTIFACT_FILES["tflite_int8"]),
+            "tflm": TFLMRunner(tmp / ARTIFACT_FILES["tflite_int8"], n_inputs),
+            "c_int8": Int8GraphRunner(graph, c_model),
+            "int8_reference": Int8GraphRunner(graph),
+        }
+        accuracy, consistency = {}, {}
+        for split_name in ("val", "test"):
+            beats = splits[split_name]
+            log(f"running every artifact on {len(beats):,d} {split_name} beats ...")
+            logits = {name: r.logits(beats.x, beats.rr) for name, r in runners.items()}
+            ref = summarise(beats.y, logits["torch_fp32"])
+            key = "val" if split_name == "val" else "ds2"
+            accuracy[key] = {name: summarise(beats.y, lg, ref) for name, lg in logits.items()}
+            consistency[key] = {
+                "beats": len(beats),
+                "bit_exact_c_vs_reference": bool(np.array_equal(logits["c_int8"], logits["int8_reference"])),
+                "bit_exact_c_vs_tflm": bool(np.array_equal(logits["c_int8"], logits["tflm"])),
+                "c_vs_tflite_int8_agreement": round(100.0 * float(np.mean(
+                    logits["c_int8"].argmax(1) == logits["tflite_int8"].argmax(1))), 3),
+            }
+        val = splits["val"]
+        beat_q = quantize_input(val.x[:GOLDEN_BEATS].transpose(0, 2, 1), graph.qparams[graph.beat_input].scale,
+                                graph.qparams[graph.beat_input].zero_point)
+        rr_q = None
+        if graph.rr_input is not None:
+            rr_q = quantize_input(val.rr[:GOLDEN_BEATS], graph.qparams[graph.rr_input].scale,
+                                  graph.qparams[graph.rr_input].zero_point)
+        from edgeecg.quant.reference import run_int8
+        write_golden(tmp, beat_q, rr_q, run_int8(graph, beat_q, rr_q), opts.prefix)
+
+        artifacts = {}
+        for name, fname in ARTIFACT_FILES.items():
+            fname = f"{opts.prefix}_model.c" if name == "c_int8" else fname
+            path = tmp / fname
+            weight_bytes = graph.weight_bytes if name in ("c_int8", "tflm", "tflite_int8", "onnx_int8") else None
+            arena_bytes = {"tflm": arena, "c_int8": graph.activation_bytes}.get(name)
+            artifacts[name] = {"path": fname, "bytes": path.stat().st_size, "weight_bytes": weight_bytes,
+                               "arena_bytes": arena_bytes}
+        report = {
+            "target": target.name,
+            "run": str(run_dir),
+            "artifacts": artifacts,
+            "ops": graph.ops,
+            "params": sum(p.numel() for p in model.parameters()),
+            "macs_per_beat": _macs(model, cfg, n_rr),
+            "weight_bytes_int8": graph.weight_bytes,
+            "activation_bytes_c": graph.activation_bytes,
+            "tflm_arena_bytes": arena,
+            "calibration_beats": len(calib),
+            "bit_exact_c_vs_reference": all(c["bit_exact_c_vs_reference"] for c in consistency.values()),
+            "beats_compared": sum(c["beats"] for c in consistency.values()),
+            "c_vs_tflite_int8_agreement": min(c["c_vs_tflite_int8_agreement"] for c in consistency.values()),
+            "consistency": consistency,
+            "accuracy": accuracy,
+        }
+        report["budget"] = check_budget(report, target)
+        (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def _macs(model, cfg: Config, n_rr: int) -> int:
+    from edgeecg.models import macs_per_beat
+    return macs_per_beat(model, cfg.data.window, cfg.data.channels, n_rr)
+
+
+def check_budget(report: dict, target: Target) -> dict:
+    """Size and accuracy-loss checks against the target (accuracy on the DS1 validation beats)."""
+    problems = []
+    if report["weight_bytes_int8"] > target.flash_bytes:
+        problems.append(f"int8 weights {report['weight_bytes_int8']} B exceed the flash budget "
+                        f"{target.flash_bytes} B by {report['weight_bytes_int8'] - target.flash_bytes} B")
+    ram = max(report["tflm_arena_bytes"], report["activation_bytes_c"])
+    if ram > target.ram_bytes:
+        problems.append(f"activation RAM {ram} B exceeds the RAM budget {target.ram_bytes} B by "
+                        f"{ram - target.ram_bytes} B")
+    for name in ("onnx_int8", "tflite_int8", "tflm", "c_int8"):
+        row = report["accuracy"]["val"][name]
+        for key, limit in (("delta_macro_f1", target.max_macro_f1_loss_pp), ("delta_S_se", target.max_se_loss_pp),
+                           ("delta_V_se", target.max_se_loss_pp)):
+            if row[key] < -limit:
+                problems.append(f"{name}: {key} {row[key]:+.2f} pp on val is beyond the allowed -{limit} pp")
+    return {"pass": not problems, "problems": problems}

@@ -1,0 +1,156 @@
+"""One way to run every artifact: ``load_runner(kind, path).logits(x, rr)``.
+
+``x`` is float beats (n, C, W) as the training pipeline makes them and ``rr`` the raw RR features
+(n, K). int8 runners quantize the inputs with the scale and zero point stored in the model, as the
+device's front end does, and return int8 logits (argmax is what counts).
+Only numpy is imported at module level, so the runtime extra (numpy, onnxruntime, ai-edge-litert)
+can run the ONNX and TFLite rows without torch or tensorflow.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+
+def quantize_input(a: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    return np.clip(np.round(a / scale) + zero_point, -128, 127).astype(np.int8)
+
+
+class TorchRunner:
+    def __init__(self, module):
+        self.module = module
+
+    def logits(self, x, rr, batch: int = 4096):
+        import torch
+        out = []
+        with torch.no_grad():
+            for i in range(0, len(x), batch):
+                out.append(self.module(torch.from_numpy(x[i:i + batch]), torch.from_numpy(rr[i:i + batch])).numpy())
+        return np.concatenate(out)
+
+
+class OnnxRunner:
+    def __init__(self, path: Path):
+        import onnxruntime as ort
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1
+        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+    def logits(self, x, rr, batch: int = 4096):
+        return np.concatenate([self.session.run(None, {"beat": x[i:i + batch], "rr": rr[i:i + batch]})[0]
+                               for i in range(0, len(x), batch)])
+
+
+class TFLiteRunner:
+    """LiteRT interpreter (``ai-edge-litert``), batch 1; int8 or float model."""
+
+    def __init__(self, path: Path):
+        from ai_edge_litert.interpreter import Interpreter
+        self.interpreter = Interpreter(model_path=str(path), num_threads=1)
+        self.interpreter.allocate_tensors()
+        self.inputs = self.interpreter.get_input_details()
+        self.output = self.interpreter.get_output_details()[0]
+
+    def _feed(self, d, beat_nwc, rr_row):
+        a = beat_nwc if len(d["shape"]) == 3 else rr_row
+        if d["dtype"] == np.int8:
+            a = quantize_input(a, *d["quantization"])
+        self.interpreter.set_tensor(d["index"], a.astype(d["dtype"]))
+
+    def logits(self, x, rr):
+        beats = np.ascontiguousarray(x.transpose(0, 2, 1))
+        out = np.empty((len(x), self.output["shape"][-1]), dtype=self.output["dtype"])
+        for i in range(len(x)):
+            for d in self.inputs:
+                self._feed(d, beats[i:i + 1], rr[i:i + 1])
+            self.interpreter.invoke()
+            out[i] = self.interpreter.get_tensor(self.output["index"])[0]
+        return out
+
+
+class TFLMRunner:
+    """TFLite Micro's reference kernels (the ``tflite-micro`` wheel), batch 1, int8."""
+
+    def __init__(self, path: Path, n_inputs: int = 2, arena_size: int = 64 * 1024):
+        from tflite_micro.python.tflite_micro import runtime
+        self.interpreter = runtime.Interpreter.from_bytes(Path(path).read_bytes(), arena_size=arena_size)
+        self.details = [self.interpreter.get_input_details(i) for i in range(n_inputs)]
+
+    def logits(self, x, rr):
+        beats = np.ascontiguousarray(x.transpose(0, 2, 1))
+        out = []
+        for i in range(len(x)):
+            for k, d in enumerate(self.details):
+                a = beats[i:i + 1] if len(d["shape"]) == 3 else rr[i:i + 1]
+                scale, zp = d["quantization_parameters"]["scales"][0], d["quantization_parameters"]["zero_points"][0]
+                self.interpreter.set_input(quantize_input(a, scale, zp), k)
+            self.interpreter.invoke()
+            out.append(self.interpreter.get_output(0)[0].copy())
+        return np.array(out)
+
+
+@contextmanager
+def _silenced_stdio():
+    """TFLite Micro reports failed allocations on the C stdout/stderr; hide them while probing."""
+    saved = [os.dup(1), os.dup(2)]
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, devnull):
+            os.close(fd)
+
+
+class Int8GraphRunner:
+    """The numpy integer reference, or the compiled C (``c_model``) of the same graph."""
+
+    def __init__(self, graph, c_model=None):
+        self.graph, self.c_model = graph, c_model
+
+    def _inputs(self, x, rr):
+        g = self.graph
+        beat = quantize_input(x.transpose(0, 2, 1), g.qparams[g.beat_input].scale, g.qparams[g.beat_input].zero_point)
+        rr_q = None
+        if g.rr_input is not None:
+            rr_q = quantize_input(rr, g.qparams[g.rr_input].scale, g.qparams[g.rr_input].zero_point)
+        return beat, rr_q
+
+    def logits(self, x, rr):
+        beat, rr_q = self._inputs(x, rr)
+        if self.c_model is not None:
+            return self.c_model.predict(beat, rr_q)
+        from edgeecg.quant.reference import run_int8
+        return run_int8(self.graph, beat, rr_q)
+
+
+def tflm_arena_bytes(tflite: bytes, n_inputs: int = 2, upper: int = 256 * 1024) -> int:
+    """Smallest tensor arena (16-byte steps) in which TFLite Micro allocates and runs the model."""
+    from tflite_micro.python.tflite_micro import runtime
+
+    def works(size: int) -> bool:
+        try:
+            interp = runtime.Interpreter.from_bytes(tflite, arena_size=size)
+            for k in range(n_inputs):
+                d = interp.get_input_details(k)
+                interp.set_input(np.zeros(d["shape"], dtype=d["dtype"]), k)
+            interp.invoke()
+            return True
+        except Exception:
+            return False
+
+    with _silenced_stdio():
+        if not works(upper):
+            raise RuntimeError(f"TFLite Micro cannot run the model in {upper} bytes")
+        lo, hi = 0, upper
+        while hi - lo > 16:
+            mid = (lo + hi) // 2 // 16 * 16
+            lo, hi = (lo, mid) if works(mid) else (mid, hi)
+    return hi
