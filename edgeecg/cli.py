@@ -182,7 +182,7 @@ def quantize(run_dir, target_name, calib_beats, prefix, out, data_path, force):
         click.echo(f"{key}: {c['beats']:,d} beats, C == integer reference: {c['bit_exact_c_vs_reference']}, "
                    f"C == TFLite Micro: {c['bit_exact_c_vs_tflm']}, "
                    f"C vs TFLite int8 argmax agreement {c['c_vs_tflite_int8_agreement']:.3f} %")
-    for key in ("val", "ds2"):
+    for key in report["accuracy"]:
         click.echo(f"\n{key:<16}{'macro-F1':>9}{'Δ':>7}{'S Se':>7}{'ΔS Se':>7}{'V Se':>7}{'ΔV Se':>7}")
         for name, row in report["accuracy"][key].items():
             click.echo(f"{name:<16}{row['macro_f1']:>9.2f}{row['delta_macro_f1']:>+7.2f}"

@@ -23,6 +23,7 @@ from edgeecg.dataset import BeatSet, make_splits
 from edgeecg.errors import EdgeECGError
 from edgeecg.metrics import classification_report
 from edgeecg.processing.beats import rr_feature_names
+from edgeecg.run import test_key
 from edgeecg.targets import Target
 
 ARTIFACT_FILES = {
@@ -117,7 +118,7 @@ def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Pa
             log(f"running every artifact on {len(beats):,d} {split_name} beats ...")
             logits = {name: r.logits(beats.x, beats.rr) for name, r in runners.items()}
             ref = summarise(beats.y, logits["torch_fp32"])
-            key = "val" if split_name == "val" else "ds2"
+            key = "val" if split_name == "val" else test_key(cfg)
             accuracy[key] = {name: summarise(beats.y, lg, ref) for name, lg in logits.items()}
             consistency[key] = {
                 "beats": len(beats),

@@ -1,0 +1,148 @@
+"""`edgeecg quantize` on a tiny model trained in the test: every artifact, bit-exact C, budgets."""
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from edgeecg.cli import main
+from edgeecg.quant import read_tflite, run_int8
+from edgeecg.quant.graph import quantize_multiplier
+from edgeecg.quant.reference import multiply_by_quantized_multiplier
+from firmware_export import convert
+from firmware_export.cmodel import CFLAGS
+from test_train_cli import TINY
+
+TARGET = """name = "{name}"
+description = "test target"
+isa = "x86-64"
+clock_mhz = 1000
+peak_macs_per_cycle = 1
+[budget]
+flash_bytes = {flash}
+ram_bytes = 65536
+max_macro_f1_loss_pp = 100
+max_se_loss_pp = 100
+[artifacts]
+formats = ["torchscript", "c_int8"]
+"""
+EXPECTED = {"model.ts.pt", "model.pt2", "model.fp32.onnx", "model.int8.onnx", "model.fp32.tflite",
+            "model.int8.tflite", "model_data.h", "model_data.c", "ecg_model.h", "ecg_model.c", "golden.h", "report.json"}
+
+
+@pytest.fixture(scope="module")
+def exported(synth_dir, tmp_path_factory):
+    d = tmp_path_factory.mktemp("export")
+    (d / "tiny.toml").write_text(TINY.replace("epochs = 3", "epochs = 2"))
+    (d / "roomy.toml").write_text(TARGET.format(name="roomy", flash=1 << 20))
+    runner = CliRunner()
+    res = runner.invoke(main, ["train", "--data", str(synth_dir), "--out", str(d / "run"),
+                               "--config", str(d / "tiny.toml"), "--quiet"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(main, ["quantize", str(d / "run"), "--target", str(d / "roomy.toml"), "--prefix", "ecg",
+                               "--calib-beats", "100", "--data", str(synth_dir)])
+    assert res.exit_code == 0, res.output
+    return d, d / "run" / "export" / "roomy"
+
+
+def test_every_artifact_is_written_and_reported(exported):
+    _, out = exported
+    assert {p.name for p in out.iterdir()} == EXPECTED
+    report = json.loads((out / "report.json").read_text())
+    assert report["target"] == "roomy"
+    for name, art in report["artifacts"].items():
+        assert art["bytes"] == (out / art["path"]).stat().st_size > 0, name
+        assert {"path", "bytes", "weight_bytes", "arena_bytes"} <= set(art)
+    assert report["bit_exact_c_vs_reference"] is True
+    assert report["beats_compared"] == sum(c["beats"] for c in report["consistency"].values()) > 100
+    assert all(c["bit_exact_c_vs_tflm"] for c in report["consistency"].values())
+    assert report["c_vs_tflite_int8_agreement"] >= 95.0
+    assert report["macs_per_beat"] > 0 and report["tflm_arena_bytes"] > 0
+    for split in report["accuracy"].values():
+        assert split["torch_fp32"]["delta_macro_f1"] == 0
+        assert split["torchscript"]["macro_f1"] == split["torch_fp32"]["macro_f1"]
+        assert split["c_int8"] == split["int8_reference"] == split["tflm"]
+
+
+def test_c_array_round_trips_to_the_tflite_bytes(exported):
+    _, out = exported
+    text = (out / "model_data.c").read_text()
+    body = text[text.index("{") + 1:text.index("}")]
+    data = bytes(int(v) for v in re.findall(r"\d+", body))
+    assert data == (out / "model.int8.tflite").read_bytes()
+    assert f"ecg_model_tflite_len = {len(data)};" in text
+    arena = json.loads((out / "report.json").read_text())["tflm_arena_bytes"]
+    assert f"#define ECG_TENSOR_ARENA_SIZE {arena + 16}" in (out / "model_data.h").read_text()
+
+
+def test_golden_self_test_passes_when_compiled(exported, tmp_path):
+    _, out = exported
+    (tmp_path / "main.c").write_text('#include "golden.h"\nint main(void) { return ecg_self_test(); }\n')
+    exe = tmp_path / "selftest"
+    subprocess.run(["cc", *CFLAGS, "-I", str(out), "-o", str(exe), str(tmp_path / "main.c"), str(out / "ecg_model.c")],
+                   check=True)
+    assert subprocess.run([str(exe)]).returncode == 0
+
+
+def test_model_data_compiles_warning_free(exported, tmp_path):
+    _, out = exported
+    subprocess.run(["cc", *CFLAGS, "-c", "-o", str(tmp_path / "md.o"), str(out / "model_data.c")], check=True)
+
+
+def test_generated_c_is_bit_exact_on_random_full_range_inputs(exported):
+    _, out = exported
+    graph = read_tflite((out / "model.int8.tflite").read_bytes())
+    rng = np.random.default_rng(0)
+    w, c = graph.shapes[graph.beat_input][-2:]
+    beat = rng.integers(-128, 128, (500, w, c), dtype=np.int8)
+    rr = rng.integers(-128, 128, (500, graph.shapes[graph.rr_input][-1]), dtype=np.int8)
+    np.testing.assert_array_equal(convert(graph, "rnd").predict(beat, rr), run_int8(graph, beat, rr))
+
+
+def test_quantize_multiplier_and_rounding_by_hand():
+    assert quantize_multiplier(0.5) == (1 << 30, 0)
+    assert quantize_multiplier(0.25) == (1 << 30, -1)
+    q, s = quantize_multiplier(0.3)
+    acc = np.array([10, -10, 5, -5, 1000, -1000])
+    # 0.5 * x: TFLite's doubling high multiply rounds +2.5 up to 3 but -2.5 to -2 (its nudge is 1 - 2^30)
+    np.testing.assert_array_equal(multiply_by_quantized_multiplier(acc, 1 << 30, 0), [5, -5, 3, -2, 500, -500])
+    acc = np.array([10, -10, 7, -7, 1000, -1000, 123456, -98765])
+    np.testing.assert_array_equal(multiply_by_quantized_multiplier(acc, q, s), np.round(acc * 0.3).astype(int))
+
+
+def test_over_budget_target_fails_with_the_reason_and_keeps_the_files(exported, synth_dir):
+    d, _ = exported
+    (d / "tiny_flash.toml").write_text(TARGET.format(name="tiny_flash", flash=100))
+    res = CliRunner().invoke(main, ["quantize", str(d / "run"), "--target", str(d / "tiny_flash.toml"),
+                                    "--calib-beats", "100", "--data", str(synth_dir)])
+    assert res.exit_code != 0
+    assert re.search(r"exceed the flash budget 100 B by \d+ B", res.output)
+    report = json.loads((d / "run" / "export" / "tiny_flash" / "report.json").read_text())
+    assert report["budget"]["pass"] is False
+
+
+@pytest.mark.parametrize("args, message", [
+    (["quantize", "{run}", "--target", "esp33"], "unknown target 'esp33' (valid: esp32, esp32c3, esp32s3, rpi4, rpi5)"),
+    (["quantize", "{d}", "--target", "esp32"], "model.pt: no model in this run directory"),
+    (["quantize", "{run}", "--target", "{d}/roomy.toml", "--data", "{synth}"], "already exists (use --force"),
+    (["quantize", "{run}", "--target", "esp32", "--calib-beats", "0", "--out", "{d}/x", "--data", "{synth}"],
+     "calibration set is empty"),
+])
+def test_quantize_bad_input(exported, synth_dir, args, message):
+    d, _ = exported
+    args = [a.format(run=d / "run", d=d, synth=synth_dir) for a in args]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code != 0 and message in res.output, res.output
+    assert "Traceback" not in res.output
+    assert not (d / "x").exists()
+
+
+def test_targets_lists_every_toml():
+    res = CliRunner().invoke(main, ["targets"])
+    assert res.exit_code == 0
+    for name in ("esp32", "esp32s3", "esp32c3", "rpi4", "rpi5"):
+        assert name in res.output
