@@ -161,10 +161,11 @@ def quantize(run_dir, target_name, calib_beats, prefix, out, data_path, force):
     from edgeecg.run import load_run
     from edgeecg.targets import load_target
 
+    from firmware_export.carray import c_identifier
+
     target = load_target(target_name)
     cfg, model, manifest = load_run(run_dir)
-    if not prefix.isidentifier() or not prefix.isascii():
-        raise EdgeECGError(f"--prefix {prefix!r} is not a valid C identifier")
+    c_identifier(prefix)
     out = out or Path(run_dir) / "export" / target.name
     if out.exists() and not force:
         raise EdgeECGError(f"{out}: already exists (use --force to overwrite)")

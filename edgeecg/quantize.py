@@ -22,15 +22,18 @@ from edgeecg.config import Config
 from edgeecg.dataset import BeatSet, make_splits
 from edgeecg.errors import EdgeECGError
 from edgeecg.metrics import classification_report
+from edgeecg.models import count_params, macs_per_beat
 from edgeecg.processing.beats import rr_feature_names
 from edgeecg.run import test_key
 from edgeecg.targets import Target
 
-ARTIFACT_FILES = {
-    "torchscript": "model.ts.pt", "pt2": "model.pt2", "onnx_fp32": "model.fp32.onnx", "onnx_int8": "model.int8.onnx",
-    "tflite_fp32": "model.fp32.tflite", "tflite_int8": "model.int8.tflite", "tflm": "model_data.c",
-    "c_int8": "edgeecg_model.c",
-}
+def artifact_files(prefix: str) -> dict[str, str]:
+    """File of each artifact in an export directory; the C library is named after its prefix."""
+    return {"torchscript": "model.ts.pt", "pt2": "model.pt2", "onnx_fp32": "model.fp32.onnx",
+            "onnx_int8": "model.int8.onnx", "tflite_fp32": "model.fp32.tflite", "tflite_int8": "model.int8.tflite",
+            "tflm": "model_data.c", "c_int8": f"{prefix}_model.c"}
+
+
 GOLDEN_BEATS = 8
 
 
@@ -73,7 +76,7 @@ def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Pa
     from edgeecg.export.fold import fold
     from edgeecg.quant import read_tflite
     from edgeecg.runtimes import (Int8GraphRunner, OnnxRunner, TFLiteRunner, TFLMRunner, TorchRunner,
-                                  quantize_input, tflm_arena_bytes)
+                                  tflm_arena_bytes)
     from firmware_export import convert
     from firmware_export.golden import write_golden
     from firmware_export.tflm import write_model_data
@@ -83,16 +86,17 @@ def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Pa
     n_rr = len(rr_feature_names(cfg.data.mode))
     example = torch_onnx.example_inputs(cfg.data.channels, cfg.data.window, n_rr, batch=2)
     folded = fold(model)
+    files = artifact_files(opts.prefix)
     with atomic_dir(out, force=force) as tmp:
         log("exporting TorchScript, torch.export, ONNX ...")
-        torch_onnx.export_torchscript(model, example, tmp / ARTIFACT_FILES["torchscript"])
-        torch_onnx.export_pt2(model, example, tmp / ARTIFACT_FILES["pt2"])
-        torch_onnx.export_onnx(model, example, tmp / ARTIFACT_FILES["onnx_fp32"])
-        torch_onnx.quantize_onnx(tmp / ARTIFACT_FILES["onnx_fp32"], tmp / ARTIFACT_FILES["onnx_int8"], calib.x, calib.rr)
+        torch_onnx.export_torchscript(model, example, tmp / files["torchscript"])
+        torch_onnx.export_pt2(model, example, tmp / files["pt2"])
+        torch_onnx.export_onnx(model, example, tmp / files["onnx_fp32"])
+        torch_onnx.quantize_onnx(tmp / files["onnx_fp32"], tmp / files["onnx_int8"], calib.x, calib.rr)
         log("converting to TFLite (float and full int8) ...")
-        (tmp / ARTIFACT_FILES["tflite_fp32"]).write_bytes(tfl.convert(folded))
+        (tmp / files["tflite_fp32"]).write_bytes(tfl.convert(folded))
         int8_tflite = tfl.convert(folded, calib.x, calib.rr)
-        (tmp / ARTIFACT_FILES["tflite_int8"]).write_bytes(int8_tflite)
+        (tmp / files["tflite_int8"]).write_bytes(int8_tflite)
         graph = read_tflite(int8_tflite)
         n_inputs = 1 + (graph.rr_input is not None)
         arena = tflm_arena_bytes(int8_tflite, n_inputs)
@@ -102,13 +106,13 @@ def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Pa
 
         runners = {
             "torch_fp32": TorchRunner(model),
-            "torchscript": TorchRunner(torch.jit.load(str(tmp / ARTIFACT_FILES["torchscript"]))),
-            "pt2": TorchRunner(torch.export.load(str(tmp / ARTIFACT_FILES["pt2"])).module()),
-            "onnx_fp32": OnnxRunner(tmp / ARTIFACT_FILES["onnx_fp32"]),
-            "onnx_int8": OnnxRunner(tmp / ARTIFACT_FILES["onnx_int8"]),
-            "tflite_fp32": TFLiteRunner(tmp / ARTIFACT_FILES["tflite_fp32"]),
-            "tflite_int8": TFLiteRunner(tmp / ARTIFACT_FILES["tflite_int8"]),
-            "tflm": TFLMRunner(tmp / ARTIFACT_FILES["tflite_int8"], n_inputs),
+            "torchscript": TorchRunner(torch.jit.load(str(tmp / files["torchscript"]))),
+            "pt2": TorchRunner(torch.export.load(str(tmp / files["pt2"])).module()),
+            "onnx_fp32": OnnxRunner(tmp / files["onnx_fp32"]),
+            "onnx_int8": OnnxRunner(tmp / files["onnx_int8"]),
+            "tflite_fp32": TFLiteRunner(tmp / files["tflite_fp32"]),
+            "tflite_int8": TFLiteRunner(tmp / files["tflite_int8"]),
+            "tflm": TFLMRunner(tmp / files["tflite_int8"], n_inputs),
             "c_int8": Int8GraphRunner(graph, c_model),
             "int8_reference": Int8GraphRunner(graph),
         }
@@ -128,18 +132,12 @@ def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Pa
                     logits["c_int8"].argmax(1) == logits["tflite_int8"].argmax(1))), 3),
             }
         val = splits["val"]
-        beat_q = quantize_input(val.x[:GOLDEN_BEATS].transpose(0, 2, 1), graph.qparams[graph.beat_input].scale,
-                                graph.qparams[graph.beat_input].zero_point)
-        rr_q = None
-        if graph.rr_input is not None:
-            rr_q = quantize_input(val.rr[:GOLDEN_BEATS], graph.qparams[graph.rr_input].scale,
-                                  graph.qparams[graph.rr_input].zero_point)
-        from edgeecg.quant.reference import run_int8
-        write_golden(tmp, beat_q, rr_q, run_int8(graph, beat_q, rr_q), opts.prefix)
+        beat_q, rr_q = runners["int8_reference"].quantized_inputs(val.x[:GOLDEN_BEATS], val.rr[:GOLDEN_BEATS])
+        write_golden(tmp, beat_q, rr_q, runners["int8_reference"].logits(val.x[:GOLDEN_BEATS], val.rr[:GOLDEN_BEATS]),
+                     opts.prefix)
 
         artifacts = {}
-        for name, fname in ARTIFACT_FILES.items():
-            fname = f"{opts.prefix}_model.c" if name == "c_int8" else fname
+        for name, fname in files.items():
             path = tmp / fname
             weight_bytes = graph.weight_bytes if name in ("c_int8", "tflm", "tflite_int8", "onnx_int8") else None
             arena_bytes = {"tflm": arena, "c_int8": graph.activation_bytes}.get(name)
@@ -150,8 +148,8 @@ def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Pa
             "run": str(run_dir),
             "artifacts": artifacts,
             "ops": graph.ops,
-            "params": sum(p.numel() for p in model.parameters()),
-            "macs_per_beat": _macs(model, cfg, n_rr),
+            "params": count_params(model),
+            "macs_per_beat": macs_per_beat(model, cfg.data.window, cfg.data.channels, n_rr),
             "weight_bytes_int8": graph.weight_bytes,
             "activation_bytes_c": graph.activation_bytes,
             "tflm_arena_bytes": arena,
@@ -165,11 +163,6 @@ def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Pa
         report["budget"] = check_budget(report, target)
         (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
-
-
-def _macs(model, cfg: Config, n_rr: int) -> int:
-    from edgeecg.models import macs_per_beat
-    return macs_per_beat(model, cfg.data.window, cfg.data.channels, n_rr)
 
 
 def check_budget(report: dict, target: Target) -> dict:

@@ -1,4 +1,4 @@
-"""One way to run every artifact: ``load_runner(kind, path).logits(x, rr)``.
+"""One way to run every artifact: each runner here has ``.logits(x, rr)``.
 
 ``x`` is float beats (n, C, W) as the training pipeline makes them and ``rr`` the raw RR features
 (n, K). int8 runners quantize the inputs with the scale and zero point stored in the model, as the
@@ -115,7 +115,8 @@ class Int8GraphRunner:
     def __init__(self, graph, c_model=None):
         self.graph, self.c_model = graph, c_model
 
-    def _inputs(self, x, rr):
+    def quantized_inputs(self, x, rr):
+        """Float beats (n, C, W) and RR (n, K) as the graph's int8 inputs (n, W, C) and (n, K)."""
         g = self.graph
         beat = quantize_input(x.transpose(0, 2, 1), g.qparams[g.beat_input].scale, g.qparams[g.beat_input].zero_point)
         rr_q = None
@@ -124,7 +125,7 @@ class Int8GraphRunner:
         return beat, rr_q
 
     def logits(self, x, rr):
-        beat, rr_q = self._inputs(x, rr)
+        beat, rr_q = self.quantized_inputs(x, rr)
         if self.c_model is not None:
             return self.c_model.predict(beat, rr_q)
         from edgeecg.quant.reference import run_int8

@@ -145,3 +145,25 @@ def test_targets_lists_every_toml():
     assert res.exit_code == 0
     for name in ("esp32", "esp32s3", "esp32c3", "rpi4", "rpi5"):
         assert name in res.output
+
+
+def test_folding_batchnorm_and_rr_standardiser_keeps_the_float_function():
+    import torch
+
+    from edgeecg.config import Config
+    from edgeecg.export.fold import fold, forward
+    from edgeecg.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("hybrid", Config().data).eval()
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm1d):   # non-trivial statistics, as after training
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2)
+            m.weight.data.uniform_(0.5, 1.5)
+    model.rr_norm.mean.uniform_(0, 1)
+    model.rr_norm.std.uniform_(0.5, 1)
+    x, rr = torch.randn(4, 2, 128), torch.rand(4, 6)
+    with torch.no_grad():
+        expected = model(x, rr).numpy()
+    np.testing.assert_allclose(forward(fold(model), x.numpy(), rr.numpy()), expected, atol=1e-5)
