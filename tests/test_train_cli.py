@@ -44,6 +44,11 @@ def tiny_toml(tmp_path) -> Path:
     return path
 
 
+def _train(data, out, config, *extra):
+    """``edgeecg train`` through click's runner."""
+    return CliRunner().invoke(main, ["train", "--data", str(data), "--out", str(out), "--config", str(config), *extra])
+
+
 def _tiny_cfg():
     import tomllib
     return config_from_dict(tomllib.loads(TINY))
@@ -70,9 +75,7 @@ def test_other_imbalance_options_train(synth_dir, overrides):
 
 def test_cli_train_writes_a_complete_run_and_evaluate_reproduces_it(synth_dir, tiny_toml, tmp_path):
     out = tmp_path / "run"
-    runner = CliRunner()
-    res = runner.invoke(main, ["train", "--data", str(synth_dir), "--out", str(out),
-                               "--config", str(tiny_toml), "--quiet"])
+    res = _train(synth_dir, out, tiny_toml, "--quiet")
     assert res.exit_code == 0, res.output
     assert {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()} == RUN_FILES
     metrics = json.loads((out / "metrics.json").read_text())
@@ -85,11 +88,11 @@ def test_cli_train_writes_a_complete_run_and_evaluate_reproduces_it(synth_dir, t
     assert {"s1/s1.hea", "s1/s1.dat", "s1/s1.atr"} <= set(manifest["inputs"])
     assert set(manifest["outputs"]) == RUN_FILES - {"manifest.json"}
 
-    res = runner.invoke(main, ["evaluate", str(out)])
+    res = CliRunner().invoke(main, ["evaluate", str(out)])
     assert res.exit_code == 0, res.output
     assert res.output.count("matches") == 2
 
-    again = runner.invoke(main, ["train", "--data", str(synth_dir), "--out", str(out), "--config", str(tiny_toml)])
+    again = _train(synth_dir, out, tiny_toml)
     assert again.exit_code != 0 and "already exists (use --force" in again.output
     cfg, model, _ = load_run(out)
     assert cfg.model.name == "hybrid" and not model.training
@@ -98,11 +101,9 @@ def test_cli_train_writes_a_complete_run_and_evaluate_reproduces_it(synth_dir, t
 def test_random_split_needs_the_flag_and_is_labelled_leaky(synth_dir, tmp_path):
     toml = tmp_path / "random.toml"
     toml.write_text(TINY.replace("[split]", "[split]\nkind = \"random\""))
-    runner = CliRunner()
-    res = runner.invoke(main, ["train", "--data", str(synth_dir), "--out", str(tmp_path / "r"), "--config", str(toml)])
+    res = _train(synth_dir, tmp_path / "r", toml)
     assert res.exit_code != 0 and "--random-split" in res.output
-    res = runner.invoke(main, ["train", "--data", str(synth_dir), "--out", str(tmp_path / "r"),
-                               "--config", str(toml), "--random-split", "--quiet"])
+    res = _train(synth_dir, tmp_path / "r", toml, "--random-split", "--quiet")
     assert res.exit_code == 0, res.output
     assert "LEAKY" in res.output
     assert json.loads((tmp_path / "r" / "metrics.json").read_text())["split"]["leaky"] is True
@@ -132,12 +133,11 @@ def test_cli_errors_are_one_line_without_traceback(synth_dir, tmp_path, args, me
 def test_cli_unknown_model_and_bad_record(synth_dir, tmp_path):
     bad_model = tmp_path / "m.toml"
     bad_model.write_text(TINY.replace("[model.params]", "[model]\nname = \"resnet\"\n\n[model.params]"))
-    runner = CliRunner()
-    res = runner.invoke(main, ["train", "--data", str(synth_dir), "--out", str(tmp_path / "o"), "--config", str(bad_model)])
+    res = _train(synth_dir, tmp_path / "o", bad_model)
     assert res.exit_code != 0 and "unknown model 'resnet'" in res.output
     bad_rec = tmp_path / "r.toml"
     bad_rec.write_text(TINY.replace('test = ["s4"]', 'test = ["999"]'))
-    res = runner.invoke(main, ["train", "--data", str(synth_dir), "--out", str(tmp_path / "o"), "--config", str(bad_rec)])
+    res = _train(synth_dir, tmp_path / "o", bad_rec)
     assert res.exit_code != 0 and "record '999' not found" in res.output
     assert not (tmp_path / "o").exists()
     assert not any(p.name.startswith(".o.") for p in tmp_path.iterdir())   # no half-written run dir
@@ -147,8 +147,7 @@ def test_force_replaces_a_run(synth_dir, tiny_toml, tmp_path):
     out = tmp_path / "run"
     out.mkdir()
     (out / "old.txt").write_text("x")
-    res = CliRunner().invoke(main, ["train", "--data", str(synth_dir), "--out", str(out),
-                                    "--config", str(tiny_toml), "--quiet", "--force"])
+    res = _train(synth_dir, out, tiny_toml, "--quiet", "--force")
     assert res.exit_code == 0, res.output
     assert not (out / "old.txt").exists() and (out / "model.pt").exists()
     assert np.isfinite(json.loads((out / "metrics.json").read_text())["test"]["macro_f1"])
