@@ -86,7 +86,8 @@ def train(data_path, out, config_path, seed, device, epochs, random_split, force
     from edgeecg.dataset import make_splits
     from edgeecg.io import resolve_data_dir
     from edgeecg.metrics import format_table
-    from edgeecg.run import save_run, test_key
+    from edgeecg.config import test_key
+    from edgeecg.run import save_run
     from edgeecg.train import train_model
 
     cfg = with_overrides(load_config(config_path), seed=seed, device=device, epochs=epochs)
@@ -125,7 +126,8 @@ def evaluate(run_dir, data_path, as_json):
     from edgeecg.dataset import make_splits
     from edgeecg.io import resolve_data_dir
     from edgeecg.metrics import format_table
-    from edgeecg.run import METRICS_FILE, evaluate_splits, load_run, test_key
+    from edgeecg.config import test_key
+    from edgeecg.run import METRICS_FILE, evaluate_splits, load_run
 
     cfg, model, manifest = load_run(run_dir)
     if data_path is None and manifest.get("data_dir"):
@@ -192,6 +194,54 @@ def quantize(run_dir, target_name, calib_beats, prefix, out, data_path, force):
     click.echo(f"\nwrote {out}")
     if not report["budget"]["pass"]:
         raise EdgeECGError(f"{target.name}: over budget: " + "; ".join(report["budget"]["problems"]))
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--target", "target_name", required=True, help="Target name (see `edgeecg targets`) or a TOML path.")
+@click.option("--beats", type=click.Choice(["val", "ds2"]), default="val", show_default=True,
+              help="DS1 validation beats, or DS2 for final figures.")
+@click.option("--repeat", type=click.IntRange(1), default=200, show_default=True,
+              help="Timed single-beat calls per artifact.")
+@click.option("--warmup", type=click.IntRange(0), default=20, show_default=True)
+@click.option("--max-beats", type=click.IntRange(1), help="Bench on the first N beats only.")
+@click.option("--no-cross", is_flag=True, help="Skip the cross-compiled C rows run under qemu.")
+@click.option("--export", "export_dir", type=click.Path(path_type=Path),
+              help="Export directory to bench. Default: RUN_DIR/export/TARGET.")
+@click.option("--out", type=click.Path(path_type=Path), help="Default: RUN_DIR/bench/TARGET.")
+@click.option("--data", "data_path", type=click.Path(path_type=Path),
+              help="Records directory. Default: the one the run was trained on.")
+@click.option("--force", is_flag=True, help="Replace an existing bench directory.")
+def bench(run_dir, target_name, beats, repeat, warmup, max_beats, no_cross, export_dir, out, data_path, force):
+    """Run every exported artifact on the same beats: accuracy, size, latency, pass or fail."""
+    from edgeecg.bench import BenchOptions, bench_export
+    from edgeecg.bench.report import summary, table
+    from edgeecg.io import resolve_data_dir
+    from edgeecg.targets import load_target
+
+    target = load_target(target_name)
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.toml").exists():
+        raise EdgeECGError(f"{run_dir}: not a run directory (no config.toml)")
+    export_dir = export_dir or run_dir / "export" / target.name
+    out = out or run_dir / "bench" / target.name
+    if out.exists() and not force:
+        raise EdgeECGError(f"{out}: already exists (use --force to overwrite)")
+    cfg = load_config(run_dir / "config.toml")
+    manifest_path = run_dir / "manifest.json"
+    if data_path is None and manifest_path.exists():
+        saved = json.loads(manifest_path.read_text()).get("data_dir")
+        data_path = Path(saved) if saved else None
+    data_dir = resolve_data_dir(data_path, cfg.split.train + cfg.split.val + cfg.split.test)
+    opts = BenchOptions(beats=beats, repeat=repeat, warmup=warmup, max_beats=max_beats, cross=not no_cross)
+    result = bench_export(run_dir, export_dir, target, data_dir, out, opts, force=force,
+                          log=lambda m: click.echo(m, err=True))
+    click.echo(f"\n{target.name}: {result['beats']:,d} {beats} beats, Δ vs {result['reference']}\n")
+    click.echo(table(result))
+    click.echo("\n" + summary(result))
+    click.echo(f"\nwrote {out}")
+    if not result["pass"]:
+        raise EdgeECGError(f"{target.name}: bench failed: " + "; ".join(result["problems"]))
 
 
 @main.command("targets")

@@ -186,3 +186,9 @@ def with_overrides(cfg: Config, **train_overrides) -> Config:
     """Replace fields of ``[train]`` (e.g. from CLI flags); ``None`` values are ignored."""
     values = {k: v for k, v in train_overrides.items() if v is not None}
     return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, **values))
+
+
+def test_key(cfg: Config) -> str:
+    """``"ds2"`` when the test part is de Chazal's DS2, else ``"test"`` (e.g. a random split)."""
+    standard = set(DS2) - set(cfg.split.exclude)
+    return "ds2" if cfg.split.kind == "de_chazal" and set(cfg.split.test) - set(cfg.split.exclude) == standard else "test"

@@ -43,6 +43,18 @@ def classification_report(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
     }
 
 
+def summarise(y: np.ndarray, logits: np.ndarray, reference: dict | None = None) -> dict:
+    """One artifact's row: macro-F1, accuracy, Se/+P/F1 of N S V F; with ``reference``, the deltas (pp)."""
+    rep = classification_report(y, np.asarray(logits).argmax(1))
+    row = {"macro_f1": rep["macro_f1"], "accuracy": rep["accuracy"],
+           "per_class": {c: {k: rep["per_class"][c][k] for k in ("se", "ppv", "f1")} for c in MACRO_CLASSES}}
+    if reference is not None:
+        row["delta_macro_f1"] = round(row["macro_f1"] - reference["macro_f1"], 3)
+        for c in ("S", "V"):
+            row[f"delta_{c}_se"] = round(row["per_class"][c]["se"] - reference["per_class"][c]["se"], 3)
+    return row
+
+
 def roc_curve(y_true: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """One-vs-rest ROC of a binary target: false-positive rate, true-positive rate, AUC."""
     order = np.argsort(-score, kind="stable")

@@ -18,13 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from edgeecg.atomic import atomic_dir
-from edgeecg.config import Config
+from edgeecg.config import Config, test_key
 from edgeecg.dataset import BeatSet, make_splits
 from edgeecg.errors import EdgeECGError
-from edgeecg.metrics import classification_report
+from edgeecg.metrics import summarise
 from edgeecg.models import count_params, macs_per_beat
 from edgeecg.processing.beats import rr_feature_names
-from edgeecg.run import test_key
 from edgeecg.targets import Target
 
 def artifact_files(prefix: str) -> dict[str, str]:
@@ -53,17 +52,6 @@ def calibration_set(train: BeatSet, n: int, seed: int) -> BeatSet:
     rare = np.concatenate([rng.permutation(np.flatnonzero(train.y == c))[:per_class] for c in np.unique(train.y)])
     rest = rng.permutation(np.setdiff1d(np.arange(len(train)), rare))[: max(0, n - len(rare))]
     return train.subset(np.sort(np.concatenate([rare, rest])))
-
-
-def summarise(y: np.ndarray, logits: np.ndarray, reference: dict | None = None) -> dict:
-    rep = classification_report(y, np.asarray(logits).argmax(1))
-    row = {"macro_f1": rep["macro_f1"], "accuracy": rep["accuracy"],
-           "per_class": {c: {k: rep["per_class"][c][k] for k in ("se", "ppv", "f1")} for c in ("N", "S", "V", "F")}}
-    if reference is not None:
-        row["delta_macro_f1"] = round(row["macro_f1"] - reference["macro_f1"], 3)
-        for c in ("S", "V"):
-            row[f"delta_{c}_se"] = round(row["per_class"][c]["se"] - reference["per_class"][c]["se"], 3)
-    return row
 
 
 def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Path, out: Path,
@@ -146,6 +134,7 @@ def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Pa
         report = {
             "target": target.name,
             "run": str(run_dir),
+            "prefix": opts.prefix,
             "artifacts": artifacts,
             "ops": graph.ops,
             "params": count_params(model),

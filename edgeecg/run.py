@@ -22,7 +22,7 @@ from torch import nn
 
 from edgeecg import __version__, plots
 from edgeecg.atomic import atomic_dir
-from edgeecg.config import DS2, Config, config_to_toml, load_config
+from edgeecg.config import Config, config_to_toml, load_config, test_key
 from edgeecg.dataset import BeatSet, record_hashes, sha256_file
 from edgeecg.errors import EdgeECGError
 from edgeecg.metrics import classification_report
@@ -31,12 +31,6 @@ from edgeecg.processing.beats import rr_feature_names
 from edgeecg.train import predict_proba
 
 MODEL_FILE, CONFIG_FILE, METRICS_FILE, MANIFEST_FILE = "model.pt", "config.toml", "metrics.json", "manifest.json"
-
-
-def test_key(cfg: Config) -> str:
-    """``"ds2"`` when the test part is de Chazal's DS2, else ``"test"`` (e.g. a random split)."""
-    standard = set(DS2) - set(cfg.split.exclude)
-    return "ds2" if cfg.split.kind == "de_chazal" and set(cfg.split.test) - set(cfg.split.exclude) == standard else "test"
 
 
 def evaluate_splits(model: nn.Module, cfg: Config, splits: dict[str, BeatSet]) -> tuple[dict, dict]:

@@ -24,6 +24,16 @@ class TorchRunner:
     def __init__(self, module):
         self.module = module
 
+    def call_one(self, x1, rr1):
+        """A zero-argument callable that classifies one prepared beat (for latency timing)."""
+        import torch
+        beat, rr = torch.from_numpy(x1), torch.from_numpy(rr1)
+
+        def call():
+            with torch.inference_mode():
+                self.module(beat, rr)
+        return call
+
     def logits(self, x, rr, batch: int = 4096):
         import torch
         out = []
@@ -39,6 +49,10 @@ class OnnxRunner:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = 1
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+    def call_one(self, x1, rr1):
+        feeds = {"beat": x1, "rr": rr1}
+        return lambda: self.session.run(None, feeds)
 
     def logits(self, x, rr, batch: int = 4096):
         return np.concatenate([self.session.run(None, {"beat": x[i:i + batch], "rr": rr[i:i + batch]})[0]
@@ -61,15 +75,18 @@ class TFLiteRunner:
             a = quantize_input(a, *d["quantization"])
         self.interpreter.set_tensor(d["index"], a.astype(d["dtype"]))
 
-    def logits(self, x, rr):
-        beats = np.ascontiguousarray(x.transpose(0, 2, 1))
-        out = np.empty((len(x), self.output["shape"][-1]), dtype=self.output["dtype"])
-        for i in range(len(x)):
+    def call_one(self, x1, rr1):
+        beat = np.ascontiguousarray(x1.transpose(0, 2, 1))
+
+        def call():
             for d in self.inputs:
-                self._feed(d, beats[i:i + 1], rr[i:i + 1])
+                self._feed(d, beat, rr1)
             self.interpreter.invoke()
-            out[i] = self.interpreter.get_tensor(self.output["index"])[0]
-        return out
+            return self.interpreter.get_tensor(self.output["index"])
+        return call
+
+    def logits(self, x, rr):
+        return np.concatenate([self.call_one(x[i:i + 1], rr[i:i + 1])() for i in range(len(x))])
 
 
 class TFLMRunner:
@@ -80,17 +97,20 @@ class TFLMRunner:
         self.interpreter = runtime.Interpreter.from_bytes(Path(path).read_bytes(), arena_size=arena_size)
         self.details = [self.interpreter.get_input_details(i) for i in range(n_inputs)]
 
-    def logits(self, x, rr):
-        beats = np.ascontiguousarray(x.transpose(0, 2, 1))
-        out = []
-        for i in range(len(x)):
+    def call_one(self, x1, rr1):
+        beat = np.ascontiguousarray(x1.transpose(0, 2, 1))
+
+        def call():
             for k, d in enumerate(self.details):
-                a = beats[i:i + 1] if len(d["shape"]) == 3 else rr[i:i + 1]
+                a = beat if len(d["shape"]) == 3 else rr1
                 scale, zp = d["quantization_parameters"]["scales"][0], d["quantization_parameters"]["zero_points"][0]
                 self.interpreter.set_input(quantize_input(a, scale, zp), k)
             self.interpreter.invoke()
-            out.append(self.interpreter.get_output(0)[0].copy())
-        return np.array(out)
+            return self.interpreter.get_output(0)[0].copy()
+        return call
+
+    def logits(self, x, rr):
+        return np.array([self.call_one(x[i:i + 1], rr[i:i + 1])() for i in range(len(x))])
 
 
 @contextmanager

@@ -24,6 +24,7 @@ class Target:
     max_macro_f1_loss_pp: float
     max_se_loss_pp: float
     formats: tuple[str, ...]
+    deploy: tuple[str, ...]     # the formats that run on the device: the ones held to the size budget
 
 
 def target_names(directory: Path = TARGETS_DIR) -> list[str]:
@@ -41,14 +42,16 @@ def load_target(name_or_path: str, directory: Path = TARGETS_DIR) -> Target:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
         budget, artifacts = raw["budget"], raw["artifacts"]
         formats = tuple(artifacts["formats"])
-        unknown = [f for f in formats if f not in FORMATS]
+        deploy = tuple(artifacts.get("deploy", formats))
+        unknown = [f for f in formats + deploy if f not in FORMATS]
         if unknown:
             raise EdgeECGError(f"{path}: unknown artifact format(s) {', '.join(unknown)}")
         return Target(name=raw["name"], description=raw.get("description", ""), isa=raw["isa"],
                       clock_mhz=float(raw["clock_mhz"]), peak_macs_per_cycle=float(raw["peak_macs_per_cycle"]),
                       flash_bytes=int(budget["flash_bytes"]), ram_bytes=int(budget["ram_bytes"]),
                       max_macro_f1_loss_pp=float(budget["max_macro_f1_loss_pp"]),
-                      max_se_loss_pp=float(budget["max_se_loss_pp"]), formats=formats)
+                      max_se_loss_pp=float(budget["max_se_loss_pp"]), formats=formats,
+                      deploy=deploy)
     except FileNotFoundError:
         raise EdgeECGError(f"{path}: target file not found") from None
     except tomllib.TOMLDecodeError as err:

@@ -13,39 +13,11 @@ from edgeecg.quant import read_tflite, run_int8
 from edgeecg.quant.graph import quantize_multiplier
 from edgeecg.quant.reference import multiply_by_quantized_multiplier
 from firmware_export import convert
+from conftest import TARGET
 from firmware_export.cmodel import CFLAGS
-from test_train_cli import TINY
 
-TARGET = """name = "{name}"
-description = "test target"
-isa = "x86-64"
-clock_mhz = 1000
-peak_macs_per_cycle = 1
-[budget]
-flash_bytes = {flash}
-ram_bytes = 65536
-max_macro_f1_loss_pp = 100
-max_se_loss_pp = 100
-[artifacts]
-formats = ["torchscript", "c_int8"]
-"""
 EXPECTED = {"model.ts.pt", "model.pt2", "model.fp32.onnx", "model.int8.onnx", "model.fp32.tflite",
             "model.int8.tflite", "model_data.h", "model_data.c", "ecg_model.h", "ecg_model.c", "golden.h", "report.json"}
-
-
-@pytest.fixture(scope="module")
-def exported(synth_dir, tmp_path_factory):
-    d = tmp_path_factory.mktemp("export")
-    (d / "tiny.toml").write_text(TINY.replace("epochs = 3", "epochs = 2"))
-    (d / "roomy.toml").write_text(TARGET.format(name="roomy", flash=1 << 20))
-    runner = CliRunner()
-    res = runner.invoke(main, ["train", "--data", str(synth_dir), "--out", str(d / "run"),
-                               "--config", str(d / "tiny.toml"), "--quiet"])
-    assert res.exit_code == 0, res.output
-    res = runner.invoke(main, ["quantize", str(d / "run"), "--target", str(d / "roomy.toml"), "--prefix", "ecg",
-                               "--calib-beats", "100", "--data", str(synth_dir)])
-    assert res.exit_code == 0, res.output
-    return d, d / "run" / "export" / "roomy"
 
 
 def test_every_artifact_is_written_and_reported(exported):

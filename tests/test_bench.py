@@ -1,0 +1,105 @@
+"""`edgeecg bench` on the tiny exported model: every row present, consistent, and a budget verdict."""
+
+import json
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import TARGET
+from edgeecg.bench.cross import PLATFORMS
+from edgeecg.cli import main
+
+HOST_ROWS = {"torch_fp32", "torchscript", "pt2", "onnx_fp32", "onnx_int8", "tflite_fp32", "tflite_int8", "tflm",
+             "c_int8"}
+QUICK = ["--repeat", "20", "--warmup", "2", "--max-beats", "300"]
+
+
+def _bench(exported, synth_dir, target, out, *extra):
+    d, export = exported
+    return CliRunner().invoke(main, ["bench", str(d / "run"), "--target", str(target), "--export", str(export),
+                                     "--out", str(out), "--data", str(synth_dir), *QUICK, *extra])
+
+
+@pytest.fixture(scope="module")
+def benched(exported, synth_dir):
+    d, _ = exported
+    res = _bench(exported, synth_dir, d / "roomy.toml", d / "bench")
+    assert res.exit_code == 0, res.output
+    return res, json.loads((d / "bench" / "bench.json").read_text()), d / "bench"
+
+
+def test_every_row_is_present_or_skipped_with_a_reason(benched):
+    res, result, out = benched
+    assert {p.name for p in out.iterdir()} == {"bench.json", "bench.md", "bench.png"}
+    rows = {r["artifact"]: r for r in result["rows"]}
+    skipped = {s["artifact"]: s["why"] for s in result["skipped"]}
+    assert HOST_ROWS <= set(rows)
+    for plat in PLATFORMS:
+        assert (plat.name in rows) != (plat.name in skipped), plat.name
+        assert plat.name in rows or skipped[plat.name] == plat.missing()
+    assert 0 < result["beats"] <= 300 and result["target"] == "roomy" and result["pass"] is True
+    for name in rows:
+        assert name in res.output and name in (out / "bench.md").read_text()
+
+
+def test_rows_are_numerically_consistent(benched):
+    _, result, _ = benched
+    rows = {r["artifact"]: r for r in result["rows"]}
+    assert result["reference"] == "torch_fp32"
+    assert rows["torch_fp32"]["delta_macro_f1"] == 0
+    for name in ("torchscript", "pt2", "onnx_fp32"):   # float exports of the same model
+        assert abs(rows[name]["delta_macro_f1"]) < 1.0, name
+    int8_c = [n for n in rows if n.startswith("c_")] + ["tflm"]
+    for name in int8_c:                      # one integer graph: the same int8 logits everywhere
+        assert rows[name]["bit_exact_vs_c"] is True, name
+        assert rows[name]["macro_f1"] == rows["c_int8"]["macro_f1"]
+    for name in HOST_ROWS:
+        r = rows[name]
+        assert 0 < r["latency_us_p50"] <= r["latency_us_p99"], name
+        assert r["throughput_beats_per_s"] > 0 and r["pass"] and r["why"] == "ok"
+        f1 = [r["per_class"][c]["f1"] for c in "NSVF"]
+        assert r["macro_f1"] == pytest.approx(sum(f1) / 4, abs=0.01)
+    for name in (n for n in rows if n.startswith("c_") and n != "c_int8"):
+        assert rows[name]["instructions_per_beat"] > result["macs_per_beat"] / 16
+        assert rows[name]["flash_bytes"] > rows[name]["weight_bytes"]
+    assert rows["c_int8"]["weight_bytes"] < rows["torch_fp32"]["weight_bytes"]
+    assert result["speed"]["c_vs_tflite_int8"] > 0
+
+
+def test_over_budget_target_fails_with_the_reason(exported, synth_dir):
+    d, _ = exported
+    (d / "tight.toml").write_text(TARGET.format(name="tight", flash=100))
+    res = _bench(exported, synth_dir, d / "tight.toml", d / "bench-tight", "--no-cross")
+    assert res.exit_code == 1
+    assert "Error: tight: bench failed: " in res.output and "over the flash budget 100 B by" in res.output
+    result = json.loads((d / "bench-tight" / "bench.json").read_text())
+    rows = {r["artifact"]: r for r in result["rows"]}
+    assert result["pass"] is False and rows["c_int8"]["pass"] is False
+    assert rows["onnx_int8"]["pass"] is True          # not deployed on this target: accuracy only
+
+
+def test_runs_without_torch(exported, synth_dir, monkeypatch):
+    """The runtime extra (no torch, no tensorflow): the torch rows are skipped, ONNX is the reference."""
+    d, _ = exported
+    for module in ("torch", "tensorflow", "edgeecg.run"):
+        monkeypatch.setitem(sys.modules, module, None)
+    res = _bench(exported, synth_dir, d / "roomy.toml", d / "bench-notorch", "--no-cross")
+    assert res.exit_code == 0, res.output
+    result = json.loads((d / "bench-notorch" / "bench.json").read_text())
+    skipped = {s["artifact"]: s["why"] for s in result["skipped"]}
+    assert {"torch_fp32", "torchscript", "pt2"} <= set(skipped)
+    assert "not installed" in skipped["torchscript"]
+    assert result["reference"] == "onnx_fp32"
+
+
+def test_bad_inputs_give_one_line_errors(exported, synth_dir, tmp_path):
+    d, export = exported
+    res = _bench(exported, synth_dir, d / "roomy.toml", d / "bench")     # exists already
+    assert res.exit_code == 1 and "already exists (use --force" in res.output
+    res = CliRunner().invoke(main, ["bench", str(d / "run"), "--target", str(d / "roomy.toml"),
+                                    "--export", str(tmp_path), "--data", str(synth_dir), "--out", str(tmp_path / "b")])
+    assert res.exit_code == 1 and "no report.json" in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "b").exists()
+    res = CliRunner().invoke(main, ["bench", str(d / "run"), "--target", "esp64"])
+    assert res.exit_code == 1 and "unknown target 'esp64'" in res.output
