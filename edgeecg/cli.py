@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 from pathlib import Path
 
@@ -22,6 +23,12 @@ class _Group(click.Group):
             raise click.ClickException(str(err)) from None
         except OSError as err:
             raise click.ClickException(f"{err.filename or ''}: {err.strerror or err}") from None
+
+
+def _require(module: str, extra: str) -> None:
+    """A one-line error, not an ImportError, when an optional dependency is missing."""
+    if importlib.util.find_spec(module) is None:
+        raise EdgeECGError(f"this command needs {module}: pip install 'edgeecg[{extra}]'")
 
 
 @click.group(cls=_Group)
@@ -83,6 +90,7 @@ def data_info(data_path):
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def train(data_path, out, config_path, seed, device, epochs, random_split, force, quiet):
     """Train a model on DS1 and evaluate it on the DS1 validation records and DS2."""
+    _require("torch", "train")
     from edgeecg.dataset import make_splits
     from edgeecg.io import resolve_data_dir
     from edgeecg.metrics import format_table
@@ -123,6 +131,7 @@ def train(data_path, out, config_path, seed, device, epochs, random_split, force
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 def evaluate(run_dir, data_path, as_json):
     """Re-compute the metrics of a run directory from its saved model."""
+    _require("torch", "train")
     from edgeecg.dataset import make_splits
     from edgeecg.io import resolve_data_dir
     from edgeecg.metrics import format_table
@@ -158,6 +167,8 @@ def evaluate(run_dir, data_path, as_json):
 @click.option("--force", is_flag=True, help="Replace an existing export directory.")
 def quantize(run_dir, target_name, calib_beats, prefix, out, data_path, force):
     """Export a trained run for a target: int8, ONNX, TFLite, TFLite Micro data and C."""
+    for module in ("torch", "tensorflow", "onnxruntime"):
+        _require(module, "export")
     from edgeecg.io import resolve_data_dir
     from edgeecg.quantize import QuantizeOptions, quantize_run
     from edgeecg.run import load_run
@@ -214,6 +225,7 @@ def quantize(run_dir, target_name, calib_beats, prefix, out, data_path, force):
 @click.option("--force", is_flag=True, help="Replace an existing bench directory.")
 def bench(run_dir, target_name, beats, repeat, warmup, max_beats, no_cross, export_dir, out, data_path, force):
     """Run every exported artifact on the same beats: accuracy, size, latency, pass or fail."""
+    _require("ai_edge_litert", "runtime")
     from edgeecg.bench import BenchOptions, bench_export
     from edgeecg.bench.report import summary, table
     from edgeecg.io import resolve_data_dir
