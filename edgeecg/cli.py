@@ -161,11 +161,15 @@ def evaluate(run_dir, data_path, as_json):
 @click.option("--calib-beats", type=int, default=2000, show_default=True,
               help="DS1 training beats used to calibrate int8 ranges.")
 @click.option("--prefix", default="edgeecg", show_default=True, help="Prefix of the generated C identifiers.")
+@click.option("--prune", type=click.FloatRange(0, 1, max_open=True), default=0.0,
+              help="Remove this fraction of each conv stage's channels, then fine-tune (hybrid, cnn).")
+@click.option("--prune-epochs", type=click.IntRange(1), default=5, show_default=True,
+              help="Fine-tuning epochs after --prune.")
 @click.option("--out", type=click.Path(path_type=Path), help="Default: RUN_DIR/export/TARGET.")
 @click.option("--data", "data_path", type=click.Path(path_type=Path),
               help="Records directory. Default: the one the run was trained on.")
 @click.option("--force", is_flag=True, help="Replace an existing export directory.")
-def quantize(run_dir, target_name, calib_beats, prefix, out, data_path, force):
+def quantize(run_dir, target_name, calib_beats, prefix, prune, prune_epochs, out, data_path, force):
     """Export a trained run for a target: int8, ONNX, TFLite, TFLite Micro data and C."""
     for module in ("torch", "tensorflow", "onnxruntime"):
         _require(module, "export")
@@ -186,12 +190,21 @@ def quantize(run_dir, target_name, calib_beats, prefix, out, data_path, force):
         data_path = Path(manifest["data_dir"])
     data_dir = resolve_data_dir(data_path, cfg.split.train + cfg.split.val + cfg.split.test)
     report = quantize_run(Path(run_dir), cfg, model, target, data_dir, out,
-                          QuantizeOptions(calib_beats=calib_beats, prefix=prefix), force=force,
+                          QuantizeOptions(calib_beats=calib_beats, prefix=prefix, prune=prune,
+                                          prune_epochs=prune_epochs), force=force,
                           log=lambda m: click.echo(m, err=True))
     click.echo(f"\n{target.name}: {report['params']:,d} params, {report['macs_per_beat']:,d} MACs/beat, "
                f"int8 weights {report['weight_bytes_int8']:,d} B (budget {target.flash_bytes:,d}), "
                f"C activations {report['activation_bytes_c']:,d} B, TFLM arena {report['tflm_arena_bytes']:,d} B "
                f"(budget {target.ram_bytes:,d})")
+    if "pruning" in report:
+        p = report["pruning"]
+        click.echo(f"pruned {p['fraction']:.0%} of conv channels {p['channels_before']} -> {p['channels_after']}: "
+                   f"params {p['params_before']:,d} -> {p['params_after']:,d}, int8 weights "
+                   f"{p['weight_bytes_int8_before']:,d} -> {p['weight_bytes_int8_after']:,d} B, .tflite "
+                   f"{p['tflite_int8_bytes_before']:,d} -> {p['tflite_int8_bytes_after']:,d} B; float macro-F1 "
+                   + ", ".join(f"{k} {p['macro_f1_float_before'][k]:.2f} -> {p['macro_f1_float_after'][k]:.2f}"
+                               for k in p["macro_f1_float_before"]))
     for key, c in report["consistency"].items():
         click.echo(f"{key}: {c['beats']:,d} beats, C == integer reference: {c['bit_exact_c_vs_reference']}, "
                    f"C == TFLite Micro: {c['bit_exact_c_vs_tflm']}, "

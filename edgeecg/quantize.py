@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeecg.atomic import atomic_dir
-from edgeecg.config import Config, test_key
+from edgeecg.config import Config, config_to_toml, test_key
 from edgeecg.dataset import BeatSet, make_splits
 from edgeecg.errors import EdgeECGError
 from edgeecg.metrics import summarise
@@ -41,6 +41,8 @@ class QuantizeOptions:
     calib_beats: int = 2000
     prefix: str = "edgeecg"
     seed: int = 0
+    prune: float = 0.0          # fraction of each conv stage's channels to remove (0: no pruning)
+    prune_epochs: int = 5       # fine-tuning epochs after pruning
 
 
 def calibration_set(train: BeatSet, n: int, seed: int) -> BeatSet:
@@ -71,6 +73,11 @@ def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Pa
 
     splits = make_splits(data_dir, cfg)
     calib = calibration_set(splits["train"], opts.calib_beats, opts.seed)
+    original = model
+    if opts.prune:
+        from edgeecg.prune import prune_and_fine_tune
+        log(f"pruning {opts.prune:.0%} of each conv stage's channels, fine-tuning {opts.prune_epochs} epochs ...")
+        model, cfg = prune_and_fine_tune(model, cfg, splits, opts.prune, opts.prune_epochs)
     n_rr = len(rr_feature_names(cfg.data.mode))
     example = torch_onnx.example_inputs(cfg.data.channels, cfg.data.window, n_rr, batch=2)
     folded = fold(model)
@@ -100,6 +107,7 @@ def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Pa
             "onnx_int8": OnnxRunner(tmp / files["onnx_int8"]),
             "tflite_fp32": TFLiteRunner(tmp / files["tflite_fp32"]),
             "tflite_int8": TFLiteRunner(tmp / files["tflite_int8"]),
+            **({"torch_fp32_unpruned": TorchRunner(original)} if opts.prune else {}),
             "tflm": TFLMRunner(tmp / files["tflite_int8"], n_inputs),
             "c_int8": Int8GraphRunner(graph, c_model),
             "int8_reference": Int8GraphRunner(graph),
@@ -149,9 +157,36 @@ def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Pa
             "consistency": consistency,
             "accuracy": accuracy,
         }
+        if opts.prune:
+            report["pruning"] = pruning_report(original, model, opts, folded_int8_bytes=int8_tflite,
+                                               calib=calib, accuracy=accuracy)
+            torch.save(model.state_dict(), tmp / "model.pruned.pt")
+            (tmp / "config.pruned.toml").write_text(config_to_toml(cfg))
         report["budget"] = check_budget(report, target)
         (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
+
+
+def pruning_report(original, pruned, opts: QuantizeOptions, folded_int8_bytes: bytes, calib: BeatSet,
+                   accuracy: dict) -> dict:
+    """What pruning saved, measured on the int8 ``.tflite`` of both models, and what it cost."""
+    from edgeecg.export import tflite as tfl
+    from edgeecg.export.fold import fold
+    from edgeecg.prune import conv_channels
+    from edgeecg.quant import read_tflite
+
+    before = tfl.convert(fold(original), calib.x, calib.rr)
+    return {
+        "fraction": opts.prune, "fine_tune_epochs": opts.prune_epochs,
+        "channels_before": conv_channels(original), "channels_after": conv_channels(pruned),
+        "params_before": count_params(original), "params_after": count_params(pruned),
+        "weight_bytes_int8_before": read_tflite(before).weight_bytes,
+        "weight_bytes_int8_after": read_tflite(folded_int8_bytes).weight_bytes,
+        "tflite_int8_bytes_before": len(before), "tflite_int8_bytes_after": len(folded_int8_bytes),
+        "macro_f1_float_before": {k: v["torch_fp32_unpruned"]["macro_f1"] for k, v in accuracy.items()},
+        "macro_f1_float_after": {k: v["torch_fp32"]["macro_f1"] for k, v in accuracy.items()},
+        "macro_f1_c_int8_after": {k: v["c_int8"]["macro_f1"] for k, v in accuracy.items()},
+    }
 
 
 def check_budget(report: dict, target: Target) -> dict:

@@ -94,16 +94,23 @@ def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return x + 0.05 * torch.randn(x.shape, generator=gen).to(x.device)
 
 
-def train_model(cfg: Config, splits: dict[str, BeatSet], progress: bool = True) -> TrainResult:
-    """Train ``cfg.model`` on ``splits["train"]``; keep the epoch with the best val macro-F1."""
+def train_model(cfg: Config, splits: dict[str, BeatSet], progress: bool = True,
+                init: nn.Module | None = None) -> TrainResult:
+    """Train ``cfg.model`` on ``splits["train"]``; keep the epoch with the best val macro-F1.
+
+    ``init``: start from this model (fine-tuning, e.g. after pruning) instead of a fresh one.
+    """
     tc = cfg.train
     train, val = splits["train"], splits["val"]
     if len(train) == 0 or len(val) == 0:
         raise EdgeECGError("training needs beats in both the train and the val split")
     seed_everything(tc.seed)
     device = select_device(tc.device)
-    model = build_model(cfg.model.name, cfg.data, **cfg.model.params)
-    model.rr_norm.fit(torch.from_numpy(train.rr))
+    if init is None:
+        model = build_model(cfg.model.name, cfg.data, **cfg.model.params)
+        model.rr_norm.fit(torch.from_numpy(train.rr))
+    else:
+        model = copy.deepcopy(init)
     model.to(device)
 
     x_tr, rr_tr, y_tr = to_tensors(train, device)

@@ -96,6 +96,26 @@ def test_over_budget_target_fails_with_the_reason_and_keeps_the_files(exported, 
     assert report["budget"]["pass"] is False
 
 
+def test_structured_pruning_shrinks_the_exported_model(exported, synth_dir):
+    """--prune removes whole channels: the int8 .tflite and the C weights really get smaller."""
+    d, _ = exported
+    out = d / "pruned"
+    res = CliRunner().invoke(main, ["quantize", str(d / "run"), "--target", str(d / "roomy.toml"), "--out", str(out),
+                                    "--prune", "0.5", "--prune-epochs", "1", "--calib-beats", "100",
+                                    "--data", str(synth_dir)])
+    assert res.exit_code == 0, res.output
+    report = json.loads((out / "report.json").read_text())
+    p = report["pruning"]
+    assert p["channels_after"] == [(c + 1) // 2 for c in p["channels_before"]]
+    assert p["params_after"] < p["params_before"]
+    assert p["weight_bytes_int8_after"] < p["weight_bytes_int8_before"]
+    assert p["tflite_int8_bytes_after"] == (out / "model.int8.tflite").stat().st_size < p["tflite_int8_bytes_before"]
+    assert report["weight_bytes_int8"] == p["weight_bytes_int8_after"]
+    assert report["bit_exact_c_vs_reference"] is True
+    assert (out / "model.pruned.pt").exists() and "channels = [" in (out / "config.pruned.toml").read_text()
+    assert "pruned 50% of conv channels" in res.output
+
+
 @pytest.mark.parametrize("args, message", [
     (["quantize", "{run}", "--target", "esp33"], "unknown target 'esp33' (valid: esp32, esp32c3, esp32s3, rpi4, rpi5)"),
     (["quantize", "{d}", "--target", "esp32"], "model.pt: no model in this run directory"),
