@@ -158,7 +158,7 @@ def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Pa
             "accuracy": accuracy,
         }
         if opts.prune:
-            report["pruning"] = pruning_report(original, model, opts, folded_int8_bytes=int8_tflite,
+            report["pruning"] = pruning_report(original, model, opts, int8_tflite=int8_tflite,
                                                calib=calib, accuracy=accuracy)
             torch.save(model.state_dict(), tmp / "model.pruned.pt")
             (tmp / "config.pruned.toml").write_text(config_to_toml(cfg))
@@ -167,7 +167,7 @@ def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Pa
     return report
 
 
-def pruning_report(original, pruned, opts: QuantizeOptions, folded_int8_bytes: bytes, calib: BeatSet,
+def pruning_report(original, pruned, opts: QuantizeOptions, int8_tflite: bytes, calib: BeatSet,
                    accuracy: dict) -> dict:
     """What pruning saved, measured on the int8 ``.tflite`` of both models, and what it cost."""
     from edgeecg.export import tflite as tfl
@@ -181,8 +181,8 @@ def pruning_report(original, pruned, opts: QuantizeOptions, folded_int8_bytes: b
         "channels_before": conv_channels(original), "channels_after": conv_channels(pruned),
         "params_before": count_params(original), "params_after": count_params(pruned),
         "weight_bytes_int8_before": read_tflite(before).weight_bytes,
-        "weight_bytes_int8_after": read_tflite(folded_int8_bytes).weight_bytes,
-        "tflite_int8_bytes_before": len(before), "tflite_int8_bytes_after": len(folded_int8_bytes),
+        "weight_bytes_int8_after": read_tflite(int8_tflite).weight_bytes,
+        "tflite_int8_bytes_before": len(before), "tflite_int8_bytes_after": len(int8_tflite),
         "macro_f1_float_before": {k: v["torch_fp32_unpruned"]["macro_f1"] for k, v in accuracy.items()},
         "macro_f1_float_after": {k: v["torch_fp32"]["macro_f1"] for k, v in accuracy.items()},
         "macro_f1_c_int8_after": {k: v["c_int8"]["macro_f1"] for k, v in accuracy.items()},
