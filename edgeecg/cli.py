@@ -31,6 +31,15 @@ def _require(module: str, extra: str) -> None:
         raise EdgeECGError(f"this command needs {module}: pip install 'edgeecg[{extra}]'")
 
 
+def _run_records_dir(manifest: dict, data_path: Path | None, cfg) -> Path:
+    """``--data``, else the records directory the run was trained on, else the download default."""
+    from edgeecg.io import resolve_data_dir
+
+    if data_path is None and manifest.get("data_dir"):
+        data_path = Path(manifest["data_dir"])
+    return resolve_data_dir(data_path, cfg.split.train + cfg.split.val + cfg.split.test)
+
+
 @click.group(cls=_Group)
 @click.version_option(package_name="edgeecg")
 def main():
@@ -133,15 +142,12 @@ def evaluate(run_dir, data_path, as_json):
     """Re-compute the metrics of a run directory from its saved model."""
     _require("torch", "train")
     from edgeecg.dataset import make_splits
-    from edgeecg.io import resolve_data_dir
     from edgeecg.metrics import format_table
     from edgeecg.config import test_key
     from edgeecg.run import METRICS_FILE, evaluate_splits, load_run
 
     cfg, model, manifest = load_run(run_dir)
-    if data_path is None and manifest.get("data_dir"):
-        data_path = Path(manifest["data_dir"])
-    data_dir = resolve_data_dir(data_path, cfg.split.train + cfg.split.val + cfg.split.test)
+    data_dir = _run_records_dir(manifest, data_path, cfg)
     metrics, _ = evaluate_splits(model, cfg, make_splits(data_dir, cfg))
     if as_json:
         click.echo(json.dumps(metrics, indent=2))
@@ -173,7 +179,6 @@ def quantize(run_dir, target_name, calib_beats, prefix, prune, prune_epochs, out
     """Export a trained run for a target: int8, ONNX, TFLite, TFLite Micro data and C."""
     for module in ("torch", "tensorflow", "onnxruntime"):
         _require(module, "export")
-    from edgeecg.io import resolve_data_dir
     from edgeecg.quantize import QuantizeOptions, quantize_run
     from edgeecg.run import load_run
     from edgeecg.targets import load_target
@@ -186,9 +191,7 @@ def quantize(run_dir, target_name, calib_beats, prefix, prune, prune_epochs, out
     out = out or Path(run_dir) / "export" / target.name
     if out.exists() and not force:
         raise EdgeECGError(f"{out}: already exists (use --force to overwrite)")
-    if data_path is None and manifest.get("data_dir"):
-        data_path = Path(manifest["data_dir"])
-    data_dir = resolve_data_dir(data_path, cfg.split.train + cfg.split.val + cfg.split.test)
+    data_dir = _run_records_dir(manifest, data_path, cfg)
     report = quantize_run(Path(run_dir), cfg, model, target, data_dir, out,
                           QuantizeOptions(calib_beats=calib_beats, prefix=prefix, prune=prune,
                                           prune_epochs=prune_epochs), force=force,
@@ -241,7 +244,6 @@ def bench(run_dir, target_name, beats, repeat, warmup, max_beats, no_cross, expo
     _require("ai_edge_litert", "runtime")
     from edgeecg.bench import BenchOptions, bench_export
     from edgeecg.bench.report import summary, table
-    from edgeecg.io import resolve_data_dir
     from edgeecg.targets import load_target
 
     target = load_target(target_name)
@@ -253,13 +255,11 @@ def bench(run_dir, target_name, beats, repeat, warmup, max_beats, no_cross, expo
     if out.exists() and not force:
         raise EdgeECGError(f"{out}: already exists (use --force to overwrite)")
     cfg = load_config(run_dir / "config.toml")
-    manifest_path = run_dir / "manifest.json"
-    if data_path is None and manifest_path.exists():
-        saved = json.loads(manifest_path.read_text()).get("data_dir")
-        data_path = Path(saved) if saved else None
-    data_dir = resolve_data_dir(data_path, cfg.split.train + cfg.split.val + cfg.split.test)
+    manifest_path = run_dir / "manifest.json"     # read as JSON: edgeecg.run (load_run) needs torch
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    data_dir = _run_records_dir(manifest, data_path, cfg)
     opts = BenchOptions(beats=beats, repeat=repeat, warmup=warmup, max_beats=max_beats, cross=not no_cross)
-    result = bench_export(run_dir, export_dir, target, data_dir, out, opts, force=force,
+    result = bench_export(run_dir, cfg, export_dir, target, data_dir, out, opts, force=force,
                           log=lambda m: click.echo(m, err=True))
     click.echo(f"\n{target.name}: {result['beats']:,d} {beats} beats, Δ vs {result['reference']}\n")
     click.echo(table(result))

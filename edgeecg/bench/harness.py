@@ -26,7 +26,7 @@ import numpy as np
 
 from edgeecg.atomic import atomic_dir
 from edgeecg.bench import cross, latency
-from edgeecg.config import load_config, test_key
+from edgeecg.config import Config, test_key
 from edgeecg.dataset import make_splits
 from edgeecg.errors import EdgeECGError
 from edgeecg.metrics import summarise
@@ -111,7 +111,7 @@ def host_info() -> dict:
             "cores": os.cpu_count(), "load_average_1min": round(os.getloadavg()[0], 2)}
 
 
-def bench_export(run_dir: Path, export_dir: Path, target: Target, data_dir: Path, out: Path,
+def bench_export(run_dir: Path, cfg: Config, export_dir: Path, target: Target, data_dir: Path, out: Path,
                  opts: BenchOptions, force: bool = False, log=print) -> dict:
     """Bench every artifact in ``export_dir``; write ``bench.json/.md/.png`` into ``out``; return the result."""
     from edgeecg.bench.report import write_markdown, write_plot
@@ -120,7 +120,6 @@ def bench_export(run_dir: Path, export_dir: Path, target: Target, data_dir: Path
     from firmware_export import convert
 
     report = load_export(export_dir)
-    cfg = load_config(Path(run_dir) / "config.toml")
     split = {"val": "val", "ds2": "test", "test": "test"}.get(opts.beats)
     if split is None:
         raise EdgeECGError(f"--beats {opts.beats!r}: use val or {test_key(cfg)}")
