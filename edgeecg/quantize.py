@@ -95,7 +95,7 @@ def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Pa
         graph = read_tflite(int8_tflite)
         n_inputs = 1 + (graph.rr_input is not None)
         arena = tflm_arena_bytes(int8_tflite, n_inputs)
-        c_model = convert(graph, opts.prefix)
+        c_model = convert(graph, opts.prefix, target.c_block)
         c_model.save(tmp)
         write_model_data(tmp, int8_tflite, graph, arena, cfg.data, opts.prefix)
 
@@ -142,7 +142,7 @@ def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Pa
         report = {
             "target": target.name,
             "run": str(run_dir),
-            "prefix": opts.prefix,
+            "prefix": opts.prefix, "c_block": target.c_block,
             "artifacts": artifacts,
             "ops": graph.ops,
             "params": count_params(model),

@@ -25,6 +25,7 @@ class Target:
     max_se_loss_pp: float
     formats: tuple[str, ...]
     deploy: tuple[str, ...]     # the formats that run on the device: the ones held to the size budget
+    c_block: int = 8            # output channels the generated C computes together (see firmware_export)
 
 
 def target_names(directory: Path = TARGETS_DIR) -> list[str]:
@@ -51,7 +52,7 @@ def load_target(name_or_path: str, directory: Path = TARGETS_DIR) -> Target:
                       flash_bytes=int(budget["flash_bytes"]), ram_bytes=int(budget["ram_bytes"]),
                       max_macro_f1_loss_pp=float(budget["max_macro_f1_loss_pp"]),
                       max_se_loss_pp=float(budget["max_se_loss_pp"]), formats=formats,
-                      deploy=deploy)
+                      deploy=deploy, c_block=int(raw.get("c_block", 8)))
     except FileNotFoundError:
         raise EdgeECGError(f"{path}: target file not found") from None
     except tomllib.TOMLDecodeError as err:

@@ -38,7 +38,7 @@ RUNTIMES = {
     "torch_fp32": "PyTorch eager (the trained model)", "torchscript": "TorchScript (torch.jit)",
     "pt2": "torch.export program", "onnx_fp32": "ONNX Runtime, fp32", "onnx_int8": "ONNX Runtime, QDQ int8",
     "tflite_fp32": "LiteRT interpreter, fp32", "tflite_int8": "LiteRT interpreter, int8",
-    "tflm": "TFLite Micro reference kernels, int8", "c_int8": "generated C, host cc -O3",
+    "tflm": "TFLite Micro reference kernels, int8", "c_int8": "generated C, host cc -O3 -march=native",
     **{p.name: p.description for p in cross.PLATFORMS},
 }
 
@@ -118,6 +118,7 @@ def bench_export(run_dir: Path, cfg: Config, export_dir: Path, target: Target, d
     from edgeecg.quant import read_tflite
     from edgeecg.runtimes import Int8GraphRunner
     from firmware_export import convert
+    from firmware_export.cmodel import DEFAULT_BLOCK
 
     report = load_export(export_dir)
     split = {"val": "val", "ds2": "test", "test": "test"}.get(opts.beats)
@@ -131,7 +132,8 @@ def bench_export(run_dir: Path, cfg: Config, export_dir: Path, target: Target, d
     x, rr, y, n = beats.x, beats.rr, beats.y, len(beats)
 
     graph = read_tflite((export_dir / report["artifacts"]["tflite_int8"]["path"]).read_bytes())
-    c_model = convert(graph, report.get("prefix", "edgeecg"))
+    prefix = report.get("prefix", "edgeecg")
+    c_model = convert(graph, prefix, report.get("c_block", DEFAULT_BLOCK))   # what the device gets
     int8_in = Int8GraphRunner(graph)
     records = c_model.records(*int8_in.quantized_inputs(x, rr))
     cycled = np.arange(opts.warmup + opts.repeat) % n
@@ -149,12 +151,13 @@ def bench_export(run_dir: Path, cfg: Config, export_dir: Path, target: Target, d
 
     if shutil.which("cc") and shutil.which("size"):
         log(f"c_int8: {n:,d} beats on the host ...")
-        host = latency.HostC(c_model)
+        host = latency.HostC(convert(graph, prefix, latency.HOST_BLOCK))      # built for this machine
         logits["c_int8"], ns_all = host.run(records, n)
         _, ns = host.run(timed_records, len(cycled))
         timing["c_int8"] = {**latency.summary_us(ns[opts.warmup:]),
                             "throughput_beats_per_s": round(n / (ns_all.sum() / 1e9), 1)}
-        extra["c_int8"] = {"flash_bytes": host.flash_bytes, "ram_bytes": host.static_ram_bytes}
+        extra["c_int8"] = {"flash_bytes": host.flash_bytes, "ram_bytes": host.static_ram_bytes,
+                           "build": f"block {latency.HOST_BLOCK}, cc {host.flags}"}
     else:
         skipped["c_int8"] = "no host C compiler (cc) or size"
 
@@ -221,7 +224,7 @@ def _row(name: str, y, lg, ref: dict, report: dict, timing: dict, extra: dict, c
            "throughput_beats_per_s": timing.get("throughput_beats_per_s"),
            "instructions_per_beat": extra.get("instructions_per_beat"),
            "est_ms_at_target_clock": extra.get("est_ms_at_target_clock"),
-           "isa_proxy": extra.get("isa_proxy")}
+           "isa_proxy": extra.get("isa_proxy"), **({"build": extra["build"]} if "build" in extra else {})}
     if int8 and c_logits is not None:
         row["bit_exact_vs_c"] = bool(np.array_equal(lg, c_logits))
         row["argmax_agreement_vs_c_pct"] = round(100.0 * float(np.mean(lg.argmax(1) == c_logits.argmax(1))), 3)
@@ -232,9 +235,12 @@ def _speed(timing: dict) -> dict:
     """The project's speed goal (the generated C is the fastest row per beat at batch 1 on the host)
     and how many times faster the C is than the int8 interpreters. Reported, not a target budget."""
     p50 = {name: t["latency_us_p50"] for name, t in timing.items()}
+    int8 = {name: v for name, v in p50.items() if name in INT8_ROWS}
     c = p50.get("c_int8")
-    out = {"fastest_at_batch1": min(p50, key=p50.get) if p50 else None}
+    out = {"fastest_at_batch1": min(p50, key=p50.get) if p50 else None,
+           "fastest_int8_at_batch1": min(int8, key=int8.get) if int8 else None}
     out["c_fastest_at_batch1"] = out["fastest_at_batch1"] == "c_int8"
+    out["c_fastest_int8_at_batch1"] = out["fastest_int8_at_batch1"] == "c_int8"
     for other in ("onnx_int8", "tflite_int8", "tflm"):
         o = timing.get(other, {}).get("latency_us_p50")
         if c and o:

@@ -38,9 +38,11 @@ def summary(result: dict) -> str:
     if ratios:
         lines.append("generated C per beat at batch 1: " + ", ".join(
             f"{v:g}x the speed of {k}" for k, v in ratios.items()))
-    if speed.get("fastest_at_batch1"):
-        lines.append(f"speed goal (generated C fastest at batch 1 on this host): "
-                     f"{'met' if speed['c_fastest_at_batch1'] else 'MISSED, fastest is ' + speed['fastest_at_batch1']}")
+    for key, which in (("", "artifact"), ("_int8", "int8 artifact")):
+        fastest = speed.get(f"fastest{key}_at_batch1")
+        if fastest:
+            lines.append(f"speed goal (generated C the fastest {which} at batch 1 on this host): "
+                         f"{'met' if speed[f'c_fastest{key}_at_batch1'] else 'MISSED, fastest is ' + fastest}")
     lines.append(f"MACs/beat {result['macs_per_beat']:,d}; ideal time at {result['target']}'s clock "
                  f"{result['ideal_us_at_target_clock']:,.1f} µs (MACs / (peak MACs per cycle × clock))")
     for s in result["skipped"]:
