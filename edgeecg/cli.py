@@ -166,6 +166,8 @@ def evaluate(run_dir, data_path, as_json):
 @click.option("--target", "target_name", required=True, help="Target name (see `edgeecg targets`) or a TOML path.")
 @click.option("--calib-beats", type=int, default=2000, show_default=True,
               help="DS1 training beats used to calibrate int8 ranges.")
+@click.option("--calib-percentile", type=click.FloatRange(50, 100), default=99.99, show_default=True,
+              help="Clip the calibration inputs to this percentile of DS1 training (100: plain min-max).")
 @click.option("--prefix", default="edgeecg", show_default=True, help="Prefix of the generated C identifiers.")
 @click.option("--prune", type=click.FloatRange(0, 1, max_open=True), default=0.0,
               help="Remove this fraction of each conv stage's channels, then fine-tune (hybrid, cnn).")
@@ -175,7 +177,8 @@ def evaluate(run_dir, data_path, as_json):
 @click.option("--data", "data_path", type=click.Path(path_type=Path),
               help="Records directory. Default: the one the run was trained on.")
 @click.option("--force", is_flag=True, help="Replace an existing export directory.")
-def quantize(run_dir, target_name, calib_beats, prefix, prune, prune_epochs, out, data_path, force):
+def quantize(run_dir, target_name, calib_beats, calib_percentile, prefix, prune, prune_epochs, out, data_path,
+             force):
     """Export a trained run for a target: int8, ONNX, TFLite, TFLite Micro data and C."""
     for module in ("torch", "tensorflow", "onnxruntime"):
         _require(module, "export")
@@ -193,7 +196,8 @@ def quantize(run_dir, target_name, calib_beats, prefix, prune, prune_epochs, out
         raise EdgeECGError(f"{out}: already exists (use --force to overwrite)")
     data_dir = _run_records_dir(manifest, data_path, cfg)
     report = quantize_run(Path(run_dir), cfg, model, target, data_dir, out,
-                          QuantizeOptions(calib_beats=calib_beats, prefix=prefix, prune=prune,
+                          QuantizeOptions(calib_beats=calib_beats, calib_percentile=calib_percentile,
+                                          prefix=prefix, prune=prune,
                                           prune_epochs=prune_epochs), force=force,
                           log=lambda m: click.echo(m, err=True))
     click.echo(f"\n{target.name}: {report['params']:,d} params, {report['macs_per_beat']:,d} MACs/beat, "
@@ -211,11 +215,12 @@ def quantize(run_dir, target_name, calib_beats, prefix, prune, prune_epochs, out
     for key, c in report["consistency"].items():
         click.echo(f"{key}: {c['beats']:,d} beats, C == integer reference: {c['bit_exact_c_vs_reference']}, "
                    f"C == TFLite Micro: {c['bit_exact_c_vs_tflm']}, "
-                   f"C vs TFLite int8 argmax agreement {c['c_vs_tflite_int8_agreement']:.3f} %")
+                   f"C vs LiteRT int8 argmax agreement {c['c_vs_tflite_int8_agreement']:.3f} % (builtin kernels), "
+                   f"{c['c_vs_tflite_int8_xnnpack_agreement']:.3f} % (XNNPACK)")
     for key in report["accuracy"]:
-        click.echo(f"\n{key:<16}{'macro-F1':>9}{'Δ':>7}{'S Se':>7}{'ΔS Se':>7}{'V Se':>7}{'ΔV Se':>7}")
+        click.echo(f"\n{key:<20}{'macro-F1':>9}{'Δ':>7}{'S Se':>7}{'ΔS Se':>7}{'V Se':>7}{'ΔV Se':>7}")
         for name, row in report["accuracy"][key].items():
-            click.echo(f"{name:<16}{row['macro_f1']:>9.2f}{row['delta_macro_f1']:>+7.2f}"
+            click.echo(f"{name:<20}{row['macro_f1']:>9.2f}{row['delta_macro_f1']:>+7.2f}"
                        f"{row['per_class']['S']['se']:>7.1f}{row['delta_S_se']:>+7.2f}"
                        f"{row['per_class']['V']['se']:>7.1f}{row['delta_V_se']:>+7.2f}")
     click.echo(f"\nwrote {out}")

@@ -44,27 +44,40 @@ class TorchRunner:
 
 
 class OnnxRunner:
+    """ONNX Runtime on one CPU thread; float or QDQ int8 model. It feeds ``rr`` only where the graph
+    has that input (an exporter may drop the unused input of a model without RR, ``cnn``)."""
+
     def __init__(self, path: Path):
         import onnxruntime as ort
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = 1
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self.uses_rr = "rr" in {i.name for i in self.session.get_inputs()}
+
+    def _feeds(self, x, rr) -> dict:
+        return {"beat": x, "rr": rr} if self.uses_rr else {"beat": x}
 
     def call_one(self, x1, rr1):
-        feeds = {"beat": x1, "rr": rr1}
+        feeds = self._feeds(x1, rr1)
         return lambda: self.session.run(None, feeds)
 
     def logits(self, x, rr, batch: int = 4096):
-        return np.concatenate([self.session.run(None, {"beat": x[i:i + batch], "rr": rr[i:i + batch]})[0]
+        return np.concatenate([self.session.run(None, self._feeds(x[i:i + batch], rr[i:i + batch]))[0]
                                for i in range(0, len(x), batch)])
 
 
 class TFLiteRunner:
-    """LiteRT interpreter (``ai-edge-litert``), batch 1; int8 or float model."""
+    """LiteRT interpreter (``ai-edge-litert``), batch 1; int8 or float model.
 
-    def __init__(self, path: Path):
-        from ai_edge_litert.interpreter import Interpreter
-        self.interpreter = Interpreter(model_path=str(path), num_threads=1)
+    By default LiteRT hands the graph to its XNNPACK delegate, whose int8 kernels requantize in
+    fp32; ``xnnpack=False`` runs TFLite's own builtin kernels (the fixed-point arithmetic that
+    TFLite Micro and the generated C implement).
+    """
+
+    def __init__(self, path: Path, xnnpack: bool = True):
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+        kind = {} if xnnpack else {"experimental_op_resolver_type": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}
+        self.interpreter = Interpreter(model_path=str(path), num_threads=1, **kind)
         self.interpreter.allocate_tensors()
         self.inputs = self.interpreter.get_input_details()
         self.output = self.interpreter.get_output_details()[0]

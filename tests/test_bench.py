@@ -62,6 +62,9 @@ def test_rows_are_numerically_consistent(benched):
         assert r["macro_f1"] == pytest.approx(sum(f1) / 4, abs=0.01)
     assert rows["c_int8"]["weight_bytes"] < rows["torch_fp32"]["weight_bytes"]
     assert result["speed"]["c_vs_tflite_int8"] > 0
+    assert result["speed"]["fastest_int8_at_batch1"] in {"onnx_int8", "tflite_int8", "tflm", "c_int8"}
+    assert result["speed"]["c_fastest_int8_at_batch1"] == (result["speed"]["fastest_int8_at_batch1"] == "c_int8")
+    assert rows["c_int8"]["build"].startswith("block 16, cc -O3")    # the host build; the device keeps its block
 
 
 @pytest.mark.parametrize("plat", PLATFORMS, ids=lambda p: p.name)

@@ -43,6 +43,9 @@ def quantize_onnx(fp32_path: Path, int8_path: Path, calib_x: np.ndarray, calib_r
     the given (DS1 training) beats with onnxruntime's min-max calibration."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
+    import onnx
+    names = {i.name for i in onnx.load(str(fp32_path)).graph.input}
+
     class Reader(CalibrationDataReader):
         def __init__(self):
             self.i = 0
@@ -51,6 +54,7 @@ def quantize_onnx(fp32_path: Path, int8_path: Path, calib_x: np.ndarray, calib_r
             if self.i >= len(calib_x):
                 return None
             batch = {"beat": calib_x[self.i:self.i + 64], "rr": calib_rr[self.i:self.i + 64]}
+            batch = {k: v for k, v in batch.items() if k in names}     # cnn: no rr input
             self.i += 64
             return batch
 
