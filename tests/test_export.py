@@ -199,3 +199,20 @@ def test_cnn_without_rr_input_exports_and_runs_everywhere(synth_dir, tmp_path):
     for split in report["accuracy"].values():
         assert {"onnx_int8", "tflite_int8", "tflm", "c_int8"} <= set(split)
         assert split["c_int8"] == split["tflm"]
+
+
+def test_cnn_lstm_has_no_int8_export_and_writes_nothing(synth_dir, tmp_path):
+    from test_train_cli import TINY
+    (tmp_path / "lstm.toml").write_text(TINY.replace("[model.params]\nchannels = [4, 4]\nkernels = [5, 5]\nhidden = 8",
+                                                     '[model]\nname = "cnn_lstm"\n\n[model.params]\nchannels = [4, 4]\n'
+                                                     'kernels = [5, 5]').replace("epochs = 3", "epochs = 1"))
+    (tmp_path / "roomy.toml").write_text(TARGET.format(name="roomy", flash=1 << 20))
+    runner = CliRunner()
+    res = runner.invoke(main, ["train", "--data", str(synth_dir), "--out", str(tmp_path / "run"),
+                               "--config", str(tmp_path / "lstm.toml"), "--quiet"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(main, ["quantize", str(tmp_path / "run"), "--target", str(tmp_path / "roomy.toml"),
+                               "--calib-beats", "100", "--data", str(synth_dir)])
+    assert res.exit_code != 0
+    assert "int8 export supports the hybrid and cnn models, not CNNLSTM" in res.output
+    assert not (tmp_path / "run" / "export").exists()
