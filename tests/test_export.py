@@ -179,18 +179,24 @@ def test_calibration_inputs_are_clipped_to_the_training_percentiles():
     np.testing.assert_array_equal(clipped.y, plain.y)
 
 
-def test_cnn_without_rr_input_exports_and_runs_everywhere(synth_dir, tmp_path):
-    """The morphology-only CNN ignores RR: the int8 graph and the C take the beat only, and every runtime runs."""
+def _train_and_quantize(synth_dir, tmp_path, model: str, params: str):
+    """Train ``model`` one epoch on the synthetic records, then quantize it for a roomy target."""
     from test_train_cli import TINY
-    (tmp_path / "cnn.toml").write_text(TINY.replace("[model.params]", '[model]\nname = "cnn"\n\n[model.params]')
-                                       .replace("epochs = 3", "epochs = 1"))
+    recipe = TINY[:TINY.index("[model.params]")] + f'[model]\nname = "{model}"\n\n[model.params]\n{params}\n' + \
+        TINY[TINY.index("[train]"):].replace("epochs = 3", "epochs = 1")
+    (tmp_path / "recipe.toml").write_text(recipe)
     (tmp_path / "roomy.toml").write_text(TARGET.format(name="roomy", flash=1 << 20))
     runner = CliRunner()
     res = runner.invoke(main, ["train", "--data", str(synth_dir), "--out", str(tmp_path / "run"),
-                               "--config", str(tmp_path / "cnn.toml"), "--quiet"])
+                               "--config", str(tmp_path / "recipe.toml"), "--quiet"])
     assert res.exit_code == 0, res.output
-    res = runner.invoke(main, ["quantize", str(tmp_path / "run"), "--target", str(tmp_path / "roomy.toml"),
-                               "--calib-beats", "100", "--data", str(synth_dir)])
+    return runner.invoke(main, ["quantize", str(tmp_path / "run"), "--target", str(tmp_path / "roomy.toml"),
+                                "--calib-beats", "100", "--data", str(synth_dir)])
+
+
+def test_cnn_without_rr_input_exports_and_runs_everywhere(synth_dir, tmp_path):
+    """The morphology-only CNN ignores RR: the int8 graph and the C take the beat only, and every runtime runs."""
+    res = _train_and_quantize(synth_dir, tmp_path, "cnn", "channels = [4, 4]\nkernels = [5, 5]\nhidden = 8")
     assert res.exit_code == 0, res.output
     out = tmp_path / "run" / "export" / "roomy"
     report = json.loads((out / "report.json").read_text())
@@ -202,17 +208,7 @@ def test_cnn_without_rr_input_exports_and_runs_everywhere(synth_dir, tmp_path):
 
 
 def test_cnn_lstm_has_no_int8_export_and_writes_nothing(synth_dir, tmp_path):
-    from test_train_cli import TINY
-    (tmp_path / "lstm.toml").write_text(TINY.replace("[model.params]\nchannels = [4, 4]\nkernels = [5, 5]\nhidden = 8",
-                                                     '[model]\nname = "cnn_lstm"\n\n[model.params]\nchannels = [4, 4]\n'
-                                                     'kernels = [5, 5]').replace("epochs = 3", "epochs = 1"))
-    (tmp_path / "roomy.toml").write_text(TARGET.format(name="roomy", flash=1 << 20))
-    runner = CliRunner()
-    res = runner.invoke(main, ["train", "--data", str(synth_dir), "--out", str(tmp_path / "run"),
-                               "--config", str(tmp_path / "lstm.toml"), "--quiet"])
-    assert res.exit_code == 0, res.output
-    res = runner.invoke(main, ["quantize", str(tmp_path / "run"), "--target", str(tmp_path / "roomy.toml"),
-                               "--calib-beats", "100", "--data", str(synth_dir)])
+    res = _train_and_quantize(synth_dir, tmp_path, "cnn_lstm", "channels = [4, 4]\nkernels = [5, 5]")
     assert res.exit_code != 0
     assert "int8 export supports the hybrid and cnn models, not CNNLSTM" in res.output
     assert not (tmp_path / "run" / "export").exists()
