@@ -55,6 +55,11 @@ def summarise(y: np.ndarray, logits: np.ndarray, reference: dict | None = None) 
     return row
 
 
+def agreement(a: np.ndarray, b: np.ndarray) -> float:
+    """Percentage of beats whose argmax class is the same in both logits (3 decimals)."""
+    return round(100.0 * float(np.mean(a.argmax(1) == b.argmax(1))), 3)
+
+
 def roc_curve(y_true: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """One-vs-rest ROC of a binary target: false-positive rate, true-positive rate, AUC."""
     order = np.argsort(-score, kind="stable")

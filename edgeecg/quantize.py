@@ -24,7 +24,7 @@ from edgeecg.atomic import atomic_dir
 from edgeecg.config import Config, config_to_toml, test_key
 from edgeecg.dataset import BeatSet, make_splits
 from edgeecg.errors import EdgeECGError
-from edgeecg.metrics import summarise
+from edgeecg.metrics import agreement, summarise
 from edgeecg.models import count_params, macs_per_beat
 from edgeecg.processing.beats import rr_feature_names
 from edgeecg.targets import Target
@@ -202,11 +202,6 @@ def pruning_report(original, pruned, opts: QuantizeOptions, int8_tflite: bytes, 
         "macro_f1_float_after": {k: v["torch_fp32"]["macro_f1"] for k, v in accuracy.items()},
         "macro_f1_c_int8_after": {k: v["c_int8"]["macro_f1"] for k, v in accuracy.items()},
     }
-
-
-def agreement(a: np.ndarray, b: np.ndarray) -> float:
-    """Percentage of beats whose argmax class is the same in both logits."""
-    return round(100.0 * float(np.mean(a.argmax(1) == b.argmax(1))), 3)
 
 
 def check_budget(report: dict, target: Target) -> dict:

@@ -29,7 +29,7 @@ from edgeecg.bench import cross, latency
 from edgeecg.config import Config, test_key
 from edgeecg.dataset import make_splits
 from edgeecg.errors import EdgeECGError
-from edgeecg.metrics import summarise
+from edgeecg.metrics import agreement, summarise
 from edgeecg.targets import Target
 
 FLOAT_REFERENCES = ("torch_fp32", "onnx_fp32", "tflite_fp32")
@@ -227,7 +227,7 @@ def _row(name: str, y, lg, ref: dict, report: dict, timing: dict, extra: dict, c
            "isa_proxy": extra.get("isa_proxy"), **({"build": extra["build"]} if "build" in extra else {})}
     if int8 and c_logits is not None:
         row["bit_exact_vs_c"] = bool(np.array_equal(lg, c_logits))
-        row["argmax_agreement_vs_c_pct"] = round(100.0 * float(np.mean(lg.argmax(1) == c_logits.argmax(1))), 3)
+        row["argmax_agreement_vs_c_pct"] = agreement(lg, c_logits)
     return row
 
 
