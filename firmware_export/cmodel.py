@@ -123,7 +123,7 @@ class CModel:
         for lay in g.layers:
             parts.append(f"static int8_t {p}_t{lay.output}[{_numel(g.shapes[lay.output])}];")
         body = []
-        names = {g.beat_input: "beat", g.output: "logits"}
+        names = {g.beat_input: "beat"}     # layer inputs that are the function's arguments
         if g.rr_input is not None:
             names[g.rr_input] = "rr"
         buf = lambda t: names.get(t, f"{p}_t{t}")  # noqa: E731
