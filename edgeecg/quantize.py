@@ -149,7 +149,7 @@ def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Pa
         for name, fname in files.items():
             path = tmp / fname
             weight_bytes = graph.weight_bytes if name in ("c_int8", "tflm", "tflite_int8", "onnx_int8") else None
-            arena_bytes = {"tflm": arena, "c_int8": graph.activation_bytes}.get(name)
+            arena_bytes = {"tflm": arena, "c_int8": c_model.activation_bytes}.get(name)
             artifacts[name] = {"path": fname, "bytes": path.stat().st_size, "weight_bytes": weight_bytes,
                                "arena_bytes": arena_bytes}
         report = {
@@ -161,7 +161,7 @@ def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Pa
             "params": count_params(model),
             "macs_per_beat": macs_per_beat(model, cfg.data.window, cfg.data.channels, n_rr),
             "weight_bytes_int8": graph.weight_bytes,
-            "activation_bytes_c": graph.activation_bytes,
+            "activation_bytes_c": c_model.activation_bytes,
             "tflm_arena_bytes": arena,
             "calibration_beats": len(calib), "calibration_percentile": opts.calib_percentile,
             "bit_exact_c_vs_reference": all(c["bit_exact_c_vs_reference"] for c in consistency.values()),

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -49,13 +51,37 @@ def _pad_channels(a: np.ndarray, block: int) -> np.ndarray:
 
 
 def blocked_weights(weights: np.ndarray, block: int) -> np.ndarray:
-    """Weights (out, ...) as the kernels read them: (out / block, inputs, block), inputs in memory order.
+    """Weights (out, ...) as the kernels read them: (out / block, inputs / 2, block, 2).
 
-    A conv's (out, k, in) flattens to input position ``tap * in + channel``: the order of a
-    channels-last window. The output channels are zero-padded to a multiple of ``block``.
+    The inputs are in memory order (a conv's (out, k, in) flattens to ``tap * in + channel``, the
+    order of a channels-last window), padded with one zero weight to an even count; the weights of
+    one output channel for inputs 2i and 2i + 1 are adjacent. The output channels are zero-padded
+    to a multiple of ``block``.
     """
     w = _pad_channels(weights.reshape(len(weights), -1), block)
-    return np.ascontiguousarray(w.reshape(len(w) // block, block, -1).transpose(0, 2, 1))
+    w = np.pad(w, ((0, 0), (0, w.shape[1] % 2)))
+    return np.ascontiguousarray(w.reshape(len(w) // block, block, -1, 2).transpose(0, 2, 1, 3))
+
+
+@dataclass
+class Buffer:
+    """One static int8 buffer of the generated C: a tensor with the margins its readers need."""
+
+    name: str
+    size: int           # bytes of the tensor itself
+    zero_point: int
+    before: int = 0     # bytes of zero-point rows before the tensor (a SAME convolution's left edge)
+    after: int = 0      # ... and after it
+    slack: int = 0      # 1 where a reader's pair loop reads one byte past an odd-length input
+
+    @property
+    def total(self) -> int:
+        return self.before + self.size + self.after + self.slack
+
+    @property
+    def data(self) -> str:
+        """C expression of the tensor's first byte."""
+        return f"{self.name} + {self.before}" if self.before else self.name
 
 
 class CModel:
@@ -67,9 +93,15 @@ class CModel:
         self.graph = graph
         self.prefix = c_identifier(prefix)
         self.block = block
+        self._buffers = self._plan_buffers()
         self.files = {f"{prefix}_model.h": self._header(), f"{prefix}_model.c": self._source()}
         self._binary: Path | None = None
         self._build_dir: tempfile.TemporaryDirectory | None = None
+
+    @property
+    def activation_bytes(self) -> int:
+        """Bytes of the static activation buffers (tensors, zero-point margins and input copies)."""
+        return sum(b.total for b in self._buffers.values())
 
     # -- generation -------------------------------------------------------------------------
     def _header(self) -> str:
@@ -82,7 +114,7 @@ class CModel:
             f"#define {P}_WINDOW {window}", f"#define {P}_CHANNELS {channels}",
             f"#define {P}_BEAT_LEN ({P}_WINDOW * {P}_CHANNELS) /* channels-last: beat[t * CHANNELS + c] */",
             f"#define {P}_RR_LEN {rr_len}", f"#define {P}_N_CLASSES {len(CLASSES)}",
-            f"#define {P}_WEIGHT_BYTES {g.weight_bytes}", f"#define {P}_ACTIVATION_BYTES {g.activation_bytes}", "",
+            f"#define {P}_WEIGHT_BYTES {g.weight_bytes}", f"#define {P}_ACTIVATION_BYTES {self.activation_bytes}", "",
             "/* Quantization of the inputs and the output: real = scale * (q - zero_point).",
             "   The scales are for the caller's float front end; the int8 path never uses them. */",
             *qparam_defines(g, P), "",
@@ -100,6 +132,35 @@ class CModel:
     def _has_left_shift(self) -> bool:
         return any(int(np.max(lay.shift)) > 0 for lay in self.graph.layers if lay.shift is not None)
 
+    def _arguments(self) -> dict[int, str]:
+        """The graph inputs, as the arguments of ``classify`` name them."""
+        g = self.graph
+        return {g.beat_input: "beat", **({g.rr_input: "rr"} if g.rr_input is not None else {})}
+
+    def _plan_buffers(self) -> dict[int, Buffer]:
+        """A static buffer per layer output, with the margins and slack its readers need; a graph
+        input gets a buffer (a copy) only where its reader needs either, else it is read in place."""
+        g, p = self.graph, self.prefix
+        bufs = {t: Buffer(f"{p}_{name}", _numel(g.shapes[t]), g.qparams[t].zero_point)
+                for t, name in self._arguments().items()}
+        bufs.update({lay.output: Buffer(f"{p}_t{lay.output}", _numel(g.shapes[lay.output]),
+                                        g.qparams[lay.output].zero_point) for lay in g.layers})
+        for lay in g.layers:
+            if lay.weights is None:
+                continue
+            b = bufs[lay.inputs[0]]
+            b.slack = max(b.slack, lay.weights[0].size % 2)
+            if lay.kind == "conv":
+                k, cin = lay.weights.shape[1:]
+                b.before, b.after = max(b.before, (k - 1) // 2 * cin), max(b.after, k // 2 * cin)
+        return {t: b for t, b in bufs.items()
+                if t not in self._arguments() or b.before or b.after or b.slack}
+
+    def _longest_input(self) -> int:
+        """Bytes that the longest layer input spans: its rows, margins and slack."""
+        return max(self._buffers[lay.inputs[0]].total if lay.inputs[0] in self._buffers
+                   else _numel(self.graph.shapes[lay.inputs[0]]) for lay in self.graph.layers if lay.weights is not None)
+
     def _source(self) -> str:
         g, p, P = self.graph, self.prefix, self.prefix.upper()
         kernels = resources.files("firmware_export").joinpath("templates/kernels.c").read_text()
@@ -107,6 +168,7 @@ class CModel:
                  "#include <string.h>", f'#include "{p}_model.h"', "",
                  f"#define BLOCK {self.block} /* output channels computed together (accumulators) */",
                  f"#define LEFT_SHIFT {int(self._has_left_shift())} /* some requantization multiplier is > 1 */",
+                 f"#define WIDE_INPUT_MAX {self._longest_input()} /* bytes of the longest layer input */",
                  "", kernels]
         pad = lambda a: _pad_channels(np.asarray(a), self.block)  # noqa: E731
         for i, lay in enumerate(g.layers):
@@ -114,45 +176,51 @@ class CModel:
                 continue
             in_zp = g.qparams[lay.inputs[0]].zero_point
             bias_zp = lay.bias.astype(np.int64) - in_zp * lay.weights.reshape(len(lay.weights), -1).sum(1, dtype=np.int64)
-            if lay.kind == "conv":
-                parts.append(c_array("int32_t", f"{p}_b{i}", pad(lay.bias), per_line=8))
             parts += [c_array("int8_t", f"{p}_w{i}", blocked_weights(lay.weights, self.block)),
                       c_array("int32_t", f"{p}_z{i}", pad(bias_zp.astype(np.int32)), per_line=8),
                       c_array("int32_t", f"{p}_m{i}", pad(lay.multiplier), per_line=8),
                       c_array("int32_t", f"{p}_s{i}", pad(lay.shift), per_line=16)]
-        for lay in g.layers:
-            parts.append(f"static int8_t {p}_t{lay.output}[{_numel(g.shapes[lay.output])}];")
+        bufs = self._buffers
+        for b in bufs.values():
+            parts.append(f"static int8_t {b.name}[{b.total}];")
+        data = lambda t: bufs[t].data if t in bufs else self._arguments()[t]  # noqa: E731
         body = []
-        names = {g.beat_input: "beat"}     # layer inputs that are the function's arguments
-        if g.rr_input is not None:
-            names[g.rr_input] = "rr"
-        buf = lambda t: names.get(t, f"{p}_t{t}")  # noqa: E731
+        for b in bufs.values():       # no layer writes the margins: the zero point, set on every call
+            if b.before:
+                body.append(f"    memset({b.name}, {b.zero_point}, {b.before});")
+            if b.after:
+                body.append(f"    memset({b.name} + {b.before + b.size}, {b.zero_point}, {b.after});")
+        for t, arg in self._arguments().items():
+            if t in bufs:
+                body.append(f"    memcpy({bufs[t].data}, {arg}, {bufs[t].size});")
         for i, lay in enumerate(g.layers):
-            src, dst = buf(lay.inputs[0]), f"{p}_t{lay.output}"
-            in_shape = g.shapes[lay.inputs[0]]
+            src, dst = lay.inputs[0], data(lay.output)
+            in_shape = g.shapes[src]
             out_q = g.qparams[lay.output]
             if lay.kind == "conv":
                 length, cin = in_shape[-2], in_shape[-1]
                 cout, k = lay.weights.shape[0], lay.weights.shape[1]
-                body.append(f"    conv1d_s8({src}, {length}, {cin}, {g.qparams[lay.inputs[0]].zero_point}, "
-                            f"{p}_w{i}, {p}_b{i}, {p}_z{i}, {p}_m{i}, {p}_s{i}, {cout}, {k}, {out_q.zero_point}, "
-                            f"{lay.act_min}, {lay.act_max}, {dst});")
+                first = (k - 1) // 2 * cin      # the window of output 0 starts this far before the data
+                window = f"{bufs[src].name} + {bufs[src].before - first}" if src in bufs else data(src)
+                body.append(f"    conv1d_s8({window}, {length}, {cin}, {p}_w{i}, {p}_z{i}, {p}_m{i}, {p}_s{i}, "
+                            f"{cout}, {k}, {out_q.zero_point}, {lay.act_min}, {lay.act_max}, {dst});")
             elif lay.kind == "maxpool":
-                body.append(f"    maxpool2_s8({src}, {in_shape[-2]}, {in_shape[-1]}, {dst});")
+                body.append(f"    maxpool2_s8({data(src)}, {in_shape[-2]}, {in_shape[-1]}, {dst});")
             elif lay.kind == "fc":
                 n_out, n_in = lay.weights.shape
-                body.append(f"    fc_s8({src}, {n_in}, {p}_w{i}, {p}_z{i}, {p}_m{i}, {p}_s{i}, {n_out}, "
+                body.append(f"    fc_s8({data(src)}, {n_in}, {p}_w{i}, {p}_z{i}, {p}_m{i}, {p}_s{i}, {n_out}, "
                             f"{out_q.zero_point}, {lay.act_min}, {lay.act_max}, {dst});")
             elif lay.kind == "concat":
                 offset = 0
                 for t in lay.inputs:
                     n = _numel(g.shapes[t])
-                    body.append(f"    memcpy({dst} + {offset}, {buf(t)}, {n});")
+                    body.append(f"    memcpy({bufs[lay.output].name} + {bufs[lay.output].before + offset}, "
+                                f"{data(t)}, {n});")
                     offset += n
         rr_unused = "    (void)rr;\n" if g.rr_input is None else ""
         parts += ["", f"void {p}_classify(const int8_t beat[{P}_BEAT_LEN], const int8_t rr[], "
                       f"int8_t logits[{P}_N_CLASSES])", "{", rr_unused + "\n".join(body),
-                  f"    memcpy(logits, {p}_t{g.output}, {P}_N_CLASSES);", "}", "",
+                  f"    memcpy(logits, {data(g.output)}, {P}_N_CLASSES);", "}", "",
                   f"int {p}_argmax(const int8_t logits[{P}_N_CLASSES])", "{", "    int i, best = 0;",
                   f"    for (i = 1; i < {P}_N_CLASSES; ++i) {{", "        if (logits[i] > logits[best]) {",
                   "            best = i;", "        }", "    }", "    return best;", "}", ""]
@@ -201,11 +269,18 @@ class CModel:
         return np.frombuffer(res.stdout, dtype=np.int8).reshape(len(beat), len(CLASSES))
 
 
+def kernel_build(block: int, cc: str = "cc", flags: tuple[str, ...] = ()) -> str:
+    """Which kernels of ``templates/kernels.c`` ``cc flags`` compiles: "avx2" (an x86-64 target with
+    AVX2 and a block that is a multiple of 8) or "portable" (C99 on every other core)."""
+    res = subprocess.run([cc, *flags, "-dM", "-E", "-x", "c", os.devnull], capture_output=True, text=True, check=False)
+    return "avx2" if res.returncode == 0 and "#define __AVX2__ 1" in res.stdout and block % 8 == 0 else "portable"
+
+
 def convert(graph: Int8Graph, prefix: str = "edgeecg", block: int = DEFAULT_BLOCK) -> CModel:
     """The C library of an int8 graph (see :func:`edgeecg.quant.read_tflite`).
 
     ``block``: output channels computed together. 8 keeps the accumulators in the registers of a
-    scalar MCU core (fewest instructions per beat measured on Cortex-M4 and rv32imc); 16 fills one
-    AVX-512 or four NEON registers.
+    scalar MCU core (fewest instructions per beat measured on Cortex-M4 and rv32imc); 16 fills two
+    AVX2 or four NEON registers.
     """
     return CModel(graph, prefix, block)

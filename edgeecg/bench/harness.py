@@ -157,7 +157,7 @@ def bench_export(run_dir: Path, cfg: Config, export_dir: Path, target: Target, d
         timing["c_int8"] = {**latency.summary_us(ns[opts.warmup:]),
                             "throughput_beats_per_s": round(n / (ns_all.sum() / 1e9), 1)}
         extra["c_int8"] = {"flash_bytes": host.flash_bytes, "ram_bytes": host.static_ram_bytes,
-                           "build": f"block {latency.HOST_BLOCK}, cc {host.flags}"}
+                           "build": f"block {latency.HOST_BLOCK}, cc {host.flags}, {host.kernels} kernels"}
     else:
         skipped["c_int8"] = "no host C compiler (cc) or size"
 

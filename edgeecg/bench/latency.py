@@ -16,6 +16,7 @@ import numpy as np
 
 from edgeecg.bench.cross import HARNESS_FLAGS, object_sizes, write_harness
 from edgeecg.processing.aami import CLASSES
+from firmware_export.cmodel import kernel_build
 
 
 def summary_us(ns: np.ndarray) -> dict:
@@ -47,7 +48,7 @@ def time_batched(runner, x, rr) -> float:
 
 
 HOST_FLAGS = ("-O3", "-march=native")  # the host row is built for this machine, as its user would
-HOST_BLOCK = 16         # output channels per block: one AVX-512 register, or four NEON ones
+HOST_BLOCK = 16         # output channels per block: two AVX2 registers, or four NEON ones
 
 
 class HostC:
@@ -70,6 +71,7 @@ class HostC:
         else:
             raise RuntimeError(f"compiling the C bench harness failed:\n{res.stderr}")
         self.flags = " ".join(flags)
+        self.kernels = kernel_build(c_model.block, cc, flags)     # "avx2" or "portable"
         text, data, bss = object_sizes(cc, "size", flags, d / f"{c_model.prefix}_model.c")
         self.flash_bytes, self.static_ram_bytes = text + data, data + bss
 
