@@ -272,7 +272,8 @@ class CModel:
 def kernel_build(block: int, cc: str = "cc", flags: tuple[str, ...] = ()) -> str:
     """Which kernels of ``templates/kernels.c`` ``cc flags`` compiles: "avx2" (an x86-64 target with
     AVX2 and a block that is a multiple of 8) or "portable" (C99 on every other core)."""
-    res = subprocess.run([cc, *flags, "-dM", "-E", "-x", "c", os.devnull], capture_output=True, text=True, check=False)
+    res = subprocess.run([cc, *flags, "-dM", "-E", "-x", "c", os.devnull], capture_output=True, text=True,
+                         check=False)
     return "avx2" if res.returncode == 0 and "#define __AVX2__ 1" in res.stdout and block % 8 == 0 else "portable"
 
 
