@@ -158,8 +158,9 @@ class CModel:
 
     def _longest_input(self) -> int:
         """Bytes that the longest layer input spans: its rows, margins and slack."""
-        return max(self._buffers[lay.inputs[0]].total if lay.inputs[0] in self._buffers
-                   else _numel(self.graph.shapes[lay.inputs[0]]) for lay in self.graph.layers if lay.weights is not None)
+        g, bufs = self.graph, self._buffers
+        return max(bufs[t].total if t in bufs else _numel(g.shapes[t])
+                   for t in (lay.inputs[0] for lay in g.layers if lay.weights is not None))
 
     def _source(self) -> str:
         g, p, P = self.graph, self.prefix, self.prefix.upper()
@@ -168,7 +169,7 @@ class CModel:
                  "#include <string.h>", f'#include "{p}_model.h"', "",
                  f"#define BLOCK {self.block} /* output channels computed together (accumulators) */",
                  f"#define LEFT_SHIFT {int(self._has_left_shift())} /* some requantization multiplier is > 1 */",
-                 f"#define WIDE_INPUT_MAX {self._longest_input()} /* bytes of the longest layer input */",
+                 f"#define WIDE_INPUT_MAX {self._longest_input()} /* values in the longest layer input */",
                  "", kernels]
         pad = lambda a: _pad_channels(np.asarray(a), self.block)  # noqa: E731
         for i, lay in enumerate(g.layers):
