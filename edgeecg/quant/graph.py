@@ -55,11 +55,6 @@ class Int8Graph:
     def weight_bytes(self) -> int:
         return sum(lay.weights.size + 4 * lay.bias.size for lay in self.layers if lay.weights is not None)
 
-    @property
-    def activation_bytes(self) -> int:
-        """Bytes of every layer output held at once (what the generated C allocates statically)."""
-        return sum(int(np.prod(self.shapes[lay.output])) for lay in self.layers)
-
 
 def quantize_multiplier(real: float) -> tuple[int, int]:
     """TFLite's QuantizeMultiplier: ``real ~= q * 2**(shift - 31)`` with q a Q31 int32."""
