@@ -95,8 +95,8 @@ class CModel:
         self.block = block
         self._buffers = self._plan_buffers()
         self.files = {f"{prefix}_model.h": self._header(), f"{prefix}_model.c": self._source()}
-        self._binary: Path | None = None
-        self._build_dir: tempfile.TemporaryDirectory | None = None
+        self._binaries: dict[tuple[str, ...], Path] = {}      # per extra_flags
+        self._build_dirs: list[tempfile.TemporaryDirectory] = []
 
     @property
     def activation_bytes(self) -> int:
@@ -238,13 +238,16 @@ class CModel:
         return paths
 
     def compile(self, cc: str = "cc", extra_flags: tuple[str, ...] = ()) -> Path:
-        """Build the host harness (``-Wall -Wextra -Werror``); returns the executable."""
-        if self._binary is not None:
-            return self._binary
+        """Build the host harness (``-Wall -Wextra -Werror`` and ``extra_flags``); returns the
+        executable, built once per ``extra_flags``."""
+        extra_flags = tuple(extra_flags)
+        if extra_flags in self._binaries:
+            return self._binaries[extra_flags]
         if shutil.which(cc) is None:
             raise RuntimeError(f"C compiler {cc!r} not found")
-        self._build_dir = tempfile.TemporaryDirectory(prefix="edgeecg-c-")
-        d = Path(self._build_dir.name)
+        build_dir = tempfile.TemporaryDirectory(prefix="edgeecg-c-")
+        self._build_dirs.append(build_dir)
+        d = Path(build_dir.name)
         self.save(d)
         (d / "main.c").write_text(HOST_MAIN.format(p=self.prefix, P=self.prefix.upper()))
         exe = d / "model"
@@ -252,7 +255,7 @@ class CModel:
         res = subprocess.run(cmd, capture_output=True, text=True)
         if res.returncode != 0:
             raise RuntimeError(f"compiling the generated C failed:\n{res.stderr}")
-        self._binary = exe
+        self._binaries[extra_flags] = exe
         return exe
 
     def records(self, beat: np.ndarray, rr: np.ndarray | None = None) -> bytes:
@@ -263,9 +266,11 @@ class CModel:
             parts.append(rr.reshape(n, -1).astype(np.int8))
         return np.concatenate(parts, axis=1).tobytes()
 
-    def predict(self, beat: np.ndarray, rr: np.ndarray | None = None) -> np.ndarray:
-        """int8 logits (n, 5) of int8 beats (n, W, C) and RR features (n, K), run by the compiled C."""
-        exe = self.compile()
+    def predict(self, beat: np.ndarray, rr: np.ndarray | None = None,
+                extra_flags: tuple[str, ...] = ()) -> np.ndarray:
+        """int8 logits (n, 5) of int8 beats (n, W, C) and RR features (n, K), run by the C compiled
+        with ``extra_flags`` (e.g. ``("-march=native",)`` for this machine's SIMD kernels)."""
+        exe = self.compile(extra_flags=extra_flags)
         res = subprocess.run([str(exe)], input=self.records(beat, rr), capture_output=True, check=True)
         return np.frombuffer(res.stdout, dtype=np.int8).reshape(len(beat), len(CLASSES))
 
