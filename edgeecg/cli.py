@@ -182,6 +182,7 @@ def quantize(run_dir, target_name, calib_beats, calib_percentile, prefix, prune,
     """Export a trained run for a target: int8, ONNX, TFLite, TFLite Micro data and C."""
     for module in ("torch", "tensorflow", "onnxruntime"):
         _require(module, "export")
+    from edgeecg.quant.budget import summary as rounding_summary
     from edgeecg.quantize import QuantizeOptions, quantize_run
     from edgeecg.run import load_run
     from edgeecg.targets import load_target
@@ -223,6 +224,7 @@ def quantize(run_dir, target_name, calib_beats, calib_percentile, prefix, prune,
             click.echo(f"{name:<20}{row['macro_f1']:>9.2f}{row['delta_macro_f1']:>+7.2f}"
                        f"{row['per_class']['S']['se']:>7.1f}{row['delta_S_se']:>+7.2f}"
                        f"{row['per_class']['V']['se']:>7.1f}{row['delta_V_se']:>+7.2f}")
+    click.echo(f"\nval: {rounding_summary(report['rounding_budget_val'])}")
     click.echo(f"\nwrote {out}")
     if not report["budget"]["pass"]:
         raise EdgeECGError(f"{target.name}: over budget: " + "; ".join(report["budget"]["problems"]))

@@ -10,6 +10,8 @@ validation beats (model choice) and on DS2 (final figures, never used to choose 
 The calibration inputs are clipped to the 0.01–99.99th percentiles of the DS1 training inputs:
 plain min-max let one RR interval of 100 s (a gap in a record) set the RR input's int8 scale, and
 with it the whole model's accuracy. The device clips out-of-range inputs to int8 the same way.
+``report.json``'s ``rounding_budget_val`` says which rounding point of the int8 graph changes the
+class of how many val beats (:mod:`edgeecg.quant.budget`): where to look when the accuracy check fails.
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Pa
     from edgeecg.export import torch_onnx
     from edgeecg.export.fold import fold
     from edgeecg.quant import read_tflite
+    from edgeecg.quant.budget import rounding_budget
     from edgeecg.runtimes import (Int8GraphRunner, OnnxRunner, TFLiteRunner, TFLMRunner, TorchRunner,
                                   tflm_arena_bytes)
     from firmware_export import convert
@@ -141,6 +144,8 @@ def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Pa
                 "c_vs_tflite_int8_xnnpack_agreement": agreement(logits["c_int8"], logits["tflite_int8"]),
             }
         val = splits["val"]
+        log(f"simulating each int8 rounding point alone on the {len(val):,d} val beats ...")
+        rounding = rounding_budget(folded, graph, val.x, val.rr, val.y)
         beat_q, rr_q = runners["int8_reference"].quantized_inputs(val.x[:GOLDEN_BEATS], val.rr[:GOLDEN_BEATS])
         write_golden(tmp, beat_q, rr_q, runners["int8_reference"].logits(val.x[:GOLDEN_BEATS], val.rr[:GOLDEN_BEATS]),
                      opts.prefix)
@@ -171,6 +176,7 @@ def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Pa
                                                       for c in consistency.values()),
             "consistency": consistency,
             "accuracy": accuracy,
+            "rounding_budget_val": rounding,
         }
         if opts.prune:
             report["pruning"] = pruning_report(original, model, opts, int8_tflite=int8_tflite,

@@ -76,6 +76,47 @@ def test_generated_c_is_bit_exact_on_random_full_range_inputs(exported):
     np.testing.assert_array_equal(convert(graph, "rnd").predict(beat, rr), run_int8(graph, beat, rr))
 
 
+def test_rounding_simulation_tracks_the_int8_reference(exported):
+    """Every rounding point on, the float simulation is the int8 graph up to its integer rounding;
+    each point rounds exactly where the graph does (here: the beat input, on the float model)."""
+    from edgeecg.export.fold import fold, forward
+    from edgeecg.quant.budget import round_activation, round_weights, rounding_points
+    from edgeecg.run import load_run
+
+    d, out = exported
+    _, model, _ = load_run(d / "run")
+    fm, graph = fold(model), read_tflite((out / "model.int8.tflite").read_bytes())
+    rng = np.random.default_rng(1)
+    w, c = graph.shapes[graph.beat_input][-2:]
+    beat = rng.integers(-128, 128, (300, w, c), dtype=np.int8)
+    rr = rng.integers(-128, 128, (300, graph.shapes[graph.rr_input][-1]), dtype=np.int8)
+    qb, qr, qo = (graph.qparams[t] for t in (graph.beat_input, graph.rr_input, graph.output))
+    x = ((beat.astype(np.float64) - qb.zero_point) * qb.scale).transpose(0, 2, 1)
+    rr_f = (rr.astype(np.float64) - qr.zero_point) * qr.scale
+    points = rounding_points(fm, graph)
+    assert list(points)[:2] == ["beat input", "rr input"] and "conv1 output" in points and "dense1 weights" in points
+    sim = forward(fm, x, rr_f, lambda p, a: points[p](a))
+    int8 = (run_int8(graph, beat, rr).astype(np.float64) - qo.zero_point) * qo.scale
+    assert np.abs(sim - int8).mean() < 0.5 * qo.scale
+    assert np.mean(sim.argmax(1) == int8.argmax(1)) >= 0.95
+    for (w_float, _), conv in zip(fm.convs, [lay for lay in graph.layers if lay.kind == "conv"]):
+        step = np.abs(w_float).max(axis=(1, 2), keepdims=True) / 127      # the simulation's weight grid ...
+        np.testing.assert_allclose(round_weights(w_float), conv.weights.transpose(0, 2, 1) * step,
+                                   rtol=1e-6)                              # ... is the .tflite's
+    x_noisy = x + rng.uniform(-0.4, 0.4, x.shape) * qb.scale
+    np.testing.assert_allclose(forward(fm, x_noisy, rr_f, lambda p, a: points[p](a) if p == "beat input" else a),
+                               forward(fm, round_activation(x_noisy, qb), rr_f))
+
+
+def test_rounding_budget_is_reported(exported):
+    _, out = exported
+    budget = json.loads((out / "report.json").read_text())["rounding_budget_val"]
+    assert budget["beats"] > 0 and {"beat input", "rr input", "conv0 weights", "dense1 output"} <= set(budget["alone"])
+    for row in [budget["all"], *budget["alone"].values()]:
+        assert 0 <= row["changed"] == sum(row["changed_by_class"].values()) <= budget["beats"]
+        assert row["mean_abs_logit_error"] >= 0
+
+
 def test_quantize_multiplier_and_rounding_by_hand():
     assert quantize_multiplier(0.5) == (1 << 30, 0)
     assert quantize_multiplier(0.25) == (1 << 30, -1)

@@ -58,21 +58,33 @@ def fold(model: nn.Module) -> FoldedModel:
     return out
 
 
-def forward(fm: FoldedModel, x: np.ndarray, rr: np.ndarray) -> np.ndarray:
-    """Float reference of the folded graph, inputs (n, C, W) and (n, K): logits (n, classes)."""
-    h = x.astype(np.float64)
-    for w, b in fm.convs:
-        k = w.shape[2]
+def forward(fm: FoldedModel, x: np.ndarray, rr: np.ndarray, rounding=None) -> np.ndarray:
+    """Float reference of the folded graph, inputs (n, C, W) and (n, K): logits (n, classes).
+
+    ``rounding(point, array) -> array``, if given, is applied at each named point where the int8
+    graph rounds: ``beat input``, ``rr input``, ``conv{i} weights``/``output``, ``rr_dense
+    weights``/``output``, ``dense{i} weights``/``output`` (see :mod:`edgeecg.quant.budget`).
+    """
+    def r(point: str, a: np.ndarray) -> np.ndarray:
+        return a if rounding is None else rounding(point, a)
+
+    h = r("beat input", x.astype(np.float64))
+    for i, (w, b) in enumerate(fm.convs):
+        w, k = r(f"conv{i} weights", w), w.shape[2]
         pad = np.pad(h, ((0, 0), (0, 0), (k // 2, k // 2)))
-        cols = np.stack([pad[:, :, i:i + h.shape[2]] for i in range(k)], axis=-1)   # n, C, L, k
-        h = np.maximum(np.einsum("nclk,ock->nol", cols, w) + b[None, :, None], 0)
+        cols = np.stack([pad[:, :, j:j + h.shape[2]] for j in range(k)], axis=-1)   # n, C, L, k
+        cols = cols.transpose(0, 2, 1, 3).reshape(len(h), h.shape[2], -1)          # n, L, C*k
+        conv = (cols @ w.reshape(len(w), -1).T).transpose(0, 2, 1)                  # n, out, L
+        h = r(f"conv{i} output", np.maximum(conv + b[None, :, None], 0))
         h = h.reshape(h.shape[0], h.shape[1], -1, 2).max(axis=3)
     z = h.reshape(h.shape[0], -1)
     if fm.rr_dense is not None:
         w, b = fm.rr_dense
-        z = np.concatenate([z, np.maximum(rr @ w.T + b, 0)], axis=1)
+        hidden = np.maximum(r("rr input", rr.astype(np.float64)) @ r("rr_dense weights", w).T + b, 0)
+        z = np.concatenate([z, r("rr_dense output", hidden)], axis=1)
     for i, (w, b) in enumerate(fm.head):
-        z = z @ w.T + b
+        z = z @ r(f"dense{i} weights", w).T + b
         if i < len(fm.head) - 1:
             z = np.maximum(z, 0)
+        z = r(f"dense{i} output", z)
     return z

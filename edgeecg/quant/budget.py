@@ -1,0 +1,76 @@
+"""Where the int8 graph loses accuracy: its rounding simulated on the float model, point by point.
+
+The int8 graph rounds at a few points: the two inputs, each layer's weights (per channel,
+symmetric) and each layer's output (per tensor, at the scale and zero point the ``.tflite`` holds).
+:func:`rounding_budget` runs the folded float model with every point rounded, then with each point
+rounded alone, and counts the beats whose class changes against the float model. With every point
+on, the simulation is the int8 graph except for the integer arithmetic's own rounding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from edgeecg.errors import EdgeECGError
+from edgeecg.export.fold import FoldedModel, forward
+from edgeecg.processing.aami import CLASSES
+from edgeecg.quant.graph import Int8Graph, QParams
+
+
+def round_activation(a: np.ndarray, q: QParams) -> np.ndarray:
+    """``a`` through int8 at scale and zero point ``q`` (saturating), back in float."""
+    return (np.clip(np.round(a / q.scale) + q.zero_point, -128, 127) - q.zero_point) * q.scale
+
+
+def round_weights(w: np.ndarray) -> np.ndarray:
+    """Per-output-channel symmetric int8 weights in [-127, 127], as the TFLite converter makes them."""
+    scale = np.abs(w).max(axis=tuple(range(1, w.ndim)), keepdims=True) / 127.0
+    return np.round(w / np.where(scale > 0, scale, 1.0)) * scale
+
+
+def rounding_points(fm: FoldedModel, g: Int8Graph) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+    """Each rounding point of ``g``, by the names :func:`edgeecg.export.fold.forward` uses, in graph order."""
+    convs = [lay for lay in g.layers if lay.kind == "conv"]
+    fcs = [lay for lay in g.layers if lay.kind == "fc"]
+    rr_fc = [lay for lay in fcs if g.rr_input is not None and lay.inputs[0] == g.rr_input]
+    head = [lay for lay in fcs if not any(lay is r for r in rr_fc)]
+    if (len(convs), len(head), len(rr_fc)) != (len(fm.convs), len(fm.head), int(fm.rr_dense is not None)):
+        raise EdgeECGError("the int8 graph does not have the folded model's layers")
+
+    def act(tensor: int):
+        return lambda a: round_activation(a, g.qparams[tensor])
+
+    points = {"beat input": act(g.beat_input)}
+    if rr_fc:
+        points.update({"rr input": act(g.rr_input), "rr_dense weights": round_weights,
+                       "rr_dense output": act(rr_fc[0].output)})
+    for name, layers in (("conv", convs), ("dense", head)):
+        for i, lay in enumerate(layers):
+            points.update({f"{name}{i} weights": round_weights, f"{name}{i} output": act(lay.output)})
+    return points
+
+
+def rounding_budget(fm: FoldedModel, g: Int8Graph, x: np.ndarray, rr: np.ndarray, y: np.ndarray) -> dict:
+    """Beats whose class changes against the float model (in all, and by their labelled class) and
+    the mean |logit error|: with every rounding point of ``g`` on (``all``), and each point alone."""
+    points = rounding_points(fm, g)
+    reference = forward(fm, x, rr)
+    ref_pred = reference.argmax(1)
+
+    def row(active: set[str]) -> dict:
+        logits = forward(fm, x, rr, lambda p, a: points[p](a) if p in active else a)
+        changed = logits.argmax(1) != ref_pred
+        return {"changed": int(changed.sum()),
+                "changed_by_class": {c: int(np.sum(changed & (y == k))) for k, c in enumerate(CLASSES)},
+                "mean_abs_logit_error": round(float(np.abs(logits - reference).mean()), 4)}
+
+    return {"beats": len(y), "all": row(set(points)), "alone": {p: row({p}) for p in points}}
+
+
+def summary(budget: dict, top: int = 3) -> str:
+    """One line: beats changed by all rounding, and the points that change most alone."""
+    alone = sorted(budget["alone"].items(), key=lambda kv: -kv[1]["changed"])[:top]
+    return (f"simulated int8 rounding changes the class of {budget['all']['changed']} of {budget['beats']:,d} "
+            "beats against the float model; rounded alone: " + ", ".join(f"{p} {r['changed']}" for p, r in alone))
