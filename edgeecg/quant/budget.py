@@ -17,11 +17,12 @@ from edgeecg.errors import EdgeECGError
 from edgeecg.export.fold import FoldedModel, forward
 from edgeecg.processing.aami import CLASSES
 from edgeecg.quant.graph import Int8Graph, QParams
+from edgeecg.runtimes import quantize_input
 
 
 def round_activation(a: np.ndarray, q: QParams) -> np.ndarray:
     """``a`` through int8 at scale and zero point ``q`` (saturating), back in float."""
-    return (np.clip(np.round(a / q.scale) + q.zero_point, -128, 127) - q.zero_point) * q.scale
+    return (quantize_input(a, q.scale, q.zero_point).astype(np.float64) - q.zero_point) * q.scale
 
 
 def round_weights(w: np.ndarray) -> np.ndarray:
@@ -31,11 +32,11 @@ def round_weights(w: np.ndarray) -> np.ndarray:
 
 
 def rounding_points(fm: FoldedModel, g: Int8Graph) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
-    """Each rounding point of ``g``, by the names :func:`edgeecg.export.fold.forward` uses, in graph order."""
+    """Each rounding point of ``g``, by the names :func:`edgeecg.export.fold.forward` uses."""
     convs = [lay for lay in g.layers if lay.kind == "conv"]
     fcs = [lay for lay in g.layers if lay.kind == "fc"]
     rr_fc = [lay for lay in fcs if g.rr_input is not None and lay.inputs[0] == g.rr_input]
-    head = [lay for lay in fcs if not any(lay is r for r in rr_fc)]
+    head = [lay for lay in fcs if g.rr_input is None or lay.inputs[0] != g.rr_input]
     if (len(convs), len(head), len(rr_fc)) != (len(fm.convs), len(fm.head), int(fm.rr_dense is not None)):
         raise EdgeECGError("the int8 graph does not have the folded model's layers")
 
