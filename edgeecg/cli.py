@@ -167,7 +167,7 @@ def evaluate(run_dir, data_path, as_json):
 @click.option("--calib-beats", type=int, default=2000, show_default=True,
               help="DS1 training beats used to calibrate int8 ranges.")
 @click.option("--calib-percentile", type=click.FloatRange(50, 100), default=99.99, show_default=True,
-              help="Clip the calibration inputs to this percentile of DS1 training (100: plain min-max).")
+              help="Clip the calibration RR inputs (and beats without an int8 grid) to this percentile of DS1 training (100: plain min-max).")
 @click.option("--prefix", default="edgeecg", show_default=True, help="Prefix of the generated C identifiers.")
 @click.option("--prune", type=click.FloatRange(0, 1, max_open=True), default=0.0,
               help="Remove this fraction of each conv stage's channels, then fine-tune (hybrid, cnn).")
@@ -217,7 +217,8 @@ def quantize(run_dir, target_name, calib_beats, calib_percentile, prefix, prune,
         click.echo(f"{key}: {c['beats']:,d} beats, C == integer reference: {c['bit_exact_c_vs_reference']}, "
                    f"C == TFLite Micro: {c['bit_exact_c_vs_tflm']}, "
                    f"C vs LiteRT int8 argmax agreement {c['c_vs_tflite_int8_agreement']:.3f} % (builtin kernels), "
-                   f"{c['c_vs_tflite_int8_xnnpack_agreement']:.3f} % (XNNPACK)")
+                   f"{c['c_vs_tflite_int8_xnnpack_agreement']:.3f} % (XNNPACK), "
+                   f"C vs the float model {c['c_vs_float_agreement']:.3f} %")
     for key in report["accuracy"]:
         click.echo(f"\n{key:<20}{'macro-F1':>9}{'Δ':>7}{'S Se':>7}{'ΔS Se':>7}{'V Se':>7}{'ΔV Se':>7}")
         for name, row in report["accuracy"][key].items():

@@ -42,6 +42,7 @@ class DataConfig:
     local_rr_beats: int = 10       # beats in the local RR average
     avg_rr_beats: int = 300        # beats in the running "record average" RR (causal)
     template_beats: int = 16       # time constant (beats) of the running-average beat; 0 = off
+    input_step: float = 0.0        # > 0: beats on this int8 grid (z-score units per step); 0: float
 
     @property
     def channels(self) -> int:

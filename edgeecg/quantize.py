@@ -10,6 +10,8 @@ validation beats (model choice) and on DS2 (final figures, never used to choose 
 The calibration inputs are clipped to the 0.01–99.99th percentiles of the DS1 training inputs:
 plain min-max let one RR interval of 100 s (a gap in a record) set the RR input's int8 scale, and
 with it the whole model's accuracy. The device clips out-of-range inputs to int8 the same way.
+Beats already on an int8 grid (``DataConfig.input_step`` > 0) are not clipped: the beat input takes
+the grid's scale, so that its rounding costs nothing.
 ``report.json``'s ``rounding_budget_val`` says which rounding point of the int8 graph changes the
 class of how many val beats (:mod:`edgeecg.quant.budget`): where to look when the accuracy check fails.
 """
@@ -51,23 +53,40 @@ class QuantizeOptions:
     prune_epochs: int = 5       # fine-tuning epochs after pruning
 
 
-def calibration_set(train: BeatSet, n: int, seed: int, percentile: float = 100.0) -> BeatSet:
+def calibration_set(train: BeatSet, n: int, seed: int, percentile: float = 100.0,
+                    input_step: float = 0.0) -> BeatSet:
     """A class-stratified sample of DS1 training beats (every class's range is seen), its inputs
-    clipped per channel and per RR feature to the [100 - p, p] percentiles of all of ``train``."""
+    clipped per channel and per RR feature to the [100 - p, p] percentiles of all of ``train``.
+
+    With ``input_step`` the beats are already on their int8 grid (see ``DataConfig.input_step``):
+    they are not clipped, and the two training beats that reach the grid's ends join the sample,
+    so that the converter's beat-input scale and zero point are exactly the grid's.
+    """
     if len(train) == 0 or n <= 0:
         raise EdgeECGError("calibration set is empty: need DS1 training beats (--calib-beats > 0)")
     rng = np.random.default_rng(seed)
     per_class = max(1, n // 10)
     rare = np.concatenate([rng.permutation(np.flatnonzero(train.y == c))[:per_class] for c in np.unique(train.y)])
     rest = rng.permutation(np.setdiff1d(np.arange(len(train)), rare))[: max(0, n - len(rare))]
-    calib = train.subset(np.sort(np.concatenate([rare, rest])))
+    chosen = np.concatenate([rare, rest])
+    if input_step:
+        flat = train.x.reshape(len(train), -1)
+        ends = [flat.min(axis=1).argmin(), flat.max(axis=1).argmax()]
+        chosen = np.concatenate([chosen[: max(0, n - 2)], ends])
+    calib = train.subset(np.unique(chosen))
     if percentile >= 100.0:
         return calib
     q = (100.0 - percentile, percentile)
     x_lo, x_hi = np.percentile(train.x, q, axis=(0, 2), keepdims=True)[:, 0]
     rr_lo, rr_hi = np.percentile(train.rr, q, axis=0)
-    return BeatSet(np.clip(calib.x, x_lo, x_hi).astype(calib.x.dtype),
-                   np.clip(calib.rr, rr_lo, rr_hi).astype(calib.rr.dtype), calib.y, calib.record)
+    x = calib.x if input_step else np.clip(calib.x, x_lo, x_hi).astype(calib.x.dtype)
+    return BeatSet(x, np.clip(calib.rr, rr_lo, rr_hi).astype(calib.rr.dtype), calib.y, calib.record)
+
+
+def beat_input_on_grid(graph, input_step: float) -> bool:
+    """Whether the int8 graph quantizes the beat input on the data's grid (scale = step, zero point 0)."""
+    q = graph.qparams[graph.beat_input]
+    return bool(input_step) and q.zero_point == 0 and abs(q.scale / input_step - 1.0) < 1e-5
 
 
 def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Path, out: Path,
@@ -87,7 +106,8 @@ def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Pa
     from firmware_export.tflm import write_model_data
 
     splits = make_splits(data_dir, cfg)
-    calib = calibration_set(splits["train"], opts.calib_beats, opts.seed, opts.calib_percentile)
+    calib = calibration_set(splits["train"], opts.calib_beats, opts.seed, opts.calib_percentile,
+                            cfg.data.input_step)
     original = model
     if opts.prune:
         from edgeecg.prune import prune_and_fine_tune
@@ -108,6 +128,10 @@ def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Pa
         int8_tflite = tfl.convert(folded, calib.x, calib.rr)
         (tmp / files["tflite_int8"]).write_bytes(int8_tflite)
         graph = read_tflite(int8_tflite)
+        on_grid = beat_input_on_grid(graph, cfg.data.input_step)
+        if cfg.data.input_step and not on_grid:
+            log(f"warning: the calibration beats do not reach both ends of the beat input's int8 grid "
+                f"(step {cfg.data.input_step}), so the .tflite rounds the beat input again")
         n_inputs = 1 + (graph.rr_input is not None)
         arena = tflm_arena_bytes(int8_tflite, n_inputs)
         c_model = convert(graph, opts.prefix, target.c_block)
@@ -142,6 +166,7 @@ def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Pa
                 "bit_exact_c_vs_tflm": bool(np.array_equal(logits["c_int8"], logits["tflm"])),
                 "c_vs_tflite_int8_agreement": agreement(logits["c_int8"], logits["tflite_int8_builtin"]),
                 "c_vs_tflite_int8_xnnpack_agreement": agreement(logits["c_int8"], logits["tflite_int8"]),
+                "c_vs_float_agreement": agreement(logits["c_int8"], logits["torch_fp32"]),
             }
         val = splits["val"]
         log(f"simulating each int8 rounding point alone on the {len(val):,d} val beats ...")
@@ -169,6 +194,7 @@ def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Pa
             "activation_bytes_c": c_model.activation_bytes,
             "tflm_arena_bytes": arena,
             "calibration_beats": len(calib), "calibration_percentile": opts.calib_percentile,
+            "beat_input_on_data_grid": on_grid,
             "bit_exact_c_vs_reference": all(c["bit_exact_c_vs_reference"] for c in consistency.values()),
             "beats_compared": sum(c["beats"] for c in consistency.values()),
             "c_vs_tflite_int8_agreement": min(c["c_vs_tflite_int8_agreement"] for c in consistency.values()),

@@ -87,11 +87,13 @@ def _epoch_order(y: np.ndarray, cfg: TrainConfig, gen: torch.Generator) -> torch
     return torch.multinomial(w, n, replacement=True, generator=gen)
 
 
-def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Random shift of up to 3 samples and white noise: cheap robustness to R-peak jitter."""
+def _augment(x: torch.Tensor, gen: torch.Generator, input_step: float) -> torch.Tensor:
+    """Random shift of up to 3 samples and white noise: cheap robustness to R-peak jitter.
+    The result goes back onto the beat input's int8 grid (``input_step``; 0: none)."""
     shift = int(torch.randint(-3, 4, (1,), generator=gen))
     x = torch.roll(x, shift, dims=2)
-    return x + 0.05 * torch.randn(x.shape, generator=gen).to(x.device)
+    x = x + 0.05 * torch.randn(x.shape, generator=gen).to(x.device)
+    return torch.clamp(torch.round(x / input_step), -128, 127) * input_step if input_step else x
 
 
 def train_model(cfg: Config, splits: dict[str, BeatSet], progress: bool = True,
@@ -131,7 +133,7 @@ def train_model(cfg: Config, splits: dict[str, BeatSet], progress: bool = True,
                    disable=not progress, unit="batch")
         for step in bar:
             idx = order[step * tc.batch_size:(step + 1) * tc.batch_size].to(device)
-            x = _augment(x_tr[idx], gen) if tc.augment else x_tr[idx]
+            x = _augment(x_tr[idx], gen, cfg.data.input_step) if tc.augment else x_tr[idx]
             logits = model(x, rr_tr[idx])
             if tc.loss == "focal":
                 loss = focal_loss(logits, y_tr[idx], tc.focal_gamma, weight)

@@ -31,9 +31,11 @@ def test_every_artifact_is_written_and_reported(exported):
     assert report["bit_exact_c_vs_reference"] is True
     assert report["beats_compared"] == sum(c["beats"] for c in report["consistency"].values()) > 100
     assert all(c["bit_exact_c_vs_tflm"] for c in report["consistency"].values())
+    assert all(90.0 <= c["c_vs_float_agreement"] <= 100.0 for c in report["consistency"].values())
     assert report["c_vs_tflite_int8_agreement"] >= 99.0          # LiteRT's builtin kernels: same arithmetic
     assert report["c_vs_tflite_int8_xnnpack_agreement"] >= 95.0  # XNNPACK requantizes in fp32
     assert report["calibration_percentile"] == 99.99
+    assert report["beat_input_on_data_grid"] is False          # float beats: the converter picks the scale
     assert report["macs_per_beat"] > 0 and report["tflm_arena_bytes"] > 0
     for split in report["accuracy"].values():
         assert split["torch_fp32"]["delta_macro_f1"] == 0
@@ -220,10 +222,26 @@ def test_calibration_inputs_are_clipped_to_the_training_percentiles():
     np.testing.assert_array_equal(clipped.y, plain.y)
 
 
-def _train_and_quantize(synth_dir, tmp_path, model: str, params: str):
+def test_calibration_on_the_input_grid_keeps_its_ends_and_is_not_clipped():
+    from edgeecg.dataset import BeatSet
+    from edgeecg.quantize import calibration_set
+    rng = np.random.default_rng(0)
+    n, step = 2000, 0.05
+    x = np.round(rng.normal(0, 1, (n, 2, 16)) / step) * step
+    x[11, 1, 3], x[1500, 0, 9] = -128 * step, 127 * step          # the grid's ends, one beat each
+    train = BeatSet(x.astype(np.float32), rng.normal(1.0, 0.1, (n, 3)).astype(np.float32),
+                    rng.integers(0, 4, n), np.zeros(n, int))
+    calib = calibration_set(train, 50, seed=0, percentile=99.9, input_step=step)
+    assert len(calib) <= 50
+    assert calib.x.min() == np.float32(-128 * step) and calib.x.max() == np.float32(127 * step)
+    assert calib.rr.max() <= np.percentile(train.rr, 99.9, axis=0).max()   # RR is still clipped
+
+
+def _train_and_quantize(synth_dir, tmp_path, model: str, params: str, data: str = ""):
     """Train ``model`` one epoch on the synthetic records, then quantize it for a roomy target."""
     from test_train_cli import TINY
-    recipe = TINY[:TINY.index("[model.params]")] + f'[model]\nname = "{model}"\n\n[model.params]\n{params}\n' + \
+    recipe = f"[data]\n{data}\n" + TINY[:TINY.index("[model.params]")] + \
+        f'[model]\nname = "{model}"\n\n[model.params]\n{params}\n' + \
         TINY[TINY.index("[train]"):].replace("epochs = 3", "epochs = 1")
     (tmp_path / "recipe.toml").write_text(recipe)
     (tmp_path / "roomy.toml").write_text(TARGET.format(name="roomy", flash=1 << 20))
@@ -246,6 +264,20 @@ def test_cnn_without_rr_input_exports_and_runs_everywhere(synth_dir, tmp_path):
     for split in report["accuracy"].values():
         assert {"onnx_int8", "tflite_int8", "tflm", "c_int8"} <= set(split)
         assert split["c_int8"] == split["tflm"]
+
+
+def test_beats_on_the_int8_grid_make_the_beat_input_exact(synth_dir, tmp_path):
+    """Trained on the int8 grid, the .tflite's beat input takes the grid's scale: its rounding changes nothing."""
+    res = _train_and_quantize(synth_dir, tmp_path, "hybrid", "channels = [4, 4]\nkernels = [5, 5]\nhidden = 8",
+                              data="input_step = 0.02")     # the synthetic beats reach both ends of this grid
+    assert res.exit_code == 0 and "warning" not in res.output, res.output
+    out = tmp_path / "run" / "export" / "roomy"
+    report = json.loads((out / "report.json").read_text())
+    graph = read_tflite((out / "model.int8.tflite").read_bytes())
+    q = graph.qparams[graph.beat_input]
+    assert report["beat_input_on_data_grid"] is True and q.zero_point == 0 and q.scale == pytest.approx(0.02)
+    assert report["rounding_budget_val"]["alone"]["beat input"] == {
+        "changed": 0, "changed_by_class": dict.fromkeys("NSVFQ", 0), "mean_abs_logit_error": 0.0}
 
 
 def test_cnn_lstm_has_no_int8_export_and_writes_nothing(synth_dir, tmp_path):

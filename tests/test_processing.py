@@ -7,7 +7,8 @@ import numpy as np
 from edgeecg.config import DataConfig
 from edgeecg.io import rdrecord
 from edgeecg.processing.aami import CLASSES, aami_labels, class_counts
-from edgeecg.processing.beats import extract_beats, rr_feature_names, rr_features, template_channel
+from edgeecg.processing.beats import (extract_beats, round_to_input_grid, rr_feature_names, rr_features,
+                                     template_channel)
 from edgeecg.processing.filters import BiquadCascade, causal_filter, design_bandpass, initial_state, resample
 
 
@@ -83,6 +84,22 @@ def test_extract_beats_shapes_labels_and_normalisation(synth_dir):
     names = rr_feature_names("realtime")
     ratio = beats.rr[:, names.index("pre_over_avg")]
     assert ratio[beats.y == 2].mean() < 0.8 < ratio[beats.y == 0].mean()
+
+
+def test_round_to_input_grid():
+    x = np.array([-10.0, -0.024, 0.026, 0.1, 10.0], np.float32)
+    np.testing.assert_allclose(round_to_input_grid(x, 0.05), [-6.4, 0.0, 0.05, 0.1, 6.35], rtol=1e-6)
+    assert round_to_input_grid(x, 0.0) is x
+
+
+def test_beats_on_the_int8_input_grid(synth_dir):
+    """With ``input_step`` a beat is what the device feeds the int8 model: whole steps in [-128, 127]."""
+    cfg = dataclasses.replace(DataConfig(), input_step=0.05)
+    steps = extract_beats(rdrecord(synth_dir, "s1"), cfg).x / cfg.input_step
+    np.testing.assert_allclose(steps, np.round(steps), atol=1e-4)
+    assert steps.min() >= -128 and steps.max() <= 127
+    exact = extract_beats(rdrecord(synth_dir, "s1"), DataConfig()).x
+    assert np.abs(steps * cfg.input_step - np.clip(exact, -6.4, 6.35)).max() <= cfg.input_step / 2 + 1e-5
 
 
 def test_other_sampling_rate_is_resampled(synth_dir):

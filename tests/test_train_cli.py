@@ -54,6 +54,16 @@ def _tiny_cfg():
     return config_from_dict(tomllib.loads(TINY))
 
 
+def test_augmented_beats_stay_on_the_input_grid():
+    from edgeecg.train import _augment
+    x = torch.round(torch.randn(8, 2, 32) * 20) / 20
+    steps = _augment(x, torch.Generator().manual_seed(0), 0.05) / 0.05
+    torch.testing.assert_close(steps, torch.round(steps), atol=1e-4, rtol=0)
+    assert not torch.allclose(steps * 0.05, x)                          # the noise was added
+    off = _augment(x, torch.Generator().manual_seed(0), 0.0) / 0.05     # step 0: no grid
+    assert not torch.allclose(off, torch.round(off), atol=1e-4, rtol=0)
+
+
 def test_training_is_deterministic_and_learns(synth_dir):
     cfg = _tiny_cfg()
     splits = make_splits(synth_dir, cfg)

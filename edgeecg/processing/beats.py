@@ -65,6 +65,17 @@ def normalise_windows(windows: np.ndarray) -> np.ndarray:
     return centred / std
 
 
+def round_to_input_grid(x: np.ndarray, step: float) -> np.ndarray:
+    """The int8 beat input the device computes: ``step`` times ``clip(round(x / step), -128, 127)``.
+
+    Training and evaluating on these values means the float model sees exactly what the int8
+    model gets, so quantizing the beat input costs nothing. ``step=0`` returns ``x`` unchanged.
+    """
+    if not step:
+        return x
+    return (np.clip(np.round(x / step), -128, 127) * step).astype(x.dtype)
+
+
 def template_channel(windows: np.ndarray, time_constant: int) -> np.ndarray:
     """Each beat minus the exponential running average of the beats before it (causal).
 
@@ -104,4 +115,5 @@ def extract_beats(record: Record, cfg: DataConfig) -> Beats:
     idx = r[:, None] + np.arange(-cfg.before, cfg.after)[None, :]
     windows = normalise_windows(x[idx])
     channels = [windows] + ([template_channel(windows, cfg.template_beats)] if cfg.template_beats else [])
-    return Beats(np.stack(channels, axis=1).astype(np.float32), rr.astype(np.float32), y, r)
+    x = round_to_input_grid(np.stack(channels, axis=1).astype(np.float32), cfg.input_step)
+    return Beats(x, rr.astype(np.float32), y, r)
