@@ -169,6 +169,8 @@ def evaluate(run_dir, data_path, as_json):
 @click.option("--calib-percentile", type=click.FloatRange(50, 100), default=99.99, show_default=True,
               help="Clip the calibration RR inputs (and beats without an int8 grid) to this percentile of DS1 training (100: plain min-max).")
 @click.option("--prefix", default="edgeecg", show_default=True, help="Prefix of the generated C identifiers.")
+@click.option("--no-bias-correction", is_flag=True,
+              help="Keep the trained biases in the int8 graph (default: correct them for the mean rounding error).")
 @click.option("--prune", type=click.FloatRange(0, 1, max_open=True), default=0.0,
               help="Remove this fraction of each conv stage's channels, then fine-tune (hybrid, cnn).")
 @click.option("--prune-epochs", type=click.IntRange(1), default=5, show_default=True,
@@ -177,8 +179,8 @@ def evaluate(run_dir, data_path, as_json):
 @click.option("--data", "data_path", type=click.Path(path_type=Path),
               help="Records directory. Default: the one the run was trained on.")
 @click.option("--force", is_flag=True, help="Replace an existing export directory.")
-def quantize(run_dir, target_name, calib_beats, calib_percentile, prefix, prune, prune_epochs, out, data_path,
-             force):
+def quantize(run_dir, target_name, calib_beats, calib_percentile, prefix, no_bias_correction, prune, prune_epochs,
+             out, data_path, force):
     """Export a trained run for a target: int8, ONNX, TFLite, TFLite Micro data and C."""
     for module in ("torch", "tensorflow", "onnxruntime"):
         _require(module, "export")
@@ -198,8 +200,8 @@ def quantize(run_dir, target_name, calib_beats, calib_percentile, prefix, prune,
     data_dir = _run_records_dir(manifest, data_path, cfg)
     report = quantize_run(Path(run_dir), cfg, model, target, data_dir, out,
                           QuantizeOptions(calib_beats=calib_beats, calib_percentile=calib_percentile,
-                                          prefix=prefix, prune=prune,
-                                          prune_epochs=prune_epochs), force=force,
+                                          prefix=prefix, prune=prune, prune_epochs=prune_epochs,
+                                          bias_correction=not no_bias_correction), force=force,
                           log=lambda m: click.echo(m, err=True))
     click.echo(f"\n{target.name}: {report['params']:,d} params, {report['macs_per_beat']:,d} MACs/beat, "
                f"int8 weights {report['weight_bytes_int8']:,d} B (budget {target.flash_bytes:,d}), "

@@ -12,6 +12,7 @@ plain min-max let one RR interval of 100 s (a gap in a record) set the RR input'
 with it the whole model's accuracy. The device clips out-of-range inputs to int8 the same way.
 Beats already on an int8 grid (``DataConfig.input_step`` > 0) are not clipped: the beat input takes
 the grid's scale, so that its rounding costs nothing.
+The int8 biases are bias-corrected on the same calibration beats (:mod:`edgeecg.quant.bias_correction`).
 ``report.json``'s ``rounding_budget_val`` says which rounding point of the int8 graph changes the
 class of how many val beats (:mod:`edgeecg.quant.budget`): where to look when the accuracy check fails.
 """
@@ -51,6 +52,7 @@ class QuantizeOptions:
     seed: int = 0
     prune: float = 0.0          # fraction of each conv stage's channels to remove (0: no pruning)
     prune_epochs: int = 5       # fine-tuning epochs after pruning
+    bias_correction: bool = True  # int8 biases cancel the mean rounding error (edgeecg.quant.bias_correction)
 
 
 def calibration_set(train: BeatSet, n: int, seed: int, percentile: float = 100.0,
@@ -98,6 +100,7 @@ def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Pa
     from edgeecg.export import torch_onnx
     from edgeecg.export.fold import fold
     from edgeecg.quant import read_tflite
+    from edgeecg.quant.bias_correction import correct_biases
     from edgeecg.quant.budget import rounding_budget
     from edgeecg.runtimes import (Int8GraphRunner, OnnxRunner, TFLiteRunner, TFLMRunner, TorchRunner,
                                   tflm_arena_bytes)
@@ -126,6 +129,10 @@ def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Pa
         log("converting to TFLite (float and full int8) ...")
         (tmp / files["tflite_fp32"]).write_bytes(tfl.convert(folded))
         int8_tflite = tfl.convert(folded, calib.x, calib.rr)
+        if opts.bias_correction:
+            log("correcting the int8 biases for the mean rounding error on the calibration beats ...")
+            int8_tflite = tfl.convert(correct_biases(folded, read_tflite(int8_tflite), calib.x, calib.rr),
+                                      calib.x, calib.rr)
         (tmp / files["tflite_int8"]).write_bytes(int8_tflite)
         graph = read_tflite(int8_tflite)
         on_grid = beat_input_on_grid(graph, cfg.data.input_step)
@@ -194,7 +201,7 @@ def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Pa
             "activation_bytes_c": c_model.activation_bytes,
             "tflm_arena_bytes": arena,
             "calibration_beats": len(calib), "calibration_percentile": opts.calib_percentile,
-            "beat_input_on_data_grid": on_grid,
+            "beat_input_on_data_grid": on_grid, "bias_correction": opts.bias_correction,
             "bit_exact_c_vs_reference": all(c["bit_exact_c_vs_reference"] for c in consistency.values()),
             "beats_compared": sum(c["beats"] for c in consistency.values()),
             "c_vs_tflite_int8_agreement": min(c["c_vs_tflite_int8_agreement"] for c in consistency.values()),

@@ -36,6 +36,7 @@ def test_every_artifact_is_written_and_reported(exported):
     assert report["c_vs_tflite_int8_xnnpack_agreement"] >= 95.0  # XNNPACK requantizes in fp32
     assert report["calibration_percentile"] == 99.99
     assert report["beat_input_on_data_grid"] is False          # float beats: the converter picks the scale
+    assert report["bias_correction"] is True
     assert report["macs_per_beat"] > 0 and report["tflm_arena_bytes"] > 0
     for split in report["accuracy"].values():
         assert split["torch_fp32"]["delta_macro_f1"] == 0
@@ -82,7 +83,12 @@ def test_rounding_simulation_tracks_the_int8_reference(exported):
     """Every rounding point on, the float simulation is the int8 graph up to its integer rounding;
     each point rounds exactly where the graph does (here: the beat input, on the float model)."""
     from edgeecg.export.fold import fold, forward
-    from edgeecg.quant.budget import round_activation, round_weights, rounding_points
+    from edgeecg.quant.budget import (
+        round_activation,
+        round_weights,
+        rounding_points,
+        with_graph_biases,
+    )
     from edgeecg.run import load_run
 
     d, out = exported
@@ -97,7 +103,7 @@ def test_rounding_simulation_tracks_the_int8_reference(exported):
     rr_f = (rr.astype(np.float64) - qr.zero_point) * qr.scale
     points = rounding_points(fm, graph)
     assert list(points)[:2] == ["beat input", "rr input"] and "conv1 output" in points and "dense1 weights" in points
-    sim = forward(fm, x, rr_f, lambda p, a: points[p](a))
+    sim = forward(with_graph_biases(fm, graph), x, rr_f, lambda p, a: points[p](a) if p in points else a)
     int8 = (run_int8(graph, beat, rr).astype(np.float64) - qo.zero_point) * qo.scale
     assert np.abs(sim - int8).mean() < 0.5 * qo.scale
     assert np.mean(sim.argmax(1) == int8.argmax(1)) >= 0.95
@@ -114,9 +120,38 @@ def test_rounding_budget_is_reported(exported):
     _, out = exported
     budget = json.loads((out / "report.json").read_text())["rounding_budget_val"]
     assert budget["beats"] > 0 and {"beat input", "rr input", "conv0 weights", "dense1 output"} <= set(budget["alone"])
-    for row in [budget["all"], *budget["alone"].values()]:
+    for row in [budget["all"], budget["all_float_biases"], *budget["alone"].values()]:
         assert 0 <= row["changed"] == sum(row["changed_by_class"].values()) <= budget["beats"]
         assert row["mean_abs_logit_error"] >= 0
+
+
+def test_bias_correction_cancels_the_mean_rounding_error(exported, synth_dir):
+    """On the beats it is fitted on, the corrected model's simulated int8 pre-activations have the
+    float model's per-channel means in every layer; without it they do not. Weights are untouched."""
+    from edgeecg.dataset import make_splits
+    from edgeecg.export.fold import fold
+    from edgeecg.quant.bias_correction import _mean_sums, correct_biases
+    from edgeecg.quant.budget import rounding_points
+    from edgeecg.run import load_run
+
+    d, out = exported
+    cfg, model, _ = load_run(d / "run")
+    fm, graph = fold(model), read_tflite((out / "model.int8.tflite").read_bytes())
+    beats = make_splits(synth_dir, cfg)["train"]
+    corrected = correct_biases(fm, graph, beats.x, beats.rr)
+    points = rounding_points(fm, graph)
+
+    def rounded(p, a):
+        return points[p](a) if p in points else a
+
+    reference = _mean_sums(fm, beats.x, beats.rr)
+    after = _mean_sums(corrected, beats.x, beats.rr, rounded)
+    before = _mean_sums(fm, beats.x, beats.rr, rounded)
+    assert list(reference) == fm.layer_names() == ["conv0", "conv1", "rr_dense", "dense0", "dense1"]
+    for name in fm.layer_names():
+        np.testing.assert_allclose(after[name], reference[name], atol=1e-5)   # biases are float32
+        np.testing.assert_array_equal(corrected.layer(name)[0], fm.layer(name)[0])
+    assert max(np.abs(before[n] - reference[n]).max() for n in reference) > 1e-3
 
 
 def test_quantize_multiplier_and_rounding_by_hand():
@@ -237,7 +272,7 @@ def test_calibration_on_the_input_grid_keeps_its_ends_and_is_not_clipped():
     assert calib.rr.max() <= np.percentile(train.rr, 99.9, axis=0).max()   # RR is still clipped
 
 
-def _train_and_quantize(synth_dir, tmp_path, model: str, params: str, data: str = ""):
+def _train_and_quantize(synth_dir, tmp_path, model: str, params: str, data: str = "", *quantize_args: str):
     """Train ``model`` one epoch on the synthetic records, then quantize it for a roomy target."""
     from test_train_cli import TINY
     recipe = f"[data]\n{data}\n" + TINY[:TINY.index("[model.params]")] + \
@@ -250,7 +285,7 @@ def _train_and_quantize(synth_dir, tmp_path, model: str, params: str, data: str 
                                "--config", str(tmp_path / "recipe.toml"), "--quiet"])
     assert res.exit_code == 0, res.output
     return runner.invoke(main, ["quantize", str(tmp_path / "run"), "--target", str(tmp_path / "roomy.toml"),
-                                "--calib-beats", "100", "--data", str(synth_dir)])
+                                "--calib-beats", "100", "--data", str(synth_dir), *quantize_args])
 
 
 def test_cnn_without_rr_input_exports_and_runs_everywhere(synth_dir, tmp_path):
@@ -269,13 +304,15 @@ def test_cnn_without_rr_input_exports_and_runs_everywhere(synth_dir, tmp_path):
 def test_beats_on_the_int8_grid_make_the_beat_input_exact(synth_dir, tmp_path):
     """Trained on the int8 grid, the .tflite's beat input takes the grid's scale: its rounding changes nothing."""
     res = _train_and_quantize(synth_dir, tmp_path, "hybrid", "channels = [4, 4]\nkernels = [5, 5]\nhidden = 8",
-                              data="input_step = 0.02")     # the synthetic beats reach both ends of this grid
+                              "input_step = 0.02",          # the synthetic beats reach both ends of this grid
+                              "--no-bias-correction")
     assert res.exit_code == 0 and "warning" not in res.output, res.output
     out = tmp_path / "run" / "export" / "roomy"
     report = json.loads((out / "report.json").read_text())
     graph = read_tflite((out / "model.int8.tflite").read_bytes())
     q = graph.qparams[graph.beat_input]
     assert report["beat_input_on_data_grid"] is True and q.zero_point == 0 and q.scale == pytest.approx(0.02)
+    assert report["bias_correction"] is False
     assert report["rounding_budget_val"]["alone"]["beat input"] == {
         "changed": 0, "changed_by_class": dict.fromkeys("NSVFQ", 0), "mean_abs_logit_error": 0.0}
 

@@ -27,6 +27,28 @@ class FoldedModel:
     def flat_length(self) -> int:
         return self.window >> len(self.convs)
 
+    def layer_names(self) -> list[str]:
+        """Weight layers in the order they run: ``conv{i}``, ``rr_dense``, ``dense{i}``."""
+        return ([f"conv{i}" for i in range(len(self.convs))] + (["rr_dense"] if self.rr_dense is not None else [])
+                + [f"dense{i}" for i in range(len(self.head))])
+
+    def layer(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(weights, bias)`` of a layer named as in :meth:`layer_names`."""
+        if name == "rr_dense":
+            return self.rr_dense
+        stack = self.convs if name.startswith("conv") else self.head
+        return stack[int(name.removeprefix("conv").removeprefix("dense"))]
+
+    def set_bias(self, name: str, bias: np.ndarray) -> None:
+        """Replace a layer's bias (kept in the bias's dtype)."""
+        w, b = self.layer(name)
+        new = (w, np.asarray(bias, dtype=b.dtype))
+        if name == "rr_dense":
+            self.rr_dense = new
+        else:
+            stack = self.convs if name.startswith("conv") else self.head
+            stack[int(name.removeprefix("conv").removeprefix("dense"))] = new
+
 
 def fold(model: nn.Module) -> FoldedModel:
     """Fold a :class:`Hybrid` or :class:`CNN` (eval mode) into a :class:`FoldedModel`."""
@@ -63,7 +85,9 @@ def forward(fm: FoldedModel, x: np.ndarray, rr: np.ndarray, rounding=None) -> np
 
     ``rounding(point, array) -> array``, if given, is applied at each named point where the int8
     graph rounds: ``beat input``, ``rr input``, ``conv{i} weights``/``output``, ``rr_dense
-    weights``/``output``, ``dense{i} weights``/``output`` (see :mod:`edgeecg.quant.budget`).
+    weights``/``output``, ``dense{i} weights``/``output`` (see :mod:`edgeecg.quant.budget`). It
+    also sees each layer's pre-activation (weighted sum + bias) as ``{layer} sum``, which the int8
+    graph keeps in int32 and does not round (:mod:`edgeecg.quant.bias_correction` reads it).
     """
     def r(point: str, a: np.ndarray) -> np.ndarray:
         return a if rounding is None else rounding(point, a)
@@ -75,15 +99,16 @@ def forward(fm: FoldedModel, x: np.ndarray, rr: np.ndarray, rounding=None) -> np
         cols = np.stack([pad[:, :, j:j + h.shape[2]] for j in range(k)], axis=-1)   # n, C, L, k
         cols = cols.transpose(0, 2, 1, 3).reshape(len(h), h.shape[2], -1)          # n, L, C*k
         conv = (cols @ w.reshape(len(w), -1).T).transpose(0, 2, 1)                  # n, out, L
-        h = r(f"conv{i} output", np.maximum(conv + b[None, :, None], 0))
+        h = r(f"conv{i} output", np.maximum(r(f"conv{i} sum", conv + b[None, :, None]), 0))
         h = h.reshape(h.shape[0], h.shape[1], -1, 2).max(axis=3)
     z = h.reshape(h.shape[0], -1)
     if fm.rr_dense is not None:
         w, b = fm.rr_dense
-        hidden = np.maximum(r("rr input", rr.astype(np.float64)) @ r("rr_dense weights", w).T + b, 0)
+        rr_sum = r("rr input", rr.astype(np.float64)) @ r("rr_dense weights", w).T + b
+        hidden = np.maximum(r("rr_dense sum", rr_sum), 0)
         z = np.concatenate([z, r("rr_dense output", hidden)], axis=1)
     for i, (w, b) in enumerate(fm.head):
-        z = z @ r(f"dense{i} weights", w).T + b
+        z = r(f"dense{i} sum", z @ r(f"dense{i} weights", w).T + b)
         if i < len(fm.head) - 1:
             z = np.maximum(z, 0)
         z = r(f"dense{i} output", z)

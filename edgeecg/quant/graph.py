@@ -35,6 +35,7 @@ class Layer:
     bias: np.ndarray | None = None        # int32
     multiplier: np.ndarray | None = None  # int32 per output channel
     shift: np.ndarray | None = None       # int32 per output channel (TFLite sign convention)
+    weight_scale: np.ndarray | None = None  # float per output channel: real weight = scale * int8
     act_min: int = -128
     act_max: int = 127
 
@@ -133,7 +134,8 @@ def read_tflite(data: bytes, source: str = "model.int8.tflite") -> Int8Graph:
             in_q, out_q = g.qparams[x], g.qparams[out]
             mults = [quantize_multiplier(in_q.scale * s / out_q.scale) for s in w_scales]
             layer = Layer("conv" if name == "CONV_2D" else "fc", [x], out, w, const(ins[2]).astype(np.int32),
-                          np.array([m for m, _ in mults], np.int32), np.array([s for _, s in mults], np.int32))
+                          np.array([m for m, _ in mults], np.int32), np.array([s for _, s in mults], np.int32),
+                          weight_scale=w_scales)
             if opts.fusedActivationFunction == relu:
                 layer.act_min = max(-128, out_q.zero_point)
             elif opts.fusedActivationFunction != schema.ActivationFunctionType.NONE:
