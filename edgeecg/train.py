@@ -19,6 +19,7 @@ from edgeecg.errors import EdgeECGError
 from edgeecg.metrics import classification_report
 from edgeecg.models import build_model
 from edgeecg.processing.aami import CLASSES
+from edgeecg.processing.beats import round_to_input_grid
 
 MAX_CLASS_WEIGHT = 50.0   # caps the weight of classes with very few training beats (Q in DS1)
 
@@ -92,8 +93,7 @@ def _augment(x: torch.Tensor, gen: torch.Generator, input_step: float) -> torch.
     The result goes back onto the beat input's int8 grid (``input_step``; 0: none)."""
     shift = int(torch.randint(-3, 4, (1,), generator=gen))
     x = torch.roll(x, shift, dims=2)
-    x = x + 0.05 * torch.randn(x.shape, generator=gen).to(x.device)
-    return torch.clamp(torch.round(x / input_step), -128, 127) * input_step if input_step else x
+    return round_to_input_grid(x + 0.05 * torch.randn(x.shape, generator=gen).to(x.device), input_step)
 
 
 def train_model(cfg: Config, splits: dict[str, BeatSet], progress: bool = True,

@@ -32,12 +32,17 @@ class FoldedModel:
         return ([f"conv{i}" for i in range(len(self.convs))] + (["rr_dense"] if self.rr_dense is not None else [])
                 + [f"dense{i}" for i in range(len(self.head))])
 
+    def _slot(self, name: str) -> tuple[list, int]:
+        """The list holding a conv or dense layer, and its index there."""
+        index = int(name.removeprefix("conv").removeprefix("dense"))
+        return (self.convs if name.startswith("conv") else self.head), index
+
     def layer(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """``(weights, bias)`` of a layer named as in :meth:`layer_names`."""
         if name == "rr_dense":
             return self.rr_dense
-        stack = self.convs if name.startswith("conv") else self.head
-        return stack[int(name.removeprefix("conv").removeprefix("dense"))]
+        stack, i = self._slot(name)
+        return stack[i]
 
     def set_bias(self, name: str, bias: np.ndarray) -> None:
         """Replace a layer's bias (kept in the bias's dtype)."""
@@ -46,8 +51,8 @@ class FoldedModel:
         if name == "rr_dense":
             self.rr_dense = new
         else:
-            stack = self.convs if name.startswith("conv") else self.head
-            stack[int(name.removeprefix("conv").removeprefix("dense"))] = new
+            stack, i = self._slot(name)
+            stack[i] = new
 
 
 def fold(model: nn.Module) -> FoldedModel:

@@ -65,15 +65,16 @@ def normalise_windows(windows: np.ndarray) -> np.ndarray:
     return centred / std
 
 
-def round_to_input_grid(x: np.ndarray, step: float) -> np.ndarray:
+def round_to_input_grid(x, step: float):
     """The int8 beat input the device computes: ``step`` times ``clip(round(x / step), -128, 127)``.
 
     Training and evaluating on these values means the float model sees exactly what the int8
     model gets, so quantizing the beat input costs nothing. ``step=0`` returns ``x`` unchanged.
+    ``x`` is a numpy array or a torch tensor (training rounds its augmented beats with it too).
     """
     if not step:
         return x
-    return (np.clip(np.round(x / step), -128, 127) * step).astype(x.dtype)
+    return (x / step).round().clip(-128, 127) * step
 
 
 def template_channel(windows: np.ndarray, time_constant: int) -> np.ndarray:
