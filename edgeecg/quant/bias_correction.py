@@ -2,8 +2,8 @@
 Bias Correction", ICCV 2019), calibrated on the DS1 training beats.
 
 Rounding weights and activations moves the mean of each layer's pre-activation a little, and a
-mean shift is not noise: it pushes every beat the same way, so one class loses sensitivity on
-every record. Layer by layer, in the order they run, each output channel's bias is lowered by the
+mean shift is not noise: it pushes every beat the same way, and so can cost a class sensitivity
+on every record. Layer by layer, in the order they run, each output channel's bias is lowered by the
 mean error that the int8 rounding adds to its pre-activation on the calibration beats; the
 simulated rounding (:mod:`edgeecg.quant.budget`) upstream already carries the corrected biases.
 Only the int8 graph gets the corrected biases; every float artifact keeps the trained ones.
