@@ -79,9 +79,11 @@ def calibration_set(train: BeatSet, n: int, seed: int, percentile: float = 100.0
     if percentile >= 100.0:
         return calib
     q = (100.0 - percentile, percentile)
-    x_lo, x_hi = np.percentile(train.x, q, axis=(0, 2), keepdims=True)[:, 0]
+    x = calib.x
+    if not input_step:
+        x_lo, x_hi = np.percentile(train.x, q, axis=(0, 2), keepdims=True)[:, 0]
+        x = np.clip(x, x_lo, x_hi).astype(x.dtype)
     rr_lo, rr_hi = np.percentile(train.rr, q, axis=0)
-    x = calib.x if input_step else np.clip(calib.x, x_lo, x_hi).astype(calib.x.dtype)
     return BeatSet(x, np.clip(calib.rr, rr_lo, rr_hi).astype(calib.rr.dtype), calib.y, calib.record)
 
 

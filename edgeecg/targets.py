@@ -52,7 +52,7 @@ def load_target(name_or_path: str, directory: Path = TARGETS_DIR) -> Target:
                       flash_bytes=int(budget["flash_bytes"]), ram_bytes=int(budget["ram_bytes"]),
                       max_macro_f1_loss_pp=float(budget["max_macro_f1_loss_pp"]),
                       max_se_loss_pp=float(budget["max_se_loss_pp"]), formats=formats,
-                      deploy=deploy, c_block=int(raw.get("c_block", 8)))
+                      deploy=deploy, c_block=int(raw.get("c_block", Target.c_block)))
     except FileNotFoundError:
         raise EdgeECGError(f"{path}: target file not found") from None
     except tomllib.TOMLDecodeError as err:
