@@ -1,0 +1,114 @@
+"""Writer of the C twin of :mod:`edgeecg.stream.qrs` (``PREFIX_qrs.h`` / ``PREFIX_qrs.c``), and a host
+build of it for tests and checks.
+
+The templates (``templates/qrs.h``, ``templates/qrs.c``) are valid C with the prefix ``prefix`` and
+the default parameters; :func:`write_qrs` substitutes the prefix and the ``#define PREFIX_QRS_*``
+values of the given :class:`~edgeecg.stream.qrs.Params` and ADC, so Python and C share one set of
+numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from edgeecg.atomic import write_text_atomic
+from edgeecg.errors import EdgeECGError
+from edgeecg.stream.decimate import FS, decimation_factor
+from edgeecg.stream.qrs import Params, input_shift, params_for
+from firmware_export.templating import render_module
+
+CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-pedantic"]
+
+# Host harness: int16 ADC samples on stdin; for every beat, (R-peak index, ADC sample count when it
+# came out of push, or -1 when it came out of the final pops) as two little-endian int64 on stdout.
+HOST_MAIN = """\
+#include <stdio.h>
+#include "{p}_qrs.h"
+
+int main(void)
+{{
+    static {p}_qrs_state st;
+    static int16_t buf[4096];
+    long long n = 0, rec[2];
+    size_t got, k;
+    int32_t r;
+    {p}_qrs_init(&st);
+    while ((got = fread(buf, sizeof buf[0], sizeof buf / sizeof buf[0], stdin)) > 0) {{
+        for (k = 0; k < got; ++k) {{
+            ++n;
+            if ({p}_qrs_push(&st, buf[k], &r)) {{
+                rec[0] = r;
+                rec[1] = n;
+                fwrite(rec, sizeof rec, 1, stdout);
+            }}
+        }}
+    }}
+    while ({p}_qrs_pop(&st, &r)) {{
+        rec[0] = r;
+        rec[1] = -1;
+        fwrite(rec, sizeof rec, 1, stdout);
+    }}
+    return 0;
+}}
+"""
+
+
+def _defines(params: Params, adc_hz) -> dict[str, int]:
+    m = decimation_factor(adc_hz, FS)
+    values = {"DECIM": m, "IN_SHIFT": input_shift(m)}
+    values.update({k.upper(): v for k, v in dataclasses.asdict(params).items()})
+    return values
+
+
+def render(prefix: str = "edgeecg", params: Params | None = None, adc_hz=360,
+           adc_gain: float = 200.0) -> dict[str, str]:
+    """``{file name: text}`` of the C twin for ``prefix`` (``params`` default: :func:`params_for`)."""
+    params = params if params is not None else params_for(adc_hz, adc_gain)
+    return render_module(prefix, "qrs", _defines(params, adc_hz))
+
+
+def write_qrs(out_dir, prefix: str = "edgeecg", params: Params | None = None, adc_hz=360,
+              adc_gain: float = 200.0) -> list[Path]:
+    """Write ``PREFIX_qrs.h`` and ``PREFIX_qrs.c`` into ``out_dir``; returns their paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, text in render(prefix, params, adc_hz, adc_gain).items():
+        path = out_dir / name
+        write_text_atomic(path, text)
+        paths.append(path)
+    return paths
+
+
+def build_host(build_dir, prefix: str = "edgeecg", params: Params | None = None, adc_hz=360,
+               adc_gain: float = 200.0, cc: str = "cc", extra_flags=(), cflags=CFLAGS) -> Path:
+    """Write the C twin and :data:`HOST_MAIN` into ``build_dir`` and compile them with ``cc``."""
+    if shutil.which(cc) is None:
+        raise EdgeECGError(f"{cc}: C compiler not found")
+    build_dir = Path(build_dir)
+    write_qrs(build_dir, prefix, params, adc_hz, adc_gain)
+    main = build_dir / "qrs_main.c"
+    main.write_text(HOST_MAIN.format(p=prefix))
+    exe = build_dir / "qrs_host"
+    cmd = [cc, *cflags, *extra_flags, "-o", str(exe), str(main), str(build_dir / f"{prefix}_qrs.c")]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        first = res.stderr.strip().splitlines()[0] if res.stderr.strip() else f"exit {res.returncode}"
+        raise EdgeECGError(f"{cmd[0]} failed on {build_dir}: {first}")
+    return exe
+
+
+def run_host(exe, adc: np.ndarray, env=None) -> tuple[np.ndarray, np.ndarray, str]:
+    """Run a :func:`build_host` binary on int16 samples: (R-peak indices, ADC sample count at which
+    each came out, -1 for the final pops; stderr)."""
+    data = np.ascontiguousarray(np.asarray(adc), dtype="<i2").tobytes()
+    res = subprocess.run([str(exe)], input=data, capture_output=True, env=env)
+    if res.returncode != 0:
+        raise EdgeECGError(f"{exe}: exit {res.returncode}: {res.stderr.decode(errors='replace')[:500]}")
+    rec = np.frombuffer(res.stdout, dtype="<i8").reshape(-1, 2)
+    return rec[:, 0].copy(), rec[:, 1].copy(), res.stderr.decode(errors="replace")

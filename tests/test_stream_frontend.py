@@ -1,0 +1,419 @@
+"""The streaming front end (edgeecg.stream.frontend), its C twin (firmware_export/stream.py) and the
+stream command: rounding rules, the fixed-point band-pass against the float one, streaming == whole
+record, C == Python bit for bit (synthetic and real records, other recipes and ADC rates), the twin's
+inputs against the float pipeline's, bad input, the command's schema, and a 10 M-sample fuzz of the
+whole C under AddressSanitizer + UndefinedBehaviorSanitizer that measures when classification resumes."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import subprocess
+import time
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from edgeecg.config import DataConfig
+from edgeecg.errors import EdgeECGError
+from edgeecg.processing.beats import extract_beats
+from edgeecg.processing.filters import causal_filter, design_bandpass
+from edgeecg.quant.graph import Int8Graph, Layer, QParams, quantize_multiplier
+from edgeecg.runtimes import Int8GraphRunner
+from edgeecg.stream import frontend as fe
+from edgeecg.stream.decimate import decimate
+from edgeecg.targets import Target
+from firmware_export import convert
+from firmware_export import stream as stream_c
+from synthetic import synthetic_ecg, write_record
+from test_stream_qrs import FUZZ_KINDS, adc_counts, fuzz_signal, recovery_seconds
+
+HAVE_CC = shutil.which("cc") is not None
+needs_cc = pytest.mark.skipif(not HAVE_CC, reason="no C compiler (cc) on PATH")
+STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
+
+
+# -- a small int8 graph (no training needed): conv, max pool, FC, concat with RR, FC ---------------
+
+def tiny_graph(channels: int = 2, window: int = 128, n_rr: int | None = 3, seed: int = 0,
+               beat_q=(0.05, 3)) -> Int8Graph:
+    rng = np.random.default_rng(seed)
+    g = Int8Graph()
+
+    def tensor(i, shape, scale, zp):
+        g.shapes[i] = shape
+        g.qparams[i] = QParams(scale, zp)
+
+    def layer(kind, inputs, out, w_shape=None, relu=False):
+        lay = Layer(kind, inputs, out)
+        if w_shape:
+            w = rng.integers(-127, 128, w_shape).astype(np.int8)
+            w_scale = np.full(w_shape[0], 0.01)
+            in_s, out_s = g.qparams[inputs[0]].scale, g.qparams[out].scale
+            mults = [quantize_multiplier(in_s * s / out_s) for s in w_scale]
+            lay.weights, lay.bias = w, rng.integers(-500, 500, w_shape[0]).astype(np.int32)
+            lay.multiplier = np.array([m for m, _ in mults], np.int32)
+            lay.shift = np.array([s for _, s in mults], np.int32)
+            lay.weight_scale = w_scale
+            if relu:
+                lay.act_min = g.qparams[out].zero_point
+        g.layers.append(lay)
+
+    tensor(0, (1, window, channels), *beat_q)
+    g.beat_input = 0
+    tensor(2, (1, window, 4), 0.1, -128)
+    layer("conv", [0], 2, (4, 5, channels), relu=True)
+    tensor(3, (1, window // 2, 4), 0.1, -128)
+    layer("maxpool", [2], 3)
+    tensor(4, (1, 6), 0.04, -128)
+    layer("fc", [3], 4, (6, window // 2 * 4), relu=True)
+    head_in = 4
+    if n_rr:
+        tensor(1, (1, n_rr), 0.04, -128)
+        g.rr_input = 1
+        tensor(5, (1, 6 + n_rr), 0.04, -128)
+        layer("concat", [4, 1], 5)
+        head_in = 5
+    tensor(6, (1, 5), 0.1, 0)
+    layer("fc", [head_in], 6, (5, int(np.prod(g.shapes[head_in][1:]))))
+    g.output = 6
+    return g
+
+
+def synthetic_adc(seed=1, n_beats=150, fs=360.0):
+    sig, peaks, symbols = synthetic_ecg(n_beats=n_beats, fs=fs, seed=seed)
+    return adc_counts(sig[:, 0]), peaks
+
+
+def target(adc_hz=360, adc_gain=200.0) -> Target:
+    return Target(name="t", description="", isa="x86-64", clock_mhz=240, peak_macs_per_cycle=1, flash_bytes=1 << 20,
+                  ram_bytes=1 << 20, max_macro_f1_loss_pp=100, max_se_loss_pp=100, formats=("c_int8",),
+                  deploy=("c_int8",), adc_hz=adc_hz, adc_gain=adc_gain)
+
+
+def build(tmp_path, graph, data=DataConfig(), adc_hz=360, prefix="ecg", cflags=None):
+    src = tmp_path / "src"
+    convert(graph, prefix, 8).save(src)
+    stream_c.write_stream(src, prefix, data, graph, target(adc_hz))
+    kw = {"cflags": cflags} if cflags else {}
+    return stream_c.build_host(src, tmp_path / "build", prefix, **kw), fe.front_end_spec(data, graph, adc_hz, 200.0)
+
+
+def same(c_beats, counters, py) -> bool:
+    return (len(c_beats) == len(py.r_peak) and np.array_equal(c_beats["r_peak"], py.r_peak)
+            and np.array_equal(c_beats["emitted"], py.emitted) and np.array_equal(c_beats["cls"], py.cls)
+            and np.array_equal(c_beats["pre_rr"], py.pre_rr) and np.array_equal(c_beats["logits"], py.logits)
+            and counters == vars(py.counters))
+
+
+# -- integer arithmetic ---------------------------------------------------------------------------
+
+def test_rounding_rules_are_half_away_from_zero():
+    assert [fe.rshift_round(v, 1) for v in (-3, -2, -1, 0, 1, 2, 3)] == [-2, -1, -1, 0, 1, 1, 2]
+    assert [fe.div_round(v, 4) for v in (-6, -2, -1, 1, 2, 6, 7)] == [-2, -1, 0, 0, 1, 2, 2]
+    assert [fe.div_round(v, 3) for v in (-5, -4, 4, 5)] == [-2, -1, 1, 2]
+    v = np.array([-5, -4, -3, 3, 4, 5], np.int64)
+    assert fe.np_rshift_round(v, 1).tolist() == [fe.rshift_round(int(x), 1) for x in v]
+    assert fe.floor_shift(-5, 1) == -3
+    q = fe.Requant.design(2.0 ** -24, 0.05, 3)
+    assert q(0) == 3 and q(int(0.05 * 2**24)) == 4 and q(int(0.075 * 2**24) + 1) == 5 and q(int(0.075 * 2**24) - 1) == 4
+    assert q(1 << 40) == 127 and q(-(1 << 40)) == -128
+    assert q.np(np.array([0, 1 << 40], np.int64)).tolist() == [3, 127]
+
+
+def test_fixed_point_bandpass_tracks_sosfilt_and_stays_in_bounds():
+    spec = fe.front_end_spec(DataConfig(), tiny_graph())
+    bp = spec.bandpass
+    assert bp.g == 12 and len(bp.sections) == 2 and bp.out_bound < 2**31
+    s2 = bp.sections[1]
+    assert (s2.b0, s2.b1, s2.b2) == (1 << 29, -(1 << 30), 1 << 29)       # the zeros at z = 1 are exact
+    adc, _ = synthetic_adc(seed=2)
+    x = decimate(adc, 2)
+    y = fe.IntBandpass(bp).run(x)
+    ref = causal_filter(x.astype(np.float64), design_bandpass(180, (0.5, 40.0), 2)) * 2**bp.g
+    err = np.abs(y - ref)
+    assert err.max() < 2.0, err.max()                  # within 2 LSB of Q12 (x / 4096) everywhere
+    step = fe.IntBandpass(bp)
+    assert [step.step(int(v)) for v in x[:500]] == y[:500].tolist()
+    worst = 0
+    for half in (1, 2, 3, 5, 9, 17, 45, 90, 180, 360):         # full-scale squares, all periods
+        sq = np.where((np.arange(6000) // half) % 2 == 0, 65534, -65536)
+        worst = max(worst, int(np.abs(fe.IntBandpass(bp).run(sq)).max()))
+    assert worst < bp.out_bound < 2**31 and worst > 2**27
+
+
+def test_z_scores_follow_the_float_normalisation():
+    spec = fe.front_end_spec(DataConfig(), tiny_graph())
+    rng = np.random.default_rng(0)
+    w = rng.normal(0, 1, (50, 128)) * rng.uniform(1, 3e5, (50, 1)) + rng.uniform(-1e6, 1e6, (50, 1))
+    w[0] = 7                                                      # flat: z = 0
+    w[1, :] = 0
+    w[1, 5] = 3                                                   # below the std floor
+    w = np.round(w).astype(np.int64)
+    z = fe.window_z(w, spec) / 2**24
+    centred = w - w.mean(axis=1, keepdims=True)
+    floor = spec.std_floor / (128 * spec.norm_s)
+    ref = centred / np.maximum(centred.std(axis=1, keepdims=True), floor)
+    assert np.abs(z - ref).max() < 1e-6
+    assert not z[0].any()
+
+
+# -- the Python twin ------------------------------------------------------------------------------
+
+def test_streaming_equals_whole_record_and_reset():
+    graph = tiny_graph()
+    spec = fe.front_end_spec(DataConfig(), graph)
+    adc, _ = synthetic_adc(seed=3)
+    adc = adc.copy()
+    rng = np.random.default_rng(3)
+    adc[20000:21000] = np.clip(adc[20000:21000] + rng.normal(0, 3000, 1000), -32768, 32767).astype(np.int16)
+    whole = fe.run_record(adc, spec, graph)
+    stream = fe.StreamFrontEnd(spec, graph)
+    for attempt in range(2):
+        out = [b for b in (stream.push(int(s)) for s in adc) if b is not None]
+        assert [b.r_peak for b in out] == whole.r_peak.tolist()
+        assert [b.emitted for b in out] == whole.emitted.tolist()
+        assert [b.cls for b in out] == whole.cls.tolist() and [b.pre_rr for b in out] == whole.pre_rr.tolist()
+        assert np.array_equal(np.stack([b.logits for b in out]), whole.logits)
+        assert vars(stream.counters) == vars(whole.counters)
+        stream.reset()
+    assert whole.counters.no_rr == 1 and len(whole.r_peak) > 140
+    lat = whole.emitted // 2 - whole.r_peak
+    assert np.median(lat) == spec.after - 1                     # the window, not the detector, sets it
+
+
+def test_twin_inputs_track_the_float_pipeline_on_reference_peaks(tmp_path):
+    graph = tiny_graph()
+    cfg = DataConfig()
+    spec = fe.front_end_spec(cfg, graph)
+    write_record(tmp_path, "r1", seed=4)
+    from edgeecg.io.wfdb_records import rdrecord
+    from edgeecg.stream.run import read_lead
+    rec = rdrecord(tmp_path, "r1")
+    beats = extract_beats(rec, cfg)
+    adc, fs, gain, ann, symbols, _ = read_lead(tmp_path, "r1", "MLII")
+    filtered = fe.IntBandpass(spec.bandpass).run(decimate(adc, 2))
+    r = np.round(np.asarray(ann) * (180 / fs)).astype(np.int64)
+    kept, bq, rq = fe.reference_inputs(filtered, r, spec)
+    assert np.array_equal(kept, beats.sample)
+    fbq, frq = Int8GraphRunner(graph).quantized_inputs(beats.x, beats.rr)
+    d = bq.astype(int) - fbq
+    assert np.mean(d == 0) > 0.999 and np.abs(d).max() <= 1
+    assert np.array_equal(rq, frq)
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"mode": "diagnostic", "rr_features": ("pre_rr", "post_rr")}, "diagnostic"),
+    ({"fs": 250}, "runs at 180 Hz"),
+])
+def test_unsupported_recipes_are_one_line_errors(kw, message):
+    with pytest.raises(EdgeECGError, match=message) as err:
+        fe.front_end_spec(dataclasses.replace(DataConfig(), **kw), tiny_graph())
+    assert "\n" not in str(err.value)
+
+
+# -- the C twin -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("adc_hz", [250, 361, 90, "fast"])
+def test_wrong_adc_rate_is_one_line_and_writes_nothing(tmp_path, adc_hz):
+    with pytest.raises(EdgeECGError) as err:
+        stream_c.write_stream(tmp_path / "out", "ecg", DataConfig(), tiny_graph(), target(adc_hz))
+    assert "\n" not in str(err.value) and ("180" in str(err.value) or "not a number" in str(err.value))
+    assert not (tmp_path / "out").exists()
+
+
+@needs_cc
+def test_c_compiles_strictly_as_c99_and_cplusplus(tmp_path):
+    graph = tiny_graph()
+    convert(graph, "my_dev", 8).save(tmp_path)
+    paths = stream_c.write_stream(tmp_path, "my_dev", DataConfig(), graph, target())
+    assert sorted(p.name for p in paths) == ["my_dev_qrs.c", "my_dev_qrs.h", "my_dev_stream.c", "my_dev_stream.h"]
+    text = (tmp_path / "my_dev_stream.c").read_text() + (tmp_path / "my_dev_stream.h").read_text()
+    assert "prefix_" not in text and "PREFIX_" not in text and "malloc(" not in text
+    assert "float" not in text.replace("no float", "").replace("float pipeline", "") and "double" not in text
+    for name in ("my_dev_stream.c", "my_dev_qrs.c", "my_dev_model.c"):
+        for cmd in (["cc", *STRICT, "-O0"], ["cc", *STRICT, "-O2", "-Wconversion"] if name == "my_dev_stream.c"
+                    else ["cc", *STRICT, "-O2"]):
+            res = subprocess.run([*cmd, "-c", str(tmp_path / name), "-o", str(tmp_path / "x.o")],
+                                 capture_output=True, text=True)
+            assert res.returncode == 0, (name, res.stderr)
+        if shutil.which("g++"):
+            res = subprocess.run(["g++", "-x", "c++", "-std=c++11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2",
+                                  "-c", str(tmp_path / name), "-o", str(tmp_path / "x.o")], capture_output=True, text=True)
+            assert res.returncode == 0, (name, res.stderr)
+
+
+@needs_cc
+def test_c_equals_python_on_synthetic_records(tmp_path):
+    graph = tiny_graph()
+    exe, spec = build(tmp_path, graph)
+    for seed in (5, 6):
+        adc, peaks = synthetic_adc(seed=seed, n_beats=200)
+        py = fe.run_record(adc, spec, graph)
+        beats, counters, err = stream_c.run_host(exe, adc)
+        assert err == "" and same(beats, counters, py)
+        assert len(beats) == 199
+        m = np.abs(beats["r_peak"][:, None] * 2 - peaks[None, :]).min(axis=1)
+        assert m.max() <= 6                                                   # on the true R peaks
+
+
+@needs_cc
+@pytest.mark.parametrize("data, graph_kw, adc_hz", [
+    (DataConfig(template_update="all", input_step=0.05,
+                rr_features=("pre_rr", "local_over_avg", "pre_over_prev", "irregularity", "regular_rr")),
+     {"n_rr": 5, "beat_q": (0.05, 0)}, 360),
+    (DataConfig(template_beats=0, before=40, after=60), {"channels": 1, "n_rr": None}, 720),
+    (DataConfig(beat_channel=False, template_beats=10, regular_rr_band=(0.75, 1.25), avg_rr_beats=20,
+                rr_features=("pre_over_avg", "avg_rr")), {"channels": 1, "n_rr": 2}, 180),
+])
+def test_c_equals_python_for_other_recipes_and_adc_rates(tmp_path, data, graph_kw, adc_hz):
+    graph = tiny_graph(window=data.before + data.after, **graph_kw)
+    exe, spec = build(tmp_path, graph, data, adc_hz)
+    sig, _, _ = synthetic_ecg(n_beats=90, fs=float(adc_hz), seed=7)
+    adc = adc_counts(sig[:, 0])
+    py = fe.run_record(adc, spec, graph)
+    beats, counters, _ = stream_c.run_host(exe, adc)
+    assert same(beats, counters, py) and len(beats) > 80
+
+
+@needs_cc
+@pytest.mark.realdata
+def test_c_equals_python_and_tracks_float_on_real_records(tmp_path, mitdb):
+    from edgeecg.io.wfdb_records import rdrecord
+    from edgeecg.stream.run import read_lead
+
+    graph = tiny_graph()
+    exe, spec = build(tmp_path, graph)
+    for name in ("100", "208"):
+        adc = read_lead(mitdb, name, "MLII")[0][: 5 * 60 * 360]
+        py = fe.run_record(adc, spec, graph)
+        beats, counters, _ = stream_c.run_host(exe, adc)
+        assert same(beats, counters, py) and len(beats) > 300
+    adc, fs, _, ann, symbols, _ = read_lead(mitdb, "100", "MLII")
+    cfg = DataConfig()
+    fb = extract_beats(rdrecord(mitdb, "100"), cfg)
+    from edgeecg.processing.aami import SYMBOL_TO_CLASS
+    is_beat = np.array([str(s) in SYMBOL_TO_CLASS for s in symbols])
+    kept, bq, rq = fe.reference_inputs(fe.IntBandpass(spec.bandpass).run(decimate(adc, 2)),
+                                       np.round(ann[is_beat] * (180 / fs)).astype(np.int64), spec)
+    fbq, frq = Int8GraphRunner(graph).quantized_inputs(fb.x, fb.rr)
+    assert np.array_equal(kept, fb.sample)
+    assert np.mean(rq == frq) > 0.999 and np.abs(rq.astype(int) - frq).max() <= 1   # exact ties of a round scale
+    assert np.mean(bq == fbq) > 0.9999 and np.abs(bq.astype(int) - fbq).max() <= 1
+
+
+# -- fuzz: the whole C under ASan + UBSan on >= 10 M samples --------------------------------------
+
+@needs_cc
+def test_c_fuzz_under_sanitizers_and_recovery(tmp_path):
+    res = subprocess.run(["cc", "-fsanitize=address,undefined", "-x", "c", "-", "-o", str(tmp_path / "probe")],
+                         input="int main(void){return 0;}", capture_output=True, text=True)
+    if res.returncode != 0:
+        pytest.skip("cc cannot build with -fsanitize=address,undefined here")
+    graph = tiny_graph()
+    exe, spec = build(tmp_path, graph, cflags=[*STRICT, "-O1", "-g", "-fsanitize=address,undefined",
+                                               "-fno-sanitize-recover=all"])
+    adc, ref, bad = fuzz_signal(10_000_000, seed=1)
+    assert len(bad) >= 200 and {k for _, _, k in bad} == set(FUZZ_KINDS)
+    env = {"ASAN_OPTIONS": "halt_on_error=1:abort_on_error=0", "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1",
+           "PATH": "/usr/bin:/bin"}
+    t0 = time.perf_counter()
+    beats, counters, err = stream_c.run_host(exe, adc, env=env)
+    c_seconds = time.perf_counter() - t0
+    assert err == "", err[:2000]
+    py = fe.run_record(adc, spec, graph)
+    assert same(beats, counters, py)                                   # bit-exact on the fuzz too
+    rec = recovery_seconds(beats["r_peak"] * 2, beats["emitted"], ref, bad)
+    worst = {k: max(s for kk, s in rec if kk == k) for k in FUZZ_KINDS}
+    mean = float(np.mean([s for _, s in rec]))
+    print(f"\nstream fuzz: {len(adc):,d} samples ({c_seconds:.1f} s under ASan+UBSan), {len(bad)} bad stretches, "
+          f"{counters}; seconds of clean signal until every beat is classified again (emitted): mean {mean:.2f}, "
+          "worst per kind " + ", ".join(f"{k} {v:.2f}" for k, v in worst.items()))
+    (tmp_path / "recovery.json").write_text(json.dumps({"mean": mean, "worst": worst, "counters": counters}))
+    assert max(worst.values()) <= 9.0, worst
+    assert counters["too_late"] == 0 and counters["queue_full"] == 0
+    from edgeecg.stream import ec57
+    m = ec57.match(ref, beats["r_peak"] * 2, 54, exclude=[(s0 - 180, e0 + 9 * 360) for s0, e0, _ in bad])
+    assert m.se > 99.5 and m.ppv > 99.5, m.counts()
+
+
+# -- quantize and the stream command --------------------------------------------------------------
+
+def test_quantize_writes_the_stream_c_and_reports_it(exported):
+    _, out = exported
+    report = json.loads((out / "report.json").read_text())
+    s = report["stream"]
+    assert s["written"] is True and s["decimation"] == 2 and s["ring_samples"] >= 48 + 986
+    for name, size in s["files"].items():
+        assert (out / name).stat().st_size == size
+    assert set(s["files"]) == {"ecg_stream.h", "ecg_stream.c", "ecg_qrs.h", "ecg_qrs.c"}
+
+
+def test_quantize_refuses_a_target_adc_rate_before_any_work(exported, tmp_path):
+    from conftest import TARGET
+    from edgeecg.cli import main
+
+    d, _ = exported
+    (tmp_path / "odd.toml").write_text(TARGET.format(name="odd", flash=1 << 20).replace(
+        "peak_macs_per_cycle = 1", "peak_macs_per_cycle = 1\nadc_hz = 500"))
+    res = CliRunner().invoke(main, ["quantize", str(d / "run"), "--target", str(tmp_path / "odd.toml"),
+                                    "--out", str(tmp_path / "x")])
+    assert res.exit_code == 1 and "not an integer multiple" in res.output and res.output.count("\n") == 1
+    assert not (tmp_path / "x").exists()
+
+
+@needs_cc
+def test_stream_command_schema(exported, synth_dir, tmp_path):
+    from edgeecg.stream.run import markdown, stream_command
+
+    d, _ = exported
+    out = tmp_path / "s"
+    args = [str(d / "run"), "--target", str(d / "roomy.toml"), "--records", "s1,s2", "--data", str(synth_dir),
+            "--out", str(out), "--no-cross"]
+    res = CliRunner().invoke(stream_command, args)
+    assert res.exit_code == 0, res.output
+    r = json.loads((out / "stream.json").read_text())
+    assert r["bit_exact_c_vs_python"] is True and r["records"] == ["s1", "s2"] and r["samples"] > 0
+    assert {"se", "ppv", "tp", "fn", "fp"} <= set(r["qrs"]["gross"]) and r["qrs"]["gross"]["se"] > 99
+    for key in ("ds2", "ds2_reference_beats"):
+        rep = r[key]
+        assert {"per_class", "macro_f1", "accuracy", "confusion", "labels"} <= set(rep)
+        assert set(rep["per_class"]) == set("NSVFQ")
+        assert all({"se", "ppv", "f1", "support"} <= set(v) for v in rep["per_class"].values())
+    assert r["ds2"]["labels"] == ["N", "S", "V", "F", "Q", "no beat"] and np.shape(r["ds2"]["confusion"]) == (6, 6)
+    assert sum(v["support"] for v in r["ds2"]["per_class"].values()) == sum(
+        p["beats"] for p in r["per_record"].values())
+    assert set(r["per_record"]) == {"s1", "s2"} and r["twin_vs_float_inputs"]["beat_lsb"]["within_1_pct"] == 100.0
+    assert {"ram_bytes", "flash_bytes", "instructions_per_ecg_second", "cpu_percent_at_clock"} <= set(r)
+    assert (out / "stream.md").read_text() == markdown(r)
+    res = CliRunner().invoke(stream_command, args)
+    assert res.exit_code == 1 and "already exists" in res.output and res.output.count("\n") == 1
+
+
+@pytest.mark.parametrize("case, message", [
+    ("no_mlii", "no lead MLII"), ("truncated", "truncated signal file"), ("rate", "sampled at 250 Hz"),
+    ("unknown", "'nope' not found"),
+])
+def test_stream_command_bad_input_is_one_line(exported, synth_dir, tmp_path, case, message):
+    from edgeecg.stream.run import stream_command
+
+    d, _ = exported
+    data = tmp_path / "data"
+    data.mkdir()
+    names = {"no_mlii": "v1", "truncated": "t1", "rate": "s4", "unknown": "nope"}
+    if case == "no_mlii":
+        write_record(data, "v1", sig_names=("V1", "V2"))
+    elif case == "truncated":
+        write_record(data, "t1")
+        (data / "t1.dat").write_bytes((data / "t1.dat").read_bytes()[:1000])
+    elif case == "rate":
+        data = synth_dir
+    else:
+        write_record(data, "s1")
+    res = CliRunner().invoke(stream_command, [str(d / "run"), "--target", str(d / "roomy.toml"), "--records",
+                                              names[case], "--data", str(data), "--out", str(tmp_path / "o"),
+                                              "--no-cross"])
+    assert res.exit_code == 1 and message in res.output and res.output.count("\n") == 1, res.output
+    assert not (tmp_path / "o").exists()
