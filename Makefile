@@ -13,7 +13,7 @@ BEATS ?= ds2
 LATEST = $(shell ls -td runs/*/export/$(TARGET) 2>/dev/null | head -n1 | xargs -r dirname | xargs -r dirname)
 BENCH_RUN ?= $(or $(LATEST),$(RUN))
 
-.PHONY: install install-runtime demo train evaluate quantize bench seeds test clean
+.PHONY: install install-runtime demo train evaluate quantize bench cv seeds results detect stream firmware test clean
 
 # Everything: training, every export format, tests.
 install: $(VENV)/.installed
@@ -21,7 +21,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q "torch==2.13.0"
-	$(BIN)/pip install -q -e ".[train,export,dev]"
+	$(BIN)/pip install -q -e ".[train,export,viz,dev]"
 	touch $@
 
 # Only what running the exported artifacts needs (a Raspberry Pi): no torch, no tensorflow.
@@ -33,7 +33,7 @@ $(BIN)/edgeecg:
 	$(MAKE) install-runtime
 
 # The main job: train the default hybrid on DS1, export it for $(TARGET), bench every artifact on DS2.
-# quantize checks the int8 loss on the DS1 validation beats and may report a budget failure; the
+# quantize checks the int8 loss on DS1 training beats and may report a budget failure; the
 # demo goes on to the bench, whose verdict on $(BEATS) beats is the exit status.
 demo: install
 	$(BIN)/edgeecg train --data $(EDGEECG_DATA) --out $(RUN) --config $(CONFIG) --seed $(SEED) --force
@@ -51,11 +51,30 @@ quantize: install
 bench: | $(BIN)/edgeecg
 	$(BIN)/edgeecg bench $(BENCH_RUN) --target $(TARGET) --beats $(BEATS) $(DATA_ARG) --force
 
-# Seed-to-seed spread of the default recipe (3 seeds), as reported in the README.
+# Patient-grouped cross-validation of $(CONFIG) on DS1: where every recipe choice is made.
+cv: install
+	$(BIN)/edgeecg cv --data $(EDGEECG_DATA) --config $(CONFIG) --folds 5 --seed 0 --out runs/cv-hybrid --force
+
+# The final protocol for 5 seeds, float and int8 C on DS2 (the README's results table).
 seeds: install
-	for s in 0 1 2; do $(BIN)/edgeecg train --data $(EDGEECG_DATA) --out runs/hybrid-seed$$s \
-	  --config $(CONFIG) --seed $$s --force --quiet || exit 1; done
-	$(BIN)/python -m edgeecg.seeds runs/hybrid-seed0 runs/hybrid-seed1 runs/hybrid-seed2
+	$(BIN)/edgeecg seeds --data $(EDGEECG_DATA) --config $(CONFIG) --seeds 0,1,2,3,4 --target $(TARGET) \
+	  --out runs/seeds --force
+
+# The README's results section, regenerated from runs/cv-hybrid/cv.json and runs/seeds/seeds.json.
+results: | $(BIN)/edgeecg
+	$(BIN)/edgeecg results --cv runs/cv-hybrid --seeds runs/seeds --readme README.md --docs docs/results.md
+
+# The device's QRS detector on all 48 records (EC57, beside wfdb's xqrs and gqrs), and the generated
+# stream C against its Python twin on DS2, end to end (needs `make demo` or `make quantize` first).
+detect: install
+	$(BIN)/edgeecg detect --data $(EDGEECG_DATA) --out runs/qrs --force
+
+stream: install
+	$(BIN)/edgeecg stream $(RUN) --target $(TARGET) --data $(EDGEECG_DATA) --out runs/stream --force
+
+# ESP-IDF, Arduino and Linux (Raspberry Pi) projects around the generated C.
+firmware: install
+	$(BIN)/edgeecg firmware $(RUN) --target $(TARGET) --out runs/firmware-$(TARGET) --force
 
 evaluate: install
 	$(BIN)/edgeecg evaluate $(RUN)

@@ -44,6 +44,9 @@ def _run_records_dir(manifest: dict, data_path: Path | None, cfg) -> Path:
 @click.version_option(package_name="edgeecg")
 def main():
     """ECG arrhythmia classifiers, from PhysioNet records to microcontrollers."""
+    from edgeecg.quiet import quiet_third_party
+
+    quiet_third_party()
 
 
 DATA_HELP = ("Directory with the MIT-BIH records (or one holding mitdb/). "
@@ -52,13 +55,23 @@ DATA_HELP = ("Directory with the MIT-BIH records (or one holding mitdb/). "
 
 @main.group(cls=_Group)
 def data():
-    """Inspect a database."""
+    """Inspect a database.
+
+    \b
+    Example:
+      edgeecg data info --data ../shared/data/mitdb
+    """
 
 
 @data.command("info")
 @click.option("--data", "data_path", type=click.Path(path_type=Path), help=DATA_HELP)
 def data_info(data_path):
-    """Records, beats per AAMI class, and the DS1/DS2 split sizes."""
+    """Records, beats per AAMI class, and the DS1/DS2 split sizes.
+
+    \b
+    Example:
+      edgeecg data info --data ../shared/data/mitdb
+    """
     from edgeecg.io import list_records, rdann, resolve_data_dir
     from edgeecg.processing.aami import CLASSES, aami_labels
 
@@ -80,7 +93,6 @@ def data_info(data_path):
     row("all", records)
     excluded = cfg.split.exclude
     row("DS1 (train)", [r for r in DS1 if r not in excluded])
-    row("  of which val", [r for r in cfg.split.val if r not in excluded])
     row("DS2 (test)", [r for r in DS2 if r not in excluded])
     click.echo(f"paced records excluded from DS1/DS2: {', '.join(excluded)}")
 
@@ -98,13 +110,17 @@ def data_info(data_path):
 @click.option("--force", is_flag=True, help="Replace an existing run directory.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def train(data_path, out, config_path, seed, device, epochs, random_split, force, quiet):
-    """Train a model on DS1 and evaluate it on the DS1 validation records and DS2."""
+    """Train a model on DS1 and evaluate it on DS2 (and on DS1 validation records, where the recipe holds some out).
+
+    \b
+    Example:
+      edgeecg train --data ../shared/data/mitdb --out runs/hybrid --seed 0
+    """
     _require("torch", "train")
     from edgeecg.dataset import make_splits
     from edgeecg.io import resolve_data_dir
     from edgeecg.metrics import format_table
-    from edgeecg.config import test_key
-    from edgeecg.run import save_run
+    from edgeecg.run import evaluated_splits, save_run
     from edgeecg.train import train_model
 
     cfg = with_overrides(load_config(config_path), seed=seed, device=device, epochs=epochs)
@@ -127,34 +143,113 @@ def train(data_path, out, config_path, seed, device, epochs, random_split, force
     metrics = save_run(out, cfg, result.model, result.history, result.best_epoch, splits, data_dir, force)
     click.echo(f"\n{cfg.model.name}: {metrics['params']:,d} parameters, {metrics['macs_per_beat']:,d} MACs/beat, "
                f"best epoch {result.best_epoch}")
-    key = test_key(cfg)
-    for name in ("val", key):
+    for name in evaluated_splits(cfg, splits):
         click.echo("\n" + format_table(metrics[name], f"{name}{' (LEAKY random split)' if cfg.split.kind == 'random' else ''}"))
+    click.echo(f"\nwrote {out}")
+
+
+@main.command()
+@click.option("--data", "data_path", type=click.Path(path_type=Path), help=DATA_HELP)
+@click.option("--config", "config_path", type=click.Path(path_type=Path),
+              help="Recipe TOML (see training/). Default: the default recipe.")
+@click.option("--folds", type=click.IntRange(2), default=5, show_default=True, help="Patient-grouped folds.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fold assignment and of training.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Overrides [train] device.")
+@click.option("--epochs", type=int, help="Overrides [train] epochs (the most epochs the curve covers).")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Directory to write cv.json into.")
+@click.option("--force", is_flag=True, help="Replace an existing output directory.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def cv(data_path, config_path, folds, seed, device, epochs, out, force, quiet):
+    """Patient-grouped cross-validation on DS1: pooled out-of-fold figures and the epoch count.
+
+    \b
+    Example:
+      edgeecg cv --data ../shared/data/mitdb --config training/hybrid.toml --out runs/cv-hybrid
+    """
+    _require("torch", "train")
+    _require("sklearn", "train")
+    import sys
+
+    from edgeecg.cv import cross_validate, cv_records, write_cv
+    from edgeecg.io import resolve_data_dir
+    from edgeecg.metrics import format_table
+
+    cfg = with_overrides(load_config(config_path), seed=seed, device=device, epochs=epochs)
+    if out.exists() and not force:
+        raise EdgeECGError(f"{out}: already exists (use --force to overwrite)")
+    data_dir = resolve_data_dir(data_path, cv_records(cfg))
+    result = cross_validate(cfg, data_dir, folds, seed, progress=not quiet and sys.stderr.isatty(),
+                            log=lambda m: click.echo(m, err=True))
+    command = "edgeecg cv " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""
+    report = write_cv(out, result, cfg, folds, seed, command, force)
+    click.echo("\n" + format_table(report["pooled"], f"DS1 out-of-fold, {folds} folds, epoch {report['chosen_epochs']}"))
+    if cfg.train.schedule == "constant":
+        click.echo(f"\nchosen epochs: {report['chosen_epochs']} (best pooled macro-F1 of {cfg.train.epochs}); "
+                   f"a final model trained on all of DS1 for that many epochs is what each fold was then")
     click.echo(f"\nwrote {out}")
 
 
 @main.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--data", "data_path", type=click.Path(path_type=Path),
-              help="Records directory. Default: the one the run was trained on.")
+              help="Score on this WFDB database (any rate, beat annotations). Default: recompute the run's "
+                   "own metrics from the records it was trained on.")
+@click.option("--records", help="Comma-separated records of --data (default: all).")
+@click.option("--lead", help="Lead of --data records: a name (MLII) or a 0-based index. Default: the run's lead.")
+@click.option("--annotator", default="atr", show_default=True, help="Annotation file extension of --data records.")
+@click.option("--out", type=click.Path(path_type=Path),
+              help="With --data: directory for evaluation.json (default RUN_DIR/evaluate/<database folder>).")
+@click.option("--force", is_flag=True, help="Replace an existing --out directory.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
-def evaluate(run_dir, data_path, as_json):
-    """Re-compute the metrics of a run directory from its saved model."""
+def evaluate(run_dir, data_path, records, lead, annotator, out, force, as_json):
+    """Score a run: its own metrics again, or any WFDB database with beat annotations.
+
+    \b
+    Examples:
+      edgeecg evaluate runs/hybrid
+      edgeecg evaluate runs/hybrid --data /data/incartdb --lead II --records I01,I02
+    """
     _require("torch", "train")
-    from edgeecg.dataset import make_splits
     from edgeecg.metrics import format_table
-    from edgeecg.config import test_key
-    from edgeecg.run import METRICS_FILE, evaluate_splits, load_run
+    from edgeecg.run import load_run
 
     cfg, model, manifest = load_run(run_dir)
-    data_dir = _run_records_dir(manifest, data_path, cfg)
-    metrics, _ = evaluate_splits(model, cfg, make_splits(data_dir, cfg))
+    if data_path is None:
+        _evaluate_own(run_dir, cfg, model, manifest, as_json)
+        return
+    from edgeecg.atomic import atomic_dir
+    from edgeecg.evaluate import evaluate_database
+
+    out = out or Path(run_dir) / "evaluate" / Path(data_path).resolve().name
+    if out.exists() and not force:
+        raise EdgeECGError(f"{out}: already exists (use --force to overwrite)")
+    names = [r.strip() for r in records.split(",") if r.strip()] if records else None
+    result = evaluate_database(model, cfg, Path(data_path), names, lead, annotator)
+    with atomic_dir(out, force=force) as tmp:
+        (tmp / "evaluation.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    click.echo(format_table(result["report"], f"{data_path}: {len(result['records'])} records, lead {result['lead']}, "
+                                              f"{result['beats']:,d} beats"))
+    click.echo(f"\nwrote {out}")
+
+
+def _evaluate_own(run_dir, cfg, model, manifest, as_json):
+    """Recompute a run's metrics from its saved model and say whether they match ``metrics.json``."""
+    from edgeecg.dataset import make_splits
+    from edgeecg.metrics import format_table
+    from edgeecg.run import METRICS_FILE, evaluate_splits, evaluated_splits
+
+    data_dir = _run_records_dir(manifest, None, cfg)
+    splits = make_splits(data_dir, cfg)
+    metrics, _ = evaluate_splits(model, cfg, splits)
     if as_json:
         click.echo(json.dumps(metrics, indent=2))
         return
     saved_path = Path(run_dir) / METRICS_FILE
     saved = json.loads(saved_path.read_text()) if saved_path.exists() else {}
-    for name in ("val", test_key(cfg)):
+    for name in evaluated_splits(cfg, splits):
         click.echo(format_table(metrics[name], name) + "\n")
         if name in saved:
             same = saved[name]["confusion"] == metrics[name]["confusion"]
@@ -167,7 +262,9 @@ def evaluate(run_dir, data_path, as_json):
 @click.option("--calib-beats", type=int, default=2000, show_default=True,
               help="DS1 training beats used to calibrate int8 ranges.")
 @click.option("--calib-percentile", type=click.FloatRange(50, 100), default=99.99, show_default=True,
-              help="Clip the calibration RR inputs (and beats without an int8 grid) to this percentile of DS1 training (100: plain min-max).")
+              help="Clip the calibration beats (without an int8 grid) to this percentile of DS1 training (100: plain min-max).")
+@click.option("--calib-rr-percentile", type=click.FloatRange(50, 100),
+              help="Clip the calibration RR features to this percentile of DS1 training.  [default: 99.9]")
 @click.option("--prefix", default="edgeecg", show_default=True, help="Prefix of the generated C identifiers.")
 @click.option("--no-bias-correction", is_flag=True,
               help="Keep the trained biases in the int8 graph (default: correct them for the mean rounding error).")
@@ -179,16 +276,20 @@ def evaluate(run_dir, data_path, as_json):
 @click.option("--data", "data_path", type=click.Path(path_type=Path),
               help="Records directory. Default: the one the run was trained on.")
 @click.option("--force", is_flag=True, help="Replace an existing export directory.")
-def quantize(run_dir, target_name, calib_beats, calib_percentile, prefix, no_bias_correction, prune, prune_epochs,
+def quantize(run_dir, target_name, calib_beats, calib_percentile, calib_rr_percentile, prefix, no_bias_correction, prune, prune_epochs,
              out, data_path, force):
-    """Export a trained run for a target: int8, ONNX, TFLite, TFLite Micro data and C."""
+    """Export a trained run for a target: int8, ONNX, TFLite, TFLite Micro data and C.
+
+    \b
+    Example:
+      edgeecg quantize runs/hybrid --target esp32
+      edgeecg quantize runs/hybrid --target esp32 --prune 0.25 --out runs/hybrid/export/esp32-pruned
+    """
     for module in ("torch", "tensorflow", "onnxruntime"):
         _require(module, "export")
-    from edgeecg.quant.budget import summary as rounding_summary
-    from edgeecg.quantize import QuantizeOptions, quantize_run
+    from edgeecg.quantize import QuantizeOptions, format_report, quantize_run
     from edgeecg.run import load_run
     from edgeecg.targets import load_target
-
     from firmware_export.carray import c_identifier
 
     target = load_target(target_name)
@@ -200,34 +301,12 @@ def quantize(run_dir, target_name, calib_beats, calib_percentile, prefix, no_bia
     data_dir = _run_records_dir(manifest, data_path, cfg)
     report = quantize_run(Path(run_dir), cfg, model, target, data_dir, out,
                           QuantizeOptions(calib_beats=calib_beats, calib_percentile=calib_percentile,
+                                          **({} if calib_rr_percentile is None else
+                                             {"calib_rr_percentile": calib_rr_percentile}),
                                           prefix=prefix, prune=prune, prune_epochs=prune_epochs,
                                           bias_correction=not no_bias_correction), force=force,
                           log=lambda m: click.echo(m, err=True))
-    click.echo(f"\n{target.name}: {report['params']:,d} params, {report['macs_per_beat']:,d} MACs/beat, "
-               f"int8 weights {report['weight_bytes_int8']:,d} B (budget {target.flash_bytes:,d}), "
-               f"C activations {report['activation_bytes_c']:,d} B, TFLM arena {report['tflm_arena_bytes']:,d} B "
-               f"(budget {target.ram_bytes:,d})")
-    if "pruning" in report:
-        p = report["pruning"]
-        click.echo(f"pruned {p['fraction']:.0%} of conv channels {p['channels_before']} -> {p['channels_after']}: "
-                   f"params {p['params_before']:,d} -> {p['params_after']:,d}, int8 weights "
-                   f"{p['weight_bytes_int8_before']:,d} -> {p['weight_bytes_int8_after']:,d} B, .tflite "
-                   f"{p['tflite_int8_bytes_before']:,d} -> {p['tflite_int8_bytes_after']:,d} B; float macro-F1 "
-                   + ", ".join(f"{k} {p['macro_f1_float_before'][k]:.2f} -> {p['macro_f1_float_after'][k]:.2f}"
-                               for k in p["macro_f1_float_before"]))
-    for key, c in report["consistency"].items():
-        click.echo(f"{key}: {c['beats']:,d} beats, C == integer reference: {c['bit_exact_c_vs_reference']}, "
-                   f"C == TFLite Micro: {c['bit_exact_c_vs_tflm']}, "
-                   f"C vs LiteRT int8 argmax agreement {c['c_vs_tflite_int8_agreement']:.3f} % (builtin kernels), "
-                   f"{c['c_vs_tflite_int8_xnnpack_agreement']:.3f} % (XNNPACK), "
-                   f"C vs the float model {c['c_vs_float_agreement']:.3f} %")
-    for key in report["accuracy"]:
-        click.echo(f"\n{key:<20}{'macro-F1':>9}{'Δ':>7}{'S Se':>7}{'ΔS Se':>7}{'V Se':>7}{'ΔV Se':>7}")
-        for name, row in report["accuracy"][key].items():
-            click.echo(f"{name:<20}{row['macro_f1']:>9.2f}{row['delta_macro_f1']:>+7.2f}"
-                       f"{row['per_class']['S']['se']:>7.1f}{row['delta_S_se']:>+7.2f}"
-                       f"{row['per_class']['V']['se']:>7.1f}{row['delta_V_se']:>+7.2f}")
-    click.echo(f"\nval: {rounding_summary(report['rounding_budget_val'])}")
+    click.echo("\n" + format_report(report, target))
     click.echo(f"\nwrote {out}")
     if not report["budget"]["pass"]:
         raise EdgeECGError(f"{target.name}: over budget: " + "; ".join(report["budget"]["problems"]))
@@ -236,8 +315,9 @@ def quantize(run_dir, target_name, calib_beats, calib_percentile, prefix, no_bia
 @main.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--target", "target_name", required=True, help="Target name (see `edgeecg targets`) or a TOML path.")
-@click.option("--beats", type=click.Choice(["val", "ds2"]), default="val", show_default=True,
-              help="DS1 validation beats, or DS2 for final figures.")
+@click.option("--beats", type=click.Choice(["ds1", "val", "ds2", "test"]), default="ds1", show_default=True,
+              help="DS1 check beats (the val records where the recipe holds some out, else all DS1; "
+                   "'val' is the same), or DS2 ('test': a PTB-XL run's fold 10) for final figures.")
 @click.option("--repeat", type=click.IntRange(1), default=200, show_default=True,
               help="Timed single-beat calls per artifact.")
 @click.option("--warmup", type=click.IntRange(0), default=20, show_default=True)
@@ -250,7 +330,12 @@ def quantize(run_dir, target_name, calib_beats, calib_percentile, prefix, no_bia
               help="Records directory. Default: the one the run was trained on.")
 @click.option("--force", is_flag=True, help="Replace an existing bench directory.")
 def bench(run_dir, target_name, beats, repeat, warmup, max_beats, no_cross, export_dir, out, data_path, force):
-    """Run every exported artifact on the same beats: accuracy, size, latency, pass or fail."""
+    """Run every exported artifact on the same beats: accuracy, size, latency, pass or fail.
+
+    \b
+    Example:
+      edgeecg bench runs/hybrid --target esp32 --beats ds2
+    """
     _require("ai_edge_litert", "runtime")
     from edgeecg.bench import BenchOptions, bench_export
     from edgeecg.bench.report import summary, table
@@ -279,12 +364,99 @@ def bench(run_dir, target_name, beats, repeat, warmup, max_beats, no_cross, expo
         raise EdgeECGError(f"{target.name}: bench failed: " + "; ".join(result["problems"]))
 
 
+@main.command()
+@click.option("--data", "data_path", type=click.Path(path_type=Path), help=DATA_HELP)
+@click.option("--config", "config_path", type=click.Path(path_type=Path),
+              help="Recipe TOML (see training/). Default: the default recipe.")
+@click.option("--seeds", "seed_list", default="0,1,2,3,4", show_default=True, help="Comma-separated seeds.")
+@click.option("--target", "target_name", default="esp32", show_default=True, help="Target to quantize for.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Overrides [train] device.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Directory for seeds.json and the runs.")
+@click.option("--force", is_flag=True, help="Replace an existing output directory.")
+def seeds(data_path, config_path, seed_list, target_name, device, out, force):
+    """Train and quantize the recipe for several seeds; DS2 mean, sd and worst, float and int8 C.
+
+    \b
+    Example:
+      edgeecg seeds --data ../shared/data/mitdb --config training/hybrid.toml --seeds 0,1,2,3,4 \\
+          --target esp32 --out runs/seeds
+    """
+    for module in ("torch", "tensorflow", "onnxruntime"):
+        _require(module, "export")
+    import sys
+
+    from edgeecg.io import resolve_data_dir
+    from edgeecg.seeds import run_seeds, seeds_markdown
+    from edgeecg.targets import load_target
+
+    try:
+        seed_values = [int(s) for s in seed_list.split(",") if s.strip()]
+    except ValueError:
+        raise EdgeECGError(f"--seeds {seed_list!r}: expected comma-separated integers") from None
+    if not seed_values or len(set(seed_values)) != len(seed_values):
+        raise EdgeECGError(f"--seeds {seed_list!r}: expected distinct seeds")
+    target = load_target(target_name)
+    cfg = with_overrides(load_config(config_path), device=device)
+    if out.exists() and not force:
+        raise EdgeECGError(f"{out}: already exists (use --force to overwrite)")
+    data_dir = resolve_data_dir(data_path, cfg.split.train + cfg.split.val + cfg.split.test)
+    command = "edgeecg seeds " + " ".join(sys.argv[2:])
+    result = run_seeds(cfg, data_dir, seed_values, target, out, command, force, log=lambda m: click.echo(m, err=True))
+    click.echo("\n" + seeds_markdown(result))
+    click.echo(f"wrote {out}")
+
+
+@main.command()
+@click.option("--cv", "cv_path", type=click.Path(path_type=Path), required=True, help="cv.json or its directory.")
+@click.option("--seeds", "seeds_path", type=click.Path(path_type=Path), required=True,
+              help="seeds.json (default recipe) or its directory.")
+@click.option("--diagnostic", "diagnostic_path", type=click.Path(path_type=Path),
+              help="seeds.json of the diagnostic-mode recipe, shown beside the default.")
+@click.option("--other", "other_paths", type=click.Path(path_type=Path), multiple=True,
+              help="seeds.json of another recipe (model family), shown below the default; repeatable.")
+@click.option("--readme", type=click.Path(path_type=Path), default=Path("README.md"), show_default=True)
+@click.option("--docs", type=click.Path(path_type=Path), default=Path("docs/results.md"), show_default=True)
+def results(cv_path, seeds_path, diagnostic_path, other_paths, readme, docs):
+    """Regenerate the README's results section and docs/results.md from cv.json and seeds.json.
+
+    \b
+    Example:
+      edgeecg results --cv runs/cv-hybrid --seeds runs/seeds --readme README.md
+    """
+    from edgeecg.results import write_results
+
+    write_results(cv_path, seeds_path, readme, docs, diagnostic_path, other_paths)
+    click.echo(f"wrote {readme} (results section) and {docs}")
+
+
 @main.command("targets")
 def list_targets():
-    """List the deployment targets (targets/*.toml) with their budgets."""
+    """List the deployment targets (targets/*.toml) with their budgets.
+
+    \b
+    Example:
+      edgeecg targets
+    """
     from edgeecg.targets import load_target, target_names
 
     click.echo(f"{'target':<10}{'ISA':<13}{'MHz':>6}{'flash B':>10}{'RAM B':>10}  description")
     for name in target_names():
         t = load_target(name)
         click.echo(f"{t.name:<10}{t.isa:<13}{t.clock_mhz:>6.0f}{t.flash_bytes:>10,d}{t.ram_bytes:>10,d}  {t.description}")
+
+
+def _register_commands() -> None:
+    """Commands that live in their own modules (each imports only click, numpy and the standard
+    library at load, so ``--help`` stays fast)."""
+    from edgeecg.app import app_command
+    from edgeecg.explain import explain_command
+    from edgeecg.firmware import firmware_command
+    from edgeecg.report import report_command
+    from edgeecg.stream.detect import detect_command
+    from edgeecg.stream.run import stream_command
+
+    for command in (detect_command, stream_command, explain_command, report_command, app_command, firmware_command):
+        main.add_command(command)
+
+
+_register_commands()

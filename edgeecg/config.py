@@ -23,9 +23,17 @@ DS2 = ("100", "103", "105", "111", "113", "117", "121", "123", "200", "202", "21
        "212", "213", "214", "219", "221", "222", "228", "231", "232", "233", "234")
 # Paced records, excluded from AAMI EC57 evaluation by convention.
 PACED = ("102", "104", "107", "217")
-# Patient-wise validation subset of DS1 (early stopping and model choice): about a fifth of
-# DS1's S, V and F beats, from several patients, leaving the rest of each class for training.
-DS1_VAL = ("101", "118", "124", "205", "215", "223")
+
+
+# RR features a recipe can name (``[data] rr_features``); ratios are unit-free, so a model that
+# sees only ratios cannot learn a patient's heart rate. The ``post_*`` ones read the next RR
+# interval and are allowed in diagnostic mode only.
+CAUSAL_RR_FEATURES = ("pre_rr", "prev_rr", "local_rr", "avg_rr", "regular_rr", "pre_over_avg", "local_over_avg",
+                      "pre_over_local", "pre_over_regular", "prev_over_regular", "pre_over_prev", "irregularity")
+FUTURE_RR_FEATURES = ("post_rr", "post_over_avg", "post_over_pre", "post_over_regular")
+RR_FEATURES = CAUSAL_RR_FEATURES + FUTURE_RR_FEATURES
+# Models that read the window backwards (a bidirectional recurrence): diagnostic mode only.
+DIAGNOSTIC_ONLY_MODELS = ("cnn_bilstm",)
 
 
 @dataclass(frozen=True)
@@ -41,17 +49,54 @@ class DataConfig:
     mode: str = "realtime"         # "realtime" (causal) or "diagnostic" (uses the next RR)
     local_rr_beats: int = 10       # beats in the local RR average
     avg_rr_beats: int = 300        # beats in the running "record average" RR (causal)
+    rr_features: tuple[str, ...] = ("pre_over_regular", "prev_over_regular", "irregularity")
+    regular_rr_band: tuple[float, float] = (0.8, 1.2)   # an RR within this share of the estimate is regular
+    regular_rr_beats: int = 8      # regular RR intervals averaged into the estimate
+    regular_rr_follow: float = 1 / 64   # share of an irregular interval's difference the estimate follows
+    irregularity_beats: int = 16   # successive RR differences averaged into the irregularity feature
     template_beats: int = 16       # time constant (beats) of the running-average beat; 0 = off
+    template_update: str = "regular"   # beats that update the template: "regular" (regular pre-RR) or "all"
+    beat_channel: bool = True      # the beat itself is channel 0 (False: only beat minus template)
     input_step: float = 0.0        # > 0: beats on this int8 grid (z-score units per step); 0: float
+    # Which database the examples come from (see edgeecg.dataset.make_splits): "mitdb" (WFDB records
+    # with beat annotations, the fields above), "ptbxl" (PTB-XL 12-lead 10 s records, 5 diagnostic
+    # superclasses, multi-label; `fs` 100 or 500 picks records100/ or records500/) or "kaggle_csv"
+    # (the Kaggle heartbeat CSVs: 187 samples per beat at 125 Hz, one lead, classes N S V F Q).
+    dataset: str = "mitdb"
+    segment: int = 0               # ptbxl/kaggle_csv: samples per example, cropped or zero-padded at
+                                   # the end (0: the native length: 10 s x fs, or 187)
+    leads: tuple[str, ...] = ()    # ptbxl: leads in input order (empty: all 12 in the record's order)
 
     @property
     def channels(self) -> int:
-        """Input channels: the beat, plus the beat minus the patient's running template."""
-        return 2 if self.template_beats else 1
+        """Input channels: the beat, plus the beat minus the patient's running template (MIT-BIH);
+        the leads of a PTB-XL record; the one lead of a Kaggle beat."""
+        if self.dataset == "ptbxl":
+            return len(self.leads) or 12
+        if self.dataset == "kaggle_csv":
+            return 1
+        return int(self.beat_channel) + (1 if self.template_beats else 0)
 
     @property
     def window(self) -> int:
+        if self.segment:
+            return self.segment
+        if self.dataset == "ptbxl":
+            return 10 * self.fs
+        if self.dataset == "kaggle_csv":
+            return 187
         return self.before + self.after
+
+    @property
+    def multilabel(self) -> bool:
+        """Several labels per example (sigmoid outputs, binary cross-entropy): PTB-XL."""
+        return self.dataset == "ptbxl"
+
+
+def rr_feature_names(data: DataConfig) -> tuple[str, ...]:
+    """The RR features a model of this data config takes, in input order (none outside MIT-BIH:
+    a PTB-XL record or a Kaggle beat comes without beat annotations to measure RR from)."""
+    return data.rr_features if data.dataset == "mitdb" else ()
 
 
 @dataclass(frozen=True)
@@ -59,11 +104,17 @@ class SplitConfig:
     """Which records train, validate and test. ``kind="random"`` leaks patients (flagged)."""
 
     kind: str = "de_chazal"        # "de_chazal" (patient-wise) or "random" (beat-wise, leaky)
-    train: tuple[str, ...] = tuple(r for r in DS1 if r not in DS1_VAL)
-    val: tuple[str, ...] = DS1_VAL
+    train: tuple[str, ...] = DS1   # the final protocol: every DS1 record (choices come from `edgeecg cv`)
+    val: tuple[str, ...] = ()      # DS1 records held out for early stopping (none in the final protocol)
     test: tuple[str, ...] = DS2
     exclude: tuple[str, ...] = PACED
     random_fractions: tuple[float, float] = (0.1, 0.2)   # val, test shares for kind="random"
+                                                        # (kaggle_csv: the val share of the train CSV)
+    # PTB-XL: the recommended split by `strat_fold` (patient-wise, label-stratified; folds 9 and 10
+    # hold only records a human validated). The MIT-BIH record lists above do not apply there.
+    train_folds: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8)
+    val_folds: tuple[int, ...] = (9,)
+    test_folds: tuple[int, ...] = (10,)
 
 
 @dataclass(frozen=True)
@@ -74,16 +125,21 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 40
+    epochs: int = 35               # chosen by `edgeecg cv` (pooled out-of-fold macro-F1)
     batch_size: int = 256
     lr: float = 1e-3
     weight_decay: float = 1e-3
-    patience: int = 8              # epochs without a better val macro-F1 before stopping
+    patience: int = 8              # epochs without a better val macro-F1 before stopping (0: never)
+    schedule: str = "constant"     # "constant" (warm-up, then flat lr) or "onecycle" over `epochs`
+    warmup_epochs: int = 2         # linear warm-up of the "constant" schedule
+    ema_decay: float = 0.998       # > 0: keep and return an exponential moving average of the weights
     imbalance: str = "sampler"     # "sampler", "weighted_loss" or "none"
-    imbalance_power: float = 1.0   # class weight = (n_largest / n_class) ** power
+    imbalance_power: float = 0.5   # class weight = (n_largest / n_class) ** power
     loss: str = "ce"               # "ce" or "focal"
     focal_gamma: float = 2.0
-    augment: bool = True           # amplitude scaling, baseline offset and noise on train beats
+    augment: bool = True           # R-peak jitter (up to 3 samples) and white noise on train beats
+    stretch: float = 0.12          # > 0: also stretch each train beat in time by up to this share (heart rate)
+    jitter: str = "window"         # "window": shift every channel; "beat": shift the beat, not the template
     seed: int = 0
     device: str = "auto"           # "auto", "cpu" or "cuda"
 
@@ -98,10 +154,14 @@ class Config:
 
 _CHOICES = {
     ("data", "mode"): ("realtime", "diagnostic"),
+    ("data", "dataset"): ("mitdb", "ptbxl", "kaggle_csv"),
+    ("data", "template_update"): ("all", "regular"),
     ("split", "kind"): ("de_chazal", "random"),
     ("train", "imbalance"): ("sampler", "weighted_loss", "none"),
     ("train", "loss"): ("ce", "focal"),
     ("train", "device"): ("auto", "cpu", "cuda"),
+    ("train", "schedule"): ("onecycle", "constant"),
+    ("train", "jitter"): ("window", "beat"),
 }
 
 
@@ -143,11 +203,31 @@ def config_from_dict(raw: dict, source: str = "<config>") -> Config:
             if allowed and values[key] not in allowed:
                 raise EdgeECGError(f"{where} = {value!r} is not one of {', '.join(allowed)}")
         sections[f.name] = dataclasses.replace(default, **values)
+    _check_rr_features(sections["data"], source)
+    if sections["model"].name in DIAGNOSTIC_ONLY_MODELS and sections["data"].mode != "diagnostic":
+        raise EdgeECGError(f"{source}: [model] name = {sections['model'].name!r} reads the whole window backwards "
+                           f"(bidirectional LSTM): it is for [data] mode = \"diagnostic\" only, not "
+                           f"{sections['data'].mode!r}")
     unknown = sorted(set(raw) - set(sections))
     if unknown:
         raise EdgeECGError(f"{source}: unknown section(s) {', '.join(unknown)} "
                            f"(known: data, split, model, train)")
     return Config(**sections)
+
+
+def _check_rr_features(data: DataConfig, source: str) -> None:
+    if data.dataset != "mitdb":
+        return      # no RR features outside MIT-BIH (see rr_feature_names)
+    unknown = [f for f in data.rr_features if f not in RR_FEATURES]
+    if unknown:
+        raise EdgeECGError(f"{source}: [data] rr_features: unknown {', '.join(unknown)} "
+                           f"(known: {', '.join(RR_FEATURES)})")
+    future = [f for f in data.rr_features if f in FUTURE_RR_FEATURES]
+    if future and data.mode == "realtime":
+        raise EdgeECGError(f"{source}: [data] rr_features {', '.join(future)} read the next beat: "
+                           f"they need mode = \"diagnostic\"")
+    if not data.rr_features:
+        raise EdgeECGError(f"{source}: [data] rr_features is empty")
 
 
 def load_config(path: str | Path | None) -> Config:
@@ -190,6 +270,9 @@ def with_overrides(cfg: Config, **train_overrides) -> Config:
 
 
 def test_key(cfg: Config) -> str:
-    """``"ds2"`` when the test part is de Chazal's DS2, else ``"test"`` (e.g. a random split)."""
+    """``"ds2"`` when the test part is de Chazal's DS2, else ``"test"`` (e.g. a random split, PTB-XL's
+    fold 10, the Kaggle test CSV)."""
+    if cfg.data.dataset != "mitdb":
+        return "test"
     standard = set(DS2) - set(cfg.split.exclude)
     return "ds2" if cfg.split.kind == "de_chazal" and set(cfg.split.test) - set(cfg.split.exclude) == standard else "test"

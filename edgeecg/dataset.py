@@ -13,12 +13,13 @@ import numpy as np
 
 from edgeecg.atomic import atomic_path
 from edgeecg.config import Config, DataConfig, SplitConfig
+from edgeecg.digest import sha256_file
 from edgeecg.errors import EdgeECGError
 from edgeecg.io.wfdb_records import rdrecord, record_files
 from edgeecg.processing.aami import class_counts
 from edgeecg.processing.beats import extract_beats
 
-CACHE_VERSION = "1"   # bump when beat extraction changes in a way the config does not show
+CACHE_VERSION = "4"   # bump when beat extraction changes in a way the config does not show
 
 
 @dataclass
@@ -37,7 +38,18 @@ class BeatSet:
         return BeatSet(self.x[index], self.rr[index], self.y[index], self.record[index])
 
     def counts(self) -> dict[str, int]:
+        """Beats per class; examples per label for a multi-label set (``y`` of shape (n, labels): PTB-XL)."""
+        if self.y.ndim == 2:
+            from edgeecg.ptbxl import SUPERCLASSES
+            return {c: int(self.y[:, i].sum()) for i, c in enumerate(SUPERCLASSES)}
         return class_counts(self.y)
+
+    @staticmethod
+    def empty(cfg: DataConfig) -> "BeatSet":
+        from edgeecg.config import rr_feature_names
+        return BeatSet(np.zeros((0, cfg.channels, cfg.window), np.float32),
+                       np.zeros((0, len(rr_feature_names(cfg))), np.float32), np.zeros(0, np.int64),
+                       np.zeros(0, dtype="U8"))
 
     @staticmethod
     def concat(parts: list["BeatSet"]) -> "BeatSet":
@@ -50,21 +62,22 @@ def default_cache_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "edgeecg" / "beats"
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def record_hashes(data_dir: Path, name: str) -> dict[str, str]:
     """SHA-256 of each file of a record, keyed by file name."""
     return {p.name: sha256_file(p) for p in record_files(data_dir, name)}
 
 
+# DataConfig fields that only other databases use: left out of a MIT-BIH beat-cache key while they
+# hold their default, so that adding them did not invalidate the existing caches.
+_NON_MITDB_FIELDS = ("dataset", "segment", "leads")
+
+
 def cache_key(file_hashes: dict[str, str], cfg: DataConfig) -> str:
-    payload = json.dumps({"files": file_hashes, "data": dataclasses.asdict(cfg), "v": CACHE_VERSION},
+    data = dataclasses.asdict(cfg)
+    for name in _NON_MITDB_FIELDS:
+        if data[name] == getattr(DataConfig, name):
+            del data[name]
+    payload = json.dumps({"files": file_hashes, "data": data, "v": CACHE_VERSION},
                          sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:20]
 
@@ -112,14 +125,23 @@ def split_records(split: SplitConfig) -> dict[str, tuple[str, ...]]:
 
 
 def make_splits(data_dir: Path, cfg: Config, cache_dir: Path | None = None) -> dict[str, BeatSet]:
-    """Train, val and test beats.
+    """Train, val and test beats (val may be empty: the final protocol trains on all of DS1).
 
     ``de_chazal``: whole records per part (patient-wise). ``random``: beats of all listed records
     shuffled together (the same patient in train and test: leaky, for comparison only).
+    Another ``[data] dataset`` has its own split: PTB-XL by ``strat_fold`` (:mod:`edgeecg.ptbxl`), the
+    Kaggle CSVs by file plus a hold-out (:mod:`edgeecg.kaggle`); ``data_dir`` is then its folder (or CSV).
     """
+    if cfg.data.dataset == "ptbxl":
+        from edgeecg import ptbxl
+        return ptbxl.make_splits(data_dir, cfg, cache_dir)
+    if cfg.data.dataset == "kaggle_csv":
+        from edgeecg import kaggle
+        return kaggle.make_splits(data_dir, cfg)
     parts = split_records(cfg.split)
     if cfg.split.kind == "de_chazal":
-        return {name: load_beats(data_dir, recs, cfg.data, cache_dir) for name, recs in parts.items()}
+        return {name: load_beats(data_dir, recs, cfg.data, cache_dir) if recs or name != "val"
+                else BeatSet.empty(cfg.data) for name, recs in parts.items()}
     records = list(dict.fromkeys(parts["train"] + parts["val"] + parts["test"]))
     everything = load_beats(data_dir, records, cfg.data, cache_dir)
     order = np.random.default_rng(cfg.train.seed).permutation(len(everything))
@@ -128,3 +150,47 @@ def make_splits(data_dir: Path, cfg: Config, cache_dir: Path | None = None) -> d
     return {"val": everything.subset(order[:n_val]),
             "test": everything.subset(order[n_val:n_val + n_test]),
             "train": everything.subset(order[n_val + n_test:])}
+
+
+def check_split(splits: dict[str, BeatSet]) -> tuple[str, BeatSet]:
+    """DS1 beats for the int8-versus-float checks of ``quantize`` and ``bench``: ``("val", ...)`` when
+    the recipe holds DS1 records out, else ``("ds1", training beats)``. On training beats the check
+    measures what quantization changes, not how well the model generalises (DS2 and CV do that)."""
+    val = splits.get("val")
+    if val is not None and len(val):
+        return "val", val
+    return "ds1", splits["train"]
+
+
+def is_leaky(cfg: Config) -> bool:
+    """Whether the split puts the same patients in train and test: ``--random-split``, or the Kaggle
+    CSVs (beats of all 48 MIT-BIH records shuffled before their train/test cut)."""
+    return cfg.split.kind == "random" or cfg.data.dataset == "kaggle_csv"
+
+
+def resolve_data(data: str | Path | None, cfg: Config) -> Path:
+    """``--data`` for the recipe's database: the MIT-BIH records folder (downloaded without it), the
+    PTB-XL folder (the full database downloaded without it), or the Kaggle CSV file or folder."""
+    if cfg.data.dataset == "ptbxl":
+        from edgeecg import ptbxl
+        return ptbxl.resolve_data_dir(data, cfg.data.fs)
+    if cfg.data.dataset == "kaggle_csv":
+        if data is None:
+            raise EdgeECGError("[data] dataset = \"kaggle_csv\": pass --data mitbih_train.csv (or a folder holding "
+                               "mitbih_train.csv and mitbih_test.csv); Kaggle downloads need an account")
+        from edgeecg import kaggle
+        kaggle.csv_files(data)            # checked now: one line naming what is missing
+        return Path(data)
+    from edgeecg.io import resolve_data_dir
+    return resolve_data_dir(data, cfg.split.train + cfg.split.val + cfg.split.test)
+
+
+def input_hashes(data_dir: Path, cfg: Config, records) -> dict[str, str]:
+    """SHA-256 of every input file of the given records, for a run's manifest."""
+    if cfg.data.dataset == "ptbxl":
+        from edgeecg import ptbxl
+        return ptbxl.input_files(data_dir, records, cfg.data.fs)
+    if cfg.data.dataset == "kaggle_csv":
+        from edgeecg import kaggle
+        return kaggle.input_files(data_dir)
+    return {f"{r}/{f}": h for r in records for f, h in record_hashes(data_dir, r).items()}

@@ -15,10 +15,10 @@ MACRO_CLASSES = ("N", "S", "V", "F")
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, n: int = len(CLASSES)) -> np.ndarray:
-    """Rows: reference class, columns: predicted class."""
-    cm = np.zeros((n, n), dtype=np.int64)
-    np.add.at(cm, (np.asarray(y_true), np.asarray(y_pred)), 1)
-    return cm
+    """Rows: reference class, columns: predicted class (scikit-learn's, every class kept)."""
+    from sklearn.metrics import confusion_matrix
+
+    return confusion_matrix(np.asarray(y_true), np.asarray(y_pred), labels=np.arange(n)).astype(np.int64)
 
 
 def _pct(num: float, den: float) -> float:
@@ -43,6 +43,26 @@ def classification_report(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
     }
 
 
+def per_record_report(y_true: np.ndarray, y_pred: np.ndarray, record: np.ndarray,
+                      classes: tuple[str, ...] = ("S", "V")) -> dict:
+    """Se and +P of ``classes`` in each record (EC57's per-record statistics beside the gross ones).
+
+    A record with no beat of a class and none predicted has ``se`` and ``ppv`` None for it.
+    """
+    out = {}
+    for rec in sorted(set(np.asarray(record).tolist())):
+        m = record == rec
+        t, p = np.asarray(y_true)[m], np.asarray(y_pred)[m]
+        row = {}
+        for c in classes:
+            i = CLASSES.index(c)
+            tp, support, predicted = int(np.sum((t == i) & (p == i))), int(np.sum(t == i)), int(np.sum(p == i))
+            row[c] = {"se": _pct(tp, support) if support else None, "ppv": _pct(tp, predicted) if predicted else None,
+                      "support": support, "predicted": predicted, "tp": tp}
+        out[str(rec)] = row
+    return out
+
+
 def summarise(y: np.ndarray, logits: np.ndarray, reference: dict | None = None) -> dict:
     """One artifact's row: macro-F1, accuracy, Se/+P/F1 of N S V F; with ``reference``, the deltas (pp)."""
     rep = classification_report(y, np.asarray(logits).argmax(1))
@@ -61,30 +81,113 @@ def agreement(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def roc_curve(y_true: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """One-vs-rest ROC of a binary target: false-positive rate, true-positive rate, AUC."""
-    order = np.argsort(-score, kind="stable")
-    t = np.asarray(y_true, dtype=bool)[order]
-    tps, fps = np.cumsum(t), np.cumsum(~t)
-    tpr = np.concatenate([[0.0], tps / max(tps[-1], 1)])
-    fpr = np.concatenate([[0.0], fps / max(fps[-1], 1)])
-    return fpr, tpr, float(np.trapezoid(tpr, fpr))
+    """One-vs-rest ROC of a binary target: false-positive rate, true-positive rate, AUC (scikit-learn)."""
+    from sklearn.metrics import roc_auc_score
+    from sklearn.metrics import roc_curve as sk_roc
+
+    t = np.asarray(y_true, dtype=bool)
+    if t.all() or not t.any():
+        return np.array([0.0, 1.0]), np.array([0.0, 1.0]), float("nan")
+    fpr, tpr, _ = sk_roc(t, score)
+    return fpr, tpr, float(roc_auc_score(t, score))
 
 
 def pr_curve(y_true: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """One-vs-rest precision-recall: recall, precision, average precision."""
-    order = np.argsort(-score, kind="stable")
-    t = np.asarray(y_true, dtype=bool)[order]
-    tps = np.cumsum(t)
-    precision = tps / np.arange(1, len(t) + 1)
-    recall = tps / max(tps[-1], 1)
-    ap = float(np.sum(np.diff(np.concatenate([[0.0], recall])) * precision))
-    return recall, precision, ap
+    """One-vs-rest precision-recall: recall, precision, average precision (scikit-learn)."""
+    from sklearn.metrics import average_precision_score, precision_recall_curve
+
+    t = np.asarray(y_true, dtype=bool)
+    if not t.any():
+        return np.array([0.0, 1.0]), np.array([1.0, 0.0]), float("nan")
+    precision, recall, _ = precision_recall_curve(t, score)
+    return recall, precision, float(average_precision_score(t, score))
 
 
 def format_table(report: dict, title: str) -> str:
-    """A fixed-width table of one report, as the CLI prints it."""
+    """A fixed-width table of one report, as the CLI prints it (a multi-label report: see
+    :func:`format_multilabel_table`)."""
+    if "macro_auc" in report:
+        return format_multilabel_table(report, title)
     lines = [title, f"{'class':<6}{'Se %':>8}{'+P %':>8}{'F1 %':>8}{'beats':>8}"]
     for name, m in report["per_class"].items():
         lines.append(f"{name:<6}{m['se']:>8.1f}{m['ppv']:>8.1f}{m['f1']:>8.1f}{m['support']:>8d}")
     lines.append(f"macro-F1 (N,S,V,F) {report['macro_f1']:.1f} %   accuracy {report['accuracy']:.1f} %")
+    return "\n".join(lines)
+
+
+# --- multi-label (PTB-XL): one sigmoid output per label ------------------------------------------
+
+MAX_MACRO_AUC_LOSS = 0.01   # a multi-label artifact (int8, export) may lose this much macro-ROC-AUC vs float
+
+def _round(v: float, digits: int = 4):
+    """A float for JSON: rounded, and None where undefined (a label without positives)."""
+    return None if v is None or not np.isfinite(v) else round(float(v), digits)
+
+
+def choose_thresholds(y_true: np.ndarray, score: np.ndarray) -> list[float]:
+    """Per label, the score threshold with the best F1 on these examples (PTB-XL: fold 9); 0.5 for a
+    label without positives here."""
+    from sklearn.metrics import precision_recall_curve
+
+    out = []
+    for k in range(y_true.shape[1]):
+        t = np.asarray(y_true[:, k], dtype=bool)
+        if not t.any():
+            out.append(0.5)
+            continue
+        precision, recall, thresholds = precision_recall_curve(t, score[:, k])
+        f1 = 2 * precision[:-1] * recall[:-1] / np.maximum(precision[:-1] + recall[:-1], 1e-12)
+        out.append(float(thresholds[int(np.argmax(f1))]))
+    return out
+
+
+def multilabel_report(y_true: np.ndarray, score: np.ndarray, thresholds, labels: tuple[str, ...]) -> dict:
+    """The ``metrics.json`` block of a multi-label set: per label ROC-AUC and average precision
+    (scikit-learn, threshold-free), and Se, +P and F1 (%) at the given thresholds; ``macro_auc`` is
+    the mean ROC-AUC over the labels that have positives and negatives here, ``macro_f1`` the mean F1."""
+    y_true = np.asarray(y_true)
+    per_class = {}
+    for k, name in enumerate(labels):
+        t = np.asarray(y_true[:, k], dtype=bool)
+        pred = score[:, k] >= thresholds[k]
+        tp, support, predicted = int(np.sum(t & pred)), int(t.sum()), int(pred.sum())
+        per_class[name] = {"auc": _round(roc_curve(t, score[:, k])[2]), "ap": _round(pr_curve(t, score[:, k])[2]),
+                           "se": _pct(tp, support), "ppv": _pct(tp, predicted), "f1": _pct(2 * tp, support + predicted),
+                           "threshold": _round(thresholds[k], 6), "support": support}
+    aucs = [m["auc"] for m in per_class.values() if m["auc"] is not None]
+    return {"per_class": per_class, "macro_auc": _round(np.mean(aucs)) if aucs else None,
+            "macro_f1": round(float(np.mean([m["f1"] for m in per_class.values()])), 3),
+            "examples": int(len(y_true)), "labels": list(labels)}
+
+
+def summarise_multilabel(y: np.ndarray, logits: np.ndarray, labels: tuple[str, ...],
+                         reference: dict | None = None) -> dict:
+    """One artifact's row of a multi-label model: macro and per-label ROC-AUC of its outputs (logits,
+    float or int8: AUC depends on their order only, so no sigmoid is needed); with ``reference``,
+    the deltas (AUC units)."""
+    logits = np.asarray(logits, dtype=np.float64)
+    aucs = {name: roc_curve(np.asarray(y)[:, k].astype(bool), logits[:, k])[2] for k, name in enumerate(labels)}
+    defined = [v for v in aucs.values() if np.isfinite(v)]
+    row = {"macro_auc": _round(np.mean(defined)) if defined else None,
+           "per_class": {name: {"auc": _round(v)} for name, v in aucs.items()}}
+    if reference is not None:
+        def delta(a, b):
+            return None if a is None or b is None else round(a - b, 4)
+        row["delta_macro_auc"] = delta(row["macro_auc"], reference["macro_auc"])
+        for name in labels:
+            row[f"delta_{name}_auc"] = delta(row["per_class"][name]["auc"], reference["per_class"][name]["auc"])
+    return row
+
+
+def format_multilabel_table(report: dict, title: str) -> str:
+    """A fixed-width table of a :func:`multilabel_report`."""
+    def f(v, spec):
+        return "–" if v is None else format(v, spec)
+
+    lines = [title, f"{'label':<6}{'AUC':>8}{'AP':>8}{'Se %':>8}{'+P %':>8}{'F1 %':>8}{'thr':>8}{'n':>7}"]
+    for name, m in report["per_class"].items():
+        lines.append(f"{name:<6}{f(m['auc'], '.3f'):>8}{f(m['ap'], '.3f'):>8}{m['se']:>8.1f}{m['ppv']:>8.1f}"
+                     f"{m['f1']:>8.1f}{f(m['threshold'], '.3f'):>8}{m['support']:>7d}")
+    lines.append(f"macro-AUC {f(report['macro_auc'], '.4f')}   macro-F1 {report['macro_f1']:.1f} % "
+                 f"({report['examples']:,d} records)")
     return "\n".join(lines)

@@ -65,7 +65,8 @@ def prune_channels(model: nn.Module, cfg: Config, fraction: float) -> tuple[nn.M
     cols = (prev[:, None] * length + torch.arange(length)).reshape(-1)      # flatten is channel-major
     extra = state["head.0.weight"].shape[1] - old_flat                      # the RR MLP's outputs
     cols = torch.cat([cols, old_flat + torch.arange(extra)])
-    state["head.0.weight"] = state["head.0.weight"][:, cols]
+    for key in [k for k, v in state.items() if k.startswith("head.0.") and v.dim() == 2]:
+        state[key] = state[key][:, cols]          # the weight, and a factorized head's mask and fixed part
     pruned.load_state_dict(state)
     return pruned.eval(), new_cfg
 

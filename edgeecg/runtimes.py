@@ -77,8 +77,11 @@ class TFLiteRunner:
     def __init__(self, path: Path, xnnpack: bool = True):
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
         kind = {} if xnnpack else {"experimental_op_resolver_type": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}
-        self.interpreter = Interpreter(model_path=str(path), num_threads=1, **kind)
-        self.interpreter.allocate_tensors()
+        from edgeecg.quiet import native_output_filtered
+
+        with native_output_filtered():       # LiteRT prints its XNNPACK delegate line
+            self.interpreter = Interpreter(model_path=str(path), num_threads=1, **kind)
+            self.interpreter.allocate_tensors()
         self.inputs = self.interpreter.get_input_details()
         self.output = self.interpreter.get_output_details()[0]
 

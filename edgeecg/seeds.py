@@ -1,27 +1,177 @@
-"""Mean and spread of DS2 metrics over several run directories: ``python -m edgeecg.seeds RUN...``."""
+"""``edgeecg seeds``: the final protocol for several seeds, float and int8 C, mean, sd and worst.
+
+Each seed trains the recipe on its training records (all of DS1 for the default recipe), is
+quantized for a target, and is scored on DS2 as the float model and as the generated int8 C.
+``seeds.json`` holds every seed's DS2 report, their mean, standard deviation and worst value, and
+the S/V figures per DS2 record; ``seeds.md`` is the table the README shows.
+"""
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
-ROWS = [("V Se", "V", "se"), ("V +P", "V", "ppv"), ("S Se", "S", "se"), ("S +P", "S", "ppv"),
-        ("F Se", "F", "se"), ("N Se", "N", "se")]
+from edgeecg.metrics import MACRO_CLASSES
+from edgeecg.processing.aami import CLASSES
+
+# (label, class, key) rows of the Markdown table; the bar is the issue's, for the int8 C mean.
+TABLE_ROWS = (("S Se", "S", "se"), ("S +P", "S", "ppv"), ("V Se", "V", "se"), ("V +P", "V", "ppv"),
+              ("F Se", "F", "se"), ("N Se", "N", "se"), ("macro-F1 (N,S,V,F)", None, "macro_f1"))
+BAR = {("S", "se"): 75.0, ("S", "ppv"): 40.0, ("V", "se"): 90.0, ("V", "ppv"): 90.0}
 
 
-def summary(run_dirs: list[Path], split: str = "ds2") -> str:
-    metrics = [json.loads((Path(d) / "metrics.json").read_text()) for d in run_dirs]
-    lines = [f"{split}, {len(metrics)} runs: " + ", ".join(str(d) for d in run_dirs),
-             f"{'':<10}" + "".join(f"{'run ' + str(i):>9}" for i in range(len(metrics))) + f"{'mean':>9}{'± sd':>8}"]
-    values = [(label, [m[split]["per_class"][c][k] for m in metrics]) for label, c, k in ROWS]
-    values.append(("macro-F1", [m[split]["macro_f1"] for m in metrics]))
-    for label, v in values:
-        lines.append(f"{label:<10}" + "".join(f"{x:>9.1f}" for x in v) + f"{np.mean(v):>9.1f}{np.std(v, ddof=1) if len(v) > 1 else 0:>8.1f}")
-    return "\n".join(lines)
+def _value(report: dict, cls: str | None, key: str) -> float:
+    return report[key] if cls is None else report["per_class"][cls][key]
 
 
-if __name__ == "__main__":
-    print(summary([Path(a) for a in sys.argv[1:]]))
+def spread(reports: list[dict]) -> dict:
+    """``per_seed``, and the ``mean``, ``sd`` (ddof 1) and ``worst`` (lowest) of every figure."""
+    def stat(fn):
+        out = {"per_class": {c: {k: round(float(fn([r["per_class"][c][k] for r in reports])), 3)
+                                 for k in ("se", "ppv", "f1")} for c in CLASSES},
+               "macro_f1": round(float(fn([r["macro_f1"] for r in reports])), 3),
+               "accuracy": round(float(fn([r["accuracy"] for r in reports])), 3)}
+        return out
+
+    sd = (lambda v: np.std(v, ddof=1)) if len(reports) > 1 else (lambda v: 0.0)
+    mean = stat(np.mean)
+    for c in CLASSES:
+        mean["per_class"][c]["support"] = reports[0]["per_class"][c]["support"]
+    mean["confusion"] = np.round(np.mean([r["confusion"] for r in reports], axis=0), 1).tolist()
+    mean["labels"] = list(CLASSES)
+    return {"per_seed": reports, "mean": mean, "sd": stat(sd), "worst": stat(np.min)}
+
+
+def per_record_spread(per_seed: list[dict]) -> dict:
+    """Mean Se and +P of S and V per record over the seeds (None where a record never has them)."""
+    out = {}
+    for rec in per_seed[0]:
+        out[rec] = {}
+        for c in ("S", "V"):
+            rows = [p[rec][c] for p in per_seed]
+            se = [r["se"] for r in rows if r["se"] is not None]
+            ppv = [r["ppv"] for r in rows if r["ppv"] is not None]
+            out[rec][c] = {"support": rows[0]["support"],
+                           "se_mean": round(float(np.mean(se)), 2) if se else None,
+                           "se_min": round(float(np.min(se)), 2) if se else None,
+                           "ppv_mean": round(float(np.mean(ppv)), 2) if ppv else None,
+                           "predicted_mean": round(float(np.mean([r["predicted"] for r in rows])), 1)}
+    return out
+
+
+def seeds_markdown(result: dict, command: str = "") -> str:
+    """The README's results table: int8 C and float, every seed, mean ± sd, worst, the bar."""
+    seeds = result["seeds"]
+    lines = [f"DS2 ({result['test_key']}), {len(seeds)} seeds, target `{result['target']}`"
+             + (f": `{command}`" if command else ""), ""]
+    head = ("| DS2 | " + " | ".join(f"seed {s}" for s in seeds) + " | mean ± sd | worst | bar |\n"
+            "|---|" + "---|" * (len(seeds) + 3))
+    kinds = (("c_int8", "generated C, int8 (what the device runs)"), ("float", "float model (PyTorch)"))
+    if result["c_int8"] is None:
+        kinds = kinds[1:]
+        lines += [f"No int8 C for this model ({result.get('int8_unavailable', 'not exported')}): float only.", ""]
+    for kind, title in kinds:
+        block = result[kind]
+        lines += [f"**{title}**", "", head]
+        for label, cls, key in TABLE_ROWS:
+            vals = [_value(r, cls, key) for r in block["per_seed"]]
+            mean, sd, worst = (_value(block[s], cls, key) for s in ("mean", "sd", "worst"))
+            bar = BAR.get((cls, key))
+            verdict = "" if bar is None or kind != "c_int8" else f"≥ {bar:g} {'✓' if mean >= bar else '✗'}"
+            lines.append(f"| {label} | " + " | ".join(f"{v:.1f}" for v in vals)
+                         + f" | {mean:.1f} ± {sd:.1f} | {worst:.1f} | {verdict} |")
+        lines.append("")
+    if result["c_vs_float"]:
+        lines += ["int8 C against its float model on DS2 (pp; macro-F1 / S Se / V Se), and bit-exactness:", ""]
+    for s, d in zip(seeds, result["c_vs_float"]):
+        lines.append(f"- seed {s}: {d['delta_macro_f1']:+.2f} / {d['delta_S_se']:+.2f} / {d['delta_V_se']:+.2f}, "
+                     f"C == integer reference on every beat: {d['bit_exact_c_vs_reference']}")
+    per_kind = "c_int8" if result["c_int8"] else "float"
+    lines += ["", f"S and V per DS2 record, {'int8 C' if result['c_int8'] else 'float'}, mean over the seeds "
+              "(Se / +P, %; beats held):", "",
+              "| record | S beats | S Se | S +P | S predicted | V beats | V Se | V +P | V predicted |",
+              "|---|---|---|---|---|---|---|---|---|"]
+
+    def f(v):
+        return "–" if v is None else f"{v:.1f}"
+
+    for rec, v in result["per_record"][per_kind].items():
+        s, vv = v["S"], v["V"]
+        if not (s["support"] or vv["support"] or s["predicted_mean"] or vv["predicted_mean"]):
+            continue
+        lines.append(f"| {rec} | {s['support']} | {f(s['se_mean'])} | {f(s['ppv_mean'])} | {s['predicted_mean']:.0f} "
+                     f"| {vv['support']} | {f(vv['se_mean'])} | {f(vv['ppv_mean'])} | {vv['predicted_mean']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def collect(run_dirs: list[Path], target: str, test_key: str) -> dict:
+    """``seeds.json`` content from trained and quantized run directories (one per seed). A model
+    without an int8 path (quantize wrote the float formats only) has ``c_int8: null`` and the reason."""
+    float_reports, c_reports, pr_float, pr_c, deltas, why = [], [], [], [], [], None
+    for d in run_dirs:
+        metrics = json.loads((d / "metrics.json").read_text())
+        report = json.loads((d / "export" / target / "report.json").read_text())
+        float_reports.append(metrics[test_key])
+        pr_float.append(metrics["per_record"][test_key])
+        if report.get("int8") is False:
+            why = report["int8_unavailable"]
+            continue
+        c_reports.append(report["reports"][test_key]["c_int8"])
+        pr_c.append(report["per_record"][test_key]["c_int8"])
+        row = report["accuracy"][test_key]["c_int8"]
+        deltas.append({k: row[k] for k in ("delta_macro_f1", "delta_S_se", "delta_V_se")}
+                      | {"bit_exact_c_vs_reference": report["bit_exact_c_vs_reference"]})
+    out = {"float": spread(float_reports), "c_int8": spread(c_reports) if c_reports else None,
+           "c_vs_float": deltas,
+           "per_record": {"float": per_record_spread(pr_float), "c_int8": per_record_spread(pr_c) if pr_c else None},
+           "per_record_per_seed": {"float": pr_float, "c_int8": pr_c}, "macro_classes": list(MACRO_CLASSES)}
+    if why:
+        out["int8_unavailable"] = why
+    return out
+
+
+def run_seeds(cfg, data_dir: Path, seeds: list[int], target, out: Path, command: str = "", force: bool = False,
+              progress: bool = False, log=print) -> dict:
+    """Train, quantize and score every seed; write ``seeds.json``, ``seeds.md`` and a per-record plot.
+
+    Everything is built in a temporary directory renamed onto ``out`` at the end, so a failure
+    leaves no half-written result.
+    """
+    import dataclasses
+
+    from edgeecg import plots
+    from edgeecg.atomic import atomic_dir
+    from edgeecg.config import config_to_dict, test_key
+    from edgeecg.dataset import make_splits
+    from edgeecg.quantize import QuantizeOptions, quantize_run
+    from edgeecg.run import save_run
+    from edgeecg.train import train_model
+
+    key = test_key(cfg)
+    splits = make_splits(data_dir, cfg)
+    with atomic_dir(out, force=force) as tmp:
+        run_dirs = []
+        for seed in seeds:
+            seed_cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed))
+            run_dir = tmp / f"seed{seed}"
+            log(f"seed {seed}: training on {len(splits['train']):,d} beats ...")
+            result = train_model(seed_cfg, splits, progress=progress)
+            save_run(run_dir, seed_cfg, result.model, result.history, result.best_epoch, splits, data_dir)
+            log(f"seed {seed}: quantizing for {target.name} ...")
+            quantize_run(out / run_dir.name, seed_cfg, result.model, target, data_dir, run_dir / "export" / target.name,
+                         QuantizeOptions(), log=lambda m: None)
+            run_dirs.append(run_dir)
+        result = collect(run_dirs, target.name, key)
+        result.update({"seeds": list(seeds), "target": target.name, "test_key": key, "command": command,
+                       "runs": [str(out / d.name) for d in run_dirs], "config": config_to_dict(cfg)})
+        (tmp / "seeds.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        (tmp / "seeds.md").write_text(seeds_markdown(result, command), encoding="utf-8")
+        kind = "c_int8" if result["c_int8"] else "float"
+        mean_pr = {r: {c: {"se": v[c]["se_mean"], "ppv": v[c]["ppv_mean"], "support": v[c]["support"],
+                           "predicted": v[c]["predicted_mean"]} for c in ("S", "V")}
+                   for r, v in result["per_record"][kind].items()}
+        plots.per_record(mean_pr, f"{key}, {'int8 C' if result['c_int8'] else 'float'}, mean of {len(seeds)} seeds",
+                         tmp / "per_record.png")
+    return result

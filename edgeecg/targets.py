@@ -26,6 +26,8 @@ class Target:
     formats: tuple[str, ...]
     deploy: tuple[str, ...]     # the formats that run on the device: the ones held to the size budget
     c_block: int = 8            # output channels the generated C computes together (see firmware_export)
+    adc_hz: float = 360.0       # ADC sampling rate the stream front end takes (integer multiple of the model's)
+    adc_gain: float = 200.0     # ADC counts per mV (MIT-BIH: 200)
 
 
 def target_names(directory: Path = TARGETS_DIR) -> list[str]:
@@ -52,7 +54,8 @@ def load_target(name_or_path: str, directory: Path = TARGETS_DIR) -> Target:
                       flash_bytes=int(budget["flash_bytes"]), ram_bytes=int(budget["ram_bytes"]),
                       max_macro_f1_loss_pp=float(budget["max_macro_f1_loss_pp"]),
                       max_se_loss_pp=float(budget["max_se_loss_pp"]), formats=formats,
-                      deploy=deploy, c_block=int(raw.get("c_block", Target.c_block)))
+                      deploy=deploy, c_block=int(raw.get("c_block", Target.c_block)),
+                      adc_hz=float(raw.get("adc_hz", Target.adc_hz)), adc_gain=float(raw.get("adc_gain", Target.adc_gain)))
     except FileNotFoundError:
         raise EdgeECGError(f"{path}: target file not found") from None
     except tomllib.TOMLDecodeError as err:

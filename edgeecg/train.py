@@ -1,5 +1,14 @@
-"""The training loop: AdamW + one-cycle schedule, class-imbalance handling, early stopping on
-validation macro-F1, seeded and deterministic on one machine."""
+"""The training loop: AdamW, a constant learning rate after a warm-up (or one-cycle), an exponential
+moving average of the weights, class-imbalance handling and augmentation; seeded and deterministic on
+one machine. With validation beats it keeps the best epoch by macro-F1; without (the default recipe,
+whose epoch count ``edgeecg cv`` chose) it trains every epoch and keeps the last.
+
+Multi-label sets (``y`` of shape (n, labels): PTB-XL) train with one sigmoid per label and binary
+cross-entropy, and stop early on validation macro-ROC-AUC. Under ``torchrun`` the model is wrapped in
+``DistributedDataParallel`` (see :mod:`edgeecg.distributed`): every rank draws the same epoch order
+from the same seed and takes its own share of each global batch (``batch_size`` is the global
+batch), so the class-balanced sampler is split across ranks deterministically.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +22,11 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from edgeecg import distributed
 from edgeecg.config import Config, TrainConfig
 from edgeecg.dataset import BeatSet
 from edgeecg.errors import EdgeECGError
-from edgeecg.metrics import classification_report
+from edgeecg.metrics import classification_report, multilabel_report
 from edgeecg.models import build_model
 from edgeecg.processing.aami import CLASSES
 from edgeecg.processing.beats import round_to_input_grid
@@ -69,62 +79,167 @@ def to_tensors(beats: BeatSet, device: torch.device):
 @torch.no_grad()
 def predict_proba(model: nn.Module, beats: BeatSet, device: torch.device | str = "cpu",
                   batch_size: int = 4096) -> np.ndarray:
-    """Softmax class probabilities of every beat, shape (n, 5)."""
+    """Softmax class probabilities of every beat, shape (n, 5); for a multi-label set (``y`` of shape
+    (n, labels)) the sigmoid of each output instead."""
     model.eval()
     device = torch.device(device)
+    squash = torch.sigmoid if beats.y.ndim == 2 else (lambda z: torch.softmax(z, dim=1))
     out = []
     for i in range(0, len(beats), batch_size):
         x = torch.from_numpy(beats.x[i:i + batch_size]).to(device)
         rr = torch.from_numpy(beats.rr[i:i + batch_size]).to(device)
-        out.append(torch.softmax(model(x, rr), dim=1).cpu().numpy())
+        out.append(squash(model(x, rr)).cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, len(CLASSES)), np.float32)
+
+
+def label_weights(y: np.ndarray, power: float) -> torch.Tensor:
+    """Multi-label ``y`` (n, labels): ``(n_largest / n_label) ** power`` per label, capped."""
+    counts = y.sum(axis=0).astype(np.float64)
+    w = (counts.max() / np.maximum(counts, 1.0)) ** power
+    return torch.tensor(np.minimum(w, MAX_CLASS_WEIGHT), dtype=torch.float32)
 
 
 def _epoch_order(y: np.ndarray, cfg: TrainConfig, gen: torch.Generator) -> torch.Tensor:
     n = len(y)
     if cfg.imbalance != "sampler":
         return torch.randperm(n, generator=gen)
+    if y.ndim == 2:     # multi-label: an example weighs as much as its rarest label (1 without labels)
+        w = (torch.from_numpy(y.astype(np.float32)) * label_weights(y, cfg.imbalance_power)).amax(dim=1).clamp_min(1.0)
+        return torch.multinomial(w, n, replacement=True, generator=gen)
     w = class_weights(y, cfg.imbalance_power)[torch.from_numpy(y)]
     return torch.multinomial(w, n, replacement=True, generator=gen)
 
 
-def _augment(x: torch.Tensor, gen: torch.Generator, input_step: float) -> torch.Tensor:
-    """Random shift of up to 3 samples and white noise: cheap robustness to R-peak jitter.
-    The result goes back onto the beat input's int8 grid (``input_step``; 0: none)."""
+def _stretch(x: torch.Tensor, centre: int, amount: float, gen: torch.Generator) -> torch.Tensor:
+    """Each beat (all channels alike) resampled in time about its R-peak by a factor in
+    ``1 ± amount``: the same beat at another heart rate (linear interpolation, edges held)."""
+    n, _, w = x.shape
+    factor = 1 + amount * (2 * torch.rand(n, 1, generator=gen) - 1)
+    pos = (centre + (torch.arange(w)[None, :] - centre) / factor).clamp(0, w - 1).to(x.device)
+    lo = pos.floor().long()
+    hi = (lo + 1).clamp(max=w - 1)
+    frac = (pos - lo).unsqueeze(1)
+    take = lambda i: torch.gather(x, 2, i.unsqueeze(1).expand(-1, x.shape[1], -1))  # noqa: E731
+    return take(lo) * (1 - frac) + take(hi) * frac
+
+
+def _augment(x: torch.Tensor, gen: torch.Generator, input_step: float, stretch: float = 0.0,
+             centre: int = 0, jitter: str = "window") -> torch.Tensor:
+    """Random shift of up to 3 samples and white noise: cheap robustness to R-peak jitter; with
+    ``stretch``, a time-scaling about the R-peak (sample ``centre``) too. ``jitter="beat"`` shifts the
+    beat but not the patient's template (channel 1 = beat - template is recomputed), as a detector's
+    R-peak jitter does; ``"window"`` shifts every channel. The result goes back onto the beat
+    input's int8 grid (``input_step``; 0: none)."""
+    if stretch:
+        x = _stretch(x, centre, stretch, gen)
     shift = int(torch.randint(-3, 4, (1,), generator=gen))
-    x = torch.roll(x, shift, dims=2)
+    if jitter == "beat" and x.shape[1] == 2:
+        beat = torch.roll(x[:, :1], shift, dims=2)
+        x = torch.cat([beat, x[:, 1:] + beat - x[:, :1]], dim=1)
+    else:
+        x = torch.roll(x, shift, dims=2)
     return round_to_input_grid(x + 0.05 * torch.randn(x.shape, generator=gen).to(x.device), input_step)
 
 
-def train_model(cfg: Config, splits: dict[str, BeatSet], progress: bool = True,
-                init: nn.Module | None = None) -> TrainResult:
-    """Train ``cfg.model`` on ``splits["train"]``; keep the epoch with the best val macro-F1.
+def _scheduler(opt: torch.optim.Optimizer, tc: TrainConfig, steps_per_epoch: int):
+    """``onecycle`` anneals over ``tc.epochs``; ``constant`` warms up, then holds ``tc.lr``, so the
+    weights after epoch ``e`` do not depend on how many epochs were planned (what ``edgeecg cv``
+    needs to choose the epoch count from one run per fold)."""
+    if tc.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=tc.lr, epochs=tc.epochs,
+                                                   steps_per_epoch=steps_per_epoch)
+    warm = max(1, tc.warmup_epochs * steps_per_epoch)
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, (step + 1) / warm))
 
+
+def augment_centre(cfg: Config) -> int:
+    """The sample time-stretching keeps in place: the R-peak (MIT-BIH: ``before``; a Kaggle beat starts
+    at its R-peak; a PTB-XL record at its start)."""
+    return cfg.data.before if cfg.data.dataset == "mitdb" else 0
+
+
+def _validate(model: nn.Module, val: BeatSet, device: torch.device, multilabel: bool) -> dict:
+    """Validation loss and the early-stopping figure: macro-F1 (%), or macro-ROC-AUC (multi-label)."""
+    proba = predict_proba(model, val, device)
+    if multilabel:
+        p = torch.from_numpy(proba).clamp(1e-7, 1 - 1e-7)
+        loss = float(F.binary_cross_entropy(p, torch.from_numpy(val.y.astype(np.float32))))
+        report = multilabel_report(val.y, proba, [0.5] * val.y.shape[1], tuple(f"l{k}" for k in range(val.y.shape[1])))
+        return {"val_loss": loss, "val_macro_auc": report["macro_auc"] if report["macro_auc"] is not None else 0.0}
+    loss = float(F.nll_loss(torch.log(torch.from_numpy(proba).clamp_min(1e-12)), torch.from_numpy(val.y)))
+    return {"val_loss": loss, "val_macro_f1": classification_report(val.y, proba.argmax(1))["macro_f1"]}
+
+
+def train_model(cfg: Config, splits: dict[str, BeatSet], progress: bool = True,
+                init: nn.Module | None = None, on_epoch=None) -> TrainResult:
+    """Train ``cfg.model`` on ``splits["train"]``.
+
+    With beats in ``splits["val"]`` and ``patience`` > 0, the epoch with the best val macro-F1 is
+    kept (early stopping). Without val beats every one of ``epochs`` runs and the last epoch's
+    weights are returned (their moving average with ``ema_decay`` > 0): the protocol of a final
+    model trained on all of DS1 for the epoch count that ``edgeecg cv`` chose.
     ``init``: start from this model (fine-tuning, e.g. after pruning) instead of a fresh one.
+    ``on_epoch(epoch, model)``: called after each epoch with the model that would be returned.
+
+    A multi-label set (PTB-XL) trains with binary cross-entropy and early-stops on val macro-AUC.
+    Under ``torchrun`` (``WORLD_SIZE`` > 1) this runs as one rank of a DDP job; rank 0 decides early
+    stopping and every rank returns rank 0's model.
     """
     tc = cfg.train
-    train, val = splits["train"], splits["val"]
-    if len(train) == 0 or len(val) == 0:
-        raise EdgeECGError("training needs beats in both the train and the val split")
+    train, val = splits["train"], splits.get("val")
+    if len(train) == 0:
+        raise EdgeECGError("training needs beats in the train split")
+    multilabel = train.y.ndim == 2
+    if multilabel and tc.loss == "focal":
+        raise EdgeECGError("[train] loss = \"focal\" is for single-label beats; a multi-label set trains with "
+                           "binary cross-entropy (loss = \"ce\")")
+    early_stopping = val is not None and len(val) > 0 and tc.patience > 0
     seed_everything(tc.seed)
-    device = select_device(tc.device)
+    ctx, device = distributed.setup(tc.device)
+    if ctx.world > 1 and tc.batch_size < ctx.world:
+        raise EdgeECGError(f"[train] batch_size {tc.batch_size} is smaller than the {ctx.world} processes")
+    progress = progress and ctx.main
     if init is None:
-        model = build_model(cfg.model.name, cfg.data, **cfg.model.params)
-        model.rr_norm.fit(torch.from_numpy(train.rr))
+        model = build_model(cfg.model.name, cfg.data, n_classes=train.y.shape[1] if multilabel else len(CLASSES),
+                            **cfg.model.params)
+        if train.rr.shape[1]:      # PTB-XL and Kaggle beats have no RR features
+            model.rr_norm.fit(torch.from_numpy(train.rr))
     else:
         model = copy.deepcopy(init)
     model.to(device)
+    ema = None
+    if tc.ema_decay > 0:
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(tc.ema_decay), use_buffers=True)
+    current = (lambda: ema.module) if ema is not None else (lambda: model)
+    net = model
+    if ctx.world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
     x_tr, rr_tr, y_tr = to_tensors(train, device)
-    weight = class_weights(train.y, tc.imbalance_power).to(device) if tc.imbalance == "weighted_loss" else None
+    weight = None
+    if tc.imbalance == "weighted_loss":
+        if multilabel:   # BCE's pos_weight: (negatives / positives) ** power per label, capped
+            pos = train.y.sum(axis=0).astype(np.float64)
+            weight = torch.tensor(np.minimum(((len(train) - pos) / np.maximum(pos, 1.0)) ** tc.imbalance_power,
+                                             MAX_CLASS_WEIGHT), dtype=torch.float32).to(device)
+        else:
+            weight = class_weights(train.y, tc.imbalance_power).to(device)
+    if multilabel:
+        y_tr = y_tr.float()
     steps_per_epoch = max(1, len(train) // tc.batch_size)
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=tc.lr, epochs=tc.epochs,
-                                                steps_per_epoch=steps_per_epoch)
+    sched = _scheduler(opt, tc, steps_per_epoch)
     gen = torch.Generator().manual_seed(tc.seed)
+    # one process: one generator for the order and the augmentation (as always); DDP: the same order on
+    # every rank (same seed), augmentation noise of each rank its own
+    aug_gen = gen if ctx.world == 1 else torch.Generator().manual_seed(tc.seed + 1_000_003 * (ctx.rank + 1))
+    centre = augment_centre(cfg)
 
     result = TrainResult(model=model)
-    best_f1, best_state, stale = -1.0, None, 0
+    best, best_state, stale = -1.0, None, 0
+    score_key = "val_macro_auc" if multilabel else "val_macro_f1"
     for epoch in range(1, tc.epochs + 1):
         model.train()
         order = _epoch_order(train.y, tc, gen)
@@ -132,10 +247,16 @@ def train_model(cfg: Config, splits: dict[str, BeatSet], progress: bool = True,
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{tc.epochs}", leave=False,
                    disable=not progress, unit="batch")
         for step in bar:
-            idx = order[step * tc.batch_size:(step + 1) * tc.batch_size].to(device)
-            x = _augment(x_tr[idx], gen, cfg.data.input_step) if tc.augment else x_tr[idx]
-            logits = model(x, rr_tr[idx])
-            if tc.loss == "focal":
+            idx = order[step * tc.batch_size:(step + 1) * tc.batch_size]
+            if ctx.world > 1:
+                idx = idx[ctx.rank::ctx.world]        # this rank's share of the global batch
+            idx = idx.to(device)
+            x = (_augment(x_tr[idx], aug_gen, cfg.data.input_step, tc.stretch, centre, tc.jitter)
+                 if tc.augment else x_tr[idx])
+            logits = net(x, rr_tr[idx])
+            if multilabel:
+                loss = F.binary_cross_entropy_with_logits(logits, y_tr[idx], pos_weight=weight)
+            elif tc.loss == "focal":
                 loss = focal_loss(logits, y_tr[idx], tc.focal_gamma, weight)
             else:
                 loss = F.cross_entropy(logits, y_tr[idx], weight=weight)
@@ -143,24 +264,42 @@ def train_model(cfg: Config, splits: dict[str, BeatSet], progress: bool = True,
             loss.backward()
             opt.step()
             sched.step()
+            if ema is not None:
+                ema.update_parameters(model)
             total += loss.item()
             bar.set_postfix(loss=f"{total / (step + 1):.4f}")
-        proba = predict_proba(model, val, device)
-        val_loss = float(F.nll_loss(torch.log(torch.from_numpy(proba).clamp_min(1e-12)),
-                                    torch.from_numpy(val.y)))
-        val_f1 = classification_report(val.y, proba.argmax(1))["macro_f1"]
-        result.history.append({"epoch": epoch, "train_loss": total / steps_per_epoch,
-                               "val_loss": val_loss, "val_macro_f1": val_f1,
-                               "lr": opt.param_groups[0]["lr"]})
+        if ctx.world > 1:       # rank 0's BatchNorm statistics everywhere: every rank holds one model
+            distributed.sync_buffers(model)
+            if ema is not None:
+                distributed.sync_buffers(ema.module)
+        entry = {"epoch": epoch, "train_loss": total / steps_per_epoch, "lr": opt.param_groups[0]["lr"]}
+        line = f"epoch {epoch:3d}  train loss {entry['train_loss']:.4f}"
+        if val is not None and len(val):
+            if ctx.main:
+                entry.update(_validate(current(), val, device, multilabel))
+            entry = distributed.broadcast(entry)
+            line += f"  val loss {entry['val_loss']:.4f}  " + (
+                f"val macro-AUC {entry['val_macro_auc']:.4f}" if multilabel else
+                f"val macro-F1 {entry['val_macro_f1']:.2f} %")
+        result.history.append(entry)
         if progress:
-            tqdm.write(f"epoch {epoch:3d}  train loss {total / steps_per_epoch:.4f}  "
-                       f"val loss {val_loss:.4f}  val macro-F1 {val_f1:.2f} %")
-        if val_f1 > best_f1:
-            best_f1, best_state, stale, result.best_epoch = val_f1, copy.deepcopy(model.state_dict()), 0, epoch
+            tqdm.write(line)
+        if on_epoch is not None:
+            on_epoch(epoch, current())
+        if not early_stopping:
+            continue
+        if entry[score_key] > best:
+            best, stale, result.best_epoch = entry[score_key], 0, epoch
+            best_state = copy.deepcopy(current().state_dict())
         else:
             stale += 1
             if stale >= tc.patience:
                 break
-    model.load_state_dict(best_state)
-    model.to("cpu").eval()
+    final = current()
+    if early_stopping:
+        final.load_state_dict(best_state)
+    else:
+        result.best_epoch = len(result.history)
+    final.to("cpu").eval()
+    result.model = final
     return result

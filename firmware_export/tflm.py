@@ -7,8 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeecg.atomic import write_text_atomic
-from edgeecg.config import DataConfig
-from edgeecg.processing.beats import rr_feature_names
+from edgeecg.config import DataConfig, rr_feature_names
 from edgeecg.processing.filters import design_bandpass
 from edgeecg.quant.graph import Int8Graph
 from firmware_export.carray import c_array, c_identifier, qparam_defines
@@ -39,7 +38,7 @@ def write_model_data(directory: Path, tflite: bytes, graph: Int8Graph, arena_byt
         f"#define {P}_FS_HZ {data.fs}", f"#define {P}_WINDOW_BEFORE {data.before}", f"#define {P}_WINDOW_AFTER {data.after}",
         f"#define {P}_TEMPLATE_BEATS {data.template_beats} /* running-average template time constant, 0 = off */",
         f"#define {P}_LOCAL_RR_BEATS {data.local_rr_beats}", f"#define {P}_AVG_RR_BEATS {data.avg_rr_beats}",
-        f"/* RR features in input order: {', '.join(rr_feature_names(data.mode))} (seconds and ratios). */",
+        f"/* RR features in input order: {', '.join(rr_feature_names(data))} (seconds and ratios). */",
         f"#define {P}_N_BIQUADS {len(sos)}",
         f"/* Band-pass {data.band_hz[0]}-{data.band_hz[1]} Hz, Butterworth, transposed DF-II biquads: b0 b1 b2 a0 a1 a2. */",
         f"static const float {p}_bandpass_sos[{P}_N_BIQUADS][6] = {{",

@@ -37,13 +37,15 @@ def synthetic_ecg(n_beats: int = 80, fs: float = 360.0, v_every: int = 5, a_ever
 
 
 def write_record(directory: Path, name: str, fs: float = 360.0, fmt: str = "212", signal=None,
-                 with_annotations: bool = True, **kwargs) -> Path:
-    """Write ``name.hea``, ``name.dat`` and (optionally) ``name.atr`` into ``directory``."""
-    sig, peaks, symbols = synthetic_ecg(fs=fs, **kwargs)
+                 with_annotations: bool = True, sig_names=("MLII", "V1"), symbols=None, **kwargs) -> Path:
+    """Write ``name.hea``, ``name.dat`` and (optionally) ``name.atr`` into ``directory``.
+    ``symbols`` replaces the annotation symbols (e.g. only rhythm or noise annotations)."""
+    sig, peaks, beat_symbols = synthetic_ecg(fs=fs, **kwargs)
     if signal is not None:
         sig = signal
-    wfdb.wrsamp(name, fs=fs, units=["mV", "mV"], sig_name=["MLII", "V1"], p_signal=sig,
+    wfdb.wrsamp(name, fs=fs, units=["mV", "mV"], sig_name=list(sig_names), p_signal=sig,
                 fmt=[fmt, fmt], adc_gain=[200.0, 200.0], baseline=[0, 0], write_dir=str(directory))
     if with_annotations:
-        wfdb.wrann(name, "atr", sample=peaks, symbol=list(symbols), write_dir=str(directory))
+        labels = beat_symbols if symbols is None else [symbols[i % len(symbols)] for i in range(len(peaks))]
+        wfdb.wrann(name, "atr", sample=peaks, symbol=list(labels), write_dir=str(directory))
     return Path(directory)

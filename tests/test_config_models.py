@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from edgeecg.config import DS1, DS2, PACED, Config, load_config
+from edgeecg.config import DS1, DS2, PACED, Config, load_config, rr_feature_names
 from edgeecg.errors import EdgeECGError
 from edgeecg.models import MODELS, build_model, count_params, macs_per_beat
 
@@ -25,7 +25,7 @@ def test_every_recipe_loads_and_builds(recipe):
     cfg = load_config(recipe)
     model = build_model(cfg.model.name, cfg.data, **cfg.model.params)
     x = torch.zeros(3, cfg.data.channels, cfg.data.window)
-    assert model(x, torch.ones(3, 6)).shape == (3, 5)
+    assert model(x, torch.ones(3, len(rr_feature_names(cfg.data)))).shape == (3, 5)
 
 
 def test_there_is_one_recipe_per_model_family():
@@ -36,7 +36,7 @@ def test_default_hybrid_fits_the_16_kib_int8_budget():
     cfg = Config()
     model = build_model("hybrid", cfg.data)
     assert count_params(model) <= 16_000
-    assert 10_000 < macs_per_beat(model, cfg.data.window, cfg.data.channels, 6) < 1_000_000
+    assert 10_000 < macs_per_beat(model, cfg.data.window, cfg.data.channels, len(rr_feature_names(cfg.data))) < 1_000_000
 
 
 def test_macs_of_a_single_linear_layer():
@@ -68,5 +68,6 @@ def test_bad_config_names_file_and_problem(tmp_path, text, message):
 
 
 def test_unknown_model_lists_known_ones():
-    with pytest.raises(EdgeECGError, match=r"unknown model 'resnet' \(known: cnn, cnn_lstm, hybrid\)"):
+    with pytest.raises(EdgeECGError, match=r"unknown model 'resnet' \(known: cnn, cnn_bilstm, cnn_lstm, hybrid, "
+                                           r"spectrogram_cnn\)"):
         build_model("resnet", Config().data)

@@ -17,7 +17,8 @@ from conftest import TARGET
 from firmware_export.cmodel import CFLAGS
 
 EXPECTED = {"model.ts.pt", "model.pt2", "model.fp32.onnx", "model.int8.onnx", "model.fp32.tflite",
-            "model.int8.tflite", "model_data.h", "model_data.c", "ecg_model.h", "ecg_model.c", "golden.h", "report.json"}
+            "model.int8.tflite", "model_data.h", "model_data.c", "ecg_model.h", "ecg_model.c", "golden.h", "report.json",
+            "ecg_stream.h", "ecg_stream.c", "ecg_qrs.h", "ecg_qrs.c"}
 
 
 def test_every_artifact_is_written_and_reported(exported):
@@ -34,7 +35,7 @@ def test_every_artifact_is_written_and_reported(exported):
     assert all(90.0 <= c["c_vs_float_agreement"] <= 100.0 for c in report["consistency"].values())
     assert report["c_vs_tflite_int8_agreement"] >= 99.0          # LiteRT's builtin kernels: same arithmetic
     assert report["c_vs_tflite_int8_xnnpack_agreement"] >= 95.0  # XNNPACK requantizes in fp32
-    assert report["calibration_percentile"] == 99.99
+    assert report["calibration_percentile"] == 99.99 and report["calibration_rr_percentile"] == 99.9
     assert report["beat_input_on_data_grid"] is False          # float beats: the converter picks the scale
     assert report["bias_correction"] is True
     assert report["macs_per_beat"] > 0 and report["tflm_arena_bytes"] > 0
@@ -118,7 +119,7 @@ def test_rounding_simulation_tracks_the_int8_reference(exported):
 
 def test_rounding_budget_is_reported(exported):
     _, out = exported
-    budget = json.loads((out / "report.json").read_text())["rounding_budget_val"]
+    budget = json.loads((out / "report.json").read_text())["rounding_budget"]
     assert budget["beats"] > 0 and {"beat input", "rr input", "conv0 weights", "dense1 output"} <= set(budget["alone"])
     for row in [budget["all"], budget["all_float_biases"], *budget["alone"].values()]:
         assert 0 <= row["changed"] == sum(row["changed_by_class"].values()) <= budget["beats"]
@@ -235,7 +236,7 @@ def test_folding_batchnorm_and_rr_standardiser_keeps_the_float_function():
             m.weight.data.uniform_(0.5, 1.5)
     model.rr_norm.mean.uniform_(0, 1)
     model.rr_norm.std.uniform_(0.5, 1)
-    x, rr = torch.randn(4, 2, 128), torch.rand(4, 6)
+    x, rr = torch.randn(4, 2, 128), torch.rand(4, len(Config().data.rr_features))
     with torch.no_grad():
         expected = model(x, rr).numpy()
     np.testing.assert_allclose(forward(fold(model), x.numpy(), rr.numpy()), expected, atol=1e-5)
@@ -255,6 +256,9 @@ def test_calibration_inputs_are_clipped_to_the_training_percentiles():
     assert clipped.rr[:, 0].max() == pytest.approx(np.percentile(rr[:, 0], 99.9))
     assert clipped.x.max() < plain.x.max() and clipped.x.shape == plain.x.shape
     np.testing.assert_array_equal(clipped.y, plain.y)
+    rr_only = calibration_set(train, n, seed=0, percentile=100.0, rr_percentile=99.0)   # RR range on its own
+    np.testing.assert_array_equal(rr_only.x, plain.x)
+    assert rr_only.rr[:, 0].max() == pytest.approx(np.percentile(rr[:, 0], 99.0))
 
 
 def test_calibration_on_the_input_grid_keeps_its_ends_and_is_not_clipped():
@@ -313,12 +317,33 @@ def test_beats_on_the_int8_grid_make_the_beat_input_exact(synth_dir, tmp_path):
     q = graph.qparams[graph.beat_input]
     assert report["beat_input_on_data_grid"] is True and q.zero_point == 0 and q.scale == pytest.approx(0.02)
     assert report["bias_correction"] is False
-    assert report["rounding_budget_val"]["alone"]["beat input"] == {
+    assert report["rounding_budget"]["alone"]["beat input"] == {
         "changed": 0, "changed_by_class": dict.fromkeys("NSVFQ", 0), "mean_abs_logit_error": 0.0}
 
 
-def test_cnn_lstm_has_no_int8_export_and_writes_nothing(synth_dir, tmp_path):
-    res = _train_and_quantize(synth_dir, tmp_path, "cnn_lstm", "channels = [4, 4]\nkernels = [5, 5]")
-    assert res.exit_code != 0
-    assert "int8 export supports the hybrid and cnn models, not CNNLSTM" in res.output
-    assert not (tmp_path / "run" / "export").exists()
+def test_cnn_lstm_writes_the_float_formats_and_reports_no_int8(synth_dir, tmp_path):
+    """No int8/C path for an LSTM: quantize says so in one line, writes the float formats that export
+    and reports the int8 ones as not available (issue 14; it used to refuse before writing anything)."""
+    from edgeecg.quantize import QuantizeOptions, quantize_run
+    from edgeecg.run import load_run
+    from edgeecg.targets import load_target
+    from test_train_cli import TINY
+
+    recipe = TINY.replace("[model.params]", '[model]\nname = "cnn_lstm"\n\n[model.params]').replace(
+        "hidden = 8", "lstm_hidden = 4").replace("epochs = 3", "epochs = 1")
+    (tmp_path / "recipe.toml").write_text(recipe)
+    (tmp_path / "roomy.toml").write_text(TARGET.format(name="roomy", flash=1 << 20))
+    res = CliRunner().invoke(main, ["train", "--data", str(synth_dir), "--out", str(tmp_path / "run"),
+                                    "--config", str(tmp_path / "recipe.toml"), "--quiet"])
+    assert res.exit_code == 0, res.output
+    cfg, model, _ = load_run(tmp_path / "run")
+    lines = []
+    out = tmp_path / "run" / "export" / "roomy"
+    report = quantize_run(tmp_path / "run", cfg, model, load_target(str(tmp_path / "roomy.toml")), synth_dir, out,
+                          QuantizeOptions(calib_beats=100), log=lines.append)
+    assert [m for m in lines if "not available" in m] == [
+        f"int8 and C: not available for cnn_lstm ({report['int8_unavailable']}); writing the float formats"]
+    assert {p.name for p in out.iterdir()} == {"model.ts.pt", "model.pt2", "model.fp32.onnx", "model.fp32.tflite",
+                                               "report.json"}
+    assert report["int8"] is False and "LSTM" in report["not_available"]["c_int8"]
+    assert all(abs(r["delta_macro_f1"]) < 1e-6 for r in report["accuracy"]["test"].values())

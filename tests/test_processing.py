@@ -3,11 +3,13 @@
 import dataclasses
 
 import numpy as np
+import pytest
 
-from edgeecg.config import DataConfig
+from edgeecg.config import CAUSAL_RR_FEATURES, DataConfig, config_from_dict, rr_feature_names
+from edgeecg.errors import EdgeECGError
 from edgeecg.io import rdrecord
 from edgeecg.processing.aami import CLASSES, aami_labels, class_counts
-from edgeecg.processing.beats import (extract_beats, round_to_input_grid, rr_feature_names, rr_features,
+from edgeecg.processing.beats import (extract_beats, irregularity, regular_rr, round_to_input_grid, rr_features,
                                      template_channel)
 from edgeecg.processing.filters import BiquadCascade, causal_filter, design_bandpass, initial_state, resample
 
@@ -43,23 +45,50 @@ def test_resample_length():
 
 
 def test_realtime_rr_features_are_causal():
-    cfg = DataConfig(mode="realtime")
+    cfg = DataConfig(mode="realtime", rr_features=CAUSAL_RR_FEATURES)
     r = np.cumsum(np.full(50, 144))
     later = r.copy()
     later[30:] += 40            # the future changes ...
     a, b = rr_features(r, 180, cfg), rr_features(later, 180, cfg)
     np.testing.assert_array_equal(a[:28], b[:28])   # ... the features of earlier beats do not
-    assert a.shape[1] == len(rr_feature_names("realtime")) == 6
-    np.testing.assert_allclose(a[5], [0.8, 0.8, 0.8, 1, 1, 1])
+    assert a.shape[1] == len(rr_feature_names(cfg)) == len(CAUSAL_RR_FEATURES)
+    expected = {"pre_rr": 0.8, "prev_rr": 0.8, "local_rr": 0.8, "avg_rr": 0.8, "regular_rr": 0.8, "irregularity": 0}
+    np.testing.assert_allclose(a[5], [expected.get(n, 1.0) for n in CAUSAL_RR_FEATURES])
 
 
-def test_diagnostic_mode_uses_next_rr():
-    cfg = DataConfig(mode="diagnostic")
+def test_regular_rr_ignores_ectopic_beats_and_follows_a_lasting_change():
+    cfg = DataConfig()
+    rr = np.full(300, 1.0)
+    rr[50], rr[51] = 0.6, 1.4          # a premature beat and its compensatory pause
+    rr[80] = 3.0                       # a pause
+    rr[120:] = 0.7                     # a lasting faster rhythm
+    reg = regular_rr(rr, cfg)
+    np.testing.assert_allclose(reg[:51], 1.0)                   # before beat 50: nothing irregular yet
+    assert abs(reg[52] - 1.0) < 0.02 and abs(reg[81] - 1.0) < 0.05   # one ectopic beat barely moves it
+    assert abs(reg[299] - 0.7) < 1e-9                           # the new rhythm is followed (90 beats) ...
+    assert reg[125] > 0.95                                      # ... not at its first beats
+    ratio = rr / reg
+    assert ratio[50] < 0.65 and ratio[120] < 0.75
+
+
+def test_irregularity_is_high_in_an_irregular_rhythm():
+    rng = np.random.default_rng(0)
+    steady, irregular = np.full(50, 0.8), 0.8 + 0.3 * rng.uniform(-1, 1, 50)
+    assert irregularity(steady, 8).max() == 0
+    assert irregularity(irregular, 8)[10:].min() > 0.05
+    assert irregularity(irregular, 8)[0] == 0
+
+
+def test_diagnostic_mode_uses_next_rr_and_realtime_refuses_it():
+    cfg = DataConfig(mode="diagnostic", rr_features=("pre_rr", "post_rr"))
     r = np.array([0, 100, 300, 400])
     feats = rr_features(r, 100, cfg)
-    names = rr_feature_names("diagnostic")
-    assert feats[0, names.index("post_rr")] == 2.0      # beat 1: next RR is 200 samples
-    assert np.isnan(feats[-1, names.index("post_rr")])
+    assert feats[0, 1] == 2.0      # beat 1: next RR is 200 samples
+    assert np.isnan(feats[-1, 1])
+    with pytest.raises(EdgeECGError, match="need mode"):
+        config_from_dict({"data": {"rr_features": ["pre_rr", "post_over_regular"]}})
+    with pytest.raises(EdgeECGError, match="unknown bogus"):
+        config_from_dict({"data": {"rr_features": ["bogus"]}})
 
 
 def test_template_channel_is_causal_and_starts_at_zero():
@@ -75,14 +104,13 @@ def test_extract_beats_shapes_labels_and_normalisation(synth_dir):
     cfg = DataConfig()
     beats = extract_beats(rdrecord(synth_dir, "s1"), cfg)
     assert beats.x.shape == (len(beats.y), 2, cfg.window)
-    assert beats.rr.shape == (len(beats.y), 6)
+    assert beats.rr.shape == (len(beats.y), len(cfg.rr_features))
     assert len(beats.y) == 79                     # 80 beats minus the first (no previous RR)
     assert set(beats.y.tolist()) == {0, 1, 2}
     np.testing.assert_allclose(beats.x[:, 0].mean(axis=1), 0, atol=1e-5)
     np.testing.assert_allclose(beats.x[:, 0].std(axis=1), 1, atol=1e-3)
     # premature beats are premature in the features
-    names = rr_feature_names("realtime")
-    ratio = beats.rr[:, names.index("pre_over_avg")]
+    ratio = beats.rr[:, rr_feature_names(cfg).index("pre_over_regular")]
     assert ratio[beats.y == 2].mean() < 0.8 < ratio[beats.y == 0].mean()
 
 
@@ -112,3 +140,14 @@ def test_other_sampling_rate_is_resampled(synth_dir):
 def test_template_off_gives_one_channel(synth_dir):
     cfg = dataclasses.replace(DataConfig(), template_beats=0)
     assert extract_beats(rdrecord(synth_dir, "s1"), cfg).x.shape[1] == 1
+
+
+def test_template_moves_only_on_the_beats_it_is_told_to():
+    w = np.random.default_rng(1).standard_normal((6, 8))
+    update = np.array([True, False, False, True, False, True])
+    t = template_channel(w, 4, update)
+    template = w[0].copy()
+    for i in range(6):
+        np.testing.assert_allclose(t[i], w[i] - template)
+        if update[i]:
+            template += (w[i] - template) / 4

@@ -27,7 +27,7 @@ import numpy as np
 from edgeecg.atomic import atomic_dir
 from edgeecg.bench import cross, latency
 from edgeecg.config import Config, test_key
-from edgeecg.dataset import make_splits
+from edgeecg.dataset import check_split, make_splits
 from edgeecg.errors import EdgeECGError
 from edgeecg.metrics import agreement, summarise
 from edgeecg.targets import Target
@@ -45,7 +45,7 @@ RUNTIMES = {
 
 @dataclass
 class BenchOptions:
-    beats: str = "val"               # "val" (DS1 validation records) or "ds2" (final figures)
+    beats: str = "ds1"               # "ds1" (DS1 check beats, see check_split) or "ds2" (final figures)
     repeat: int = 200                # timed single-beat calls per row
     warmup: int = 20
     max_beats: int | None = None     # first N beats only (quick runs, tests)
@@ -91,7 +91,7 @@ def _python_runners(run_dir: Path, export_dir: Path, report: dict, n_inputs: int
     runners, skipped = {}, {}
     for name, make in makers.items():
         if name != "torch_fp32" and name not in files:
-            skipped[name] = "not exported for this target"
+            skipped[name] = report.get("not_available", {}).get(name, "not exported for this target")
             continue
         try:
             runners[name] = make()
@@ -121,25 +121,29 @@ def bench_export(run_dir: Path, cfg: Config, export_dir: Path, target: Target, d
     from firmware_export.cmodel import DEFAULT_BLOCK
 
     report = load_export(export_dir)
-    split = {"val": "val", "ds2": "test", "test": "test"}.get(opts.beats)
-    if split is None:
-        raise EdgeECGError(f"--beats {opts.beats!r}: use val or {test_key(cfg)}")
-    beats = make_splits(data_dir, cfg)[split]
+    if opts.beats not in ("ds1", "val", "ds2", "test"):
+        raise EdgeECGError(f"--beats {opts.beats!r}: use ds1 or {test_key(cfg)}")
+    splits = make_splits(data_dir, cfg)
+    beats = splits["test"] if opts.beats in ("ds2", "test") else check_split(splits)[1]
     if opts.max_beats:
         beats = beats.subset(np.arange(min(opts.max_beats, len(beats))))
     if len(beats) == 0:
         raise EdgeECGError(f"{data_dir}: no {opts.beats} beats to bench on")
     x, rr, y, n = beats.x, beats.rr, beats.y, len(beats)
 
-    graph = read_tflite((export_dir / report["artifacts"]["tflite_int8"]["path"]).read_bytes())
+    has_int8 = report.get("int8", True)      # False: a model without an int8/C path (float formats only)
     prefix = report.get("prefix", "edgeecg")
-    c_model = convert(graph, prefix, report.get("c_block", DEFAULT_BLOCK))   # what the device gets
-    int8_in = Int8GraphRunner(graph)
-    records = c_model.records(*int8_in.quantized_inputs(x, rr))
     cycled = np.arange(opts.warmup + opts.repeat) % n
-    timed_records = c_model.records(*int8_in.quantized_inputs(x[cycled], rr[cycled]))
+    if has_int8:
+        graph = read_tflite((export_dir / report["artifacts"]["tflite_int8"]["path"]).read_bytes())
+        c_model = convert(graph, prefix, report.get("c_block", DEFAULT_BLOCK))   # what the device gets
+        int8_in = Int8GraphRunner(graph)
+        records = c_model.records(*int8_in.quantized_inputs(x, rr))
+        timed_records = c_model.records(*int8_in.quantized_inputs(x[cycled], rr[cycled]))
+    no_c = f"no int8 C for this model: {report.get('int8_unavailable', '')}"
 
-    runners, skipped = _python_runners(Path(run_dir), export_dir, report, 1 + (graph.rr_input is not None))
+    runners, skipped = _python_runners(Path(run_dir), export_dir, report,
+                                       1 + (graph.rr_input is not None) if has_int8 else 2)
     logits, timing, extra = {}, {}, {}
     for name, runner in runners.items():
         log(f"{name}: {n:,d} beats, then {opts.repeat} timed calls at batch 1 ...")
@@ -149,7 +153,9 @@ def bench_export(run_dir: Path, cfg: Config, export_dir: Path, target: Target, d
         ns = latency.time_runner(runner, x, rr, opts.repeat, opts.warmup)
         timing[name] = {**latency.summary_us(ns), "throughput_beats_per_s": round(throughput, 1)}
 
-    if shutil.which("cc") and shutil.which("size"):
+    if not has_int8:
+        skipped["c_int8"] = no_c
+    elif shutil.which("cc") and shutil.which("size"):
         log(f"c_int8: {n:,d} beats on the host ...")
         host = latency.HostC(convert(graph, prefix, latency.HOST_BLOCK))      # built for this machine
         logits["c_int8"], ns_all = host.run(records, n)
@@ -161,7 +167,10 @@ def bench_export(run_dir: Path, cfg: Config, export_dir: Path, target: Target, d
     else:
         skipped["c_int8"] = "no host C compiler (cc) or size"
 
-    if opts.cross:
+    if not has_int8:
+        for plat in cross.PLATFORMS:
+            skipped[plat.name] = no_c
+    elif opts.cross:
         with tempfile.TemporaryDirectory(prefix="edgeecg-qemu-") as tmp:
             plugin = None
             for plat in cross.PLATFORMS:
@@ -185,12 +194,13 @@ def bench_export(run_dir: Path, cfg: Config, export_dir: Path, target: Target, d
     reference = next((r for r in FLOAT_REFERENCES if r in logits), None)
     if reference is None:
         raise EdgeECGError(f"{export_dir}: no float artifact could be run, so there is no reference")
-    ref = summarise(y, logits[reference])
+    ref = _summarise(y, logits[reference])
     rows = [_row(name, y, lg, ref, report, timing.get(name, {}), extra.get(name, {}), logits.get("c_int8"))
             for name, lg in logits.items()]
     macs = report["macs_per_beat"]
     result = {
         "target": target.name, "run": str(run_dir), "export": str(export_dir),
+        "multilabel": y.ndim == 2, "int8": has_int8,
         "beats_split": opts.beats, "beats": n, "reference": reference, "host": host_info(),
         "repeat": opts.repeat, "warmup": opts.warmup,
         "macs_per_beat": macs,
@@ -214,7 +224,7 @@ def _row(name: str, y, lg, ref: dict, report: dict, timing: dict, extra: dict, c
     art = report["artifacts"].get("c_int8" if name.startswith("c_") else name, {})
     int8 = name in INT8_ROWS
     row = {"artifact": name, "runtime": RUNTIMES[name], "dtype": "int8" if int8 else "fp32",
-           **summarise(y, lg, ref),
+           **_summarise(y, lg, ref),
            "bytes": art.get("bytes"),
            "weight_bytes": report["weight_bytes_int8"] if int8 else 4 * report["params"],
            "flash_bytes": extra.get("flash_bytes", report["artifacts"]["tflite_int8"]["bytes"] if name == "tflm" else None),
@@ -252,9 +262,13 @@ def _check(result: dict, target: Target) -> None:
     """Set ``pass`` and ``why`` on every row and on the whole result."""
     for row in result["rows"]:
         problems = []
+        if "delta_macro_auc" in row:       # multi-label: macro-ROC-AUC, in AUC units
+            from edgeecg.metrics import MAX_MACRO_AUC_LOSS
+            if row["delta_macro_auc"] is not None and row["delta_macro_auc"] < -MAX_MACRO_AUC_LOSS:
+                problems.append(f"macro_auc {row['delta_macro_auc']:+.4f} (allowed -{MAX_MACRO_AUC_LOSS})")
         for key, limit in (("delta_macro_f1", target.max_macro_f1_loss_pp), ("delta_S_se", target.max_se_loss_pp),
                            ("delta_V_se", target.max_se_loss_pp)):
-            if row[key] < -limit:
+            if key in row and row[key] < -limit:
                 problems.append(f"{key.removeprefix('delta_')} {row[key]:+.2f} pp (allowed -{limit})")
         deployed = "c_int8" if row["artifact"].startswith("c_") else row["artifact"]
         if deployed in target.deploy:
@@ -271,3 +285,12 @@ def _check(result: dict, target: Target) -> None:
     failed = [f"{r['artifact']}: {r['why']}" for r in result["rows"] if not r["pass"]]
     result["pass"] = not failed
     result["problems"] = failed
+
+
+def _summarise(y: np.ndarray, logits: np.ndarray, reference: dict | None = None) -> dict:
+    """A row's accuracy: macro-F1 and Se/+P (AAMI beats), or macro and per-label ROC-AUC (multi-label)."""
+    if y.ndim == 2:
+        from edgeecg.metrics import summarise_multilabel
+        from edgeecg.ptbxl import SUPERCLASSES
+        return summarise_multilabel(y, logits, SUPERCLASSES, reference)
+    return summarise(y, logits, reference)

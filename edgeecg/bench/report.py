@@ -11,10 +11,35 @@ def _fmt(v, spec: str = ",.0f", none: str = "–") -> str:
     return none if v is None else format(v, spec)
 
 
+def _multilabel_table(result: dict) -> str:
+    """Rows of a multi-label model: macro-ROC-AUC, its Δ vs the float model, and each label's AUC."""
+    labels = list(result["rows"][0]["per_class"])
+    head = (f"{'artifact':<13}{'mAUC':>7}{'Δ':>8}" + "".join(f"{c:>6}" for c in labels)
+            + f"{'file B':>9}{'weight B':>9}{'flash B':>9}{'RAM B':>8}{'p50 µs':>11}{'p99 µs':>11}"
+            f"{'beats/s':>9}{'instr/beat':>11}{'ms@clk':>8}  result")
+    lines = [head, "-" * len(head)]
+
+    def auc(v, spec=".3f"):
+        return "–" if v is None else format(v, spec)
+
+    for r in result["rows"]:
+        ms = _fmt(r["est_ms_at_target_clock"], ".2f") + ("*" if r.get("isa_proxy") else "")
+        lines.append(
+            f"{r['artifact']:<13}{auc(r['macro_auc'], '.4f'):>7}{_fmt(r['delta_macro_auc'], '+.4f'):>8}"
+            + "".join(f"{auc(r['per_class'][c]['auc']):>6}" for c in labels)
+            + f"{_fmt(r['bytes']):>9}{_fmt(r['weight_bytes']):>9}{_fmt(r['flash_bytes']):>9}{_fmt(r['ram_bytes']):>8}"
+            f"{_fmt(r['latency_us_p50'], ',.1f'):>11}{_fmt(r['latency_us_p99'], ',.1f'):>11}"
+            f"{_fmt(r['throughput_beats_per_s']):>9}{_fmt(r['instructions_per_beat']):>11}{ms:>8}  "
+            f"{'PASS' if r['pass'] else 'FAIL: ' + r['why']}")
+    return "\n".join(lines)
+
+
 def table(result: dict) -> str:
     """The fixed-width table of every row."""
+    if result.get("multilabel"):
+        return _multilabel_table(result)
     head = (f"{'artifact':<13}{'mF1':>6}{'Δ pp':>7}{'S Se':>6}{'S +P':>6}{'V Se':>6}{'V +P':>6}{'F Se':>6}"
-            f"{'file B':>9}{'weight B':>9}{'flash B':>9}{'RAM B':>8}{'p50 µs':>9}{'p99 µs':>9}"
+            f"{'file B':>9}{'weight B':>9}{'flash B':>9}{'RAM B':>8}{'p50 µs':>11}{'p99 µs':>11}"
             f"{'beats/s':>9}{'instr/beat':>11}{'ms@clk':>8}  result")
     lines = [head, "-" * len(head)]
     for r in result["rows"]:
@@ -24,7 +49,7 @@ def table(result: dict) -> str:
             f"{r['artifact']:<13}{r['macro_f1']:>6.1f}{r['delta_macro_f1']:>+7.2f}{pc['S']['se']:>6.1f}"
             f"{pc['S']['ppv']:>6.1f}{pc['V']['se']:>6.1f}{pc['V']['ppv']:>6.1f}{pc['F']['se']:>6.1f}"
             f"{_fmt(r['bytes']):>9}{_fmt(r['weight_bytes']):>9}{_fmt(r['flash_bytes']):>9}{_fmt(r['ram_bytes']):>8}"
-            f"{_fmt(r['latency_us_p50'], ',.1f'):>9}{_fmt(r['latency_us_p99'], ',.1f'):>9}"
+            f"{_fmt(r['latency_us_p50'], ',.1f'):>11}{_fmt(r['latency_us_p99'], ',.1f'):>11}"
             f"{_fmt(r['throughput_beats_per_s']):>9}{_fmt(r['instructions_per_beat']):>11}{ms:>8}  "
             f"{'PASS' if r['pass'] else 'FAIL: ' + r['why']}")
     return "\n".join(lines)
@@ -76,6 +101,11 @@ per cycle (* = another ISA standing in for the target's).
 
 {summary(result)}
 """
+    if result.get("multilabel"):
+        from edgeecg.metrics import MAX_MACRO_AUC_LOSS
+        text = text.replace("Columns: macro-F1 (N,S,V,F) %, its Δ vs the float model, per-class Se/+P %",
+                            f"Multi-label model: the accuracy columns are macro-ROC-AUC, its Δ vs the float "
+                            f"model (allowed -{MAX_MACRO_AUC_LOSS}), and each label's ROC-AUC")
     write_text_atomic(path, text)
 
 
@@ -86,16 +116,24 @@ def write_plot(path: Path, result: dict) -> None:
     import matplotlib.pyplot as plt
 
     rows = result["rows"]
+    multilabel = bool(result.get("multilabel"))
+    key = "delta_macro_auc" if multilabel else "delta_macro_f1"
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
     for r in rows:
         size = r["flash_bytes"] or r["bytes"] or r["weight_bytes"]
         color = "tab:red" if not r["pass"] else ("tab:blue" if r["dtype"] == "int8" else "tab:gray")
-        ax1.scatter(size, r["delta_macro_f1"], color=color)
-        ax1.annotate(r["artifact"], (size, r["delta_macro_f1"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    ax1.axhline(-result["budget"]["max_macro_f1_loss_pp"], color="tab:red", linestyle="--", linewidth=1)
+        delta = r[key] or 0.0
+        ax1.scatter(size, delta, color=color)
+        ax1.annotate(r["artifact"], (size, delta), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    if multilabel:
+        from edgeecg.metrics import MAX_MACRO_AUC_LOSS
+        ax1.axhline(-MAX_MACRO_AUC_LOSS, color="tab:red", linestyle="--", linewidth=1)
+    else:
+        ax1.axhline(-result["budget"]["max_macro_f1_loss_pp"], color="tab:red", linestyle="--", linewidth=1)
     ax1.set_xscale("log")
     ax1.set_xlabel("bytes (flash, else file)")
-    ax1.set_ylabel(f"Δ macro-F1 vs {result['reference']} (pp)")
+    ax1.set_ylabel(f"Δ macro-AUC vs {result['reference']}" if multilabel else
+                   f"Δ macro-F1 vs {result['reference']} (pp)")
     ax1.set_title(f"{result['target']}: accuracy vs size ({result['beats']:,d} {result['beats_split']} beats)")
     timed = [r for r in rows if r["latency_us_p50"] is not None]
     emulated = [r for r in rows if r["est_ms_at_target_clock"] is not None]

@@ -9,7 +9,7 @@ import numpy as np
 from torch import nn
 
 from edgeecg.errors import EdgeECGError
-from edgeecg.models.nets import CNN, Hybrid
+from edgeecg.models.nets import CNN, Hybrid, plain
 
 
 @dataclass
@@ -59,6 +59,7 @@ def fold(model: nn.Module) -> FoldedModel:
     """Fold a :class:`Hybrid` or :class:`CNN` (eval mode) into a :class:`FoldedModel`."""
     if not isinstance(model, (Hybrid, CNN)):
         raise EdgeECGError(f"int8 export supports the hybrid and cnn models, not {type(model).__name__}")
+    model = plain(model)
     convs = [m for m in model.features if isinstance(m, nn.Conv1d)]
     norms = [m for m in model.features if isinstance(m, nn.BatchNorm1d)]
     first = convs[0]

@@ -14,6 +14,7 @@ import os
 import numpy as np
 
 from edgeecg.export.fold import FoldedModel
+from edgeecg.quiet import native_output_filtered
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -83,5 +84,5 @@ def convert(fm: FoldedModel, calib_x: np.ndarray | None = None, calib_rr: np.nda
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
-    with contextlib.redirect_stdout(io.StringIO()):   # the converter prints its saved-model summary
+    with contextlib.redirect_stdout(io.StringIO()), native_output_filtered():   # the converter's own prints
         return converter.convert()

@@ -74,16 +74,16 @@ def list_records(data_dir: Path) -> list[str]:
     return sorted(p.stem for p in data_dir.glob("*.hea"))
 
 
-def record_files(data_dir: Path, name: str) -> list[Path]:
+def record_files(data_dir: Path, name: str, annotator: str = "atr") -> list[Path]:
     """The files a record is made of (header, signal files, annotations), checked to exist."""
     header = _read_header(data_dir, name)
     files = [data_dir / f"{name}.hea"]
     for fname in dict.fromkeys(header.file_name or []):
         files.append(data_dir / fname)
-    files.append(data_dir / f"{name}.atr")
+    files.append(data_dir / f"{name}.{annotator}")
     for f in files[1:]:
         if not f.exists():
-            what = "annotations" if f.suffix == ".atr" else "signal file"
+            what = "annotations" if f.suffix == f".{annotator}" else "signal file"
             raise EdgeECGError(f"{f}: {what} missing (needed by {name}.hea)")
     return files
 
@@ -115,12 +115,24 @@ def _check_signal_file_sizes(data_dir: Path, header) -> None:
                                f"({actual} bytes, header needs {expected})")
 
 
-def rdrecord(data_dir: Path, name: str, lead: str = "MLII") -> Record:
-    """Read one lead of a record and its ``.atr`` annotations, with every check applied."""
-    files = record_files(data_dir, name)
+def lead_name(header, lead: str | int, where: Path) -> str:
+    """The signal name of ``lead``: a name (``MLII``) or a 0-based index (``0`` or ``"0"``)."""
+    names = list(header.sig_name or [])
+    if isinstance(lead, int) or str(lead).isdigit():
+        index = int(lead)
+        if not 0 <= index < len(names):
+            raise EdgeECGError(f"{where}: no lead {index} (the record has {len(names)}: {', '.join(names)})")
+        return names[index]
+    if lead not in names:
+        raise EdgeECGError(f"{where}: no lead {lead!r} (leads: {', '.join(names)})")
+    return str(lead)
+
+
+def rdrecord(data_dir: Path, name: str, lead: str | int = "MLII", annotator: str = "atr") -> Record:
+    """Read one lead (name or index) of a record and its reference annotations, every check applied."""
+    files = record_files(data_dir, name, annotator)
     header = _read_header(data_dir, name)
-    if lead not in (header.sig_name or []):
-        raise EdgeECGError(f"{files[0]}: no lead {lead!r} (leads: {', '.join(header.sig_name or [])})")
+    lead = lead_name(header, lead, files[0])
     _check_signal_file_sizes(data_dir, header)
     try:
         rec = wfdb.rdrecord(str(data_dir / name), channel_names=[lead])
@@ -132,17 +144,17 @@ def rdrecord(data_dir: Path, name: str, lead: str = "MLII") -> Record:
         raise EdgeECGError(f"{files[1]}: lead {lead} has {n_nan} NaN samples of {signal.size}")
     if signal.size < 2 or float(np.std(signal)) < 1e-6:
         raise EdgeECGError(f"{files[1]}: lead {lead} is a flat line (no ECG signal)")
-    samples, symbols = rdann(data_dir, name)
+    samples, symbols = rdann(data_dir, name, annotator)
     return Record(name=name, signal=signal, fs=float(rec.fs), ann_samples=samples, ann_symbols=symbols)
 
 
-def rdann(data_dir: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
+def rdann(data_dir: Path, name: str, annotator: str = "atr") -> tuple[np.ndarray, np.ndarray]:
     """Reference annotations of a record: (sample indices, symbols)."""
-    atr = data_dir / f"{name}.atr"
+    atr = data_dir / f"{name}.{annotator}"
     if not atr.exists():
-        raise EdgeECGError(f"{atr}: annotations missing (beat labels come from the .atr file)")
+        raise EdgeECGError(f"{atr}: annotations missing (beat labels come from the .{annotator} file)")
     try:
-        ann = wfdb.rdann(str(data_dir / name), "atr")
+        ann = wfdb.rdann(str(data_dir / name), annotator)
     except Exception as err:
         raise EdgeECGError(f"{atr}: cannot read annotations ({_short(err)})") from None
     return np.asarray(ann.sample, dtype=np.int64), np.asarray(ann.symbol, dtype="U2")

@@ -37,24 +37,89 @@ class RRStandardiser(nn.Module):
         return (rr - self.mean) / self.std
 
 
+class ConstrainedLinear(nn.Linear):
+    """A dense layer whose effective weight is ``weight * mask + fixed`` (bias likewise), with row
+    ``tie[0]``'s first ``tie[2]`` columns copied from row ``tie[1]``. :func:`plain` turns it into an
+    ordinary ``nn.Linear`` holding the effective weights, which is what every exporter reads."""
+
+    def __init__(self, in_features: int, out_features: int, weight_mask: torch.Tensor,
+                 weight_fixed: torch.Tensor, bias_mask: torch.Tensor, tie: tuple[int, int, int] | None = None):
+        super().__init__(in_features, out_features)
+        self.register_buffer("weight_mask", weight_mask)
+        self.register_buffer("weight_fixed", weight_fixed)
+        self.register_buffer("bias_mask", bias_mask)
+        self.tie = tie
+
+    def effective(self) -> tuple[torch.Tensor, torch.Tensor]:
+        w = self.weight * self.weight_mask + self.weight_fixed
+        if self.tie is not None:
+            dst, src, n = self.tie
+            row = torch.cat([w[src, :n], w[dst, n:]])[None]
+            w = torch.cat([w[:dst], row, w[dst + 1:]])
+        return w, self.bias * self.bias_mask
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w, b = self.effective()
+        return nn.functional.linear(x, w, b)
+
+
+def factorized_head(flat: int, hidden: int, rr_hidden: int, n_classes: int) -> nn.Sequential:
+    """A ``Linear, ReLU, Linear`` head in which N versus S depends on the RR stream alone.
+
+    The first layer's last ``rr_hidden`` units copy the RR stream's (non-negative) outputs; the
+    output layer gives the N and S logits the same weights on the morphology units, and V, F and Q
+    no weight on the copied RR units. So ``logit_S - logit_N`` is a function of the RR features only:
+    the morphology decides supraventricular (N or S) against V, F and Q, the rhythm decides premature
+    or not. With a handful of S patients to learn from, a morphology-based S/N boundary is a memory of
+    those patients; this one is not. Exported, both layers are plain dense layers.
+    """
+    width = hidden + rr_hidden
+    mask = torch.ones(width, flat + rr_hidden)
+    mask[hidden:] = 0
+    fixed = torch.zeros(width, flat + rr_hidden)
+    fixed[hidden:, flat:] = torch.eye(rr_hidden)
+    bias_mask = torch.ones(width)
+    bias_mask[hidden:] = 0
+    first = ConstrainedLinear(flat + rr_hidden, width, mask, fixed, bias_mask)
+    out_mask = torch.ones(n_classes, width)
+    out_mask[2:, hidden:] = 0        # class order N, S, V, F, Q (edgeecg.processing.aami.CLASSES)
+    last = ConstrainedLinear(width, n_classes, out_mask, torch.zeros(n_classes, width), torch.ones(n_classes),
+                             tie=(1, 0, hidden))
+    return nn.Sequential(first, nn.ReLU(), last)
+
+
 class Hybrid(nn.Module):
-    """1-D CNN on the beat window, small MLP on the RR features, fused by a dense head."""
+    """1-D CNN on the beat window, small MLP on the RR features, fused by a dense head.
+
+    ``factorized``: N versus S is decided by the RR stream alone (see :func:`factorized_head`).
+    ``logit_offsets``: added to the logits (a class-prior adjustment chosen by cross-validation;
+    export folds it into the last bias).
+    """
 
     def __init__(self, window: int, in_channels: int, n_rr: int, n_classes: int = 5,
                  channels=(8, 16, 16, 16), kernels=(7, 5, 5, 5), rr_hidden: int = 8,
-                 hidden: int = 16, dropout: float = 0.1):
+                 hidden: int = 16, dropout: float = 0.1, factorized: bool = True, logit_offsets=None):
         super().__init__()
         self.rr_norm = RRStandardiser(n_rr)
         self.features = conv_stack(in_channels, tuple(channels), tuple(kernels))
         flat = channels[-1] * (window >> len(channels))
         self.rr_mlp = nn.Sequential(nn.Linear(n_rr, rr_hidden), nn.ReLU())
-        self.head = nn.Sequential(nn.Linear(flat + rr_hidden, hidden), nn.ReLU(), nn.Dropout(dropout),
-                                  nn.Linear(hidden, n_classes))
+        if factorized:
+            self.morph_dropout = nn.Dropout(dropout)
+            self.head = factorized_head(flat, hidden, rr_hidden, n_classes)
+        else:
+            self.morph_dropout = nn.Identity()
+            self.head = nn.Sequential(nn.Linear(flat + rr_hidden, hidden), nn.ReLU(), nn.Dropout(dropout),
+                                      nn.Linear(hidden, n_classes))
+        offsets = torch.zeros(n_classes) if logit_offsets is None else torch.tensor(logit_offsets, dtype=torch.float32)
+        if offsets.shape != (n_classes,):
+            raise TypeError(f"logit_offsets needs {n_classes} values, got {offsets.numel()}")
+        self.register_buffer("logit_offsets", offsets)
 
     def forward(self, x: torch.Tensor, rr: torch.Tensor) -> torch.Tensor:
-        morph = torch.flatten(self.features(x), 1)
+        morph = self.morph_dropout(torch.flatten(self.features(x), 1))
         rhythm = self.rr_mlp(self.rr_norm(rr))
-        return self.head(torch.cat([morph, rhythm], dim=1))
+        return self.head(torch.cat([morph, rhythm], dim=1)) + self.logit_offsets
 
 
 class CNN(nn.Module):
@@ -74,20 +139,47 @@ class CNN(nn.Module):
 
 
 class CNNLSTM(nn.Module):
-    """CNN front end, an LSTM over the downsampled sequence, then fused with the RR MLP."""
+    """CNN front end, an LSTM over the downsampled sequence, then fused with the RR MLP.
+    ``bidirectional`` adds a backward LSTM (it reads the end of the window first: ``cnn_bilstm``)."""
 
     def __init__(self, window: int, in_channels: int, n_rr: int, n_classes: int = 5,
                  channels=(8, 16, 16), kernels=(7, 5, 5), lstm_hidden: int = 16, rr_hidden: int = 8,
-                 dropout: float = 0.1):
+                 dropout: float = 0.1, bidirectional: bool = False):
         super().__init__()
         self.rr_norm = RRStandardiser(n_rr)
         self.features = conv_stack(in_channels, tuple(channels), tuple(kernels))
-        self.lstm = nn.LSTM(channels[-1], lstm_hidden, batch_first=True)
+        self.lstm = nn.LSTM(channels[-1], lstm_hidden, batch_first=True, bidirectional=bidirectional)
         self.rr_mlp = nn.Sequential(nn.Linear(n_rr, rr_hidden), nn.ReLU())
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(lstm_hidden + rr_hidden, n_classes))
+        directions = 2 if bidirectional else 1
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(directions * lstm_hidden + rr_hidden, n_classes))
 
     def forward(self, x: torch.Tensor, rr: torch.Tensor) -> torch.Tensor:
         seq = self.features(x).transpose(1, 2)          # (batch, time, channels)
-        _, (h, _) = self.lstm(seq)
+        _, (h, _) = self.lstm(seq)                      # h: (directions, batch, hidden)
+        last = [h[-2], h[-1]] if self.lstm.bidirectional else [h[-1]]
         rhythm = self.rr_mlp(self.rr_norm(rr))
-        return self.head(torch.cat([h[-1], rhythm], dim=1))
+        return self.head(torch.cat([*last, rhythm], dim=1))
+
+
+def plain(model: nn.Module) -> nn.Module:
+    """A copy whose constrained layers are ordinary ``nn.Linear`` layers and whose logit offsets are
+    folded into the last bias: the same function, as plain layers for export and pruning."""
+    import copy
+
+    model = copy.deepcopy(model)
+    for parent in model.modules():
+        for name, child in parent.named_children():
+            if isinstance(child, ConstrainedLinear):
+                w, b = child.effective()
+                layer = nn.Linear(child.in_features, child.out_features)
+                with torch.no_grad():
+                    layer.weight.copy_(w)
+                    layer.bias.copy_(b)
+                setattr(parent, name, layer)
+    offsets = getattr(model, "logit_offsets", None)
+    if offsets is not None and bool(offsets.any()):
+        last = [m for m in model.head if isinstance(m, nn.Linear)][-1]
+        with torch.no_grad():
+            last.bias += offsets
+            offsets.zero_()
+    return model.eval()

@@ -12,12 +12,16 @@ def count_params(model: nn.Module) -> int:
 
 
 def macs_per_beat(model: nn.Module, window: int, in_channels: int, n_rr: int) -> int:
-    """Multiply-accumulates of Conv1d, Linear and LSTM layers for one beat (batch 1)."""
+    """Multiply-accumulates of Conv1d, Conv2d, Linear and LSTM layers for one beat (batch 1)."""
     total = 0
 
     def conv(m: nn.Conv1d, _inp, out):
         nonlocal total
         total += out.numel() * (m.in_channels // m.groups) * m.kernel_size[0]
+
+    def conv2d(m: nn.Conv2d, _inp, out):
+        nonlocal total
+        total += out.numel() * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
 
     def linear(m: nn.Linear, _inp, out):
         nonlocal total
@@ -26,11 +30,11 @@ def macs_per_beat(model: nn.Module, window: int, in_channels: int, n_rr: int) ->
     def lstm(m: nn.LSTM, inp, _out):
         nonlocal total
         steps = inp[0].shape[1] if m.batch_first else inp[0].shape[0]
-        total += steps * 4 * m.hidden_size * (m.input_size + m.hidden_size)
+        total += steps * 4 * m.hidden_size * (m.input_size + m.hidden_size) * (2 if m.bidirectional else 1)
 
     hooks = []
     for m in model.modules():
-        for kind, fn in ((nn.Conv1d, conv), (nn.Linear, linear), (nn.LSTM, lstm)):
+        for kind, fn in ((nn.Conv1d, conv), (nn.Conv2d, conv2d), (nn.Linear, linear), (nn.LSTM, lstm)):
             if isinstance(m, kind):
                 hooks.append(m.register_forward_hook(fn))
     was_training = model.training

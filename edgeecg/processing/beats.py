@@ -2,27 +2,23 @@
 
 ``realtime`` mode is causal: a beat's features use only the past RR intervals and its window
 ends ``after`` samples past the R-peak, so a device can classify it that long after the beat.
-``diagnostic`` mode also uses the next RR interval (offline analysis of a whole recording).
+``diagnostic`` mode may also use the next RR interval (offline analysis of a whole recording).
+Which RR features a model gets is ``DataConfig.rr_features`` (names in :data:`RR_FEATURES`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
-from edgeecg.config import DataConfig
+from edgeecg.config import DataConfig, rr_feature_names
 from edgeecg.io.wfdb_records import Record
 from edgeecg.processing.aami import aami_labels
 from edgeecg.processing.filters import causal_filter, design_bandpass, resample
 
-REALTIME_RR_FEATURES = ("pre_rr", "local_rr", "avg_rr", "pre_over_avg", "local_over_avg", "pre_over_local")
-DIAGNOSTIC_RR_FEATURES = REALTIME_RR_FEATURES + ("post_rr", "post_over_avg", "post_over_pre")
 STD_FLOOR_MV = 0.05   # beats flatter than this are not blown up to unit variance
-
-
-def rr_feature_names(mode: str) -> tuple[str, ...]:
-    return REALTIME_RR_FEATURES if mode == "realtime" else DIAGNOSTIC_RR_FEATURES
 
 
 @dataclass
@@ -43,19 +39,74 @@ def _trailing_mean(values: np.ndarray, n: int) -> np.ndarray:
     return (csum[idx] - csum[start]) / (idx - start)
 
 
-def rr_features(r_peaks: np.ndarray, fs: float, cfg: DataConfig) -> np.ndarray:
-    """RR features (seconds and ratios) of beats 1..n-1 (beat 0 has no previous RR).
+def _band(cfg: DataConfig) -> tuple[Fraction, Fraction]:
+    return tuple(Fraction(b).limit_denominator(100) for b in cfg.regular_rr_band)
 
-    Row ``i`` belongs to beat ``i + 1``. In diagnostic mode the last beat's ``post_rr`` is NaN.
+
+def in_band(interval, estimate, cfg: DataConfig) -> bool:
+    """``lo * estimate <= interval <= hi * estimate`` with the band as exact fractions (4/5, 6/5):
+    the comparison the device makes in integers, so that ties fall the same way."""
+    lo, hi = _band(cfg)
+    return lo.denominator * interval >= lo.numerator * estimate and hi.denominator * interval <= hi.numerator * estimate
+
+
+def regular_rr(rr: np.ndarray, cfg: DataConfig) -> np.ndarray:
+    """The patient's regular RR interval *before* each beat, robust to ectopic beats and pauses.
+
+    The estimate is the mean of the last ``regular_rr_beats`` RR intervals that fell within
+    ``regular_rr_band`` of the estimate (Pan & Tompkins' "RR average 2"). An interval outside the
+    band moves the estimate only by ``regular_rr_follow`` of the difference, so a premature beat
+    or a pause barely shifts it while a lasting change of rhythm is followed within tens of beats.
+    Entry ``i`` uses intervals ``0..i-1`` only: the estimate a device holds when beat ``i`` arrives.
+    ``rr`` in any unit (the device uses samples); the estimate is in the same unit.
     """
-    rr = np.diff(r_peaks).astype(np.float64) / fs
-    local = _trailing_mean(rr, cfg.local_rr_beats)
-    avg = _trailing_mean(rr, cfg.avg_rr_beats)
-    feats = [rr, local, avg, rr / avg, local / avg, rr / local]
-    if cfg.mode == "diagnostic":
-        post = np.append(rr[1:], np.nan)
-        feats += [post, post / avg, post / rr]
-    return np.stack(feats, axis=1)
+    out = np.empty(len(rr))
+    if not len(rr):
+        return out
+    recent = [float(rr[0])]
+    estimate = float(rr[0])
+    for i, v in enumerate(rr):
+        out[i] = estimate
+        if in_band(float(v), estimate, cfg):
+            recent = (recent + [float(v)])[-cfg.regular_rr_beats:]
+            estimate = float(np.mean(recent))
+        else:
+            estimate += cfg.regular_rr_follow * (v - estimate)
+    return out
+
+
+def irregularity(rr: np.ndarray, n: int) -> np.ndarray:
+    """Mean absolute difference of successive RR intervals over the ``n`` differences *before* each
+    interval (0 for the first): high in atrial fibrillation, where every beat looks premature."""
+    diffs = np.abs(np.diff(rr, prepend=rr[:1]))
+    csum = np.concatenate([[0.0], np.cumsum(diffs)])
+    idx = np.arange(len(rr))
+    start = np.maximum(idx - n, 0)
+    return (csum[idx] - csum[start]) / np.maximum(idx - start, 1)
+
+
+def rr_features(r_peaks: np.ndarray, fs: float, cfg: DataConfig) -> np.ndarray:
+    """The RR features ``cfg.rr_features`` (seconds and ratios) of beats 1..n-1 (beat 0 has no RR).
+
+    Row ``i`` belongs to beat ``i + 1``; ``pre`` is the interval ending at that beat, ``prev`` the one
+    before it (the first beat's own), ``post`` the next one (diagnostic mode; NaN for the last beat).
+    """
+    samples = np.diff(r_peaks).astype(np.float64)
+    pre = samples / fs
+    prev = np.concatenate([pre[:1], pre[:-1]])
+    local = _trailing_mean(pre, cfg.local_rr_beats)
+    avg = _trailing_mean(pre, cfg.avg_rr_beats)
+    regular = regular_rr(samples, cfg) / fs        # estimated on whole samples, as the device does
+    post = np.append(pre[1:], np.nan)
+    values = {
+        "pre_rr": pre, "prev_rr": prev, "local_rr": local, "avg_rr": avg, "regular_rr": regular,
+        "irregularity": irregularity(pre, cfg.irregularity_beats) / regular,
+        "pre_over_avg": pre / avg, "local_over_avg": local / avg, "pre_over_local": pre / local,
+        "pre_over_regular": pre / regular, "prev_over_regular": prev / regular, "pre_over_prev": pre / prev,
+        "post_rr": post, "post_over_avg": post / avg, "post_over_pre": post / pre,
+        "post_over_regular": post / regular,
+    }
+    return np.stack([values[name] for name in cfg.rr_features], axis=1)
 
 
 def normalise_windows(windows: np.ndarray) -> np.ndarray:
@@ -77,19 +128,28 @@ def round_to_input_grid(x, step: float):
     return (x / step).round().clip(-128, 127) * step
 
 
-def template_channel(windows: np.ndarray, time_constant: int) -> np.ndarray:
+def template_channel(windows: np.ndarray, time_constant: int, update: np.ndarray | None = None) -> np.ndarray:
     """Each beat minus the exponential running average of the beats before it (causal).
 
     The average is the patient's own "usual beat", so this channel shows how a beat differs from
-    that patient's normal morphology. A device keeps one window-sized buffer for it.
+    that patient's normal morphology. A device keeps one window-sized buffer for it. ``update``
+    (bool per beat): only these beats move the average (e.g. the beats with a regular RR).
     """
     alpha = 1.0 / time_constant
     out = np.empty_like(windows)
     template = windows[0].copy()
     for i, w in enumerate(windows):
         out[i] = w - template
-        template += alpha * (w - template)
+        if update is None or update[i]:
+            template += alpha * (w - template)
     return out
+
+
+def is_regular(r_peaks: np.ndarray, cfg: DataConfig) -> np.ndarray:
+    """Whether each beat 1..n-1's pre-RR is within ``regular_rr_band`` of the regular RR before it."""
+    pre = np.diff(r_peaks).astype(np.float64)
+    reg = regular_rr(pre, cfg)
+    return np.array([in_band(v, e, cfg) for v, e in zip(pre, reg)], dtype=bool)
 
 
 def preprocess_signal(signal: np.ndarray, fs_in: float, cfg: DataConfig) -> np.ndarray:
@@ -107,14 +167,18 @@ def extract_beats(record: Record, cfg: DataConfig) -> Beats:
     y = labels[is_beat]
     if len(r) < 3:
         return Beats(np.zeros((0, cfg.channels, cfg.window), np.float32),
-                     np.zeros((0, len(rr_feature_names(cfg.mode))), np.float32),
+                     np.zeros((0, len(rr_feature_names(cfg))), np.float32),
                      np.zeros(0, np.int64), np.zeros(0, np.int64))
     rr = rr_features(r, cfg.fs, cfg)
+    regular = is_regular(r, cfg)
     r, y = r[1:], y[1:]
     keep = (r - cfg.before >= 0) & (r + cfg.after <= len(x)) & np.all(np.isfinite(rr), axis=1)
-    r, y, rr = r[keep], y[keep], rr[keep]
+    r, y, rr, regular = r[keep], y[keep], rr[keep], regular[keep]
     idx = r[:, None] + np.arange(-cfg.before, cfg.after)[None, :]
     windows = normalise_windows(x[idx])
-    channels = [windows] + ([template_channel(windows, cfg.template_beats)] if cfg.template_beats else [])
+    channels = [windows] if cfg.beat_channel else []
+    if cfg.template_beats:
+        update = regular if cfg.template_update == "regular" else None
+        channels.append(template_channel(windows, cfg.template_beats, update))
     x = round_to_input_grid(np.stack(channels, axis=1).astype(np.float32), cfg.input_step)
     return Beats(x, rr.astype(np.float32), y, r)

@@ -14,13 +14,21 @@ from scipy import signal as sps
 
 
 def resample(x: np.ndarray, fs_in: float, fs_out: float) -> np.ndarray:
-    """Polyphase resampling of a whole record from ``fs_in`` to ``fs_out`` Hz.
+    """A whole record from ``fs_in`` to ``fs_out`` Hz.
 
-    Database records are brought to the canonical rate once, offline; a device samples its
-    ADC at the canonical rate and never runs this step.
+    An integer ratio (360 -> 180 Hz) is the mean of each block of ``fs_in / fs_out`` samples: what
+    the device's front end does to its ADC samples (:mod:`edgeecg.stream.decimate`), so the model
+    trains on the signal it will get. Any other ratio is polyphase resampling (offline only: a
+    device samples its ADC at an integer multiple of the model's rate).
     """
+    x = np.asarray(x, dtype=np.float64)
     if fs_in == fs_out:
-        return np.asarray(x, dtype=np.float64)
+        return x
+    factor = fs_in / fs_out
+    if factor > 1 and abs(factor - round(factor)) < 1e-9:
+        m = int(round(factor))
+        n = len(x) // m
+        return x[: n * m].reshape(n, m).mean(axis=1)
     ratio = Fraction(fs_out / fs_in).limit_denominator(1000)
     return sps.resample_poly(x, ratio.numerator, ratio.denominator)
 

@@ -1,0 +1,181 @@
+"""Patient-grouped cross-validation on DS1: where every recipe choice is made.
+
+Each DS1 record's beats sit in exactly one fold (scikit-learn's ``StratifiedGroupKFold``, the record
+as the group, the AAMI class as the stratum, so every fold holds some S, V and F beats where DS1
+allows). A model is trained on the other folds' records and predicts the held-out ones after every
+epoch; the out-of-fold predictions of all records are pooled and scored like DS2. With the
+``constant`` learning-rate schedule the weights after epoch ``e`` do not depend on the planned
+epoch count, so the pooled curve chooses the epoch count of the final model exactly: the final
+model trained on all of DS1 for ``chosen_epochs`` is what each fold would have been at that epoch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgeecg.config import Config, config_to_dict
+from edgeecg.dataset import BeatSet, load_beats
+from edgeecg.errors import EdgeECGError
+from edgeecg.metrics import classification_report, per_record_report
+
+
+def cv_records(cfg: Config) -> tuple[str, ...]:
+    """The records cross-validation folds: the recipe's train and val records (DS1), paced ones out."""
+    records = tuple(dict.fromkeys(cfg.split.train + cfg.split.val))
+    return tuple(r for r in records if r not in cfg.split.exclude)
+
+
+def record_folds(beats: BeatSet, n_folds: int, seed: int) -> list[tuple[str, ...]]:
+    """Records of each fold: whole records per fold, the class mix as even as the records allow."""
+    n_records = len(np.unique(beats.record))
+    if not 2 <= n_folds <= n_records:
+        raise EdgeECGError(f"--folds {n_folds}: need between 2 and the number of records ({n_records})")
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    return [tuple(sorted(set(beats.record[test].tolist())))
+            for _, test in splitter.split(np.zeros(len(beats)), beats.y, groups=beats.record)]
+
+
+@dataclass
+class CVResult:
+    folds: list[tuple[str, ...]]
+    y: np.ndarray                # labels of every DS1 beat, in load order
+    record: np.ndarray           # record of every beat
+    proba: np.ndarray            # (epochs, beats, classes): out-of-fold probabilities after each epoch
+    chosen_epochs: int
+
+    def report(self, epoch: int | None = None) -> dict:
+        p = self.proba[(epoch or self.chosen_epochs) - 1]
+        return classification_report(self.y, p.argmax(1))
+
+
+def choose_epochs(curve: list[float], schedule: str) -> int:
+    """The epoch with the best pooled macro-F1 (``constant`` schedule); with ``onecycle`` only the
+    last epoch is what a final run of that length would give."""
+    if schedule != "constant":
+        return len(curve)
+    return int(np.argmax(curve)) + 1
+
+
+OFFSET_GRID = np.round(np.arange(-2.0, 2.01, 0.25), 2)   # logit offsets tried for S and for V
+
+
+def choose_offsets(proba: np.ndarray, y: np.ndarray, grid: np.ndarray = OFFSET_GRID) -> tuple[list[float], dict]:
+    """The S and V logit offsets (added to log-probabilities) with the best pooled out-of-fold macro-F1.
+
+    A class-prior adjustment: it moves the S/N and V/N decision thresholds of a trained model.
+    Returns the five offsets (N, F and Q stay 0) and the report with them; ties keep the smaller
+    adjustment. Chosen on DS1 out-of-fold predictions only, like every other recipe choice.
+    """
+    logp = np.log(np.clip(proba.astype(np.float64), 1e-12, 1.0))
+    best = None
+    for s in grid:
+        for v in grid:
+            offsets = np.array([0.0, s, v, 0.0, 0.0])
+            rep = classification_report(y, (logp + offsets).argmax(1))
+            key = (rep["macro_f1"], -abs(s) - abs(v))
+            if best is None or key > best[0]:
+                best = (key, offsets, rep)
+    return [float(o) for o in best[1]], best[2]
+
+
+def cross_validate(cfg: Config, data_dir: Path, n_folds: int = 5, seed: int = 0, progress: bool = False,
+                   log=print, cache_dir: Path | None = None) -> CVResult:
+    """Train one model per fold on the other folds' records; out-of-fold probabilities per epoch."""
+    from edgeecg.train import predict_proba, train_model
+
+    beats = load_beats(data_dir, cv_records(cfg), cfg.data, cache_dir)
+    folds = record_folds(beats, n_folds, seed)
+    n_epochs = cfg.train.epochs
+    proba = np.zeros((n_epochs, len(beats), 5), np.float32)
+    for k, held_out in enumerate(folds):
+        test = np.isin(beats.record, held_out)
+        held = beats.subset(test)
+        log(f"fold {k + 1}/{len(folds)}: held out {', '.join(held_out)} ({len(held):,d} beats: "
+            + ", ".join(f"{c} {n}" for c, n in held.counts().items() if n) + ")")
+
+        def keep(epoch, model, test=test, held=held):
+            proba[epoch - 1, test] = predict_proba(model, held, next(model.parameters()).device)
+
+        train_model(cfg, {"train": beats.subset(~test)}, progress=progress, on_epoch=keep)
+    curve = [classification_report(beats.y, p.argmax(1))["macro_f1"] for p in proba]
+    return CVResult(folds, beats.y, beats.record, proba, choose_epochs(curve, cfg.train.schedule))
+
+
+def cv_json(result: CVResult, cfg: Config, n_folds: int, seed: int) -> dict:
+    """``cv.json``: per-fold and pooled reports at the chosen epoch, the pooled curve, per record."""
+    e = result.chosen_epochs
+    pred = result.proba[e - 1].argmax(1)
+    folds = []
+    for held_out in result.folds:
+        m = np.isin(result.record, held_out)
+        folds.append({"records": list(held_out), "report": classification_report(result.y[m], pred[m])})
+    curve = []
+    for epoch, p in enumerate(result.proba, start=1):
+        rep = classification_report(result.y, p.argmax(1))
+        curve.append({"epoch": epoch, "macro_f1": rep["macro_f1"],
+                      **{f"{c}_{k}": rep["per_class"][c][k] for c in ("S", "V") for k in ("se", "ppv")}})
+    extra, adjusted = choose_offsets(result.proba[e - 1], result.y)
+    offsets = [round(a + b, 3) for a, b in zip(cfg.model.params.get("logit_offsets", [0.0] * 5), extra)]
+    return {
+        "folds": folds,
+        "pooled": classification_report(result.y, pred),
+        "logit_offsets": offsets,
+        "pooled_with_offsets": adjusted,
+        "per_record": per_record_report(result.y, pred, result.record),
+        "chosen_epochs": e,
+        "curve": curve,
+        "n_folds": n_folds, "seed": seed,
+        "config": config_to_dict(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=e))),
+    }
+
+
+def _row(label: str, rep: dict) -> str:
+    pc = rep["per_class"]
+    return (f"| {label} | {rep['macro_f1']:.1f} | {pc['S']['se']:.1f} | {pc['S']['ppv']:.1f} | {pc['V']['se']:.1f} "
+            f"| {pc['V']['ppv']:.1f} | {pc['F']['se']:.1f} | {pc['N']['se']:.1f} | {sum(v['support'] for v in pc.values()):,d} |")
+
+
+def cv_markdown(cv: dict, command: str = "") -> str:
+    """``cv.md``: pooled and per-fold figures, and S/V per record, at the chosen epoch."""
+    head = "| | macro-F1 | S Se | S +P | V Se | V +P | F Se | N Se | beats |\n|---|---|---|---|---|---|---|---|---|"
+    lines = [f"# Patient-grouped cross-validation on DS1 ({cv['n_folds']} folds, seed {cv['seed']})", ""]
+    if command:
+        lines += [f"`{command}`", ""]
+    lines += [f"Out-of-fold predictions of every DS1 record after epoch {cv['chosen_epochs']} (chosen: best pooled "
+              f"macro-F1 of the {len(cv['curve'])} epochs run).", "", head, _row("**pooled**", cv["pooled"])]
+    lines += [_row(f"fold {i + 1}: {', '.join(f['records'])}", f["report"]) for i, f in enumerate(cv["folds"])]
+    lines += ["", "Per record (held out in its fold): S and V beats found / held, and predicted.", "",
+              "| record | S found / held | S predicted | V found / held | V predicted |", "|---|---|---|---|---|"]
+    for rec, v in cv["per_record"].items():
+        s, vv = v["S"], v["V"]
+        lines.append(f"| {rec} | {s['tp']} / {s['support']} | {s['predicted']} | {vv['tp']} / {vv['support']} "
+                     f"| {vv['predicted']} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_cv(out: Path, result: CVResult, cfg: Config, n_folds: int, seed: int, command: str = "",
+             force: bool = False) -> dict:
+    """``cv.json``, ``cv.md``, ``oof.npz`` (out-of-fold probabilities) and plots, written atomically."""
+    import json
+
+    from edgeecg import plots
+    from edgeecg.atomic import atomic_dir
+
+    cv = cv_json(result, cfg, n_folds, seed)
+    cv["command"] = command
+    with atomic_dir(out, force=force) as tmp:
+        (tmp / "cv.json").write_text(json.dumps(cv, indent=2) + "\n", encoding="utf-8")
+        (tmp / "cv.md").write_text(cv_markdown(cv, command), encoding="utf-8")
+        np.savez_compressed(tmp / "oof.npz", proba=result.proba[result.chosen_epochs - 1], y=result.y,
+                            record=result.record)
+        (tmp / "plots").mkdir()
+        plots.cv_curve(cv["curve"], cv["chosen_epochs"], tmp / "plots" / "cv_curve.png")
+        plots.per_record(cv["per_record"], "DS1 out-of-fold", tmp / "plots" / "per_record_cv.png")
+        plots.confusion_matrix(cv["pooled"]["confusion"], "DS1 out-of-fold", tmp / "plots" / "confusion_cv.png")
+    return cv
