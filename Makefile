@@ -55,14 +55,22 @@ bench: | $(BIN)/edgeecg
 cv: install
 	$(BIN)/edgeecg cv --data $(EDGEECG_DATA) --config $(CONFIG) --folds 5 --seed 0 --out runs/cv-hybrid --force
 
-# The final protocol for 5 seeds, float and int8 C on DS2 (the README's results table).
+# The final protocol for 5 seeds, float and int8 C on DS2 (the README's results table). The other
+# rows: make seeds CONFIG=training/hybrid_diagnostic.toml SEEDS_OUT=runs/seeds-diagnostic, and
+# likewise training/cnn_bilstm.toml -> runs/seeds-cnn_bilstm, spectrogram_cnn.toml -> runs/seeds-spectrogram_cnn.
+SEEDS_OUT ?= runs/seeds
 seeds: install
 	$(BIN)/edgeecg seeds --data $(EDGEECG_DATA) --config $(CONFIG) --seeds 0,1,2,3,4 --target $(TARGET) \
-	  --out runs/seeds --force
+	  --out $(SEEDS_OUT) --force
 
-# The README's results section, regenerated from runs/cv-hybrid/cv.json and runs/seeds/seeds.json.
+# The README's results section, regenerated from runs/cv-hybrid/cv.json, runs/seeds/seeds.json and
+# the other recipes' seeds.json where they exist.
 results: | $(BIN)/edgeecg
-	$(BIN)/edgeecg results --cv runs/cv-hybrid --seeds runs/seeds --readme README.md --docs docs/results.md
+	$(BIN)/edgeecg results --cv runs/cv-hybrid --seeds runs/seeds \
+	  $(if $(wildcard runs/seeds-diagnostic/seeds.json),--diagnostic runs/seeds-diagnostic) \
+	  $(foreach d,$(wildcard runs/seeds-cnn_bilstm runs/seeds-spectrogram_cnn),--other $(d)) \
+	  $(if $(wildcard runs/stream/stream.json),--stream runs/stream) $(if $(wildcard runs/qrs/qrs.json),--qrs runs/qrs) \
+	  --readme README.md --docs docs/results.md
 
 # The device's QRS detector on all 48 records (EC57, beside wfdb's xqrs and gqrs), and the generated
 # stream C against its Python twin on DS2, end to end (needs `make demo` or `make quantize` first).

@@ -414,9 +414,11 @@ def seeds(data_path, config_path, seed_list, target_name, device, out, force):
               help="seeds.json of the diagnostic-mode recipe, shown beside the default.")
 @click.option("--other", "other_paths", type=click.Path(path_type=Path), multiple=True,
               help="seeds.json of another recipe (model family), shown below the default; repeatable.")
+@click.option("--stream", "stream_path", type=click.Path(path_type=Path), help="stream.json (edgeecg stream) or its directory.")
+@click.option("--qrs", "qrs_path", type=click.Path(path_type=Path), help="qrs.json (edgeecg detect) or its directory.")
 @click.option("--readme", type=click.Path(path_type=Path), default=Path("README.md"), show_default=True)
 @click.option("--docs", type=click.Path(path_type=Path), default=Path("docs/results.md"), show_default=True)
-def results(cv_path, seeds_path, diagnostic_path, other_paths, readme, docs):
+def results(cv_path, seeds_path, diagnostic_path, other_paths, stream_path, qrs_path, readme, docs):
     """Regenerate the README's results section and docs/results.md from cv.json and seeds.json.
 
     \b
@@ -425,7 +427,7 @@ def results(cv_path, seeds_path, diagnostic_path, other_paths, readme, docs):
     """
     from edgeecg.results import write_results
 
-    write_results(cv_path, seeds_path, readme, docs, diagnostic_path, other_paths)
+    write_results(cv_path, seeds_path, readme, docs, diagnostic_path, other_paths, stream_path, qrs_path)
     click.echo(f"wrote {readme} (results section) and {docs}")
 
 
@@ -452,7 +454,7 @@ def _register_commands() -> None:
     from edgeecg.explain import explain_command
     from edgeecg.firmware import firmware_command
     from edgeecg.report import report_command
-    from edgeecg.stream.detect import detect_command
+    from edgeecg.stream.detection import detect_command
     from edgeecg.stream.run import stream_command
 
     for command in (detect_command, stream_command, explain_command, report_command, app_command, firmware_command):

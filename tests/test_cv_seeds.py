@@ -230,3 +230,18 @@ def test_seeds_collects_a_model_without_int8_as_float_only(tmp_path):
     assert "No int8 C for this model (has LSTM)" in table and "float model (PyTorch)" in table
     assert "generated C, int8" not in table
     assert recipe_label(result) == "cnn_bilstm, diagnostic, float (no int8 path)"
+
+
+def test_results_device_lines_come_from_stream_and_qrs_json():
+    from edgeecg.results import device_lines
+
+    report = {"macro_f1": 50.0, "per_class": {"S": {"se": 40.0}, "V": {"se": 90.0}}}
+    stream = {"records": ["100", "232"], "samples": 1300000, "bit_exact_c_vs_python": True, "ds2": report,
+              "ds2_reference_beats": report, "ram_bytes": 12589, "flash_bytes": 16570,
+              "cpu_percent_at_clock": {"cortex_m4": {"clock_mhz": 240.0, "percent": 0.2793}}}
+    qrs = {"tolerance_ms": 150, "gross": {"se": 99.9, "ppv": 99.8}, "records": {"100": {}, "101": {}},
+           "peers": {"xqrs": {"gross": {"se": 99.2, "ppv": 99.6}}}}
+    qrs_line, stream_line = device_lines(stream, qrs)
+    assert "all 2 records" in qrs_line and "Se 99.900 %" in qrs_line and "xqrs 99.200 / 99.600" in qrs_line
+    assert "1,300,000 samples: yes" in stream_line and "cortex_m4 0.28 %" in stream_line
+    assert device_lines(None, None) == []

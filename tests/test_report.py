@@ -30,7 +30,7 @@ def full_run(exported, synth_dir, tmp_path_factory):
     from edgeecg.explain import explain_run
     from edgeecg.metrics import classification_report
     from edgeecg.seeds import collect
-    from edgeecg.stream.detect import detect_records
+    from edgeecg.stream.detection import detect_records
 
     d, _ = exported
     root = tmp_path_factory.mktemp("report")

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from edgeecg.errors import EdgeECGError
 from edgeecg.stream import Decimator, QRSDetector, decimate, decimation_factor, detect, ec57, match
-from edgeecg.stream.detect import detect_command, markdown, read_adc
+from edgeecg.stream.detection import detect_command, markdown, read_adc
 from edgeecg.stream.qrs import DEFAULT, Params, params_for
 from firmware_export.qrs import build_host, render, run_host, write_qrs
 from synthetic import synthetic_ecg

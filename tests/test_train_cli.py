@@ -34,7 +34,8 @@ patience = 5
 
 RUN_FILES = {"model.pt", "config.toml", "metrics.json", "history.json", "manifest.json",
              "plots/training_curves.png", "plots/confusion_val.png", "plots/confusion_test.png",
-             "plots/roc_val.png", "plots/pr_val.png", "plots/roc_test.png", "plots/pr_test.png"}
+             "plots/roc_val.png", "plots/pr_val.png", "plots/roc_test.png", "plots/pr_test.png",
+             "plots/per_record_val.png", "plots/per_record_test.png"}
 
 
 @pytest.fixture
