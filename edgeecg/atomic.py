@@ -86,3 +86,11 @@ def atomic_dir(path: Path, force: bool = False):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def write_dir(path: Path, files: dict[str, str], force: bool = False) -> Path:
+    """A directory holding ``files`` (name: text), written as a whole by :func:`atomic_dir`."""
+    with atomic_dir(Path(path), force=force) as tmp:
+        for name, text in files.items():
+            (tmp / name).write_text(text, encoding="utf-8")
+    return Path(path)

@@ -20,7 +20,7 @@ import click
 import numpy as np
 import wfdb
 
-from edgeecg.atomic import atomic_dir
+from edgeecg.atomic import write_dir
 from edgeecg.errors import EdgeECGError
 from edgeecg.io.wfdb_records import (
     _check_signal_file_sizes,
@@ -250,14 +250,6 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
-def write_outputs(out: Path, result: dict, force: bool = False) -> Path:
-    """``qrs.json`` and ``qrs.md`` in ``out``, written atomically."""
-    with atomic_dir(Path(out), force=force) as tmp:
-        (tmp / "qrs.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-        (tmp / "qrs.md").write_text(markdown(result), encoding="utf-8")
-    return Path(out)
-
-
 DATA_HELP = ("Directory with the MIT-BIH records (or one holding mitdb/). "
              "Default: download from PhysioNet into $EDGEECG_DATA or ~/.cache/edgeecg/mitdb.")
 
@@ -290,7 +282,7 @@ def detect_command(data_path, records, out, no_peers, force):
                 raise EdgeECGError(f"{data_dir}: record {unknown[0]!r} not found")
         result = detect_records(data_dir, names or None, peers=() if no_peers else PEERS,
                                 log=lambda m: click.echo(m, err=True))
-        write_outputs(out, result, force=force)
+        write_dir(out, {"qrs.json": json.dumps(result, indent=2) + "\n", "qrs.md": markdown(result)}, force=force)
     except EdgeECGError as err:
         raise click.ClickException(str(err)) from None
     g = result["gross"]

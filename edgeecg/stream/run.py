@@ -30,7 +30,7 @@ import click
 import numpy as np
 import wfdb
 
-from edgeecg.atomic import atomic_dir
+from edgeecg.atomic import write_dir
 from edgeecg.config import DS2, PACED, load_config
 from edgeecg.errors import EdgeECGError
 from edgeecg.io.wfdb_records import (
@@ -45,6 +45,7 @@ from edgeecg.metrics import MACRO_CLASSES, classification_report
 from edgeecg.processing.aami import CLASSES, SYMBOL_TO_CLASS
 from edgeecg.stream import ec57
 from edgeecg.stream.decimate import FS
+from edgeecg.stream.detection import DATA_HELP
 from edgeecg.stream.frontend import (
     FrontEndSpec,
     classify,
@@ -495,17 +496,6 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
-def write_outputs(out: Path, result: dict, force: bool = False) -> Path:
-    with atomic_dir(Path(out), force=force) as tmp:
-        (tmp / "stream.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-        (tmp / "stream.md").write_text(markdown(result), encoding="utf-8")
-    return Path(out)
-
-
-DATA_HELP = ("Directory with the MIT-BIH records (or one holding mitdb/). "
-             "Default: download from PhysioNet into $EDGEECG_DATA or ~/.cache/edgeecg/mitdb.")
-
-
 @click.command("stream")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--target", "target_name", required=True, help="Target name (see `edgeecg targets`) or a TOML path.")
@@ -539,7 +529,7 @@ def stream_command(run_dir, target_name, records, data_path, out, no_cross, forc
                 raise EdgeECGError(f"{data_dir}: record {unknown[0]!r} not found")
         result = stream_records(run_dir, target, data_dir, names or None, cross_platforms=not no_cross,
                                 log=lambda m: click.echo(m, err=True))
-        write_outputs(out, result, force=force)
+        write_dir(out, {"stream.json": json.dumps(result, indent=2) + "\n", "stream.md": markdown(result)}, force=force)
     except EdgeECGError as err:
         raise click.ClickException(str(err)) from None
     ds2, ref = result["ds2"], result["ds2_reference_beats"]
