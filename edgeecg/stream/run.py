@@ -28,24 +28,19 @@ from pathlib import Path
 
 import click
 import numpy as np
-import wfdb
 
 from edgeecg.atomic import write_dir
 from edgeecg.config import DS2, PACED, load_config
 from edgeecg.errors import EdgeECGError
 from edgeecg.io.wfdb_records import (
-    _check_signal_file_sizes,
-    _read_header,
     list_records,
-    rdann,
-    record_files,
     resolve_data_dir,
 )
 from edgeecg.metrics import MACRO_CLASSES, classification_report
 from edgeecg.processing.aami import CLASSES, SYMBOL_TO_CLASS
 from edgeecg.stream import ec57
 from edgeecg.stream.decimate import FS
-from edgeecg.stream.detection import DATA_HELP
+from edgeecg.stream.detection import DATA_HELP, read_adc
 from edgeecg.stream.frontend import (
     FrontEndSpec,
     classify,
@@ -67,25 +62,10 @@ CPU_BAR_PERCENT = 1.0
 # --------------------------------------------------------------------------------------------
 
 def read_lead(data_dir: Path, name: str, lead: str):
-    """(int16 ADC counts of ``lead``, fs, adc_gain, annotation samples, symbols); one-line errors
-    for a missing lead, a truncated ``.dat`` and the rest of :mod:`edgeecg.io.wfdb_records`'s checks."""
-    files = record_files(data_dir, name)
-    header = _read_header(data_dir, name)
-    names = list(header.sig_name or [])
-    if lead not in names:
-        raise EdgeECGError(f"{files[0]}: no lead {lead} (leads: {', '.join(names) or 'none'})")
-    _check_signal_file_sizes(data_dir, header)
-    try:
-        rec = wfdb.rdrecord(str(data_dir / name), channel_names=[lead], physical=False)
-    except Exception as err:
-        raise EdgeECGError(f"{files[1]}: cannot read signal ({type(err).__name__}: {err})") from None
-    d = np.asarray(rec.d_signal[:, 0])
-    if d.size < 2:
-        raise EdgeECGError(f"{files[1]}: lead {lead} is empty")
-    if int(d.min()) < -32768 or int(d.max()) > 32767:
-        raise EdgeECGError(f"{files[1]}: lead {lead} has ADC values outside int16")
-    samples, symbols = rdann(data_dir, name)
-    return d.astype(np.int16), float(rec.fs), float(rec.adc_gain[0]), samples, symbols, files[0]
+    """(int16 ADC counts of ``lead``, fs, adc_gain, annotation samples, symbols, header path); one-line
+    errors for a missing lead, a truncated ``.dat`` and the rest of :func:`detection.read_adc`'s checks."""
+    rec = read_adc(data_dir, name, lead, fallback=False)
+    return rec.adc, rec.fs, rec.adc_gain, rec.ann_samples, rec.ann_symbols, Path(data_dir) / f"{name}.hea"
 
 
 def float_beats(data_dir: Path, name: str, data_cfg):
