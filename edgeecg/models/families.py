@@ -14,7 +14,7 @@ import math
 import torch
 from torch import nn
 
-from edgeecg.models.nets import CNNLSTM, RRStandardiser
+from edgeecg.models.nets import CNNLSTM, RRStandardiser, conv_stack
 
 
 class CNNBiLSTM(CNNLSTM):
@@ -72,13 +72,7 @@ class SpectrogramCNN(nn.Module):
         with torch.no_grad():
             self.stft.weight.copy_(dft_basis(n_fft, self.n_bins)[:, None, None, :])
         self.stft.weight.requires_grad_(False)
-        layers: list[nn.Module] = []
-        c_in = in_channels
-        for c_out, k in zip(channels, kernels, strict=True):
-            layers += [nn.Conv2d(c_in, c_out, k, padding=k // 2, bias=False), nn.BatchNorm2d(c_out),
-                       nn.ReLU(), nn.MaxPool2d(2)]
-            c_in = c_out
-        self.features = nn.Sequential(*layers)
+        self.features = conv_stack(in_channels, tuple(channels), tuple(kernels), dims=2)
         f, t = self.n_bins, self.frames
         for _ in channels:
             f, t = f // 2, t // 2

@@ -10,13 +10,15 @@ import torch
 from torch import nn
 
 
-def conv_stack(in_channels: int, channels: tuple[int, ...], kernels: tuple[int, ...]) -> nn.Sequential:
-    """Conv1d -> BatchNorm -> ReLU -> MaxPool(2) per stage; halves the length each stage."""
+def conv_stack(in_channels: int, channels: tuple[int, ...], kernels: tuple[int, ...], dims: int = 1) -> nn.Sequential:
+    """Conv -> BatchNorm -> ReLU -> MaxPool(2) per stage (1-D, or 2-D with ``dims=2``); halves every
+    axis each stage."""
+    conv, norm, pool = ((nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d) if dims == 1 else
+                        (nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d))
     layers: list[nn.Module] = []
     c_in = in_channels
     for c_out, k in zip(channels, kernels, strict=True):
-        layers += [nn.Conv1d(c_in, c_out, k, padding=k // 2, bias=False), nn.BatchNorm1d(c_out),
-                   nn.ReLU(), nn.MaxPool1d(2)]
+        layers += [conv(c_in, c_out, k, padding=k // 2, bias=False), norm(c_out), nn.ReLU(), pool(2)]
         c_in = c_out
     return nn.Sequential(*layers)
 
