@@ -49,10 +49,6 @@ class CVResult:
     proba: np.ndarray            # (epochs, beats, classes): out-of-fold probabilities after each epoch
     chosen_epochs: int
 
-    def report(self, epoch: int | None = None) -> dict:
-        p = self.proba[(epoch or self.chosen_epochs) - 1]
-        return classification_report(self.y, p.argmax(1))
-
 
 def choose_epochs(curve: list[float], schedule: str) -> int:
     """The epoch with the best pooled macro-F1 (``constant`` schedule); with ``onecycle`` only the

@@ -275,13 +275,13 @@ def stream_export(directory: Path, prefix: str, data_cfg, graph, target: Target)
     recipe the integer front end cannot reproduce (e.g. diagnostic mode) gets no stream files and
     the reason instead; an ADC rate that is not a multiple of 180 Hz is an error (checked earlier)."""
     from edgeecg.stream.frontend import front_end_spec
-    from firmware_export.stream import write_stream
+    from firmware_export.stream import write_spec
 
     try:
         spec = front_end_spec(data_cfg, graph, target.adc_hz, target.adc_gain)
     except EdgeECGError as err:
         return {"written": False, "reason": str(err)}
-    paths = write_stream(directory, prefix, data_cfg, graph, target)
+    paths = write_spec(directory, prefix, spec)
     return {"written": True, "files": {p.name: p.stat().st_size for p in paths},
             "adc_hz": spec.adc_hz, "adc_gain": spec.adc_gain, "decimation": spec.decim,
             "filter_fraction_bits": spec.bandpass.g, "ring_samples": spec.ring_n,

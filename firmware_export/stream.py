@@ -142,7 +142,11 @@ def write_stream(out_dir, prefix: str, data_cfg, graph, target) -> list[Path]:
     ``graph`` and ``target``'s ADC (``adc_hz``, ``adc_gain``) into ``out_dir``; returns the paths.
     Everything is checked first: an ADC rate that is not an integer multiple of 180 Hz, or a recipe
     the integer front end cannot reproduce, is a one-line :class:`EdgeECGError` and nothing is written."""
-    spec = front_end_spec(data_cfg, graph, target.adc_hz, target.adc_gain)
+    return write_spec(out_dir, prefix, front_end_spec(data_cfg, graph, target.adc_hz, target.adc_gain))
+
+
+def write_spec(out_dir, prefix: str, spec: FrontEndSpec) -> list[Path]:
+    """Write the stream and QRS C of a checked ``spec`` into ``out_dir``; returns the paths."""
     files = render_all(prefix, spec)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
