@@ -63,9 +63,16 @@ def per_record_report(y_true: np.ndarray, y_pred: np.ndarray, record: np.ndarray
     return out
 
 
-def summarise(y: np.ndarray, logits: np.ndarray, reference: dict | None = None) -> dict:
-    """One artifact's row: macro-F1, accuracy, Se/+P/F1 of N S V F; with ``reference``, the deltas (pp)."""
-    rep = classification_report(y, np.asarray(logits).argmax(1))
+def predicted(out: np.ndarray) -> np.ndarray:
+    """Classes (n,) as they are, or the argmax class of logits (n, k)."""
+    out = np.asarray(out)
+    return out if out.ndim == 1 else out.argmax(1)
+
+
+def summarise(y: np.ndarray, pred: np.ndarray, reference: dict | None = None) -> dict:
+    """One artifact's row from its classes (n,) or logits (n, k): macro-F1, accuracy, Se/+P/F1 of
+    N S V F; with ``reference``, the deltas (pp)."""
+    rep = classification_report(y, predicted(pred))
     row = {"macro_f1": rep["macro_f1"], "accuracy": rep["accuracy"],
            "per_class": {c: {k: rep["per_class"][c][k] for k in ("se", "ppv", "f1")} for c in MACRO_CLASSES}}
     if reference is not None:
@@ -76,8 +83,8 @@ def summarise(y: np.ndarray, logits: np.ndarray, reference: dict | None = None) 
 
 
 def agreement(a: np.ndarray, b: np.ndarray) -> float:
-    """Percentage of beats whose argmax class is the same in both logits (3 decimals)."""
-    return round(100.0 * float(np.mean(a.argmax(1) == b.argmax(1))), 3)
+    """Percentage of beats given the same class by both (classes, or logits: their argmax; 3 decimals)."""
+    return round(100.0 * float(np.mean(predicted(a) == predicted(b))), 3)
 
 
 def roc_curve(y_true: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:

@@ -34,6 +34,7 @@ from edgeecg.metrics import (
     agreement,
     classification_report,
     per_record_report,
+    predicted,
     summarise,
 )
 from edgeecg.models import count_params, macs_per_beat
@@ -135,6 +136,7 @@ def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Pa
         TFLiteRunner,
         TFLMRunner,
         TorchRunner,
+        outputs,
         tflm_arena_bytes,
     )
     from edgeecg.stream.decimate import decimation_factor
@@ -207,15 +209,21 @@ def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Pa
         check_key, check = check_split(splits)
         for key, beats in ((check_key, check), (test_key(cfg), splits["test"])):
             log(f"running every artifact on {len(beats):,d} {key} beats ...")
-            logits = {name: r.logits(beats.x, beats.rr) for name, r in runners.items()}
-            accuracy[key], reports[key], per_record[key] = score_artifacts(beats, logits, ("torch_fp32", "c_int8"))
+            outs = {name: outputs(r, beats.x, beats.rr) for name, r in runners.items()}
+            logits = {name: lg for name, (lg, _) in outs.items()}
+            classes = {name: cls for name, (_, cls) in outs.items()}
+            accuracy[key], reports[key], per_record[key] = score_artifacts(beats, logits, ("torch_fp32", "c_int8"),
+                                                                           classes)
             consistency[key] = {
                 "beats": len(beats),
-                "bit_exact_c_vs_reference": bool(np.array_equal(logits["c_int8"], logits["int8_reference"])),
+                "bit_exact_c_vs_reference": bool(np.array_equal(logits["c_int8"], logits["int8_reference"])
+                                                 and np.array_equal(classes["c_int8"], classes["int8_reference"])),
                 "bit_exact_c_vs_tflm": bool(np.array_equal(logits["c_int8"], logits["tflm"])),
-                "c_vs_tflite_int8_agreement": agreement(logits["c_int8"], logits["tflite_int8_builtin"]),
-                "c_vs_tflite_int8_xnnpack_agreement": agreement(logits["c_int8"], logits["tflite_int8"]),
-                "c_vs_float_agreement": agreement(logits["c_int8"], logits["torch_fp32"]),
+                # the class the C decides on its int32 accumulators, against the argmax of the others
+                "c_vs_tflm_class_agreement": agreement(classes["c_int8"], classes["tflm"]),
+                "c_vs_tflite_int8_agreement": agreement(classes["c_int8"], classes["tflite_int8_builtin"]),
+                "c_vs_tflite_int8_xnnpack_agreement": agreement(classes["c_int8"], classes["tflite_int8"]),
+                "c_vs_float_agreement": agreement(classes["c_int8"], classes["torch_fp32"]),
             }
         sample = budget_sample(check, BUDGET_BEATS, opts.seed)
         log(f"simulating each int8 rounding point alone on {len(sample):,d} {check_key} beats ...")
@@ -223,7 +231,7 @@ def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Pa
                     {"skipped": "multi-label model: the budget counts beats whose argmax class changes"})
         gold = check.subset(np.arange(min(GOLDEN_BEATS, len(check))))
         beat_q, rr_q = runners["int8_reference"].quantized_inputs(gold.x, gold.rr)
-        write_golden(tmp, beat_q, rr_q, runners["int8_reference"].logits(gold.x, gold.rr), opts.prefix)
+        write_golden(tmp, beat_q, rr_q, *runners["int8_reference"].classify(gold.x, gold.rr), opts.prefix)
 
         artifacts = {}
         for name, fname in files.items():
@@ -338,21 +346,23 @@ def check_budget(report: dict, target: Target) -> dict:
 # --- multi-label scoring, models without an int8 path, the CLI's summary -----------------------------
 
 
-def score_artifacts(beats: BeatSet, logits: dict, reported: tuple[str, ...]) -> tuple[dict, dict, dict]:
+def score_artifacts(beats: BeatSet, logits: dict, reported: tuple[str, ...],
+                    classes: dict | None = None) -> tuple[dict, dict, dict]:
     """``accuracy`` (every artifact against ``torch_fp32``), ``reports`` and ``per_record`` (the
-    ``reported`` artifacts) of one split. Single-label: macro-F1 and Se/+P (AAMI). Multi-label: per
-    label and macro ROC-AUC of the logits (order only: int8 logits need no sigmoid), no per-record rows."""
+    ``reported`` artifacts) of one split. Single-label: macro-F1 and Se/+P (AAMI) of ``classes``
+    (default: the argmax of the logits). Multi-label: per label and macro ROC-AUC of the logits
+    (order only: int8 logits need no sigmoid), no per-record rows."""
     if beats.y.ndim == 2:
         from edgeecg.metrics import summarise_multilabel
         from edgeecg.ptbxl import SUPERCLASSES
         ref = summarise_multilabel(beats.y, logits["torch_fp32"], SUPERCLASSES)
         accuracy = {name: summarise_multilabel(beats.y, lg, SUPERCLASSES, ref) for name, lg in logits.items()}
         return accuracy, {name: accuracy[name] for name in reported if name in logits}, {}
-    ref = summarise(beats.y, logits["torch_fp32"])
-    accuracy = {name: summarise(beats.y, lg, ref) for name, lg in logits.items()}
-    reports = {name: classification_report(beats.y, logits[name].argmax(1)) for name in reported if name in logits}
-    per_record = {name: per_record_report(beats.y, logits[name].argmax(1), beats.record)
-                  for name in reported if name in logits}
+    pred = {name: (classes or {}).get(name, predicted(lg)) for name, lg in logits.items()}
+    ref = summarise(beats.y, pred["torch_fp32"])
+    accuracy = {name: summarise(beats.y, p, ref) for name, p in pred.items()}
+    reports = {name: classification_report(beats.y, pred[name]) for name in reported if name in pred}
+    per_record = {name: per_record_report(beats.y, pred[name], beats.record) for name in reported if name in pred}
     return accuracy, reports, per_record
 
 

@@ -2,7 +2,10 @@
 
 ``x`` is float beats (n, C, W) as the training pipeline makes them and ``rr`` the raw RR features
 (n, K). int8 runners quantize the inputs with the scale and zero point stored in the model, as the
-device's front end does, and return int8 logits (argmax is what counts).
+device's front end does, and return int8 logits. The int8 graph's own runners (the generated C
+and its numpy reference) also have ``.classify(x, rr)``, which returns the logits and the class
+decided on the output layer's int32 accumulators (:mod:`edgeecg.quant.reference`); for every
+other runner the class is the argmax of the logits (:func:`outputs`).
 Only numpy is imported at module level, so the runtime extra (numpy, onnxruntime, ai-edge-litert)
 can run the ONNX and TFLite rows without torch or tensorflow.
 """
@@ -160,12 +163,25 @@ class Int8GraphRunner:
             rr_q = quantize_input(rr, g.qparams[g.rr_input].scale, g.qparams[g.rr_input].zero_point)
         return beat, rr_q
 
-    def logits(self, x, rr):
+    def classify(self, x, rr) -> tuple[np.ndarray, np.ndarray]:
+        """int8 logits (n, 5) and classes (n,)."""
         beat, rr_q = self.quantized_inputs(x, rr)
         if self.c_model is not None:
-            return self.c_model.predict(beat, rr_q)
-        from edgeecg.quant.reference import run_int8
-        return run_int8(self.graph, beat, rr_q)
+            return self.c_model.run(beat, rr_q)
+        from edgeecg.quant.reference import classify_int8
+        return classify_int8(self.graph, beat, rr_q)
+
+    def logits(self, x, rr):
+        return self.classify(x, rr)[0]
+
+
+def outputs(runner, x, rr) -> tuple[np.ndarray, np.ndarray]:
+    """A runner's logits and classes: its own decision where it has one (``.classify``), else the
+    argmax of the logits."""
+    if hasattr(runner, "classify"):
+        return runner.classify(x, rr)
+    logits = runner.logits(x, rr)
+    return logits, np.asarray(logits).argmax(1)
 
 
 def tflm_arena_bytes(tflite: bytes, n_inputs: int = 2, upper: int = 256 * 1024) -> int:

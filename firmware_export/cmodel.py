@@ -15,13 +15,15 @@ import numpy as np
 from edgeecg.atomic import write_text_atomic
 from edgeecg.processing.aami import CLASSES
 from edgeecg.quant.graph import Int8Graph
+from edgeecg.quant.reference import score_bits
 from firmware_export.carray import c_array, c_identifier, qparam_defines
 
 DEFAULT_BLOCK = 8     # output channels per block; targets set their own (`c_block`)
 CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-pedantic"]
 
 HOST_MAIN = """\
-/* Host harness: int8 beats on stdin (beat then rr, raw bytes), int8 logits on stdout. */
+/* Host harness: int8 beats on stdin (beat then rr, raw bytes); per beat, the int8 logits and the
+   class (one byte) on stdout. */
 #include <stdio.h>
 #include "{p}_model.h"
 
@@ -32,8 +34,9 @@ int main(void)
         if ({P}_RR_LEN > 0 && fread(rr, 1, {P}_RR_LEN, stdin) != {P}_RR_LEN) {{
             return 1;
         }}
-        {p}_classify(beat, rr, out);
+        const int8_t cls = (int8_t){p}_classify(beat, rr, out);
         fwrite(out, 1, sizeof out, stdout);
+        fwrite(&cls, 1, 1, stdout);
     }}
     return 0;
 }}
@@ -90,6 +93,9 @@ class CModel:
     def __init__(self, graph: Int8Graph, prefix: str = "edgeecg", block: int = DEFAULT_BLOCK):
         if block < 1:
             raise ValueError(f"block must be >= 1, not {block}")
+        last = graph.layers[-1] if graph.layers else None
+        if last is None or last.kind != "fc" or last.output != graph.output:
+            raise ValueError("the C generator needs a graph that ends with its output dense layer")
         self.graph = graph
         self.prefix = c_identifier(prefix)
         self.block = block
@@ -121,10 +127,11 @@ class CModel:
             "/* AAMI EC57 classes, in output order. */",
             "enum { " + ", ".join(f"{P}_CLASS_{c} = {i}" for i, c in enumerate(CLASSES)) + " };", "",
             "#ifdef __cplusplus", 'extern "C" {', "#endif", "",
-            "/* Classify one beat: int8 window and RR features in, int8 logits out. */",
-            f"void {p}_classify(const int8_t beat[{P}_BEAT_LEN], const int8_t rr[], int8_t logits[{P}_N_CLASSES]);",
-            "", "/* Index of the largest logit (the predicted class). */",
-            f"int {p}_argmax(const int8_t logits[{P}_N_CLASSES]);", "",
+            "/* Classify one beat: int8 window and RR features in; writes the int8 logits and returns the",
+            f"   class ({P}_CLASS_N ...). The class is decided on the output layer's int32 accumulators, so",
+            "   it is not always the argmax of the logits: two logits can round to the same int8 value. */",
+            f"int {p}_classify(const int8_t beat[{P}_BEAT_LEN], const int8_t rr[], int8_t logits[{P}_N_CLASSES]);",
+            "",
             "#ifdef __cplusplus", "}", "#endif", "", f"#endif /* {P}_MODEL_H */", "",
         ]
         return "\n".join(lines)
@@ -218,13 +225,14 @@ class CModel:
                     body.append(f"    memcpy({bufs[lay.output].name} + {bufs[lay.output].before + offset}, "
                                 f"{data(t)}, {n});")
                     offset += n
+        last, i_last = g.layers[-1], len(g.layers) - 1
+        n_out, n_in = last.weights.shape
         rr_unused = "    (void)rr;\n" if g.rr_input is None else ""
-        parts += ["", f"void {p}_classify(const int8_t beat[{P}_BEAT_LEN], const int8_t rr[], "
+        parts += ["", f"int {p}_classify(const int8_t beat[{P}_BEAT_LEN], const int8_t rr[], "
                       f"int8_t logits[{P}_N_CLASSES])", "{", rr_unused + "\n".join(body),
-                  f"    memcpy(logits, {data(g.output)}, {P}_N_CLASSES);", "}", "",
-                  f"int {p}_argmax(const int8_t logits[{P}_N_CLASSES])", "{", "    int i, best = 0;",
-                  f"    for (i = 1; i < {P}_N_CLASSES; ++i) {{", "        if (logits[i] > logits[best]) {",
-                  "            best = i;", "        }", "    }", "    return best;", "}", ""]
+                  f"    memcpy(logits, {data(g.output)}, {P}_N_CLASSES);",
+                  (f"    return decide_fc({data(last.inputs[0])}, {n_in}, {p}_w{i_last}, {p}_z{i_last}, "
+                   f"{p}_m{i_last}, {p}_s{i_last}, {n_out}, {score_bits(last)});"), "}", ""]
         return "\n".join(parts)
 
     # -- use --------------------------------------------------------------------------------
@@ -266,13 +274,24 @@ class CModel:
             parts.append(rr.reshape(n, -1).astype(np.int8))
         return np.concatenate(parts, axis=1).tobytes()
 
-    def predict(self, beat: np.ndarray, rr: np.ndarray | None = None,
-                extra_flags: tuple[str, ...] = ()) -> np.ndarray:
-        """int8 logits (n, 5) of int8 beats (n, W, C) and RR features (n, K), run by the C compiled
-        with ``extra_flags`` (e.g. ``("-march=native",)`` for this machine's SIMD kernels)."""
+    def run(self, beat: np.ndarray, rr: np.ndarray | None = None,
+            extra_flags: tuple[str, ...] = ()) -> tuple[np.ndarray, np.ndarray]:
+        """int8 logits (n, 5) and classes (n,) of int8 beats (n, W, C) and RR features (n, K), run by
+        the C compiled with ``extra_flags`` (e.g. ``("-march=native",)`` for this machine's SIMD kernels)."""
         exe = self.compile(extra_flags=extra_flags)
         res = subprocess.run([str(exe)], input=self.records(beat, rr), capture_output=True, check=True)
-        return np.frombuffer(res.stdout, dtype=np.int8).reshape(len(beat), len(CLASSES))
+        out = np.frombuffer(res.stdout, dtype=np.int8).reshape(len(beat), len(CLASSES) + 1)
+        return out[:, :-1].copy(), out[:, -1].astype(np.int64)
+
+    def predict(self, beat: np.ndarray, rr: np.ndarray | None = None,
+                extra_flags: tuple[str, ...] = ()) -> np.ndarray:
+        """The class of every beat (n,), as the compiled C decides it (see :meth:`run`)."""
+        return self.run(beat, rr, extra_flags)[1]
+
+    def logits(self, beat: np.ndarray, rr: np.ndarray | None = None,
+               extra_flags: tuple[str, ...] = ()) -> np.ndarray:
+        """The int8 logits (n, 5) the compiled C writes (see :meth:`run`)."""
+        return self.run(beat, rr, extra_flags)[0]
 
 
 def kernel_build(block: int, cc: str = "cc", flags: tuple[str, ...] = ()) -> str:

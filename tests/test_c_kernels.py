@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from edgeecg.quant.graph import Int8Graph, Layer, QParams
-from edgeecg.quant.reference import run_int8
+from edgeecg.quant.reference import class_scores, classify_int8
 from firmware_export import convert
 from firmware_export.cmodel import blocked_weights, kernel_build
 
@@ -55,9 +55,33 @@ def test_c_matches_the_reference_for_every_block_size(block, max_shift, build):
     rng = np.random.default_rng(1)
     beat = rng.integers(-128, 128, (400, 16, 3), dtype=np.int8)
     rr = rng.integers(-128, 128, (400, 3), dtype=np.int8)
-    expected = run_int8(g, beat, rr)
+    expected, expected_cls = classify_int8(g, beat, rr)
     assert len(np.unique(expected)) > 20          # the outputs span the int8 range, not one clamped value
-    np.testing.assert_array_equal(c.predict(beat, rr, extra_flags=build), expected)
+    logits, cls = c.run(beat, rr, extra_flags=build)
+    np.testing.assert_array_equal(logits, expected)
+    np.testing.assert_array_equal(cls, expected_cls)
+
+
+def test_the_class_is_decided_below_the_int8_step():
+    """Where two int8 logits tie, the class is the one whose accumulator is larger on the common
+    scale (the per-channel multipliers and shifts taken into account), in the C as in numpy."""
+    g = random_graph(seed=5, max_shift=0)
+    fc = g.layers[-1]
+    fc.weights[:] = 0
+    fc.multiplier[:] = 1 << 30                     # 0.5 * 2**(shift - 30)
+    fc.shift[:] = [-6, -6, -7, -6, -6]             # class 2's scale is half the others'
+    fc.bias[:] = [6400, 6410, 12830, 0, 0]         # real values 50.0, 50.08, 50.12, 0, 0 (int8 steps)
+    beat = np.zeros((1, 16, 3), np.int8)
+    rr = np.zeros((1, 3), np.int8)
+    logits, cls = classify_int8(g, beat, rr)
+    zp = g.qparams[g.output].zero_point
+    assert min(127, 50 + zp) == logits[0, 0] == logits[0, 1] == logits[0, 2]     # one int8 value
+    assert logits[0].argmax() == 0 and cls[0] == 2
+    scores = class_scores(fc.bias[None].astype(np.int64), fc)
+    assert scores[0, 2] > scores[0, 1] > scores[0, 0]
+    c_logits, c_cls = convert(g, "k").run(beat, rr)
+    np.testing.assert_array_equal(c_logits, logits)
+    assert c_cls[0] == 2
 
 
 def test_blocked_weights_layout_and_padding():

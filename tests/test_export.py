@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from edgeecg.cli import main
-from edgeecg.quant import read_tflite, run_int8
+from edgeecg.quant import classify_int8, read_tflite, run_int8
 from edgeecg.quant.graph import quantize_multiplier
 from edgeecg.quant.reference import multiply_by_quantized_multiplier
 from firmware_export import convert
@@ -77,7 +77,11 @@ def test_generated_c_is_bit_exact_on_random_full_range_inputs(exported):
     w, c = graph.shapes[graph.beat_input][-2:]
     beat = rng.integers(-128, 128, (500, w, c), dtype=np.int8)
     rr = rng.integers(-128, 128, (500, graph.shapes[graph.rr_input][-1]), dtype=np.int8)
-    np.testing.assert_array_equal(convert(graph, "rnd").predict(beat, rr), run_int8(graph, beat, rr))
+    logits, classes = classify_int8(graph, beat, rr)
+    c_logits, c_classes = convert(graph, "rnd").run(beat, rr)
+    np.testing.assert_array_equal(c_logits, logits)
+    np.testing.assert_array_equal(c_classes, classes)
+    np.testing.assert_array_equal(convert(graph, "rnd").predict(beat, rr), classes)
 
 
 def test_rounding_simulation_tracks_the_int8_reference(exported):

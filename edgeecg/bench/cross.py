@@ -91,6 +91,12 @@ def write_harness(directory: Path, prefix: str) -> Path:
     return path
 
 
+def read_outputs(data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """What the harness wrote: per beat the int8 logits, then the class byte."""
+    out = np.frombuffer(data, dtype=np.int8).reshape(-1, len(CLASSES) + 1)
+    return out[:, :-1].copy(), out[:, -1].astype(np.int64)
+
+
 def build_plugin(directory: Path, cc: str = "cc") -> Path:
     """The instruction-counting qemu plugin, built with the host compiler."""
     out = Path(directory) / "icount.so"
@@ -117,6 +123,7 @@ def object_sizes(cc: str, size_tool: str, flags: tuple[str, ...], source: Path) 
 @dataclass
 class CrossResult:
     logits: np.ndarray
+    classes: np.ndarray
     instructions_per_beat: float
     flash_bytes: int          # text + data of the model object (weights, code)
     static_ram_bytes: int     # data + bss of the model object (activation buffers)
@@ -142,8 +149,8 @@ def run_platform(platform: Platform, c_model, records: bytes, n: int, plugin: Pa
             _run(platform.command(elf, args, plugin, count_file), f"running {platform.name} under qemu",
                  cwd=d, timeout=timeout)
             counts[mode] = int(count_file.read_text())
-        logits = np.frombuffer((d / "logits_run.bin").read_bytes(), dtype=np.int8).reshape(-1, len(CLASSES))
+        logits, classes = read_outputs((d / "logits_run.bin").read_bytes())
     if len(logits) != n:
         raise RuntimeError(f"{platform.name}: {len(logits)} outputs for {n} beats")
-    return CrossResult(logits=logits.copy(), instructions_per_beat=(counts["run"] - counts["skip"]) / max(n, 1),
+    return CrossResult(logits=logits, classes=classes, instructions_per_beat=(counts["run"] - counts["skip"]) / max(n, 1),
                        flash_bytes=text + data, static_ram_bytes=data + bss)

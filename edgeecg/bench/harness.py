@@ -116,7 +116,7 @@ def bench_export(run_dir: Path, cfg: Config, export_dir: Path, target: Target, d
     """Bench every artifact in ``export_dir``; write ``bench.json/.md/.png`` into ``out``; return the result."""
     from edgeecg.bench.report import write_markdown, write_plot
     from edgeecg.quant import read_tflite
-    from edgeecg.runtimes import Int8GraphRunner
+    from edgeecg.runtimes import Int8GraphRunner, outputs
     from firmware_export import convert
     from firmware_export.cmodel import DEFAULT_BLOCK
 
@@ -144,11 +144,11 @@ def bench_export(run_dir: Path, cfg: Config, export_dir: Path, target: Target, d
 
     runners, skipped = _python_runners(Path(run_dir), export_dir, report,
                                        1 + (graph.rr_input is not None) if has_int8 else 2)
-    logits, timing, extra = {}, {}, {}
+    logits, classes, timing, extra = {}, {}, {}, {}
     for name, runner in runners.items():
         log(f"{name}: {n:,d} beats, then {opts.repeat} timed calls at batch 1 ...")
         t0 = time.perf_counter()
-        logits[name] = runner.logits(x, rr)
+        logits[name], classes[name] = outputs(runner, x, rr)
         throughput = n / (time.perf_counter() - t0)
         ns = latency.time_runner(runner, x, rr, opts.repeat, opts.warmup)
         timing[name] = {**latency.summary_us(ns), "throughput_beats_per_s": round(throughput, 1)}
@@ -158,8 +158,8 @@ def bench_export(run_dir: Path, cfg: Config, export_dir: Path, target: Target, d
     elif shutil.which("cc") and shutil.which("size"):
         log(f"c_int8: {n:,d} beats on the host ...")
         host = latency.HostC(convert(graph, prefix, latency.HOST_BLOCK))      # built for this machine
-        logits["c_int8"], ns_all = host.run(records, n)
-        _, ns = host.run(timed_records, len(cycled))
+        logits["c_int8"], classes["c_int8"], ns_all = host.run(records, n)
+        _, _, ns = host.run(timed_records, len(cycled))
         timing["c_int8"] = {**latency.summary_us(ns[opts.warmup:]),
                             "throughput_beats_per_s": round(n / (ns_all.sum() / 1e9), 1)}
         extra["c_int8"] = {"flash_bytes": host.flash_bytes, "ram_bytes": host.static_ram_bytes,
@@ -181,7 +181,7 @@ def bench_export(run_dir: Path, cfg: Config, export_dir: Path, target: Target, d
                 plugin = plugin or cross.build_plugin(Path(tmp))
                 log(f"{plat.name}: {n:,d} beats under qemu, instructions counted ...")
                 res = cross.run_platform(plat, c_model, records, n, plugin)
-                logits[plat.name] = res.logits
+                logits[plat.name], classes[plat.name] = res.logits, res.classes
                 ipb = res.instructions_per_beat
                 extra[plat.name] = {"flash_bytes": res.flash_bytes, "ram_bytes": res.static_ram_bytes,
                                     "instructions_per_beat": round(ipb, 1),
@@ -194,8 +194,9 @@ def bench_export(run_dir: Path, cfg: Config, export_dir: Path, target: Target, d
     reference = next((r for r in FLOAT_REFERENCES if r in logits), None)
     if reference is None:
         raise EdgeECGError(f"{export_dir}: no float artifact could be run, so there is no reference")
-    ref = _summarise(y, logits[reference])
-    rows = [_row(name, y, lg, ref, report, timing.get(name, {}), extra.get(name, {}), logits.get("c_int8"))
+    ref = _summarise(y, logits[reference], classes[reference])
+    c_out = (logits["c_int8"], classes["c_int8"]) if "c_int8" in logits else None
+    rows = [_row(name, y, lg, classes[name], ref, report, timing.get(name, {}), extra.get(name, {}), c_out)
             for name, lg in logits.items()]
     macs = report["macs_per_beat"]
     result = {
@@ -220,11 +221,12 @@ def bench_export(run_dir: Path, cfg: Config, export_dir: Path, target: Target, d
     return result
 
 
-def _row(name: str, y, lg, ref: dict, report: dict, timing: dict, extra: dict, c_logits) -> dict:
+def _row(name: str, y, lg, cls, ref: dict, report: dict, timing: dict, extra: dict, c_out) -> dict:
+    """One artifact's row; ``cls`` its classes, ``c_out`` the host C's (logits, classes) or None."""
     art = report["artifacts"].get("c_int8" if name.startswith("c_") else name, {})
     int8 = name in INT8_ROWS
     row = {"artifact": name, "runtime": RUNTIMES[name], "dtype": "int8" if int8 else "fp32",
-           **_summarise(y, lg, ref),
+           **_summarise(y, lg, cls, ref),
            "bytes": art.get("bytes"),
            "weight_bytes": report["weight_bytes_int8"] if int8 else 4 * report["params"],
            "flash_bytes": extra.get("flash_bytes", report["artifacts"]["tflite_int8"]["bytes"] if name == "tflm" else None),
@@ -235,9 +237,10 @@ def _row(name: str, y, lg, ref: dict, report: dict, timing: dict, extra: dict, c
            "instructions_per_beat": extra.get("instructions_per_beat"),
            "est_ms_at_target_clock": extra.get("est_ms_at_target_clock"),
            "isa_proxy": extra.get("isa_proxy"), **({"build": extra["build"]} if "build" in extra else {})}
-    if int8 and c_logits is not None:
-        row["bit_exact_vs_c"] = bool(np.array_equal(lg, c_logits))
-        row["argmax_agreement_vs_c_pct"] = agreement(lg, c_logits)
+    if int8 and c_out is not None:
+        same_class = not name.startswith("c_") or np.array_equal(cls, c_out[1])   # a C build decides alike
+        row["bit_exact_vs_c"] = bool(np.array_equal(lg, c_out[0]) and same_class)
+        row["class_agreement_vs_c_pct"] = agreement(cls, c_out[1])
     return row
 
 
@@ -287,10 +290,11 @@ def _check(result: dict, target: Target) -> None:
     result["problems"] = failed
 
 
-def _summarise(y: np.ndarray, logits: np.ndarray, reference: dict | None = None) -> dict:
-    """A row's accuracy: macro-F1 and Se/+P (AAMI beats), or macro and per-label ROC-AUC (multi-label)."""
+def _summarise(y: np.ndarray, logits: np.ndarray, classes: np.ndarray, reference: dict | None = None) -> dict:
+    """A row's accuracy: macro-F1 and Se/+P of its classes (AAMI beats), or macro and per-label
+    ROC-AUC of its logits (multi-label)."""
     if y.ndim == 2:
         from edgeecg.metrics import summarise_multilabel
         from edgeecg.ptbxl import SUPERCLASSES
         return summarise_multilabel(y, logits, SUPERCLASSES, reference)
-    return summarise(y, logits, reference)
+    return summarise(y, classes, reference)

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeecg.bench.cross import HARNESS_FLAGS, object_sizes, write_harness
-from edgeecg.processing.aami import CLASSES
+from edgeecg.bench.cross import HARNESS_FLAGS, object_sizes, read_outputs, write_harness
 from firmware_export.cmodel import kernel_build
 
 
@@ -75,10 +74,12 @@ class HostC:
         text, data, bss = object_sizes(cc, "size", flags, d / f"{c_model.prefix}_model.c")
         self.flash_bytes, self.static_ram_bytes = text + data, data + bss
 
-    def run(self, records: bytes, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """int8 logits (n, 5) and ns per classify call (n,) of ``n`` records."""
+    def run(self, records: bytes, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """int8 logits (n, 5), classes (n,) and ns per classify call (n,) of ``n`` records."""
         d = Path(self._dir.name)
         (d / "in.bin").write_bytes(records)
         subprocess.run([str(self.exe), "in.bin", "out.bin", "time", "times.bin"], cwd=d, check=True)
-        logits = np.frombuffer((d / "out.bin").read_bytes(), dtype=np.int8).reshape(n, len(CLASSES))
-        return logits.copy(), np.frombuffer((d / "times.bin").read_bytes(), dtype=np.uint32).astype(np.int64)
+        logits, classes = read_outputs((d / "out.bin").read_bytes())
+        if len(logits) != n:
+            raise RuntimeError(f"the C bench harness wrote {len(logits)} outputs for {n} beats")
+        return logits, classes, np.frombuffer((d / "times.bin").read_bytes(), dtype=np.uint32).astype(np.int64)

@@ -109,7 +109,7 @@ class Int8Model:
     def classes(self, x: np.ndarray, rr: np.ndarray) -> np.ndarray:
         if not len(x):
             return np.zeros(0, np.int64)
-        return np.asarray(self.runner.logits(x, rr)).argmax(1)
+        return self.runner.classify(x, rr)[1]
 
 
 def _load_model(config_path: Path, weights: Path):

@@ -1,5 +1,10 @@
 """Numpy integer reference of an :class:`Int8Graph`: the arithmetic of TFLite's int8 reference
-kernels (``MultiplyByQuantizedMultiplier``), which the generated C reproduces bit for bit."""
+kernels (``MultiplyByQuantizedMultiplier``), which the generated C reproduces bit for bit.
+
+The class is not the argmax of the int8 logits: those round the output layer to one step of its
+scale, so two classes can tie where the float model had a clear winner (and ``argmax`` gives a tie
+to the lower class, N). :func:`class_scores` decides on the same int32 accumulators at
+``2**-SCORE_BITS`` of that step, exactly, in 64-bit integers; the generated C does the same."""
 
 from __future__ import annotations
 
@@ -39,8 +44,34 @@ def _requantize(acc: np.ndarray, layer: Layer, out_zp: int) -> np.ndarray:
     return np.clip(y, layer.act_min, layer.act_max).astype(np.int8)
 
 
+SCORE_BITS = 8      # class scores resolve 1/256 of an int8 logit step
+
+
+def score_bits(layer: Layer) -> int:
+    """Fraction bits of the class scores of output layer ``layer``: ``SCORE_BITS``, fewer where a
+    requantization shift is so large that the score's right shift would drop below 1."""
+    return int(max(0, min(SCORE_BITS, 30 - int(np.max(layer.shift)))))
+
+
+def class_scores(acc: np.ndarray, layer: Layer) -> np.ndarray:
+    """``round(acc * multiplier * 2**(shift - 31 + bits))`` per class, in int64 (half rounds up): the
+    output layer's values on one scale for every class (the per-channel weight scales are in the
+    multiplier), ``2**bits`` times finer than the int8 logits and not clamped."""
+    right = 31 - layer.shift.astype(np.int64) - score_bits(layer)           # >= 1
+    return (acc.astype(np.int64) * layer.multiplier.astype(np.int64) + (np.int64(1) << (right - 1))) >> right
+
+
 def run_int8(g: Int8Graph, beat: np.ndarray, rr: np.ndarray | None = None) -> np.ndarray:
     """int8 logits (n, classes) of int8 inputs ``beat`` (n, W, C) and ``rr`` (n, K)."""
+    return classify_int8(g, beat, rr)[0]
+
+
+def classify_int8(g: Int8Graph, beat: np.ndarray, rr: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """int8 logits (n, classes) and the class of each beat (n,), decided on :func:`class_scores`."""
+    last = g.layers[-1] if g.layers else None
+    if last is None or last.kind != "fc" or last.output != g.output:
+        raise ValueError("the int8 graph must end with its output dense layer")
+    scores = None
     values = {g.beat_input: beat.astype(np.int64)}
     if g.rr_input is not None:
         values[g.rr_input] = rr.astype(np.int64)
@@ -61,6 +92,8 @@ def run_int8(g: Int8Graph, beat: np.ndarray, rr: np.ndarray | None = None) -> np
             x = x.reshape(x.shape[0], -1) - g.qparams[layer.inputs[0]].zero_point
             acc = x @ layer.weights.astype(np.int64).T + layer.bias
             values[layer.output] = _requantize(acc, layer, out_zp).astype(np.int64)
+            if layer is last:
+                scores = class_scores(acc, layer)
         elif layer.kind == "concat":
             values[layer.output] = np.concatenate([values[i].reshape(len(x), -1) for i in layer.inputs], axis=1)
-    return values[g.output].reshape(len(beat), -1).astype(np.int8)
+    return values[g.output].reshape(len(beat), -1).astype(np.int8), scores.argmax(1)

@@ -741,19 +741,20 @@ class StreamFrontEnd:
                 continue
             w = np.array([self.ring[(start + j) % s.ring_n] for j in range(s.window)], dtype=np.int64)
             beat = self.template.inputs(window_z(w[None], s)[0], p.regular)
-            logits = classify(self.graph, beat[None], p.rr_q[None])[0]
+            logits, cls = classify(self.graph, beat[None], p.rr_q[None])
             self.counters.classified += 1
-            return StreamBeat(p.r, int(np.argmax(logits)), logits, p.rr)
+            return StreamBeat(p.r, int(cls[0]), logits[0], p.rr)
         return None
 
 
-def classify(graph, beat_q: np.ndarray, rr_q: np.ndarray) -> np.ndarray:
-    """int8 logits of int8 inputs (the integer reference of the generated C's ``PREFIX_classify``)."""
-    from edgeecg.quant.reference import run_int8
+def classify(graph, beat_q: np.ndarray, rr_q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """int8 logits and classes of int8 inputs (the integer reference of the generated C's
+    ``PREFIX_classify``)."""
+    from edgeecg.quant.reference import classify_int8
 
     if len(beat_q) == 0:
-        return np.zeros((0, int(np.prod(graph.shapes[graph.output][1:]))), np.int8)
-    return run_int8(graph, beat_q, rr_q if graph.rr_input is not None else None)
+        return np.zeros((0, int(np.prod(graph.shapes[graph.output][1:]))), np.int8), np.zeros(0, np.int64)
+    return classify_int8(graph, beat_q, rr_q if graph.rr_input is not None else None)
 
 
 # --------------------------------------------------------------------------------------------
@@ -851,8 +852,8 @@ def run_record(adc, spec: FrontEndSpec, graph, filtered: np.ndarray | None = Non
     beat_q = np.stack([tmpl.inputs(z[j], p.regular) for j, (p, _) in enumerate(out)]) if out else \
         np.zeros((0, s.window, s.channels), np.int8)
     rr_q = np.stack([p.rr_q for p, _ in out]) if out else np.zeros((0, s.rr_len), np.int8)
-    logits = classify(graph, beat_q, rr_q)
-    return RecordResult(r_peak=r_arr, cls=logits.argmax(axis=1).astype(np.int64), logits=logits,
+    logits, cls = classify(graph, beat_q, rr_q)
+    return RecordResult(r_peak=r_arr, cls=cls.astype(np.int64), logits=logits,
                         pre_rr=np.array([p.rr for p, _ in out], dtype=np.int64),
                         emitted=np.array([t for _, t in out], dtype=np.int64), beat_q=beat_q, rr_q=rr_q,
                         detections=beats, filtered=filtered, counters=c)

@@ -222,9 +222,9 @@ def stream_records(run_dir, target, data_dir, records=None, cross_platforms=True
             # the same int8 model on the float pipeline's beats, and the twin on the same R peaks
             t0 = time.perf_counter()
             fb = float_beats(data_dir, name, cfg.data)
-            flog = runner.logits(fb.x, fb.rr) if len(fb.y) else np.zeros((0, n_cls), np.int8)
+            fcls = runner.classify(fb.x, fb.rr)[1] if len(fb.y) else np.zeros(0, np.int64)
             ref_y.append(fb.y)
-            ref_pred.append(flog.argmax(1))
+            ref_pred.append(fcls)
             r_ref = np.round(np.asarray(ann)[is_beat] * (cfg.data.fs / fs)).astype(np.int64)
             kept, tbq, trq = reference_inputs(py.filtered, r_ref, spec)
             if not np.array_equal(kept, fb.sample):
@@ -234,7 +234,7 @@ def stream_records(run_dir, target, data_dir, records=None, cross_platforms=True
             diffs_beat.append((tbq.astype(np.int64) - fbq).reshape(-1))
             if frq is not None:
                 diffs_rr.append((trq.astype(np.int64) - frq).reshape(-1))
-            same_class.append(classify(graph, tbq, trq).argmax(1) == flog.argmax(1))
+            same_class.append(classify(graph, tbq, trq)[1] == fcls)
             pct = lambda a: round(100.0 * float(np.mean(a)), 4) if np.size(a) else None  # noqa: E731
             twin = {"beat_equal_pct": pct(diffs_beat[-1] == 0),
                     "rr_equal_pct": pct(diffs_rr[-1] == 0) if frq is not None else None,
@@ -249,7 +249,7 @@ def stream_records(run_dir, target, data_dir, records=None, cross_platforms=True
                 "classes": {c: {k: rep["per_class"][c][k] for k in ("se", "ppv", "support")} for c in ("S", "V")},
                 "macro_f1": rep["macro_f1"],
                 "reference_beats": {"beats": int(len(fb.y)), "macro_f1": classification_report(
-                    fb.y, flog.argmax(1))["macro_f1"] if len(fb.y) else None},
+                    fb.y, fcls)["macro_f1"] if len(fb.y) else None},
                 "twin_vs_float_inputs": twin,
             }
             if log:

@@ -249,3 +249,33 @@ static void fc_s8(const int8_t *in, int32_t n_in, const int8_t *w, const int32_t
                  out_zp, act_min, act_max, out + o);
     }
 }
+
+/* The class of a beat, from the output layer's int32 accumulators. The int8 logits round that
+ * layer to one step of its scale, so two classes can tie where the float model had a clear
+ * winner; here every class gets score = round(acc * mult * 2^(shift - 31 + bits)), exactly, in 64
+ * bits: the same scale for all classes (the per-channel weight scales are in mult), 2^bits times
+ * finer than the logits, not clamped. Ties go to the lower class index. A handful of multiply-adds
+ * per class: the accumulators are computed again rather than kept by the block kernels. */
+static int decide_fc(const int8_t *in, int32_t n_in, const int8_t *w, const int32_t *bias_zp,
+                     const int32_t *mult, const int32_t *shift, int32_t n_out, int32_t bits)
+{
+    const int32_t n_even = n_in + (n_in & 1);
+    int32_t o, j;
+    int best = 0;
+    int64_t best_score = 0;
+    for (o = 0; o < n_out; ++o) {
+        const int8_t *wo = w + (o / BLOCK) * n_even * BLOCK + (o % BLOCK) * 2;
+        const int32_t right = 31 - shift[o] - bits;     /* >= 1: the generator chooses bits so */
+        int32_t acc = bias_zp[o];
+        int64_t score;
+        for (j = 0; j < n_in; ++j) {
+            acc += (int32_t)in[j] * wo[(j >> 1) * 2 * BLOCK + (j & 1)];
+        }
+        score = ((int64_t)acc * mult[o] + ((int64_t)1 << (right - 1))) >> right;
+        if (o == 0 || score > best_score) {
+            best = (int)o;
+            best_score = score;
+        }
+    }
+    return best;
+}

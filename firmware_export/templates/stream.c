@@ -338,8 +338,7 @@ static int classify_ready(prefix_stream_t *st, prefix_beat_t *out)
             continue;
         }
         beat_input(st, p->r - PREFIX_STREAM_BEFORE, p->regular);
-        prefix_classify(st->beat_q, p->rr_q, out->logits);
-        out->cls = (int8_t)prefix_argmax(out->logits);
+        out->cls = (int8_t)prefix_classify(st->beat_q, p->rr_q, out->logits);
         out->r_peak = (int32_t)(p->r & INT64_C(0x7FFFFFFF));
         out->pre_rr = p->rr;
         st->counters.classified = count_up(st->counters.classified);

@@ -97,7 +97,7 @@ extern "C" {
 typedef struct {
     int32_t r_peak;                         /* R peak, 180 Hz sample index (modulo 2^31) */
     int32_t pre_rr;                         /* 180 Hz samples since the previous R peak (<= 65535) */
-    int8_t cls;                             /* PREFIX_CLASS_N .. PREFIX_CLASS_Q: the largest logit */
+    int8_t cls;                             /* PREFIX_CLASS_N .. PREFIX_CLASS_Q (PREFIX_classify's) */
     int8_t logits[PREFIX_N_CLASSES];        /* int8 logits of the model */
 } prefix_beat_t;
 

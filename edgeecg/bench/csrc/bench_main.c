@@ -2,7 +2,7 @@
  * qemu-user (aarch64 Linux) and bare metal under qemu-system with semihosting file I/O.
  *
  *   bench IN OUT          classify every record of IN (int8 beat, then int8 RR features),
- *                         write the int8 logits of each to OUT
+ *                         write the int8 logits of each, then its class (one byte), to OUT
  *   bench IN OUT skip     the same reads and writes without classifying: the instruction
  *                         baseline that is subtracted to get instructions per beat
  *   bench IN OUT time T   (host builds with -DBENCH_TIMING) also write the nanoseconds of
@@ -37,23 +37,25 @@ int main(int argc, char **argv)
         if (${P}_RR_LEN > 0 && fread(rr, 1, ${P}_RR_LEN, in) != ${P}_RR_LEN) {
             return 3;
         }
+        int8_t cls = 0;
         memset(logits, 0, sizeof logits);
         if (!skip) {
 #ifdef BENCH_TIMING
             struct timespec t0, t1;
             uint32_t ns;
             clock_gettime(CLOCK_MONOTONIC, &t0);
-            ${p}_classify(beat, rr, logits);
+            cls = (int8_t)${p}_classify(beat, rr, logits);
             clock_gettime(CLOCK_MONOTONIC, &t1);
             ns = (uint32_t)((t1.tv_sec - t0.tv_sec) * 1000000000L + (t1.tv_nsec - t0.tv_nsec));
             if (times != NULL) {
                 fwrite(&ns, sizeof ns, 1, times);
             }
 #else
-            ${p}_classify(beat, rr, logits);
+            cls = (int8_t)${p}_classify(beat, rr, logits);
 #endif
         }
         fwrite(logits, 1, sizeof logits, out);
+        fwrite(&cls, 1, 1, out);
     }
     fclose(in);
     fclose(out);
