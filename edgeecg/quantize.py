@@ -155,7 +155,7 @@ def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Pa
         raise EdgeECGError("--prune reports macro-F1 before and after: not available for a multi-label model")
     calib = calibration_set(splits["train"], opts.calib_beats, opts.seed, opts.calib_percentile,
                             cfg.data.input_step, opts.calib_rr_percentile)
-    original = plain(model)
+    original = plain(model) if opts.prune else None     # the unpruned model, for the pruning report
     if opts.prune:
         from edgeecg.prune import prune_and_fine_tune
         log(f"pruning {opts.prune:.0%} of each conv stage's channels, fine-tuning {opts.prune_epochs} epochs ...")
@@ -501,7 +501,8 @@ def format_report(report: dict, target: Target | None = None) -> str:
         lines += [f"  {name}: {why}" for name, why in report["not_available"].items() if name not in INT8_FORMATS]
     for key, c in report.get("consistency", {}).items():
         lines.append(f"{key}: {c['beats']:,d} beats, C == integer reference: {c['bit_exact_c_vs_reference']}, "
-                     f"C == TFLite Micro: {c['bit_exact_c_vs_tflm']}, C vs LiteRT int8 argmax agreement "
+                     f"C == TFLite Micro (logits): {c['bit_exact_c_vs_tflm']}; same class as TFLite Micro's "
+                     f"argmax {c.get('c_vs_tflm_class_agreement', float('nan')):.3f} %, as LiteRT int8's "
                      f"{c['c_vs_tflite_int8_agreement']:.3f} % (builtin kernels), "
                      f"{c['c_vs_tflite_int8_xnnpack_agreement']:.3f} % (XNNPACK), "
                      f"C vs the float model {c['c_vs_float_agreement']:.3f} %")
