@@ -28,10 +28,16 @@ from edgeecg.targets import Target
 from firmware_export import convert
 from firmware_export import stream as stream_c
 from synthetic import synthetic_ecg, write_record
-from test_stream_qrs import FUZZ_KINDS, adc_counts, fuzz_signal, recovery_seconds
-
-HAVE_CC = shutil.which("cc") is not None
-needs_cc = pytest.mark.skipif(not HAVE_CC, reason="no C compiler (cc) on PATH")
+from test_stream_qrs import (
+    FUZZ_KINDS,
+    SANITIZE,
+    SANITIZER_ENV,
+    adc_counts,
+    fuzz_signal,
+    needs_cc,
+    recovery_seconds,
+    require_sanitizers,
+)
 STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
 
 
@@ -308,19 +314,13 @@ def test_c_equals_python_and_tracks_float_on_real_records(tmp_path, mitdb):
 
 @needs_cc
 def test_c_fuzz_under_sanitizers_and_recovery(tmp_path):
-    res = subprocess.run(["cc", "-fsanitize=address,undefined", "-x", "c", "-", "-o", str(tmp_path / "probe")],
-                         input="int main(void){return 0;}", capture_output=True, text=True)
-    if res.returncode != 0:
-        pytest.skip("cc cannot build with -fsanitize=address,undefined here")
+    require_sanitizers(tmp_path)
     graph = tiny_graph()
-    exe, spec = build(tmp_path, graph, cflags=[*STRICT, "-O1", "-g", "-fsanitize=address,undefined",
-                                               "-fno-sanitize-recover=all"])
+    exe, spec = build(tmp_path, graph, cflags=[*STRICT, *SANITIZE])
     adc, ref, bad = fuzz_signal(10_000_000, seed=1)
     assert len(bad) >= 200 and {k for _, _, k in bad} == set(FUZZ_KINDS)
-    env = {"ASAN_OPTIONS": "halt_on_error=1:abort_on_error=0", "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1",
-           "PATH": "/usr/bin:/bin"}
     t0 = time.perf_counter()
-    beats, counters, err = stream_c.run_host(exe, adc, env=env)
+    beats, counters, err = stream_c.run_host(exe, adc, env=SANITIZER_ENV)
     c_seconds = time.perf_counter() - t0
     assert err == "", err[:2000]
     py = fe.run_record(adc, spec, graph)

@@ -24,6 +24,17 @@ from synthetic import synthetic_ecg
 
 HAVE_CC = shutil.which("cc") is not None
 needs_cc = pytest.mark.skipif(not HAVE_CC, reason="no C compiler (cc) on PATH")
+SANITIZE = ["-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]    # the fuzz tests' build
+SANITIZER_ENV = {"ASAN_OPTIONS": "halt_on_error=1:abort_on_error=0",
+                 "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1", "PATH": "/usr/bin:/bin"}
+
+
+def require_sanitizers(tmp_path: Path) -> None:
+    """Skip the calling test unless cc builds with ASan + UBSan here."""
+    res = subprocess.run(["cc", "-fsanitize=address,undefined", "-x", "c", "-", "-o", str(tmp_path / "probe")],
+                         input="int main(void){return 0;}", capture_output=True, text=True)
+    if res.returncode != 0:
+        pytest.skip("cc cannot build with -fsanitize=address,undefined here")
 
 
 def adc_counts(mv: np.ndarray, gain: float = 200.0, zero: int = 1024) -> np.ndarray:
@@ -348,17 +359,11 @@ def recovery_seconds(r_adc, emitted, ref, bad, fs=360, tol=54):
 
 @needs_cc
 def test_c_fuzz_under_sanitizers_and_recovery(tmp_path):
-    res = subprocess.run(["cc", "-fsanitize=address,undefined", "-x", "c", "-", "-o", str(tmp_path / "probe")],
-                         input="int main(void){return 0;}", capture_output=True, text=True)
-    if res.returncode != 0:
-        pytest.skip("cc cannot build with -fsanitize=address,undefined here")
-    exe = build_host(tmp_path, "fz", cflags=["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O1", "-g",
-                                             "-fsanitize=address,undefined", "-fno-sanitize-recover=all"])
+    require_sanitizers(tmp_path)
+    exe = build_host(tmp_path, "fz", cflags=["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", *SANITIZE])
     adc, ref, bad = fuzz_signal(10_000_000)
     assert len(bad) >= 200 and {k for _, _, k in bad} == set(FUZZ_KINDS)
-    env = {"ASAN_OPTIONS": "halt_on_error=1:abort_on_error=0", "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1",
-           "PATH": "/usr/bin:/bin"}
-    r, emitted, err = run_host(exe, adc, env=env)
+    r, emitted, err = run_host(exe, adc, env=SANITIZER_ENV)
     assert err == "", err[:2000]
     assert r.tolist() == detect(adc, 360).tolist()                     # bit-exact on the fuzz too
     emitted = np.where(emitted < 0, len(adc), emitted)                 # the final pops
