@@ -30,10 +30,10 @@ import click  # noqa: E402
 import numpy as np  # noqa: E402
 
 from edgeecg.errors import EdgeECGError  # noqa: E402
+from edgeecg.processing.aami import CLASSES, class_counts  # noqa: E402
 
 APP_PATH = Path(__file__).resolve()
 TITLE = "edgeecg: beats, classes and explanations"
-CLASS_NAMES = ("N", "S", "V", "F", "Q")
 STRIP_SECONDS = 10.0
 WFDB_SUFFIXES = ("hea", "dat", "atr")
 
@@ -191,12 +191,12 @@ def classify_record(model, rb, int8_model=None) -> dict:
 
 def class_counts_table(y: np.ndarray, pred: np.ndarray, int8: np.ndarray | None) -> dict[str, list]:
     """Beats per class: reference (where known), float, int8 (where exported)."""
-    table = {"class": list(CLASS_NAMES)}
+    table = {"class": list(CLASSES)}
     if np.any(y >= 0):
-        table["reference"] = [int(np.sum(y == i)) for i in range(5)]
-    table["float"] = [int(np.sum(pred == i)) for i in range(5)]
+        table["reference"] = list(class_counts(y).values())
+    table["float"] = list(class_counts(pred).values())
     if int8 is not None:
-        table["int8 C"] = [int(np.sum(int8 == i)) for i in range(5)]
+        table["int8 C"] = list(class_counts(int8).values())
     return table
 
 
@@ -206,7 +206,7 @@ def class_counts_table(y: np.ndarray, pred: np.ndarray, int8: np.ndarray | None)
 
 
 def _cls(i) -> str:
-    return CLASS_NAMES[int(i)] if 0 <= int(i) < 5 else "?"
+    return CLASSES[int(i)] if 0 <= int(i) < len(CLASSES) else "?"
 
 
 def strip_chart(rb, classes: dict, centre: int, seconds: float = STRIP_SECONDS):
@@ -414,10 +414,10 @@ def main_page() -> None:
         filters["float ≠ reference"] = np.flatnonzero(pred != b.y)
     if i8 is not None:
         filters["int8 ≠ float"] = np.flatnonzero(pred != i8)
-    for c in range(5):
+    for c in range(len(CLASSES)):
         ref = b.y == c if rb.annotated else pred == c
         if ref.any():
-            filters[f"{'reference' if rb.annotated else 'float'} {CLASS_NAMES[c]}"] = np.flatnonzero(ref)
+            filters[f"{'reference' if rb.annotated else 'float'} {CLASSES[c]}"] = np.flatnonzero(ref)
     clicked = _picked_beat(st.session_state.get("strip"))
     if clicked is not None and clicked != st.session_state.get("last_click"):
         st.session_state["last_click"] = clicked

@@ -283,8 +283,3 @@ def native_output_filtered(patterns=NATIVE_NOISE):
             cap.close()
             if kept:
                 os.write(fd, "".join(kept).encode("utf-8"))
-
-
-def hidden_count() -> int:
-    """Warnings and lines hidden so far in this process."""
-    return _state["hidden"]

@@ -47,25 +47,23 @@ def explain_beats(
     rb: RecordBeats,
     indices: list[int],
     cfg,
-    target=None,
     steps: int = IG_STEPS,
     int8: np.ndarray | None = None,
     proba: np.ndarray | None = None,
 ):
-    """Per chosen beat: its attributions (predicted class unless ``target``), a figure and a summary."""
+    """Per chosen beat: its attributions of the predicted class, a figure and a summary."""
     b = rb.beats
     idx = np.asarray(indices, dtype=np.int64)
     proba = probabilities(model, b.x[idx], b.rr[idx]) if proba is None else proba[idx]
     pred = proba.argmax(1)
-    tgt = pred if target is None else np.broadcast_to(np.asarray(target), pred.shape)
-    att = attribute(model, b.x[idx], b.rr[idx], tgt, steps)
+    att = attribute(model, b.x[idx], b.rr[idx], pred, steps)
     out = []
     for k, i in enumerate(idx.tolist()):
         ref = class_name(b.y[i])
         q = "" if int8 is None else f", int8 C {class_name(int8[i])}"
         title = (
             f"record {rb.name}, beat {i} (t = {b.sample[i] / rb.fs:.2f} s): reference {ref}, "
-            f"float {class_name(pred[k])} (p = {proba[k, pred[k]]:.2f}){q}; explaining {class_name(tgt[k])}"
+            f"float {class_name(pred[k])} (p = {proba[k, pred[k]]:.2f}){q}; explaining {class_name(pred[k])}"
         )
         fig = beat_figure(b.x[i], att.cam[k], att.ig_x[k], att.ig_rr[k], b.rr[i], cfg, title)
         summary = {
@@ -76,7 +74,7 @@ def explain_beats(
             "float": class_name(pred[k]),
             "proba": {c: round(float(p), 4) for c, p in zip(CLASSES, proba[k])},
             **({"int8": class_name(int8[i])} if int8 is not None else {}),
-            "explained_class": class_name(tgt[k]),
+            "explained_class": class_name(pred[k]),
             "gradcam_peak_ms": (
                 round((int(np.argmax(att.cam[k])) - cfg.before) * 1000.0 / cfg.fs, 1) if att.cam[k].max() > 0 else None
             ),  # None: no positive evidence
@@ -334,7 +332,7 @@ def explain_run(
                     }
                 )
             if test_beats is not None:
-                t_float = probabilities(fm, test_beats.x, test_beats.rr).argmax(1)
+                t_float = test_pred if not int8_model.pruned else probabilities(fm, test_beats.x, test_beats.rr).argmax(1)
                 t_int8 = int8_model.classes(test_beats.x, test_beats.rr)
                 tdiff = np.flatnonzero(t_float != t_int8)
                 pairs: dict[str, int] = {}

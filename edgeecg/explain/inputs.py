@@ -97,7 +97,6 @@ class Int8Model:
         tfl = export_dir / "model.int8.tflite"
         if not tfl.exists():
             raise EdgeECGError(f"{tfl}: missing (re-run `edgeecg quantize`)")
-        self.export_dir = export_dir
         self.runner = Int8GraphRunner(read_tflite(tfl.read_bytes(), str(tfl)))
         self.float_model, self.pruned = float_model, False
         if (export_dir / "model.pruned.pt").exists() and (export_dir / "config.pruned.toml").exists():
