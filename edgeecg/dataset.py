@@ -168,23 +168,6 @@ def is_leaky(cfg: Config) -> bool:
     return cfg.split.kind == "random" or cfg.data.dataset == "kaggle_csv"
 
 
-def resolve_data(data: str | Path | None, cfg: Config) -> Path:
-    """``--data`` for the recipe's database: the MIT-BIH records folder (downloaded without it), the
-    PTB-XL folder (the full database downloaded without it), or the Kaggle CSV file or folder."""
-    if cfg.data.dataset == "ptbxl":
-        from edgeecg import ptbxl
-        return ptbxl.resolve_data_dir(data, cfg.data.fs)
-    if cfg.data.dataset == "kaggle_csv":
-        if data is None:
-            raise EdgeECGError("[data] dataset = \"kaggle_csv\": pass --data mitbih_train.csv (or a folder holding "
-                               "mitbih_train.csv and mitbih_test.csv); Kaggle downloads need an account")
-        from edgeecg import kaggle
-        kaggle.csv_files(data)            # checked now: one line naming what is missing
-        return Path(data)
-    from edgeecg.io import resolve_data_dir
-    return resolve_data_dir(data, cfg.split.train + cfg.split.val + cfg.split.test)
-
-
 def input_hashes(data_dir: Path, cfg: Config, records) -> dict[str, str]:
     """SHA-256 of every input file of the given records, for a run's manifest."""
     if cfg.data.dataset == "ptbxl":

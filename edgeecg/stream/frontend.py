@@ -401,9 +401,6 @@ class FrontEndSpec:
         """Samples from the R peak to the classification when the detector is not later."""
         return self.after - 1
 
-    def primitives_used(self) -> set[str]:
-        return {p for f in self.features for p in FEATURES[f]}
-
 
 def max_detector_delay(p: Params) -> int:
     """The most 180 Hz samples between an R peak and its confirmation (see :mod:`edgeecg.stream.qrs`)."""
