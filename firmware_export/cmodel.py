@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeecg.atomic import write_text_atomic
 from edgeecg.processing.aami import CLASSES
 from edgeecg.quant.graph import Int8Graph
 from edgeecg.quant.reference import score_bits
 from firmware_export.carray import c_array, c_identifier, qparam_defines
+from firmware_export.templating import write_files
 
 DEFAULT_BLOCK = 8     # output channels per block; targets set their own (`c_block`)
 CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-pedantic"]
@@ -237,13 +237,7 @@ class CModel:
 
     # -- use --------------------------------------------------------------------------------
     def save(self, directory: Path) -> list[Path]:
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        paths = []
-        for name, text in self.files.items():
-            write_text_atomic(directory / name, text)
-            paths.append(directory / name)
-        return paths
+        return write_files(directory, self.files)
 
     def compile(self, cc: str = "cc", extra_flags: tuple[str, ...] = ()) -> Path:
         """Build the host harness (``-Wall -Wextra -Werror`` and ``extra_flags``); returns the

@@ -16,13 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeecg.atomic import write_text_atomic
 from edgeecg.errors import EdgeECGError
 from edgeecg.stream.decimate import FS, decimation_factor
 from edgeecg.stream.qrs import Params, input_shift, params_for
-from firmware_export.templating import render_module
-
-CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-pedantic"]
+from firmware_export.cmodel import CFLAGS
+from firmware_export.templating import compile_c, render_module, write_files
 
 # Host harness: int16 ADC samples on stdin; for every beat, (R-peak index, ADC sample count when it
 # came out of push, or -1 when it came out of the final pops) as two little-endian int64 on stdout.
@@ -75,14 +73,7 @@ def render(prefix: str = "edgeecg", params: Params | None = None, adc_hz=360,
 def write_qrs(out_dir, prefix: str = "edgeecg", params: Params | None = None, adc_hz=360,
               adc_gain: float = 200.0) -> list[Path]:
     """Write ``PREFIX_qrs.h`` and ``PREFIX_qrs.c`` into ``out_dir``; returns their paths."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, text in render(prefix, params, adc_hz, adc_gain).items():
-        path = out_dir / name
-        write_text_atomic(path, text)
-        paths.append(path)
-    return paths
+    return write_files(out_dir, render(prefix, params, adc_hz, adc_gain))
 
 
 def build_host(build_dir, prefix: str = "edgeecg", params: Params | None = None, adc_hz=360,
@@ -95,11 +86,7 @@ def build_host(build_dir, prefix: str = "edgeecg", params: Params | None = None,
     main = build_dir / "qrs_main.c"
     main.write_text(HOST_MAIN.format(p=prefix))
     exe = build_dir / "qrs_host"
-    cmd = [cc, *cflags, *extra_flags, "-o", str(exe), str(main), str(build_dir / f"{prefix}_qrs.c")]
-    res = subprocess.run(cmd, capture_output=True, text=True)
-    if res.returncode != 0:
-        first = res.stderr.strip().splitlines()[0] if res.stderr.strip() else f"exit {res.returncode}"
-        raise EdgeECGError(f"{cmd[0]} failed on {build_dir}: {first}")
+    compile_c([cc, *cflags, *extra_flags, "-o", str(exe), str(main), str(build_dir / f"{prefix}_qrs.c")], build_dir)
     return exe
 
 

@@ -18,13 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeecg.atomic import write_text_atomic
 from edgeecg.errors import EdgeECGError
 from edgeecg.stream.frontend import FEATURES, PRIMITIVES, FrontEndSpec, front_end_spec
 from firmware_export import qrs as qrs_c
-from firmware_export.templating import render_module
-
-CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-pedantic"]
+from firmware_export.cmodel import CFLAGS
+from firmware_export.templating import compile_c, render_module, write_files
 
 # Harness: ADC samples (int16, little-endian) from the file IN; for every beat, four int64 (the
 # 0-based ADC sample whose push returned it, R peak, pre-RR, class) and the int8 logits to OUT.
@@ -147,21 +145,7 @@ def write_stream(out_dir, prefix: str, data_cfg, graph, target) -> list[Path]:
 
 def write_spec(out_dir, prefix: str, spec: FrontEndSpec) -> list[Path]:
     """Write the stream and QRS C of a checked ``spec`` into ``out_dir``; returns the paths."""
-    files = render_all(prefix, spec)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, text in files.items():
-        write_text_atomic(out_dir / name, text)
-        paths.append(out_dir / name)
-    return paths
-
-
-def _compile(cmd: list[str], where) -> None:
-    res = subprocess.run(cmd, capture_output=True, text=True)
-    if res.returncode != 0:
-        first = res.stderr.strip().splitlines()[0] if res.stderr.strip() else f"exit {res.returncode}"
-        raise EdgeECGError(f"{cmd[0]} failed on {where}: {first}")
+    return write_files(out_dir, render_all(prefix, spec))
 
 
 def sources(directory, prefix: str) -> list[Path]:
@@ -186,7 +170,7 @@ def build_host(src_dir, build_dir, prefix: str = "edgeecg", cc: str = "cc", cfla
     main = build_dir / "stream_main.c"
     main.write_text(HARNESS.format(p=prefix))
     exe = build_dir / "stream_host"
-    _compile([cc, *cflags, *extra_flags, "-I", str(src_dir), "-o", str(exe), str(main), *map(str, srcs)], src_dir)
+    compile_c([cc, *cflags, *extra_flags, "-I", str(src_dir), "-o", str(exe), str(main), *map(str, srcs)], src_dir)
     return exe
 
 
