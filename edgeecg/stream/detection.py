@@ -30,7 +30,7 @@ from edgeecg.io.wfdb_records import (
     record_files,
     resolve_data_dir,
 )
-from edgeecg.processing.aami import CLASSES, SYMBOL_TO_CLASS
+from edgeecg.processing.aami import CLASSES
 from edgeecg.stream import ec57, qrs
 from edgeecg.stream.decimate import FS, decimation_factor
 
@@ -143,10 +143,7 @@ def detect_records(data_dir, records=None, peers=PEERS, log=None) -> dict:
         beats, confirmed = qrs.detect(rec.adc, rec.fs, params, confirmed=True)
         seconds["ours"] += time.perf_counter() - t0
 
-        ref_all = np.asarray(rec.ann_samples, dtype=np.int64)
-        is_beat = np.array([str(s) in SYMBOL_TO_CLASS for s in rec.ann_symbols], dtype=bool)
-        ref = ref_all[is_beat]
-        ref_cls = np.array([SYMBOL_TO_CLASS[str(s)] for s in rec.ann_symbols[is_beat]], dtype=np.int64)
+        ref, ref_cls = ec57.reference_beats(rec.ann_samples, rec.ann_symbols)
         vf = ec57.vf_intervals(rec.ann_samples, rec.ann_symbols, end=len(rec.adc))
         if vf:
             vf_excluded[name] = [[int(a), int(b)] for a, b in vf]

@@ -104,11 +104,12 @@ def _inside(t: np.ndarray, intervals) -> np.ndarray:
     return out
 
 
-def reference_beats(samples, symbols) -> np.ndarray:
-    """Sample indices of the annotations that are beats (every AAMI class, Q included)."""
-    samples = np.asarray(samples, dtype=np.int64)
-    keep = np.array([str(s) in SYMBOL_TO_CLASS for s in symbols], dtype=bool)
-    return samples[keep] if len(samples) else samples
+def reference_beats(samples, symbols) -> tuple[np.ndarray, np.ndarray]:
+    """Sample indices and AAMI classes of the annotations that are beats (every class, Q included)."""
+    symbols = [str(s) for s in symbols]
+    keep = np.array([s in SYMBOL_TO_CLASS for s in symbols], dtype=bool)
+    cls = np.array([SYMBOL_TO_CLASS[s] for s, k in zip(symbols, keep) if k], dtype=np.int64)
+    return np.asarray(samples, dtype=np.int64)[keep], cls
 
 
 def vf_intervals(samples, symbols, end: int | None = None) -> list[tuple[int, int]]:

@@ -37,7 +37,7 @@ from edgeecg.io.wfdb_records import (
     resolve_data_dir,
 )
 from edgeecg.metrics import MACRO_CLASSES, classification_report
-from edgeecg.processing.aami import CLASSES, SYMBOL_TO_CLASS
+from edgeecg.processing.aami import CLASSES
 from edgeecg.stream import ec57
 from edgeecg.stream.decimate import FS
 from edgeecg.stream.detection import DATA_HELP, read_adc
@@ -207,9 +207,7 @@ def stream_records(run_dir, target, data_dir, records=None, cross_platforms=True
                 ("logits", py.logits))) and counters == vars(py.counters))
             all_exact &= exact
 
-            is_beat = np.array([str(s) in SYMBOL_TO_CLASS for s in symbols], dtype=bool)
-            ref = np.asarray(ann, dtype=np.int64)[is_beat]
-            ref_cls = np.array([SYMBOL_TO_CLASS[str(s)] for s in symbols[is_beat]], dtype=np.int64)
+            ref, ref_cls = ec57.reference_beats(ann, symbols)
             vf = ec57.vf_intervals(ann, symbols, end=len(adc))
             tol = ec57.tolerance_samples(fs)
             m_fac = spec.decim
@@ -225,7 +223,7 @@ def stream_records(run_dir, target, data_dir, records=None, cross_platforms=True
             fcls = runner.classify(fb.x, fb.rr)[1] if len(fb.y) else np.zeros(0, np.int64)
             ref_y.append(fb.y)
             ref_pred.append(fcls)
-            r_ref = np.round(np.asarray(ann)[is_beat] * (cfg.data.fs / fs)).astype(np.int64)
+            r_ref = np.round(ref * (cfg.data.fs / fs)).astype(np.int64)
             kept, tbq, trq = reference_inputs(py.filtered, r_ref, spec)
             if not np.array_equal(kept, fb.sample):
                 raise EdgeECGError(f"{hea}: the twin keeps {len(kept)} reference beats, the float pipeline "
