@@ -18,15 +18,11 @@ def _multilabel_table(result: dict) -> str:
             + f"{'file B':>9}{'weight B':>9}{'flash B':>9}{'RAM B':>8}{'p50 µs':>11}{'p99 µs':>11}"
             f"{'beats/s':>9}{'instr/beat':>11}{'ms@clk':>8}  result")
     lines = [head, "-" * len(head)]
-
-    def auc(v, spec=".3f"):
-        return "–" if v is None else format(v, spec)
-
     for r in result["rows"]:
         ms = _fmt(r["est_ms_at_target_clock"], ".2f") + ("*" if r.get("isa_proxy") else "")
         lines.append(
-            f"{r['artifact']:<13}{auc(r['macro_auc'], '.4f'):>7}{_fmt(r['delta_macro_auc'], '+.4f'):>8}"
-            + "".join(f"{auc(r['per_class'][c]['auc']):>6}" for c in labels)
+            f"{r['artifact']:<13}{_fmt(r['macro_auc'], '.4f'):>7}{_fmt(r['delta_macro_auc'], '+.4f'):>8}"
+            + "".join(f"{_fmt(r['per_class'][c]['auc'], '.3f'):>6}" for c in labels)
             + f"{_fmt(r['bytes']):>9}{_fmt(r['weight_bytes']):>9}{_fmt(r['flash_bytes']):>9}{_fmt(r['ram_bytes']):>8}"
             f"{_fmt(r['latency_us_p50'], ',.1f'):>11}{_fmt(r['latency_us_p99'], ',.1f'):>11}"
             f"{_fmt(r['throughput_beats_per_s']):>9}{_fmt(r['instructions_per_beat']):>11}{ms:>8}  "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -15,13 +17,9 @@ def macs_per_beat(model: nn.Module, window: int, in_channels: int, n_rr: int) ->
     """Multiply-accumulates of Conv1d, Conv2d, Linear and LSTM layers for one beat (batch 1)."""
     total = 0
 
-    def conv(m: nn.Conv1d, _inp, out):
+    def conv(m: nn.Conv1d | nn.Conv2d, _inp, out):
         nonlocal total
-        total += out.numel() * (m.in_channels // m.groups) * m.kernel_size[0]
-
-    def conv2d(m: nn.Conv2d, _inp, out):
-        nonlocal total
-        total += out.numel() * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
+        total += out.numel() * (m.in_channels // m.groups) * math.prod(m.kernel_size)
 
     def linear(m: nn.Linear, _inp, out):
         nonlocal total
@@ -34,7 +32,7 @@ def macs_per_beat(model: nn.Module, window: int, in_channels: int, n_rr: int) ->
 
     hooks = []
     for m in model.modules():
-        for kind, fn in ((nn.Conv1d, conv), (nn.Conv2d, conv2d), (nn.Linear, linear), (nn.LSTM, lstm)):
+        for kind, fn in (((nn.Conv1d, nn.Conv2d), conv), (nn.Linear, linear), (nn.LSTM, lstm)):
             if isinstance(m, kind):
                 hooks.append(m.register_forward_hook(fn))
     was_training = model.training
