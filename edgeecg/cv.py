@@ -48,6 +48,13 @@ class CVResult:
     record: np.ndarray           # record of every beat
     proba: np.ndarray            # (epochs, beats, classes): out-of-fold probabilities after each epoch
     chosen_epochs: int
+    reports: list[dict] | None = None   # pooled classification report after each epoch (None: not yet scored)
+
+    def epoch_reports(self) -> list[dict]:
+        """The pooled report after each epoch, scored once (``cross_validate`` already has them)."""
+        if self.reports is None:
+            self.reports = [classification_report(self.y, p.argmax(1)) for p in self.proba]
+        return self.reports
 
 
 def choose_epochs(curve: list[float], schedule: str) -> int:
@@ -99,8 +106,9 @@ def cross_validate(cfg: Config, data_dir: Path, n_folds: int = 5, seed: int = 0,
             proba[epoch - 1, test] = predict_proba(model, held, next(model.parameters()).device)
 
         train_model(cfg, {"train": beats.subset(~test)}, progress=progress, on_epoch=keep)
-    curve = [classification_report(beats.y, p.argmax(1))["macro_f1"] for p in proba]
-    return CVResult(folds, beats.y, beats.record, proba, choose_epochs(curve, cfg.train.schedule))
+    reports = [classification_report(beats.y, p.argmax(1)) for p in proba]
+    return CVResult(folds, beats.y, beats.record, proba,
+                    choose_epochs([r["macro_f1"] for r in reports], cfg.train.schedule), reports)
 
 
 def cv_json(result: CVResult, cfg: Config, n_folds: int, seed: int) -> dict:
@@ -112,15 +120,14 @@ def cv_json(result: CVResult, cfg: Config, n_folds: int, seed: int) -> dict:
         m = np.isin(result.record, held_out)
         folds.append({"records": list(held_out), "report": classification_report(result.y[m], pred[m])})
     curve = []
-    for epoch, p in enumerate(result.proba, start=1):
-        rep = classification_report(result.y, p.argmax(1))
+    for epoch, rep in enumerate(result.epoch_reports(), start=1):
         curve.append({"epoch": epoch, "macro_f1": rep["macro_f1"],
                       **{f"{c}_{k}": rep["per_class"][c][k] for c in ("S", "V") for k in ("se", "ppv")}})
     extra, adjusted = choose_offsets(result.proba[e - 1], result.y)
     offsets = [round(a + b, 3) for a, b in zip(cfg.model.params.get("logit_offsets", [0.0] * 5), extra)]
     return {
         "folds": folds,
-        "pooled": classification_report(result.y, pred),
+        "pooled": result.epoch_reports()[e - 1],
         "logit_offsets": offsets,
         "pooled_with_offsets": adjusted,
         "per_record": per_record_report(result.y, pred, result.record),
