@@ -49,8 +49,9 @@ def seed_everything(seed: int) -> None:
 
 
 def class_weights(y: np.ndarray, power: float, n_classes: int = len(CLASSES)) -> torch.Tensor:
-    """``(n_max / n_class) ** power``: 1 for the largest class, capped for tiny classes."""
-    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+    """``(n_max / n_class) ** power``: 1 for the largest class, capped for tiny classes. A multi-label
+    ``y`` (n, labels) counts each label's positives."""
+    counts = (y.sum(axis=0) if y.ndim == 2 else np.bincount(y, minlength=n_classes)).astype(np.float64)
     w = (counts.max() / np.maximum(counts, 1.0)) ** power
     return torch.tensor(np.minimum(w, MAX_CLASS_WEIGHT), dtype=torch.float32)
 
@@ -84,19 +85,12 @@ def predict_proba(model: nn.Module, beats: BeatSet, device: torch.device | str =
     return np.concatenate(out) if out else np.zeros((0, len(CLASSES)), np.float32)
 
 
-def label_weights(y: np.ndarray, power: float) -> torch.Tensor:
-    """Multi-label ``y`` (n, labels): ``(n_largest / n_label) ** power`` per label, capped."""
-    counts = y.sum(axis=0).astype(np.float64)
-    w = (counts.max() / np.maximum(counts, 1.0)) ** power
-    return torch.tensor(np.minimum(w, MAX_CLASS_WEIGHT), dtype=torch.float32)
-
-
 def _epoch_order(y: np.ndarray, cfg: TrainConfig, gen: torch.Generator) -> torch.Tensor:
     n = len(y)
     if cfg.imbalance != "sampler":
         return torch.randperm(n, generator=gen)
     if y.ndim == 2:     # multi-label: an example weighs as much as its rarest label (1 without labels)
-        w = (torch.from_numpy(y.astype(np.float32)) * label_weights(y, cfg.imbalance_power)).amax(dim=1).clamp_min(1.0)
+        w = (torch.from_numpy(y.astype(np.float32)) * class_weights(y, cfg.imbalance_power)).amax(dim=1).clamp_min(1.0)
         return torch.multinomial(w, n, replacement=True, generator=gen)
     w = class_weights(y, cfg.imbalance_power)[torch.from_numpy(y)]
     return torch.multinomial(w, n, replacement=True, generator=gen)
