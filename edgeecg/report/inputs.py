@@ -24,25 +24,8 @@ class Inputs:
         self.seeds = self._json("seeds.json", self._find(seeds, "seeds.json", ("seeds",)))
         self.qrs = self._json("qrs.json", self._find(qrs, "qrs.json", ("qrs", "detect")))
         self.stream = self._json("stream.json", self._find(stream, "stream.json", ("stream",)))
-        self.exports = {}
-        root = self.run / "export"
-        dirs = (
-            [root / target] if target else sorted(p.parent for p in root.glob("*/report.json")) if root.is_dir() else []
-        )
-        for d in dirs:
-            rep = self._json(f"export/{d.name}/report.json", d / "report.json")
-            if rep is not None:
-                self.exports[d.name] = (d, rep)
-        self.benches = {}
-        broot = self.run / "bench"
-        for d in (
-            [broot / target]
-            if target
-            else sorted(p.parent for p in broot.glob("*/bench.json")) if broot.is_dir() else []
-        ):
-            b = self._json(f"bench/{d.name}/bench.json", d / "bench.json")
-            if b is not None:
-                self.benches[d.name] = (d, b)
+        self.exports = self._per_target("export", "report.json", target)
+        self.benches = self._per_target("bench", "bench.json", target)
         self.explains = []
         for p in sorted((self.run / "explain").glob("*/explain.json")) if (self.run / "explain").is_dir() else []:
             e = self._json(f"explain/{p.parent.name}/explain.json", p)
@@ -74,6 +57,17 @@ class Inputs:
             return None
         self.used[key] = path
         return text
+
+    def _per_target(self, folder: str, fname: str, target: str | None) -> dict:
+        """``{target: (dir, json)}`` of ``RUN/folder/*/fname`` (only ``target``'s where given) that read."""
+        root = self.run / folder
+        dirs = [root / target] if target else sorted(p.parent for p in root.glob(f"*/{fname}")) if root.is_dir() else []
+        out = {}
+        for d in dirs:
+            data = self._json(f"{folder}/{d.name}/{fname}", d / fname)
+            if data is not None:
+                out[d.name] = (d, data)
+        return out
 
     def _json(self, key: str, path: Path | None):
         text = self._text(key, path)
