@@ -27,19 +27,26 @@ def _pct(num: float, den: float) -> float:
 
 def classification_report(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
     """The ``metrics.json`` block of one beat set."""
-    cm = confusion(y_true, y_pred)
+    return report_from_confusion(confusion(y_true, y_pred))
+
+
+def report_from_confusion(cm: np.ndarray, labels: tuple[str, ...] = CLASSES) -> dict:
+    """:func:`classification_report` of a confusion (rows: reference, columns: predicted) whose first
+    rows and columns are the AAMI classes; ``labels`` names them all (EC57 adds "no beat", whose row
+    and column then count as misses and false detections in Se and +P)."""
     per_class = {}
     for i, name in enumerate(CLASSES):
         tp, support, predicted = cm[i, i], cm[i].sum(), cm[:, i].sum()
         se, ppv = _pct(tp, support), _pct(tp, predicted)
         f1 = _pct(2 * tp, support + predicted)
         per_class[name] = {"se": se, "ppv": ppv, "f1": f1, "support": int(support)}
+    k = len(CLASSES)
     return {
         "per_class": per_class,
         "macro_f1": round(float(np.mean([per_class[c]["f1"] for c in MACRO_CLASSES])), 3),
-        "accuracy": _pct(np.trace(cm), cm.sum()),
+        "accuracy": _pct(np.trace(cm[:k, :k]), cm.sum()),
         "confusion": cm.tolist(),
-        "labels": list(CLASSES),
+        "labels": list(labels),
     }
 
 

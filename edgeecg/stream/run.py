@@ -36,7 +36,7 @@ from edgeecg.io.wfdb_records import (
     list_records,
     resolve_data_dir,
 )
-from edgeecg.metrics import MACRO_CLASSES, classification_report
+from edgeecg.metrics import classification_report, report_from_confusion
 from edgeecg.processing.aami import CLASSES
 from edgeecg.stream import ec57
 from edgeecg.stream.decimate import FS
@@ -81,22 +81,9 @@ def float_beats(data_dir: Path, name: str, data_cfg):
 def ec57_report(cm: np.ndarray) -> dict:
     """A :func:`edgeecg.metrics.classification_report`-shaped dict of a 6 x 6 confusion whose last
     row and column are "no beat": Se of a class counts its missed beats, +P its false detections."""
-    per_class = {}
-    for i, name in enumerate(CLASSES):
-        tp, support, predicted = int(cm[i, i]), int(cm[i].sum()), int(cm[:, i].sum())
-        pct = lambda a, b: round(100.0 * a / b, 3) if b else 0.0  # noqa: E731
-        per_class[name] = {"se": pct(tp, support), "ppv": pct(tp, predicted), "f1": pct(2 * tp, support + predicted),
-                           "support": support}
-    total = int(cm.sum())
-    return {
-        "per_class": per_class,
-        "macro_f1": round(float(np.mean([per_class[c]["f1"] for c in MACRO_CLASSES])), 3),
-        "accuracy": round(100.0 * float(np.trace(cm[:len(CLASSES), :len(CLASSES)])) / total, 3) if total else 0.0,
-        "confusion": cm.tolist(),
-        "labels": list(LABELS),
-        "missed": int(cm[:len(CLASSES), len(CLASSES)].sum()),
-        "false_detections": int(cm[len(CLASSES), :len(CLASSES)].sum()),
-    }
+    k = len(CLASSES)
+    return {**report_from_confusion(cm, LABELS), "missed": int(cm[:k, k].sum()),
+            "false_detections": int(cm[k, :k].sum())}
 
 
 def classified_confusion(ref: np.ndarray, ref_cls: np.ndarray, det: np.ndarray, det_cls: np.ndarray,
