@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 
 import numpy as np
 
@@ -40,7 +41,13 @@ def _trailing_mean(values: np.ndarray, n: int) -> np.ndarray:
 
 
 def _band(cfg: DataConfig) -> tuple[Fraction, Fraction]:
-    return tuple(Fraction(b).limit_denominator(100) for b in cfg.regular_rr_band)
+    return _fractions(tuple(cfg.regular_rr_band))
+
+
+@lru_cache(maxsize=8)
+def _fractions(band: tuple[float, ...]) -> tuple[Fraction, ...]:
+    """The band as exact fractions: made once per band, not on every comparison (3 per beat)."""
+    return tuple(Fraction(b).limit_denominator(100) for b in band)
 
 
 def in_band(interval, estimate, cfg: DataConfig) -> bool:
