@@ -55,6 +55,22 @@ class FoldedModel:
             stack[i] = new
 
 
+def fold_bn(conv, bn) -> tuple[np.ndarray, np.ndarray]:
+    """A conv (1-D or 2-D, no bias) followed by an eval-mode BatchNorm as one conv's weights and bias."""
+    scale = (bn.weight / (bn.running_var + bn.eps).sqrt()).detach().numpy()
+    w = conv.weight.detach().numpy() * scale.reshape(-1, *([1] * (conv.weight.dim() - 1)))
+    b = bn.bias.detach().numpy() - bn.running_mean.detach().numpy() * scale
+    return w.astype(np.float32), b.astype(np.float32)
+
+
+def fold_rr_dense(model) -> tuple[np.ndarray, np.ndarray]:
+    """The RR standardiser folded into the first dense layer of the RR stream: (weights, bias)."""
+    lin = model.rr_mlp[0]
+    mean, std = model.rr_norm.mean.numpy(), model.rr_norm.std.numpy()
+    w = lin.weight.detach().numpy() / std[None, :]
+    return w.astype(np.float32), (lin.bias.detach().numpy() - w @ mean).astype(np.float32)
+
+
 def fold(model: nn.Module) -> FoldedModel:
     """Fold a :class:`Hybrid` or :class:`CNN` (eval mode) into a :class:`FoldedModel`."""
     if not isinstance(model, (Hybrid, CNN)):
@@ -70,17 +86,9 @@ def fold(model: nn.Module) -> FoldedModel:
     flat = head_linears[0].in_features - rr_hidden
     window = (flat // convs[-1].out_channels) << len(convs)
     out = FoldedModel(window=window, in_channels=first.in_channels, n_rr=n_rr)
-    for conv, bn in zip(convs, norms, strict=True):
-        scale = (bn.weight / (bn.running_var + bn.eps).sqrt()).detach().numpy()
-        w = conv.weight.detach().numpy() * scale[:, None, None]
-        b = (bn.bias.detach().numpy() - bn.running_mean.detach().numpy() * scale)
-        out.convs.append((w.astype(np.float32), b.astype(np.float32)))
+    out.convs = [fold_bn(conv, bn) for conv, bn in zip(convs, norms, strict=True)]
     if isinstance(model, Hybrid):
-        lin = model.rr_mlp[0]
-        mean, std = model.rr_norm.mean.numpy(), model.rr_norm.std.numpy()
-        w = lin.weight.detach().numpy() / std[None, :]
-        b = lin.bias.detach().numpy() - w @ mean
-        out.rr_dense = (w.astype(np.float32), b.astype(np.float32))
+        out.rr_dense = fold_rr_dense(model)
     out.head = [(m.weight.detach().numpy().astype(np.float32), m.bias.detach().numpy().astype(np.float32))
                 for m in head_linears]
     return out

@@ -14,6 +14,7 @@ import numpy as np
 from torch import nn
 
 from edgeecg.errors import EdgeECGError
+from edgeecg.export.fold import fold_bn, fold_rr_dense
 from edgeecg.models.families import CNNBiLSTM, SpectrogramCNN
 from edgeecg.models.nets import CNNLSTM
 
@@ -22,28 +23,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 MIRRORED = (CNNLSTM, CNNBiLSTM, SpectrogramCNN)
 
 
-def _fold_bn(conv, bn) -> tuple[np.ndarray, np.ndarray]:
-    """A conv (no bias) followed by an eval-mode BatchNorm as one conv's weights and bias."""
-    scale = (bn.weight / (bn.running_var + bn.eps).sqrt()).detach().numpy()
-    w = conv.weight.detach().numpy() * scale.reshape(-1, *([1] * (conv.weight.dim() - 1)))
-    b = bn.bias.detach().numpy() - bn.running_mean.detach().numpy() * scale
-    return w.astype(np.float32), b.astype(np.float32)
-
-
 def _stages(features: nn.Sequential):
     convs = [m for m in features if isinstance(m, (nn.Conv1d, nn.Conv2d))]
     norms = [m for m in features if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))]
     for conv in convs:
         if any(k % 2 == 0 for k in conv.kernel_size):
             raise EdgeECGError(f"float TFLite mirror: even conv kernel {conv.kernel_size} (padding differs from 'same')")
-    return [_fold_bn(c, b) for c, b in zip(convs, norms, strict=True)]
-
-
-def _rr_dense(model) -> tuple[np.ndarray, np.ndarray]:
-    lin = model.rr_mlp[0]
-    mean, std = model.rr_norm.mean.numpy(), model.rr_norm.std.numpy()
-    w = lin.weight.detach().numpy() / std[None, :]
-    return w.astype(np.float32), (lin.bias.detach().numpy() - w @ mean).astype(np.float32)
+    return [fold_bn(c, b) for c, b in zip(convs, norms, strict=True)]
 
 
 def _lstm_weights(lstm: nn.LSTM, suffix: str = "") -> list[np.ndarray]:
@@ -97,7 +83,7 @@ def keras_mirror(model: nn.Module, window: int, in_channels: int, n_rr: int):
             lstm = add(keras.layers.LSTM(units, name="lstm"), _lstm_weights(model.lstm))
             morph = lstm(h)
         head_first = None
-    w_rr, b_rr = _rr_dense(model)
+    w_rr, b_rr = fold_rr_dense(model)
     rr_dense = add(keras.layers.Dense(w_rr.shape[0], activation="relu", name="rr_dense"), [w_rr.T, b_rr])
     z = keras.layers.Concatenate(name="concat")([morph, rr_dense(rr)])
     linears = [m for m in model.head if isinstance(m, nn.Linear)]
