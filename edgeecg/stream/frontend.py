@@ -709,24 +709,7 @@ class StreamFrontEnd:
         return out
 
     def _on_r_peak(self, r: int) -> None:
-        st, c = self.rr, self.counters
-        if st.have_last and r <= st.last_r:
-            c.ignored += 1
-            return
-        c.detected += 1
-        if not st.have_last:
-            st.have_last, st.last_r = True, r
-            c.no_rr += 1
-            return
-        v = min(r - st.last_r, RR_CLAMP)
-        st.last_r = r
-        feats, regular = st.interval(v)
-        if r - self.spec.before < 0:
-            c.before_start += 1
-        elif len(self.pending) >= self.spec.pend_n:
-            c.queue_full += 1
-        else:
-            self.pending.append(_Pending(r, v, quantize_rr(feats, self.spec), regular))
+        on_r_peak(r, self.rr, self.counters, self.pending, self.spec)
 
     def _classify_ready(self) -> StreamBeat | None:
         s = self.spec
@@ -788,6 +771,29 @@ def detector_emissions(adc: np.ndarray, spec: FrontEndSpec) -> tuple[np.ndarray,
     return beats[keep], emitted[keep]
 
 
+def on_r_peak(r: int, rr: RRState, c: Counters, pending: deque, spec: FrontEndSpec) -> None:
+    """A detected R peak (180 Hz index ``r``): ignored if not after the last one, else its RR
+    features computed and the beat queued for classification (unless it is the first, too close to
+    the start, or the queue is full). The streaming path and :func:`run_record` both call this."""
+    if rr.have_last and r <= rr.last_r:
+        c.ignored += 1
+        return
+    c.detected += 1
+    if not rr.have_last:
+        rr.have_last, rr.last_r = True, r
+        c.no_rr += 1
+        return
+    v = min(r - rr.last_r, RR_CLAMP)
+    rr.last_r = r
+    feats, regular = rr.interval(v)
+    if r - spec.before < 0:
+        c.before_start += 1
+    elif len(pending) >= spec.pend_n:
+        c.queue_full += 1
+    else:
+        pending.append(_Pending(r, v, quantize_rr(feats, spec), regular))
+
+
 def run_record(adc, spec: FrontEndSpec, graph, filtered: np.ndarray | None = None) -> RecordResult:
     """Everything :class:`StreamFrontEnd` outputs for ``adc`` pushed sample by sample from a reset,
     computed with whole-record steps (bit-exact with the streaming path and the C)."""
@@ -815,25 +821,8 @@ def run_record(adc, spec: FrontEndSpec, graph, filtered: np.ndarray | None = Non
             break
         n = (t + 1) // m
         if i < k and emitted[i] == t:
-            r = int(beats[i])
+            on_r_peak(int(beats[i]), rr, c, pending, s)
             i += 1
-            if rr.have_last and r <= rr.last_r:
-                c.ignored += 1
-            else:
-                c.detected += 1
-                if not rr.have_last:
-                    rr.have_last, rr.last_r = True, r
-                    c.no_rr += 1
-                else:
-                    v = min(r - rr.last_r, RR_CLAMP)
-                    rr.last_r = r
-                    feats, regular = rr.interval(v)
-                    if r - s.before < 0:
-                        c.before_start += 1
-                    elif len(pending) >= s.pend_n:
-                        c.queue_full += 1
-                    else:
-                        pending.append(_Pending(r, v, quantize_rr(feats, s), regular))
         while pending and pending[0].r + s.after <= n:
             p = pending.popleft()
             if p.r - s.before < n - s.ring_n:
