@@ -54,16 +54,12 @@ def headline(seeds: dict, cv: dict, diagnostic: dict | None = None, others: tupl
     lines = [f"DS2, realtime mode, default recipe, {n} seeds (mean ± sd, worst seed), "
              f"target `{seeds['target']}`: `{seeds['command']}`", "",
              "| | S Se | S +P | V Se | V +P | macro-F1 |", "|---|---|---|---|---|---|"]
-    for label, block in (("**edgeecg, generated C int8**", c), ("edgeecg, float model", f)):
-        lines.append(f"| {label} | " + " | ".join(_cell(block, cl, k) for cl, k in keys)
-                     + f" | {block['mean']['macro_f1']:.1f} ± {block['sd']['macro_f1']:.1f} |")
+    rows = [("**edgeecg, generated C int8**", c), ("edgeecg, float model", f)]
     if diagnostic is not None:
-        d = diagnostic["c_int8"]
-        lines.append("| edgeecg, diagnostic mode (next RR too), C int8 | " + " | ".join(_cell(d, cl, k) for cl, k in keys)
-                     + f" | {d['mean']['macro_f1']:.1f} ± {d['sd']['macro_f1']:.1f} |")
-    for other in others:
-        block = other["c_int8"] or other["float"]
-        lines.append(f"| {recipe_label(other)} | " + " | ".join(_cell(block, cl, k) for cl, k in keys)
+        rows.append(("edgeecg, diagnostic mode (next RR too), C int8", diagnostic["c_int8"]))
+    rows += [(recipe_label(other), other["c_int8"] or other["float"]) for other in others]
+    for label, block in rows:
+        lines.append(f"| {label} | " + " | ".join(_cell(block, cl, k) for cl, k in keys)
                      + f" | {block['mean']['macro_f1']:.1f} ± {block['sd']['macro_f1']:.1f} |")
     lines.append("| bar (int8 C mean) | " + " | ".join(f"≥ {BAR[k]:g}" for k in keys) + " | |")
     for name, *vals in PUBLISHED:
