@@ -132,10 +132,8 @@ def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Pa
     from edgeecg.quant.budget import rounding_budget
     from edgeecg.runtimes import (
         Int8GraphRunner,
-        OnnxRunner,
-        TFLiteRunner,
-        TFLMRunner,
         TorchRunner,
+        load_artifact,
         outputs,
         tflm_arena_bytes,
     )
@@ -193,15 +191,11 @@ def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Pa
 
         runners = {
             "torch_fp32": TorchRunner(model),
-            "torchscript": TorchRunner(torch.jit.load(str(tmp / files["torchscript"]))),
-            "pt2": TorchRunner(torch.export.load(str(tmp / files["pt2"])).module()),
-            "onnx_fp32": OnnxRunner(tmp / files["onnx_fp32"]),
-            "onnx_int8": OnnxRunner(tmp / files["onnx_int8"]),
-            "tflite_fp32": TFLiteRunner(tmp / files["tflite_fp32"]),
-            "tflite_int8": TFLiteRunner(tmp / files["tflite_int8"]),
-            "tflite_int8_builtin": TFLiteRunner(tmp / files["tflite_int8"], xnnpack=False),
+            **{name: load_artifact(name, tmp / files[name]) for name in
+               ("torchscript", "pt2", "onnx_fp32", "onnx_int8", "tflite_fp32", "tflite_int8")},
+            "tflite_int8_builtin": load_artifact("tflite_int8_builtin", tmp / files["tflite_int8"]),
             **({"torch_fp32_unpruned": TorchRunner(original)} if opts.prune else {}),
-            "tflm": TFLMRunner(tmp / files["tflite_int8"], n_inputs),
+            "tflm": load_artifact("tflm", tmp / files["tflite_int8"], n_inputs),
             "c_int8": Int8GraphRunner(graph, c_model),
             "int8_reference": Int8GraphRunner(graph),
         }
@@ -401,11 +395,9 @@ def quantize_float_only(run_dir: Path, cfg: Config, model, target: Target, split
     """A model without an int8 path (``cnn_lstm``, ``cnn_bilstm``, ``spectrogram_cnn``): the float formats
     that export (TorchScript, torch.export, ONNX, TFLite through a Keras mirror), each checked against
     the trained model; the int8 rows are reported as not available, with the reason."""
-    import torch
-
     from edgeecg.export import torch_onnx
     from edgeecg.models.keras_mirror import MIRRORED, float_tflite
-    from edgeecg.runtimes import OnnxRunner, TFLiteRunner, TorchRunner
+    from edgeecg.runtimes import TorchRunner, load_artifact
 
     if opts.prune:
         raise EdgeECGError(f"--prune supports hybrid and cnn, not {cfg.model.name!r}")
@@ -425,16 +417,13 @@ def quantize_float_only(run_dir: Path, cfg: Config, model, target: Target, split
                  "pt2": lambda p: torch_onnx.export_pt2(model, example, p),
                  "onnx_fp32": lambda p: torch_onnx.export_onnx(model, example, p),
                  "tflite_fp32": tflite}
-    loaders = {"torchscript": lambda p: TorchRunner(torch.jit.load(str(p))),
-               "pt2": lambda p: TorchRunner(torch.export.load(str(p)).module()),
-               "onnx_fp32": OnnxRunner, "tflite_fp32": TFLiteRunner}
     with atomic_dir(out, force=force) as tmp:
         runners = {"torch_fp32": TorchRunner(model)}
         for name, fname in files.items():
             log(f"exporting {name} ...")
             try:
                 exporters[name](tmp / fname)
-                runners[name] = loaders[name](tmp / fname)
+                runners[name] = load_artifact(name, tmp / fname)
             except Exception as err:     # one format failing must not cost the others
                 (tmp / fname).unlink(missing_ok=True)
                 first = (str(err).strip().splitlines() or [""])[0][:160]

@@ -175,6 +175,22 @@ class Int8GraphRunner:
         return self.classify(x, rr)[0]
 
 
+def load_artifact(name: str, path: Path, n_inputs: int = 2):
+    """The runner of exported artifact ``name`` (a key of ``report.json``'s ``artifacts``, or
+    ``tflite_int8_builtin``: the int8 ``.tflite`` on LiteRT's builtin kernels) read from ``path``."""
+    if name in ("torchscript", "pt2"):
+        import torch
+        module = torch.jit.load(str(path)) if name == "torchscript" else torch.export.load(str(path)).module()
+        return TorchRunner(module)
+    if name in ("onnx_fp32", "onnx_int8"):
+        return OnnxRunner(path)
+    if name in ("tflite_fp32", "tflite_int8", "tflite_int8_builtin"):
+        return TFLiteRunner(path, xnnpack=name != "tflite_int8_builtin")
+    if name == "tflm":
+        return TFLMRunner(path, n_inputs)
+    raise ValueError(f"no runner for artifact {name!r}")
+
+
 def outputs(runner, x, rr) -> tuple[np.ndarray, np.ndarray]:
     """A runner's logits and classes: its own decision where it has one (``.classify``), else the
     argmax of the logits."""

@@ -68,26 +68,14 @@ def _python_runners(run_dir: Path, export_dir: Path, report: dict, n_inputs: int
 
     files = {name: export_dir / a["path"] for name, a in report["artifacts"].items()}
 
-    def torch_module(kind):
-        import torch
-        if kind == "torchscript":
-            return torch.jit.load(str(files["torchscript"]))
-        return torch.export.load(str(files["pt2"])).module()
-
     def trained():
         from edgeecg.run import load_run
         return load_run(run_dir)[1]
 
-    makers = {
-        "torch_fp32": lambda: rt.TorchRunner(trained()),
-        "torchscript": lambda: rt.TorchRunner(torch_module("torchscript")),
-        "pt2": lambda: rt.TorchRunner(torch_module("pt2")),
-        "onnx_fp32": lambda: rt.OnnxRunner(files["onnx_fp32"]),
-        "onnx_int8": lambda: rt.OnnxRunner(files["onnx_int8"]),
-        "tflite_fp32": lambda: rt.TFLiteRunner(files["tflite_fp32"]),
-        "tflite_int8": lambda: rt.TFLiteRunner(files["tflite_int8"]),
-        "tflm": lambda: rt.TFLMRunner(files["tflite_int8"], n_inputs),
-    }
+    makers = {"torch_fp32": lambda: rt.TorchRunner(trained())}
+    for name in ("torchscript", "pt2", "onnx_fp32", "onnx_int8", "tflite_fp32", "tflite_int8"):
+        makers[name] = lambda name=name: rt.load_artifact(name, files[name])
+    makers["tflm"] = lambda: rt.load_artifact("tflm", files["tflite_int8"], n_inputs)
     runners, skipped = {}, {}
     for name, make in makers.items():
         if name != "torch_fp32" and name not in files:
