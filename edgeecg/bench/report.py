@@ -11,22 +11,29 @@ def _fmt(v, spec: str = ",.0f", none: str = "–") -> str:
     return none if v is None else format(v, spec)
 
 
-def _multilabel_table(result: dict) -> str:
-    """Rows of a multi-label model: macro-ROC-AUC, its Δ vs the float model, and each label's AUC."""
-    labels = list(result["rows"][0]["per_class"])
-    head = (f"{'artifact':<13}{'mAUC':>7}{'Δ':>8}" + "".join(f"{c:>6}" for c in labels)
-            + f"{'file B':>9}{'weight B':>9}{'flash B':>9}{'RAM B':>8}{'p50 µs':>11}{'p99 µs':>11}"
-            f"{'beats/s':>9}{'instr/beat':>11}{'ms@clk':>8}  result")
-    lines = [head, "-" * len(head)]
-    for r in result["rows"]:
-        ms = _fmt(r["est_ms_at_target_clock"], ".2f") + ("*" if r.get("isa_proxy") else "")
-        lines.append(
-            f"{r['artifact']:<13}{_fmt(r['macro_auc'], '.4f'):>7}{_fmt(r['delta_macro_auc'], '+.4f'):>8}"
-            + "".join(f"{_fmt(r['per_class'][c]['auc'], '.3f'):>6}" for c in labels)
-            + f"{_fmt(r['bytes']):>9}{_fmt(r['weight_bytes']):>9}{_fmt(r['flash_bytes']):>9}{_fmt(r['ram_bytes']):>8}"
+# The columns after the accuracy ones, shared by both tables.
+_TAIL_HEAD = (f"{'file B':>9}{'weight B':>9}{'flash B':>9}{'RAM B':>8}{'p50 µs':>11}{'p99 µs':>11}"
+              f"{'beats/s':>9}{'instr/beat':>11}{'ms@clk':>8}  result")
+
+
+def _tail(r: dict) -> str:
+    """Sizes, speed and verdict of one row."""
+    ms = _fmt(r["est_ms_at_target_clock"], ".2f") + ("*" if r.get("isa_proxy") else "")
+    return (f"{_fmt(r['bytes']):>9}{_fmt(r['weight_bytes']):>9}{_fmt(r['flash_bytes']):>9}{_fmt(r['ram_bytes']):>8}"
             f"{_fmt(r['latency_us_p50'], ',.1f'):>11}{_fmt(r['latency_us_p99'], ',.1f'):>11}"
             f"{_fmt(r['throughput_beats_per_s']):>9}{_fmt(r['instructions_per_beat']):>11}{ms:>8}  "
             f"{'PASS' if r['pass'] else 'FAIL: ' + r['why']}")
+
+
+def _multilabel_table(result: dict) -> str:
+    """Rows of a multi-label model: macro-ROC-AUC, its Δ vs the float model, and each label's AUC."""
+    labels = list(result["rows"][0]["per_class"])
+    head = f"{'artifact':<13}{'mAUC':>7}{'Δ':>8}" + "".join(f"{c:>6}" for c in labels) + _TAIL_HEAD
+    lines = [head, "-" * len(head)]
+    for r in result["rows"]:
+        lines.append(
+            f"{r['artifact']:<13}{_fmt(r['macro_auc'], '.4f'):>7}{_fmt(r['delta_macro_auc'], '+.4f'):>8}"
+            + "".join(f"{_fmt(r['per_class'][c]['auc'], '.3f'):>6}" for c in labels) + _tail(r))
     return "\n".join(lines)
 
 
@@ -34,20 +41,13 @@ def table(result: dict) -> str:
     """The fixed-width table of every row."""
     if result.get("multilabel"):
         return _multilabel_table(result)
-    head = (f"{'artifact':<13}{'mF1':>6}{'Δ pp':>7}{'S Se':>6}{'S +P':>6}{'V Se':>6}{'V +P':>6}{'F Se':>6}"
-            f"{'file B':>9}{'weight B':>9}{'flash B':>9}{'RAM B':>8}{'p50 µs':>11}{'p99 µs':>11}"
-            f"{'beats/s':>9}{'instr/beat':>11}{'ms@clk':>8}  result")
+    head = f"{'artifact':<13}{'mF1':>6}{'Δ pp':>7}{'S Se':>6}{'S +P':>6}{'V Se':>6}{'V +P':>6}{'F Se':>6}" + _TAIL_HEAD
     lines = [head, "-" * len(head)]
     for r in result["rows"]:
         pc = r["per_class"]
-        ms = _fmt(r["est_ms_at_target_clock"], ".2f") + ("*" if r.get("isa_proxy") else "")
         lines.append(
             f"{r['artifact']:<13}{r['macro_f1']:>6.1f}{r['delta_macro_f1']:>+7.2f}{pc['S']['se']:>6.1f}"
-            f"{pc['S']['ppv']:>6.1f}{pc['V']['se']:>6.1f}{pc['V']['ppv']:>6.1f}{pc['F']['se']:>6.1f}"
-            f"{_fmt(r['bytes']):>9}{_fmt(r['weight_bytes']):>9}{_fmt(r['flash_bytes']):>9}{_fmt(r['ram_bytes']):>8}"
-            f"{_fmt(r['latency_us_p50'], ',.1f'):>11}{_fmt(r['latency_us_p99'], ',.1f'):>11}"
-            f"{_fmt(r['throughput_beats_per_s']):>9}{_fmt(r['instructions_per_beat']):>11}{ms:>8}  "
-            f"{'PASS' if r['pass'] else 'FAIL: ' + r['why']}")
+            f"{pc['S']['ppv']:>6.1f}{pc['V']['se']:>6.1f}{pc['V']['ppv']:>6.1f}{pc['F']['se']:>6.1f}" + _tail(r))
     return "\n".join(lines)
 
 
@@ -75,6 +75,12 @@ def summary(result: dict) -> str:
 
 def write_markdown(path: Path, result: dict) -> None:
     h, b = result["host"], result["budget"]
+    if result.get("multilabel"):
+        from edgeecg.metrics import MAX_MACRO_AUC_LOSS
+        accuracy = (f"Multi-label model: the accuracy columns are macro-ROC-AUC, its Δ vs the float model "
+                    f"(allowed -{MAX_MACRO_AUC_LOSS}), and each label's ROC-AUC")
+    else:
+        accuracy = "Columns: macro-F1 (N,S,V,F) %, its Δ vs the float model, per-class Se/+P %"
     text = f"""# edgeecg bench: {result['target']}
 
 - run `{result['run']}`, export `{result['export']}`
@@ -85,7 +91,7 @@ def write_markdown(path: Path, result: dict) -> None:
   latency = median and p99 of {result['repeat']} single-beat calls after {result['warmup']} warm-up calls;
   `noise_iqr_pct` in bench.json is the inter-quartile range relative to the median
 
-Columns: macro-F1 (N,S,V,F) %, its Δ vs the float model, per-class Se/+P %, file bytes, weight bytes,
+{accuracy}, file bytes, weight bytes,
 flash (model object text+data, or the .tflite for TFLite Micro without its interpreter), RAM
 (static data+bss of the C, or the measured TFLite Micro arena), latency, batched throughput,
 instructions per beat counted under qemu, and that count at the target's clock at one instruction
@@ -97,11 +103,6 @@ per cycle (* = another ISA standing in for the target's).
 
 {summary(result)}
 """
-    if result.get("multilabel"):
-        from edgeecg.metrics import MAX_MACRO_AUC_LOSS
-        text = text.replace("Columns: macro-F1 (N,S,V,F) %, its Δ vs the float model, per-class Se/+P %",
-                            f"Multi-label model: the accuracy columns are macro-ROC-AUC, its Δ vs the float "
-                            f"model (allowed -{MAX_MACRO_AUC_LOSS}), and each label's ROC-AUC")
     write_text_atomic(path, text)
 
 
