@@ -6,7 +6,6 @@ filtered exactly as in training; beats come from the record's reference annotati
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +25,7 @@ def record_beats(data_dir: Path, name: str, cfg: Config, lead: str | int, annota
     if not (aami_labels(rec.ann_symbols) >= 0).any():
         raise EdgeECGError(f"{data_dir / f'{name}.{annotator}'}: no beat annotations "
                            f"({len(rec.ann_symbols)} annotations, none of them a beat)")
-    beats = extract_beats(rec, dataclasses.replace(cfg.data, lead=str(lead)))
+    beats = extract_beats(rec, cfg.data)       # the lead was chosen by rdrecord
     if not len(beats.y):
         raise EdgeECGError(f"{data_dir / name}: too short or too few beats for a {cfg.data.window}-sample window")
     return BeatSet(beats.x, beats.rr, beats.y, np.full(len(beats.y), name, dtype="U16"))
