@@ -147,6 +147,17 @@ def _write_run(out: Path, cfg: Config, model: nn.Module, history: list[dict], sp
                                     "data_dir": str(data_dir.resolve()), "inputs": inputs, "outputs": outputs})
 
 
+def load_model(config_path: Path, weights: Path) -> tuple[Config, nn.Module]:
+    """The recipe and the model (eval mode, CPU) of a config TOML and its weights (never unpickled)."""
+    cfg = load_config(config_path)
+    model = build_model(cfg.model.name, cfg.data, **cfg.model.params)
+    try:
+        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    except Exception as err:
+        raise EdgeECGError(f"{weights}: cannot load weights ({type(err).__name__})") from None
+    return cfg, model.eval()
+
+
 def load_run(run_dir: Path) -> tuple[Config, nn.Module, dict]:
     """Config, model (eval mode, CPU) and manifest of a run directory."""
     run_dir = Path(run_dir)
@@ -155,13 +166,7 @@ def load_run(run_dir: Path) -> tuple[Config, nn.Module, dict]:
     weights = run_dir / MODEL_FILE
     if not weights.exists():
         raise EdgeECGError(f"{weights}: no model in this run directory (train one with `edgeecg train`)")
-    cfg = load_config(run_dir / CONFIG_FILE)
-    model = build_model(cfg.model.name, cfg.data, **cfg.model.params)
-    try:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-        model.load_state_dict(state)
-    except Exception as err:
-        raise EdgeECGError(f"{weights}: cannot load weights ({type(err).__name__})") from None
+    cfg, model = load_model(run_dir / CONFIG_FILE, weights)
     manifest_path = run_dir / MANIFEST_FILE
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    return cfg, model.eval(), manifest
+    return cfg, model, manifest

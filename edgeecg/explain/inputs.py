@@ -91,6 +91,7 @@ class Int8Model:
 
     def __init__(self, export_dir: Path, float_model):
         from edgeecg.quant import read_tflite
+        from edgeecg.run import load_model
         from edgeecg.runtimes import Int8GraphRunner
 
         export_dir = Path(export_dir)
@@ -101,7 +102,7 @@ class Int8Model:
         self.float_model, self.pruned = float_model, False
         if (export_dir / "model.pruned.pt").exists() and (export_dir / "config.pruned.toml").exists():
             self.float_model, self.pruned = (
-                _load_model(export_dir / "config.pruned.toml", export_dir / "model.pruned.pt"),
+                load_model(export_dir / "config.pruned.toml", export_dir / "model.pruned.pt")[1],
                 True,
             )
 
@@ -109,15 +110,3 @@ class Int8Model:
         if not len(x):
             return np.zeros(0, np.int64)
         return self.runner.classify(x, rr)[1]
-
-
-def _load_model(config_path: Path, weights: Path):
-    import torch
-
-    from edgeecg.config import load_config
-    from edgeecg.models import build_model
-
-    cfg = load_config(config_path)
-    model = build_model(cfg.model.name, cfg.data, **cfg.model.params)
-    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    return model.eval()

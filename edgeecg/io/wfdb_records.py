@@ -76,7 +76,7 @@ def list_records(data_dir: Path) -> list[str]:
 
 def record_files(data_dir: Path, name: str, annotator: str = "atr") -> list[Path]:
     """The files a record is made of (header, signal files, annotations), checked to exist."""
-    header = _read_header(data_dir, name)
+    header = read_header(data_dir, name)
     files = [data_dir / f"{name}.hea"]
     for fname in dict.fromkeys(header.file_name or []):
         files.append(data_dir / fname)
@@ -88,7 +88,8 @@ def record_files(data_dir: Path, name: str, annotator: str = "atr") -> list[Path
     return files
 
 
-def _read_header(data_dir: Path, name: str):
+def read_header(data_dir: Path, name: str):
+    """The record's parsed header (``wfdb.Record`` without signal); one clear line if missing or corrupt."""
     hea = data_dir / f"{name}.hea"
     if not hea.exists():
         raise EdgeECGError(f"{hea}: record {name!r} not found in {data_dir}")
@@ -98,7 +99,8 @@ def _read_header(data_dir: Path, name: str):
         raise EdgeECGError(f"{hea}: corrupt header ({_short(err)})") from None
 
 
-def _check_signal_file_sizes(data_dir: Path, header) -> None:
+def check_signal_file_sizes(data_dir: Path, header) -> None:
+    """One clear line if a signal file is shorter than its header says (a truncated download)."""
     by_file: dict[str, list[int]] = {}
     for i, fname in enumerate(header.file_name or []):
         by_file.setdefault(fname, []).append(i)
@@ -128,24 +130,36 @@ def lead_name(header, lead: str | int, where: Path) -> str:
     return str(lead)
 
 
-def rdrecord(data_dir: Path, name: str, lead: str | int = "MLII", annotator: str = "atr") -> Record:
-    """Read one lead (name or index) of a record and its reference annotations, every check applied."""
-    files = record_files(data_dir, name, annotator)
-    header = _read_header(data_dir, name)
-    lead = lead_name(header, lead, files[0])
-    _check_signal_file_sizes(data_dir, header)
+def read_signal(data_dir: Path, name: str, lead: str | int = "MLII") -> tuple[np.ndarray, float]:
+    """One lead (name or index) of a record's signal in physical units and its sampling rate, every
+    check applied (header, lead, signal files present and long enough, no NaN, not flat)."""
+    header = read_header(data_dir, name)
+    lead = lead_name(header, lead, data_dir / f"{name}.hea")
+    signal_files = [data_dir / f for f in dict.fromkeys(header.file_name or [])]
+    for f in signal_files:
+        if not f.exists():
+            raise EdgeECGError(f"{f}: signal file missing (needed by {name}.hea)")
+    where = signal_files[0] if signal_files else data_dir / f"{name}.hea"
+    check_signal_file_sizes(data_dir, header)
     try:
         rec = wfdb.rdrecord(str(data_dir / name), channel_names=[lead])
     except Exception as err:
-        raise EdgeECGError(f"{files[1]}: cannot read signal ({_short(err)})") from None
+        raise EdgeECGError(f"{where}: cannot read signal ({_short(err)})") from None
     signal = np.asarray(rec.p_signal[:, 0], dtype=np.float64)
     n_nan = int(np.isnan(signal).sum())
     if n_nan:
-        raise EdgeECGError(f"{files[1]}: lead {lead} has {n_nan} NaN samples of {signal.size}")
+        raise EdgeECGError(f"{where}: lead {lead} has {n_nan} NaN samples of {signal.size}")
     if signal.size < 2 or float(np.std(signal)) < 1e-6:
-        raise EdgeECGError(f"{files[1]}: lead {lead} is a flat line (no ECG signal)")
+        raise EdgeECGError(f"{where}: lead {lead} is a flat line (no ECG signal)")
+    return signal, float(rec.fs)
+
+
+def rdrecord(data_dir: Path, name: str, lead: str | int = "MLII", annotator: str = "atr") -> Record:
+    """Read one lead (name or index) of a record and its reference annotations, every check applied."""
+    record_files(data_dir, name, annotator)          # every file there, the annotations too
+    signal, fs = read_signal(data_dir, name, lead)
     samples, symbols = rdann(data_dir, name, annotator)
-    return Record(name=name, signal=signal, fs=float(rec.fs), ann_samples=samples, ann_symbols=symbols)
+    return Record(name=name, signal=signal, fs=fs, ann_samples=samples, ann_symbols=symbols)
 
 
 def rdann(data_dir: Path, name: str, annotator: str = "atr") -> tuple[np.ndarray, np.ndarray]:

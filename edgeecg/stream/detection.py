@@ -23,10 +23,10 @@ import wfdb
 from edgeecg.atomic import write_dir
 from edgeecg.errors import EdgeECGError
 from edgeecg.io.wfdb_records import (
-    _check_signal_file_sizes,
-    _read_header,
+    check_signal_file_sizes,
     list_records,
     rdann,
+    read_header,
     record_files,
     resolve_data_dir,
 )
@@ -62,11 +62,11 @@ def read_adc(data_dir: Path, name: str, lead: str = LEAD, fallback: bool = True)
     """Raw ADC counts (int16) of ``lead`` and the ``.atr`` annotations. A record without ``lead``
     gives its first signal (``fallback``: detection scores every record) or a one-line error."""
     files = record_files(data_dir, name)            # checks that every file is there
-    header = _read_header(data_dir, name)
+    header = read_header(data_dir, name)
     names = list(header.sig_name or [])
     if not fallback and lead not in names:
         raise EdgeECGError(f"{files[0]}: no lead {lead} (leads: {', '.join(names) or 'none'})")
-    _check_signal_file_sizes(data_dir, header)      # a truncated .dat is a one-line error
+    check_signal_file_sizes(data_dir, header)      # a truncated .dat is a one-line error
     use = _lead(header, lead)
     try:
         rec = wfdb.rdrecord(str(data_dir / name), channel_names=[use], physical=False)
