@@ -193,6 +193,17 @@ def summarise_multilabel(y: np.ndarray, logits: np.ndarray, labels: tuple[str, .
     return row
 
 
+def summarise_artifact(y: np.ndarray, logits: np.ndarray, classes: np.ndarray | None = None,
+                       reference: dict | None = None) -> dict:
+    """One artifact's row, whatever the labels: AAMI beats (``y`` (n,)) by :func:`summarise` of its
+    ``classes`` (default: the logits' argmax); multi-label (``y`` (n, k), PTB-XL's superclasses) by
+    :func:`summarise_multilabel` of its logits."""
+    if np.ndim(y) == 2:
+        from edgeecg.ptbxl import SUPERCLASSES
+        return summarise_multilabel(y, logits, SUPERCLASSES, reference)
+    return summarise(y, logits if classes is None else classes, reference)
+
+
 def format_multilabel_table(report: dict, title: str) -> str:
     """A fixed-width table of a :func:`multilabel_report`."""
     def f(v, spec):

@@ -35,11 +35,11 @@ from edgeecg.metrics import (
     classification_report,
     per_record_report,
     predicted,
-    summarise,
+    summarise_artifact,
 )
 from edgeecg.models import count_params, macs_per_beat
 from edgeecg.models.nets import plain
-from edgeecg.targets import Target
+from edgeecg.targets import Target, accuracy_loss_problems
 
 
 def artifact_files(prefix: str) -> dict[str, str]:
@@ -120,8 +120,9 @@ def beat_input_on_grid(graph, input_step: float) -> bool:
 
 
 def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Path, out: Path,
-                 opts: QuantizeOptions, force: bool = False, log=print) -> dict:
-    """Write every artifact of ``target`` into ``out``; return the report (also ``report.json``)."""
+                 opts: QuantizeOptions, force: bool = False, log=print, splits: dict | None = None) -> dict:
+    """Write every artifact of ``target`` into ``out``; return the report (also ``report.json``).
+    ``splits``: the beats the model was trained and is scored on (default: made from ``data_dir``)."""
     import torch
 
     from edgeecg.export import tflite as tfl
@@ -145,7 +146,7 @@ def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Pa
     decimation_factor(target.adc_hz)        # the stream front end's ADC rate: checked before any work
     if not target.adc_gain > 0:
         raise EdgeECGError(f"target {target.name}: adc_gain = {target.adc_gain} must be > 0 counts/mV")
-    splits = make_splits(data_dir, cfg)
+    splits = splits if splits is not None else make_splits(data_dir, cfg)
     why = int8_unavailable(model, cfg)
     if why is not None:
         return quantize_float_only(run_dir, cfg, model, target, splits, out, opts, why, force, log)
@@ -324,16 +325,7 @@ def check_budget(report: dict, target: Target) -> dict:
                         f"{ram - target.ram_bytes} B")
     check = report["check_split"]
     for name in ("onnx_int8", "tflite_int8", "tflm", "c_int8"):
-        row = report["accuracy"][check][name]
-        if "delta_macro_auc" in row:     # multi-label: macro-ROC-AUC (AUC units, not pp)
-            if row["delta_macro_auc"] is not None and row["delta_macro_auc"] < -MAX_MACRO_AUC_LOSS:
-                problems.append(f"{name}: delta_macro_auc {row['delta_macro_auc']:+.4f} on {check} is beyond the "
-                                f"allowed -{MAX_MACRO_AUC_LOSS}")
-            continue
-        for key, limit in (("delta_macro_f1", target.max_macro_f1_loss_pp), ("delta_S_se", target.max_se_loss_pp),
-                           ("delta_V_se", target.max_se_loss_pp)):
-            if row[key] < -limit:
-                problems.append(f"{name}: {key} {row[key]:+.2f} pp on {check} is beyond the allowed -{limit} pp")
+        problems += [f"{name} on {check}: {p}" for p in accuracy_loss_problems(report["accuracy"][check][name], target)]
     return {"pass": not problems, "problems": problems}
 
 
@@ -346,15 +338,12 @@ def score_artifacts(beats: BeatSet, logits: dict, reported: tuple[str, ...],
     ``reported`` artifacts) of one split. Single-label: macro-F1 and Se/+P (AAMI) of ``classes``
     (default: the argmax of the logits). Multi-label: per label and macro ROC-AUC of the logits
     (order only: int8 logits need no sigmoid), no per-record rows."""
+    chosen = classes or {}
+    ref = summarise_artifact(beats.y, logits["torch_fp32"], chosen.get("torch_fp32"))
+    accuracy = {name: summarise_artifact(beats.y, lg, chosen.get(name), ref) for name, lg in logits.items()}
     if beats.y.ndim == 2:
-        from edgeecg.metrics import summarise_multilabel
-        from edgeecg.ptbxl import SUPERCLASSES
-        ref = summarise_multilabel(beats.y, logits["torch_fp32"], SUPERCLASSES)
-        accuracy = {name: summarise_multilabel(beats.y, lg, SUPERCLASSES, ref) for name, lg in logits.items()}
         return accuracy, {name: accuracy[name] for name in reported if name in logits}, {}
-    pred = {name: (classes or {}).get(name, predicted(lg)) for name, lg in logits.items()}
-    ref = summarise(beats.y, pred["torch_fp32"])
-    accuracy = {name: summarise(beats.y, p, ref) for name, p in pred.items()}
+    pred = {name: chosen.get(name, predicted(lg)) for name, lg in logits.items()}
     reports = {name: classification_report(beats.y, pred[name]) for name in reported if name in pred}
     per_record = {name: per_record_report(beats.y, pred[name], beats.record) for name in reported if name in pred}
     return accuracy, reports, per_record

@@ -30,6 +30,20 @@ class Target:
     adc_gain: float = 200.0     # ADC counts per mV (MIT-BIH: 200)
 
 
+def accuracy_loss_problems(row: dict, target: Target) -> list[str]:
+    """The accuracy losses of one artifact's row (its ``delta_*`` against the float model) beyond what
+    ``target`` allows: macro-F1, S Se and V Se in pp for AAMI beats, macro-ROC-AUC for multi-label."""
+    from edgeecg.metrics import MAX_MACRO_AUC_LOSS
+
+    if "delta_macro_auc" in row:        # multi-label: AUC units, not pp
+        d = row["delta_macro_auc"]
+        return [f"macro_auc {d:+.4f} (allowed -{MAX_MACRO_AUC_LOSS})"] if d is not None and d < -MAX_MACRO_AUC_LOSS else []
+    limits = (("macro_f1", target.max_macro_f1_loss_pp), ("S_se", target.max_se_loss_pp),
+              ("V_se", target.max_se_loss_pp))
+    return [f"{key} {row[f'delta_{key}']:+.2f} pp (allowed -{limit})" for key, limit in limits
+            if f"delta_{key}" in row and row[f"delta_{key}"] < -limit]
+
+
 def target_names(directory: Path = TARGETS_DIR) -> list[str]:
     return sorted(p.stem for p in directory.glob("*.toml"))
 

@@ -29,8 +29,8 @@ from edgeecg.bench import cross, latency
 from edgeecg.config import Config, test_key
 from edgeecg.dataset import check_split, make_splits
 from edgeecg.errors import EdgeECGError
-from edgeecg.metrics import agreement, summarise
-from edgeecg.targets import Target
+from edgeecg.metrics import agreement, summarise_artifact
+from edgeecg.targets import Target, accuracy_loss_problems
 
 FLOAT_REFERENCES = ("torch_fp32", "onnx_fp32", "tflite_fp32")
 INT8_ROWS = {"onnx_int8", "tflite_int8", "tflm", "c_int8"} | {p.name for p in cross.PLATFORMS}
@@ -182,7 +182,7 @@ def bench_export(run_dir: Path, cfg: Config, export_dir: Path, target: Target, d
     reference = next((r for r in FLOAT_REFERENCES if r in logits), None)
     if reference is None:
         raise EdgeECGError(f"{export_dir}: no float artifact could be run, so there is no reference")
-    ref = _summarise(y, logits[reference], classes[reference])
+    ref = summarise_artifact(y, logits[reference], classes[reference])
     c_out = (logits["c_int8"], classes["c_int8"]) if "c_int8" in logits else None
     rows = [_row(name, y, lg, classes[name], ref, report, timing.get(name, {}), extra.get(name, {}), c_out)
             for name, lg in logits.items()]
@@ -214,7 +214,7 @@ def _row(name: str, y, lg, cls, ref: dict, report: dict, timing: dict, extra: di
     art = report["artifacts"].get("c_int8" if name.startswith("c_") else name, {})
     int8 = name in INT8_ROWS
     row = {"artifact": name, "runtime": RUNTIMES[name], "dtype": "int8" if int8 else "fp32",
-           **_summarise(y, lg, cls, ref),
+           **summarise_artifact(y, lg, cls, ref),
            "bytes": art.get("bytes"),
            "weight_bytes": report["weight_bytes_int8"] if int8 else 4 * report["params"],
            "flash_bytes": extra.get("flash_bytes", report["artifacts"]["tflite_int8"]["bytes"] if name == "tflm" else None),
@@ -252,15 +252,7 @@ def _speed(timing: dict) -> dict:
 def _check(result: dict, target: Target) -> None:
     """Set ``pass`` and ``why`` on every row and on the whole result."""
     for row in result["rows"]:
-        problems = []
-        if "delta_macro_auc" in row:       # multi-label: macro-ROC-AUC, in AUC units
-            from edgeecg.metrics import MAX_MACRO_AUC_LOSS
-            if row["delta_macro_auc"] is not None and row["delta_macro_auc"] < -MAX_MACRO_AUC_LOSS:
-                problems.append(f"macro_auc {row['delta_macro_auc']:+.4f} (allowed -{MAX_MACRO_AUC_LOSS})")
-        for key, limit in (("delta_macro_f1", target.max_macro_f1_loss_pp), ("delta_S_se", target.max_se_loss_pp),
-                           ("delta_V_se", target.max_se_loss_pp)):
-            if key in row and row[key] < -limit:
-                problems.append(f"{key.removeprefix('delta_')} {row[key]:+.2f} pp (allowed -{limit})")
+        problems = accuracy_loss_problems(row, target)
         deployed = "c_int8" if row["artifact"].startswith("c_") else row["artifact"]
         if deployed in target.deploy:
             if row["weight_bytes"] > target.flash_bytes:
@@ -278,11 +270,3 @@ def _check(result: dict, target: Target) -> None:
     result["problems"] = failed
 
 
-def _summarise(y: np.ndarray, logits: np.ndarray, classes: np.ndarray, reference: dict | None = None) -> dict:
-    """A row's accuracy: macro-F1 and Se/+P of its classes (AAMI beats), or macro and per-label
-    ROC-AUC of its logits (multi-label)."""
-    if y.ndim == 2:
-        from edgeecg.metrics import summarise_multilabel
-        from edgeecg.ptbxl import SUPERCLASSES
-        return summarise_multilabel(y, logits, SUPERCLASSES, reference)
-    return summarise(y, classes, reference)
