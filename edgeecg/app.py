@@ -153,29 +153,17 @@ def read_wfdb_upload(files: list[tuple[str, bytes]], cfg, workdir: Path):
     """:class:`edgeecg.explain.RecordBeats` of an uploaded WFDB record (every file checked, as for
     a folder). Without ``.atr`` the R peaks come from the QRS detector (no reference classes)."""
     from edgeecg.explain import record_beats, unannotated_record_beats
-    from edgeecg.io.wfdb_records import (
-        _check_signal_file_sizes,
-        _read_header,
-        lead_name,
-        rdrecord,
-    )
+    from edgeecg.io.wfdb_records import rdrecord, read_header, read_signal
 
     name, annotated = check_wfdb_upload(files)
     for fname, content in files:
         (workdir / Path(fname).name).write_bytes(content)
-    header = _read_header(workdir, name)
-    leads = list(header.sig_name or [])
+    leads = list(read_header(workdir, name).sig_name or [])
     lead = cfg.lead if cfg.lead in leads else 0
     if annotated:
         return record_beats(rdrecord(workdir, name, lead), cfg)
-    _check_signal_file_sizes(workdir, header)
-    import wfdb
-
-    try:
-        rec = wfdb.rdrecord(str(workdir / name), channel_names=[lead_name(header, lead, workdir / f"{name}.hea")])
-    except Exception as err:
-        raise EdgeECGError(f"{name}.dat: cannot read signal ({type(err).__name__}: {err})") from None
-    return unannotated_record_beats(rec.p_signal[:, 0], float(rec.fs), cfg, name)
+    signal, fs = read_signal(workdir, name, lead)
+    return unannotated_record_beats(signal, fs, cfg, name)
 
 
 def classify_record(model, rb, int8_model=None) -> dict:
@@ -314,6 +302,11 @@ def main_page() -> None:
     def csv_record(signal_bytes: bytes, fs: float, name: str, _cfg, cfg_key: str):
         return ex.unannotated_record_beats(np.frombuffer(signal_bytes, dtype=np.float64), fs, _cfg.data, name)
 
+    @st.cache_data(show_spinner=False, max_entries=8)
+    def record_classes(_model, _int8, _rb, run_key: tuple, record_key: tuple):
+        """Every beat's classes, once per run and record (not on every click of a beat)."""
+        return classify_record(_model, _rb, _int8)
+
     # ---- run -------------------------------------------------------------------------------
     side = st.sidebar
     side.header("Run")
@@ -329,7 +322,8 @@ def main_page() -> None:
     try:
         if not weights.exists():
             raise EdgeECGError(f"{run}: not a run directory (no model.pt; train one with `edgeecg train`)")
-        cfg, model, manifest, int8_model, int8_note = load(str(Path(run).resolve()), weights.stat().st_mtime)
+        run_key = (str(Path(run).resolve()), weights.stat().st_mtime)
+        cfg, model, manifest, int8_model, int8_note = load(*run_key)
     except EdgeECGError as err:
         st.error(str(err))
         st.stop()
@@ -354,13 +348,16 @@ def main_page() -> None:
                 raise EdgeECGError(f"{data_dir}: no WFDB records (*.hea) found")
             record = side.selectbox("Record", names, key="record")
             with st.spinner(f"reading record {record} ..."):
-                rb = folder_record(str(Path(data_dir).resolve()), record, cfg, cfg_key)
+                record_key = ("folder", str(Path(data_dir).resolve()), record)
+                rb = folder_record(*record_key[1:], cfg, cfg_key)
         elif source == "Upload WFDB files":
             up = side.file_uploader("Record files (.hea, .dat, .atr)", accept_multiple_files=True, key="wfdb_files")
             if not up:
                 st.info("Upload one record's .hea and .dat files (and its .atr for reference classes).")
                 st.stop()
-            rb = uploaded_record(tuple((f.name, f.getvalue()) for f in up), cfg, cfg_key)
+            files = tuple((f.name, f.getvalue()) for f in up)
+            record_key = ("upload", files)
+            rb = uploaded_record(files, cfg, cfg_key)
         else:
             up = side.file_uploader("CSV of samples (mV, one row per sample)", key="csv_file")
             if up is None:
@@ -377,7 +374,8 @@ def main_page() -> None:
                 step=1.0,
                 key="csv_fs",
             )
-            rb = csv_record(columns[col].tobytes(), float(fs), Path(up.name).stem, cfg, cfg_key)
+            record_key = ("csv", columns[col].tobytes(), float(fs), Path(up.name).stem)
+            rb = csv_record(*record_key[1:], cfg, cfg_key)
     except EdgeECGError as err:
         st.error(f"Cannot use this record: {err}")
         st.stop()
@@ -385,7 +383,7 @@ def main_page() -> None:
     if not len(b.y):
         st.error(f"Record {rb.name}: no beat could be classified (too short, or no R peaks found).")
         st.stop()
-    classes = classify_record(model, rb, int8_model)
+    classes = record_classes(model, int8_model, rb, run_key, record_key)
     pred, i8 = classes["float"], classes["int8"]
     if not rb.annotated:
         st.info(
