@@ -695,11 +695,16 @@ class StreamFrontEnd:
 
     def push(self, sample: int) -> StreamBeat | None:
         s = self.spec
-        x = self.decim.push(int(sample))
+        sample = int(sample)
+        if not -32768 <= sample <= 32767:
+            raise EdgeECGError(f"ADC sample {sample} does not fit int16")
+        x = self.decim.push(sample)
         if x is not None:
-            self.ring[self.n % s.ring_n] = self.filter.step(x >> s.in_shift)
+            x >>= s.in_shift
+            self.ring[self.n % s.ring_n] = self.filter.step(x)
             self.n += 1
-        r = self.qrs.push(int(sample))
+            self.qrs.step(x)            # the detector takes the same decimated sample
+        r = self.qrs.pop()
         if r is not None:
             self._on_r_peak(r)
         out = self._classify_ready()

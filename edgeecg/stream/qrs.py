@@ -483,17 +483,18 @@ class QRSDetector:
             raise EdgeECGError(f"ADC sample {s} does not fit int16")
         x = self._decim.push(s)
         if x is not None:
-            self._step(x >> self.shift)
-        return self._pop()
+            self.step(x >> self.shift)
+        return self.pop()
 
     def drain(self) -> list[int]:
         """The beats already confirmed but not yet returned by :meth:`push`."""
         out = []
-        while (r := self._pop()) is not None:
+        while (r := self.pop()) is not None:
             out.append(r)
         return out
 
-    def _pop(self) -> int | None:
+    def pop(self) -> int | None:
+        """The oldest R peak confirmed but not yet returned, or None."""
         out = self._dec.out
         if self._taken == len(out):
             return None
@@ -505,7 +506,9 @@ class QRSDetector:
             self._taken = 0
         return r
 
-    def _step(self, x: int) -> None:
+    def step(self, x: int) -> None:
+        """One 180 Hz sample in (the ADC block sum shifted right by ``shift``), for a caller that
+        decimates itself (the stream front end); :meth:`pop` returns the beats it confirms."""
         p = self.p
         if self.n == 0:                           # the steady state of the first sample
             self._xb, self._ub = [x] * LP_N, [x] * FID_N

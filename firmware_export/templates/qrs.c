@@ -233,7 +233,7 @@ static void tick(prefix_qrs_state *st, int64_t tau)
 
 /* ---- signal path ---------------------------------------------------------------------------- */
 
-static void step(prefix_qrs_state *st, int32_t x)
+void prefix_qrs_step(prefix_qrs_state *st, int32_t x)
 {
     int32_t k, mid, h, g, d, a, f, r, cs, j, v, ok;
     int64_t i, tau;
@@ -410,7 +410,7 @@ int prefix_qrs_push(prefix_qrs_state *st, int16_t sample, int32_t *r_peak_index)
         const int32_t x = floor_shift(st->dec_acc, PREFIX_QRS_IN_SHIFT);
         st->dec_acc = 0;
         st->dec_count = 0;
-        step(st, x);
+        prefix_qrs_step(st, x);
     }
     return prefix_qrs_pop(st, r_peak_index);
 }

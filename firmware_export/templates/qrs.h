@@ -108,6 +108,11 @@ int prefix_qrs_push(prefix_qrs_state *st, int16_t sample, int32_t *r_peak_index)
 /* Returns 1 and the oldest beat confirmed but not yet returned, else 0 (call at the end). */
 int prefix_qrs_pop(prefix_qrs_state *st, int32_t *r_peak_index);
 
+/* For a caller that decimates the ADC itself (the stream front end): one 180 Hz sample in, the
+ * block sum of PREFIX_QRS_DECIM ADC samples shifted right by PREFIX_QRS_IN_SHIFT. Beats it
+ * confirms are returned by prefix_qrs_pop. prefix_qrs_push = this + prefix_qrs_pop. */
+void prefix_qrs_step(prefix_qrs_state *st, int32_t x);
+
 #ifdef __cplusplus
 }
 #endif

@@ -414,8 +414,9 @@ int prefix_stream_push(prefix_stream_t *st, int16_t sample, prefix_beat_t *out)
         st->dec_count = 0;
         st->ring[st->n % RING_N] = bandpass(st, x);
         st->n++;
+        prefix_qrs_step(&st->qrs, x);       /* the detector takes the same decimated sample */
     }
-    if (prefix_qrs_push(&st->qrs, sample, &r)) {
+    if (prefix_qrs_pop(&st->qrs, &r)) {
         /* r is the index modulo 2^31 of a sample <= n - 1, less than 2^31 samples ago */
         on_r_peak(st, st->n - ((st->n - r) & INT64_C(0x7FFFFFFF)));
     }
