@@ -150,18 +150,18 @@ def run_seeds(cfg, data_dir: Path, seeds: list[int], target, out: Path, command:
     from edgeecg.train import train_model
 
     key = test_key(cfg)
-    splits = make_splits(data_dir, cfg)
     with atomic_dir(out, force=force) as tmp:
         run_dirs = []
         for seed in seeds:
             seed_cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed))
+            splits = make_splits(data_dir, seed_cfg)     # a beat-wise (random) split draws its beats by seed
             run_dir = tmp / f"seed{seed}"
             log(f"seed {seed}: training on {len(splits['train']):,d} beats ...")
             result = train_model(seed_cfg, splits, progress=progress)
             save_run(run_dir, seed_cfg, result.model, result.history, result.best_epoch, splits, data_dir)
             log(f"seed {seed}: quantizing for {target.name} ...")
             quantize_run(out / run_dir.name, seed_cfg, result.model, target, data_dir, run_dir / "export" / target.name,
-                         QuantizeOptions(), log=lambda m: None)
+                         QuantizeOptions(), log=lambda m: None, splits=splits)
             run_dirs.append(run_dir)
         result = collect(run_dirs, target.name, key)
         result.update({"seeds": list(seeds), "target": target.name, "test_key": key, "command": command,

@@ -154,6 +154,42 @@ def test_seeds_writes_float_and_int8_spread(synth_dir, final_toml, tmp_path):
     assert "| S Se |" in (out / "seeds.md").read_text()
 
 
+def test_seeds_quantize_each_seed_on_the_split_it_trained_on(synth_dir, final_toml, tmp_path, monkeypatch):
+    """A beat-wise (random) split draws its beats by seed: each seed's model must be quantized and
+    scored on the split it was trained on, not on one drawn with another seed."""
+    import edgeecg.quantize
+    import edgeecg.train
+    from conftest import TARGET
+
+    class Stop(Exception):
+        pass
+
+    trained, quantized = {}, {}
+    real_train = edgeecg.train.train_model
+
+    def train(cfg, splits, **kw):
+        trained[cfg.train.seed] = splits
+        return real_train(cfg, splits, **kw)
+
+    def quantize(run_dir, cfg, model, target, data_dir, out, opts, force=False, log=print, splits=None):
+        quantized[cfg.train.seed] = splits
+        if len(quantized) == 2:
+            raise Stop
+
+    monkeypatch.setattr(edgeecg.train, "train_model", train)
+    monkeypatch.setattr(edgeecg.quantize, "quantize_run", quantize)
+    recipe = tmp_path / "random.toml"
+    recipe.write_text(final_toml.read_text().replace("[split]\n", '[split]\nkind = "random"\n'))
+    target = tmp_path / "roomy.toml"
+    target.write_text(TARGET.format(name="roomy", flash=1 << 20))
+    res = CliRunner().invoke(main, ["seeds", "--data", str(synth_dir), "--config", str(recipe), "--seeds", "0,1",
+                                    "--target", str(target), "--out", str(tmp_path / "seeds")])
+    assert isinstance(res.exception, Stop), res.output
+    assert all(quantized[s] is trained[s] for s in (0, 1))
+    assert not np.array_equal(trained[0]["test"].x, trained[1]["test"].x)     # the split did move
+    assert not (tmp_path / "seeds").exists()
+
+
 @pytest.fixture(scope="module")
 def other_db(tmp_path_factory):
     """Another database: 250 Hz, leads named II and V1, one record without beat annotations."""
