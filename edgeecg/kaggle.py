@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import warnings
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -197,7 +196,6 @@ def mitbih_inputs(x: np.ndarray, data: DataConfig) -> tuple[np.ndarray, np.ndarr
     up = resample_poly(x.astype(np.float64), data.fs, FS, axis=1)      # 125 -> fs Hz, whole padded row
     n_valid = np.minimum(np.ceil(length * data.fs / FS).astype(int), up.shape[1])
     sos = design_bandpass(data.fs, data.band_hz, data.filter_order)
-    lead_in = int(data.fs)                   # 1 s at the first value: the filter starts settled
     after = np.arange(data.after)
     windows = np.empty((len(x), data.window))
     for i in range(len(x)):
@@ -205,7 +203,7 @@ def mitbih_inputs(x: np.ndarray, data: DataConfig) -> tuple[np.ndarray, np.ndarr
         next_r = int(round(len(seg) / RR_FROM_LENGTH))          # the segment reaches 0.2 RR past the next R
         pre = seg[next_r - data.before:next_r] if data.before <= next_r <= len(seg) else np.full(data.before, np.median(seg))
         w = np.concatenate([pre, seg[np.minimum(after, len(seg) - 1)]])
-        windows[i] = causal_filter(np.concatenate([np.full(lead_in, w[0]), w]), sos)[lead_in:]
+        windows[i] = causal_filter(w, sos)       # starts in the steady state of w[0], as if it had sat there
     beat = normalise_windows(windows)
     channels = [beat] if data.beat_channel else []
     if data.template_beats:
@@ -249,16 +247,14 @@ def records_to_csv(data_dir: str | Path, records, path: str | Path, lead: str = 
     of a window runs from its R-peak for 1.2 x the window's median RR (clipped to [0, 1]), cropped or
     zero-padded to 187 samples; the label is its AAMI class. Windows with fewer than two beats are
     skipped (no RR). Returns ``{"beats": n, "per_class": {...}}``."""
-    from scipy.signal import resample_poly
-
     from edgeecg.io import rdrecord
     from edgeecg.processing.aami import aami_labels
+    from edgeecg.processing.filters import resample
 
     rows, labels = [], []
     for name in records:
         rec = rdrecord(Path(data_dir), name, lead)
-        ratio = Fraction(FS / rec.fs).limit_denominator(1000)
-        x = resample_poly(rec.signal, ratio.numerator, ratio.denominator)
+        x = resample(rec.signal, rec.fs, FS)
         y = aami_labels(rec.ann_symbols)
         beat = y >= 0
         r = np.round(rec.ann_samples[beat] * FS / rec.fs).astype(np.int64)
