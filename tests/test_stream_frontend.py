@@ -190,6 +190,14 @@ def test_streaming_equals_whole_record_and_reset():
     assert np.median(lat) == spec.after - 1                     # the window, not the detector, sets it
 
 
+@pytest.mark.parametrize("sample", [32768, -32769])
+def test_a_sample_outside_int16_is_a_one_line_error(sample):
+    graph = tiny_graph()
+    stream = fe.StreamFrontEnd(fe.front_end_spec(DataConfig(), graph), graph)
+    with pytest.raises(EdgeECGError, match="does not fit int16"):
+        stream.push(sample)
+
+
 def test_twin_inputs_track_the_float_pipeline_on_reference_peaks(tmp_path):
     graph = tiny_graph()
     cfg = DataConfig()
