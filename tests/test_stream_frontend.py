@@ -192,10 +192,14 @@ def test_streaming_equals_whole_record_and_reset():
 
 @pytest.mark.parametrize("sample", [32768, -32769])
 def test_a_sample_outside_int16_is_a_one_line_error(sample):
+    from edgeecg.stream.qrs import QRSDetector
+
     graph = tiny_graph()
     stream = fe.StreamFrontEnd(fe.front_end_spec(DataConfig(), graph), graph)
     with pytest.raises(EdgeECGError, match="does not fit int16"):
         stream.push(sample)
+    with pytest.raises(EdgeECGError, match="does not fit int16"):       # the detector alone, too
+        QRSDetector().push(sample)
 
 
 def test_twin_inputs_track_the_float_pipeline_on_reference_peaks(tmp_path):

@@ -59,7 +59,11 @@ class Decimator:
         self._count = 0
 
     def push(self, sample: int) -> int | None:
-        self._acc += int(sample)
+        """One int16 ADC sample in (else a one-line error); the block sum out every ``factor``-th call."""
+        sample = int(sample)
+        if not -32768 <= sample <= 32767:
+            raise EdgeECGError(f"ADC sample {sample} does not fit int16")
+        self._acc += sample
         self._count += 1
         if self._count < self.factor:
             return None

@@ -695,10 +695,7 @@ class StreamFrontEnd:
 
     def push(self, sample: int) -> StreamBeat | None:
         s = self.spec
-        sample = int(sample)
-        if not -32768 <= sample <= 32767:
-            raise EdgeECGError(f"ADC sample {sample} does not fit int16")
-        x = self.decim.push(sample)
+        x = self.decim.push(sample)           # checks that the sample fits int16
         if x is not None:
             x >>= s.in_shift
             self.ring[self.n % s.ring_n] = self.filter.step(x)
