@@ -93,9 +93,7 @@ class CModel:
     def __init__(self, graph: Int8Graph, prefix: str = "edgeecg", block: int = DEFAULT_BLOCK):
         if block < 1:
             raise ValueError(f"block must be >= 1, not {block}")
-        last = graph.layers[-1] if graph.layers else None
-        if last is None or last.kind != "fc" or last.output != graph.output:
-            raise ValueError("the C generator needs a graph that ends with its output dense layer")
+        graph.output_layer()       # the class is decided on its accumulators: checked before any C is made
         self.graph = graph
         self.prefix = c_identifier(prefix)
         self.block = block
@@ -225,7 +223,7 @@ class CModel:
                     body.append(f"    memcpy({bufs[lay.output].name} + {bufs[lay.output].before + offset}, "
                                 f"{data(t)}, {n});")
                     offset += n
-        last, i_last = g.layers[-1], len(g.layers) - 1
+        last, i_last = g.output_layer(), len(g.layers) - 1
         n_out, n_in = last.weights.shape
         rr_unused = "    (void)rr;\n" if g.rr_input is None else ""
         parts += ["", f"int {p}_classify(const int8_t beat[{P}_BEAT_LEN], const int8_t rr[], "
@@ -274,8 +272,10 @@ class CModel:
         the C compiled with ``extra_flags`` (e.g. ``("-march=native",)`` for this machine's SIMD kernels)."""
         exe = self.compile(extra_flags=extra_flags)
         res = subprocess.run([str(exe)], input=self.records(beat, rr), capture_output=True, check=True)
-        out = np.frombuffer(res.stdout, dtype=np.int8).reshape(len(beat), len(CLASSES) + 1)
-        return out[:, :-1].copy(), out[:, -1].astype(np.int64)
+        logits, classes = read_outputs(res.stdout)
+        if len(logits) != len(beat):
+            raise RuntimeError(f"the generated C wrote {len(logits)} outputs for {len(beat)} beats")
+        return logits, classes
 
     def predict(self, beat: np.ndarray, rr: np.ndarray | None = None,
                 extra_flags: tuple[str, ...] = ()) -> np.ndarray:
@@ -286,6 +286,13 @@ class CModel:
                extra_flags: tuple[str, ...] = ()) -> np.ndarray:
         """The int8 logits (n, 5) the compiled C writes (see :meth:`run`)."""
         return self.run(beat, rr, extra_flags)[0]
+
+
+def read_outputs(data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """What a harness of the generated C writes (the host one above, and the bench's): per beat the
+    int8 logits, then the class byte. Returns logits (n, 5) and classes (n,)."""
+    out = np.frombuffer(data, dtype=np.int8).reshape(-1, len(CLASSES) + 1)
+    return out[:, :-1].copy(), out[:, -1].astype(np.int64)
 
 
 def kernel_build(block: int, cc: str = "cc", flags: tuple[str, ...] = ()) -> str:

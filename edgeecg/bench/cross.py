@@ -22,7 +22,7 @@ from string import Template
 
 import numpy as np
 
-from edgeecg.processing.aami import CLASSES
+from firmware_export.cmodel import read_outputs
 
 CSRC = resources.files("edgeecg.bench").joinpath("csrc")
 HARNESS_FLAGS = ("-std=c99", "-O2", "-Wall", "-Wextra", "-Werror")
@@ -89,12 +89,6 @@ def write_harness(directory: Path, prefix: str) -> Path:
     path = Path(directory) / "bench_main.c"
     path.write_text(text)
     return path
-
-
-def read_outputs(data: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """What the harness wrote: per beat the int8 logits, then the class byte."""
-    out = np.frombuffer(data, dtype=np.int8).reshape(-1, len(CLASSES) + 1)
-    return out[:, :-1].copy(), out[:, -1].astype(np.int64)
 
 
 def build_plugin(directory: Path, cc: str = "cc") -> Path:

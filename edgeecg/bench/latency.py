@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeecg.bench.cross import HARNESS_FLAGS, object_sizes, read_outputs, write_harness
-from firmware_export.cmodel import kernel_build
+from edgeecg.bench.cross import HARNESS_FLAGS, object_sizes, write_harness
+from firmware_export.cmodel import kernel_build, read_outputs
 
 
 def summary_us(ns: np.ndarray) -> dict:

@@ -56,6 +56,14 @@ class Int8Graph:
     def weight_bytes(self) -> int:
         return sum(lay.weights.size + 4 * lay.bias.size for lay in self.layers if lay.weights is not None)
 
+    def output_layer(self) -> Layer:
+        """The dense layer that writes the graph's output, whose int32 accumulators decide the class
+        (:func:`edgeecg.quant.reference.class_scores`); ValueError if the graph ends otherwise."""
+        last = self.layers[-1] if self.layers else None
+        if last is None or last.kind != "fc" or last.output != self.output:
+            raise ValueError("the int8 graph must end with its output dense layer")
+        return last
+
 
 def quantize_multiplier(real: float) -> tuple[int, int]:
     """TFLite's QuantizeMultiplier: ``real ~= q * 2**(shift - 31)`` with q a Q31 int32."""

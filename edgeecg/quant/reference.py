@@ -68,9 +68,7 @@ def run_int8(g: Int8Graph, beat: np.ndarray, rr: np.ndarray | None = None) -> np
 
 def classify_int8(g: Int8Graph, beat: np.ndarray, rr: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """int8 logits (n, classes) and the class of each beat (n,), decided on :func:`class_scores`."""
-    last = g.layers[-1] if g.layers else None
-    if last is None or last.kind != "fc" or last.output != g.output:
-        raise ValueError("the int8 graph must end with its output dense layer")
+    last = g.output_layer()
     scores = None
     values = {g.beat_input: beat.astype(np.int64)}
     if g.rr_input is not None:
