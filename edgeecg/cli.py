@@ -65,36 +65,52 @@ def data():
 
 @data.command("info")
 @click.option("--data", "data_path", type=click.Path(path_type=Path), help=DATA_HELP)
-def data_info(data_path):
-    """Records, beats per AAMI class, and the DS1/DS2 split sizes.
+@click.option("--config", "config_path", type=click.Path(path_type=Path),
+              help="Recipe TOML: also list the databases its [[sources]] add (e.g. training/hybrid_svdb.toml).")
+def data_info(data_path, config_path):
+    """Every source's records and beats per AAMI class, the DS1/DS2 split sizes, and every signal file
+    checked (present, long enough, readable header and annotations) before any work reads it.
 
     \b
-    Example:
+    Examples:
       edgeecg data info --data ../shared/data/mitdb
+      edgeecg data info --data ../shared/data/mitdb --config training/hybrid_svdb.toml
     """
-    from edgeecg.io import list_records, rdann, resolve_data_dir
+    from edgeecg.dataset import resolve_sources
+    from edgeecg.io import list_records, rdann, read_header, record_files, resolve_data_dir
+    from edgeecg.io.wfdb_records import check_signal_file_sizes
     from edgeecg.processing.aami import CLASSES, aami_labels
 
-    cfg = load_config(None)
+    cfg = load_config(config_path)
     data_dir = resolve_data_dir(data_path, DS1 + DS2)
-    records = list_records(data_dir)
-    if not records:
-        raise EdgeECGError(f"{data_dir}: no WFDB records (*.hea) found")
-    per_record = {r: aami_labels(rdann(data_dir, r)[1]) for r in records}
+    sources = [("mitdb", data_dir, list_records(data_dir))]
+    sources += [(s.database, s.path, list(s.records)) for s in resolve_sources(data_dir, cfg).values()]
+    labels = {}
+    for db, folder, records in sources:          # every file checked before anything is printed
+        if not records:
+            raise EdgeECGError(f"{folder}: no WFDB records (*.hea) found")
+        for r in records:
+            record_files(folder, r)
+            check_signal_file_sizes(folder, read_header(folder, r))
+            labels[(db, r)] = aami_labels(rdann(folder, r)[1])
 
-    def row(label, recs):
-        labels = [per_record[r] for r in recs if r in per_record]
-        counts = [sum(int((lab == i).sum()) for lab in labels) for i in range(len(CLASSES))]
+    def row(label, db, recs):
+        found = [labels[(db, r)] for r in recs if (db, r) in labels]
+        counts = [sum(int((lab == i).sum()) for lab in found) for i in range(len(CLASSES))]
         cells = "".join(f"{c:>9,d}" for c in counts)
-        click.echo(f"{label:<22}{len(labels):>8d}{cells}{sum(counts):>10,d}")
+        click.echo(f"{label:<22}{len(found):>8d}{cells}{sum(counts):>10,d}")
 
-    click.echo(f"{data_dir}: {len(records)} records")
-    click.echo(f"{'':<22}{'records':>8}" + "".join(f"{c:>9}" for c in CLASSES) + f"{'total':>10}")
-    row("all", records)
-    excluded = cfg.split.exclude
-    row("DS1 (train)", [r for r in DS1 if r not in excluded])
-    row("DS2 (test)", [r for r in DS2 if r not in excluded])
-    click.echo(f"paced records excluded from DS1/DS2: {', '.join(excluded)}")
+    for db, folder, records in sources:
+        click.echo(f"{folder}: {db}, {len(records)} records, every signal file checked")
+        click.echo(f"{'':<22}{'records':>8}" + "".join(f"{c:>9}" for c in CLASSES) + f"{'total':>10}")
+        row("all", db, records)
+        if db == "mitdb":
+            excluded = cfg.split.exclude
+            row("DS1 (train)", db, [r for r in DS1 if r not in excluded])
+            row("DS2 (test)", db, [r for r in DS2 if r not in excluded])
+            click.echo(f"paced records excluded from DS1/DS2: {', '.join(excluded)}")
+        else:
+            click.echo(f"all {len(records)} join the training pool (patients {db}/<record>)")
 
 
 @main.command()
@@ -160,7 +176,8 @@ def train(data_path, out, config_path, seed, device, epochs, random_split, force
 @click.option("--force", is_flag=True, help="Replace an existing output directory.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def cv(data_path, config_path, folds, seed, device, epochs, out, force, quiet):
-    """Patient-grouped cross-validation on DS1: pooled out-of-fold figures and the epoch count.
+    """Patient-grouped cross-validation on the training pool (DS1 and the recipe's [[sources]]): pooled
+    and per-database out-of-fold figures, false alarms per hour, and the epoch count.
 
     \b
     Example:
@@ -182,10 +199,18 @@ def cv(data_path, config_path, folds, seed, device, epochs, out, force, quiet):
                             log=lambda m: click.echo(m, err=True))
     command = "edgeecg cv " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""
     report = write_cv(out, result, cfg, folds, seed, command, force)
-    click.echo("\n" + format_table(report["pooled"], f"DS1 out-of-fold, {folds} folds, epoch {report['chosen_epochs']}"))
+    epoch = report["chosen_epochs"]
+    click.echo("\n" + format_table(report["pooled"], f"out-of-fold, {folds} folds, epoch {epoch}, every patient"))
+    if len(report["per_database"]) > 1:
+        for db, rep in report["per_database"].items():
+            click.echo("\n" + format_table(rep, f"out-of-fold, {'DS1' if db == 'mitdb' else db} only"))
+    for db, fa in (report.get("false_alarms") or {}).items():
+        sm = fa["summary"]
+        click.echo(f"{'DS1' if db == 'mitdb' else db}: false S+V calls per hour per record: median {sm['median']:.1f}, "
+                   f"90th percentile {sm['p90']:.1f}, worst {sm['max']:.1f} ({sm['worst_record']})")
     if cfg.train.schedule == "constant":
-        click.echo(f"\nchosen epochs: {report['chosen_epochs']} (best pooled macro-F1 of {cfg.train.epochs}); "
-                   f"a final model trained on all of DS1 for that many epochs is what each fold was then")
+        click.echo(f"\nchosen epochs: {epoch} (best pooled macro-F1 of {cfg.train.epochs}); a final model trained "
+                   f"on the whole pool for that many epochs is what each fold was then")
     click.echo(f"\nwrote {out}")
 
 
@@ -201,13 +226,21 @@ def cv(data_path, config_path, folds, seed, device, epochs, out, force, quiet):
               help="With --data: directory for evaluation.json (default RUN_DIR/evaluate/<database folder>).")
 @click.option("--force", is_flag=True, help="Replace an existing --out directory.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
-def evaluate(run_dir, data_path, records, lead, annotator, out, force, as_json):
-    """Score a run: its own metrics again, or any WFDB database with beat annotations.
+@click.option("--target", "target_name",
+              help="With --data: score the int8 graph exported for this target too (RUN/export/TARGET). "
+                   "Default: the run's only export, if it has exactly one.")
+@click.option("--int8", "int8_kind", type=click.Choice(["reference", "c", "none"]), default="reference",
+              show_default=True, help="With --data: the int8 classes from the integer reference, the compiled "
+                                      "generated C (bit-exact with it; needs cc), or none.")
+def evaluate(run_dir, data_path, records, lead, annotator, out, force, as_json, target_name, int8_kind):
+    """Score a run: its own metrics again, or any WFDB database with beat annotations (float and int8,
+    gross and per record, with false S and V calls per hour).
 
     \b
     Examples:
       edgeecg evaluate runs/hybrid
-      edgeecg evaluate runs/hybrid --data /data/incartdb --lead II --records I01,I02
+      edgeecg evaluate runs/hybrid --data ../shared/data/svdb --lead 0
+      edgeecg evaluate runs/hybrid --data /data/incartdb --lead II --records I01,I02 --int8 c
     """
     _require("torch", "train")
     from edgeecg.metrics import format_table
@@ -224,15 +257,46 @@ def evaluate(run_dir, data_path, records, lead, annotator, out, force, as_json):
     if out.exists() and not force:
         raise EdgeECGError(f"{out}: already exists (use --force to overwrite)")
     names = [r.strip() for r in records.split(",") if r.strip()] if records else None
-    result = evaluate_database(model, cfg, Path(data_path), names, lead, annotator)
+    int8 = None if int8_kind == "none" else _exported_int8(Path(run_dir), target_name, int8_kind == "c")
+    result = evaluate_database(model, cfg, Path(data_path), names, lead, annotator, int8)
     with atomic_dir(out, force=force) as tmp:
         (tmp / "evaluation.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
-    click.echo(format_table(result["report"], f"{data_path}: {len(result['records'])} records, lead {result['lead']}, "
-                                              f"{result['beats']:,d} beats"))
-    click.echo(f"\nwrote {out}")
+    blocks = [("float", result)] + ([(f"int8 {result['int8']['kind']}", result["int8"])] if "int8" in result else [])
+    for label, block in blocks:
+        fa = block["false_alarms"]["summary"]
+        click.echo(format_table(block["report"], f"{data_path}: {len(result['records'])} records, lead {result['lead']}, "
+                                                 f"{result['beats']:,d} beats, {label}"))
+        click.echo(f"false S+V calls per hour, per record: median {fa['median']:.1f}, 90th percentile {fa['p90']:.1f}, "
+                   f"mean {fa['mean']:.1f}, worst {fa['max']:.1f} ({fa['worst_record']})\n")
+    if "int8" not in result:
+        click.echo("int8: not scored (no export of this run: `edgeecg quantize RUN --target T` first)")
+    click.echo(f"wrote {out}")
+
+
+def _exported_int8(run_dir: Path, target_name: str | None, compiled: bool):
+    """The int8 graph runner of ``RUN/export/TARGET`` (integer reference or compiled C); None without an export."""
+    from edgeecg.quant import read_tflite
+    from edgeecg.runtimes import Int8GraphRunner
+
+    exports = sorted(p.parent.name for p in (run_dir / "export").glob("*/model.int8.tflite"))
+    if target_name is None:
+        if len(exports) != 1:
+            return None
+        target_name = exports[0]
+    path = run_dir / "export" / target_name / "model.int8.tflite"
+    if not path.exists():
+        raise EdgeECGError(f"{path}: no int8 export for target {target_name!r} "
+                           f"(exports: {', '.join(exports) or 'none'}; run `edgeecg quantize` first)")
+    graph = read_tflite(path.read_bytes(), str(path))
+    c_model = None
+    if compiled:
+        from firmware_export import convert
+        report = json.loads((path.parent / "report.json").read_text())
+        c_model = convert(graph, report.get("prefix", "edgeecg"), report.get("c_block", 8))
+    return Int8GraphRunner(graph, c_model)
 
 
 def _evaluate_own(run_dir, cfg, model, manifest, as_json):
@@ -373,7 +437,10 @@ def bench(run_dir, target_name, beats, repeat, warmup, max_beats, no_cross, expo
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Overrides [train] device.")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Directory for seeds.json and the runs.")
 @click.option("--force", is_flag=True, help="Replace an existing output directory.")
-def seeds(data_path, config_path, seed_list, target_name, device, out, force):
+@click.option("--external", "external_path", type=click.Path(path_type=Path),
+              help="A WFDB database the recipe does not train on (e.g. ../shared/data/svdb), scored as a second set.")
+@click.option("--external-lead", default="0", show_default=True, help="Lead of --external records (name or index).")
+def seeds(data_path, config_path, seed_list, target_name, device, out, force, external_path, external_lead):
     """Train and quantize the recipe for several seeds; DS2 mean, sd and worst, float and int8 C.
 
     \b
@@ -401,7 +468,11 @@ def seeds(data_path, config_path, seed_list, target_name, device, out, force):
         raise EdgeECGError(f"{out}: already exists (use --force to overwrite)")
     data_dir = resolve_data_dir(data_path, cfg.split.train + cfg.split.val + cfg.split.test)
     command = "edgeecg seeds " + " ".join(sys.argv[2:])
-    result = run_seeds(cfg, data_dir, seed_values, target, out, command, force, log=lambda m: click.echo(m, err=True))
+    if external_path is not None and not Path(external_path).is_dir():
+        raise EdgeECGError(f"{external_path}: data directory does not exist")
+    external = (Path(external_path), external_lead) if external_path is not None else None
+    result = run_seeds(cfg, data_dir, seed_values, target, out, command, force, log=lambda m: click.echo(m, err=True),
+                       external=external)
     click.echo("\n" + seeds_markdown(result))
     click.echo(f"wrote {out}")
 

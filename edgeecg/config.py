@@ -140,8 +140,21 @@ class TrainConfig:
     augment: bool = True           # R-peak jitter (up to 3 samples) and white noise on train beats
     stretch: float = 0.12          # > 0: also stretch each train beat in time by up to this share (heart rate)
     jitter: str = "window"         # "window": shift every channel; "beat": shift the beat, not the template
+    epoch_beats: int = 0           # > 0: beats drawn per epoch (a large pool trains in bounded time); 0: all
     seed: int = 0
     device: str = "auto"           # "auto", "cpu" or "cuda"
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """A further WFDB database with beat annotations whose records join the training pool
+    (``[[sources]]`` in a recipe). Its patients are ``database/record`` everywhere (splits, CV groups,
+    caches, reports); MIT-BIH's, the primary source named by ``--data``, keep their bare names."""
+
+    database: str = ""             # PhysioNet name and folder beside --data ("svdb": ../shared/data/svdb)
+    records: tuple[str, ...] = ("all",)   # "all" (its RECORDS file, else every .hea) or record names
+    lead: str = "0"                # a lead name or a 0-based index (SVDB has ECG1/ECG2, no MLII)
+    path: str = ""                 # its folder when not beside --data ("": beside it, else downloaded)
 
 
 @dataclass(frozen=True)
@@ -150,6 +163,35 @@ class Config:
     split: SplitConfig = SplitConfig()
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
+    sources: tuple[SourceConfig, ...] = ()
+
+
+def _sources_from(raw, source: str) -> tuple[SourceConfig, ...]:
+    """``[[sources]]``: an array of tables, each checked like a section."""
+    if not isinstance(raw, list) or not all(isinstance(t, dict) for t in raw):
+        raise EdgeECGError(f"{source}: [[sources]] must be an array of tables")
+    known = {f.name for f in dataclasses.fields(SourceConfig)}
+    out = []
+    for k, table in enumerate(raw):
+        where = f"{source}: [[sources]] #{k + 1}"
+        unknown = sorted(set(table) - known)
+        if unknown:
+            raise EdgeECGError(f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        values = dict(table)
+        if isinstance(values.get("records"), str):
+            values["records"] = [values["records"]]
+        if isinstance(values.get("lead"), int) and not isinstance(values["lead"], bool):
+            values["lead"] = str(values["lead"])
+        values = {key: _coerce(v, getattr(SourceConfig, key), f"{where} {key}") for key, v in values.items()}
+        if not values.get("database") or "/" in values["database"]:
+            raise EdgeECGError(f"{where}: database must name a database (a folder name such as \"svdb\")")
+        if values["database"] == "mitdb":
+            raise EdgeECGError(f"{where}: mitdb is the primary source (--data, [split]); it cannot be a further one")
+        out.append(SourceConfig(**values))
+    names = [s.database for s in out]
+    if len(set(names)) != len(names):
+        raise EdgeECGError(f"{source}: [[sources]] names a database twice")
+    return tuple(out)
 
 
 _CHOICES = {
@@ -186,6 +228,9 @@ def config_from_dict(raw: dict, source: str = "<config>") -> Config:
     """Build a :class:`Config` from a nested dict, rejecting unknown sections and keys."""
     sections = {}
     for f in dataclasses.fields(Config):
+        if f.name == "sources":
+            sections["sources"] = _sources_from(raw.get("sources", []), source)
+            continue
         section_raw = raw.get(f.name, {})
         if not isinstance(section_raw, dict):
             raise EdgeECGError(f"{source}: [{f.name}] must be a table")
@@ -211,7 +256,10 @@ def config_from_dict(raw: dict, source: str = "<config>") -> Config:
     unknown = sorted(set(raw) - set(sections))
     if unknown:
         raise EdgeECGError(f"{source}: unknown section(s) {', '.join(unknown)} "
-                           f"(known: data, split, model, train)")
+                           f"(known: data, split, model, train, sources)")
+    if sections["sources"] and (sections["data"].dataset != "mitdb" or sections["split"].kind != "de_chazal"):
+        raise EdgeECGError(f"{source}: [[sources]] add WFDB records to a patient-wise MIT-BIH split: they need "
+                           f"[data] dataset = \"mitdb\" and [split] kind = \"de_chazal\"")
     return Config(**sections)
 
 
@@ -256,7 +304,10 @@ def config_to_dict(cfg: Config) -> dict:
             return {k: plain(x) for k, x in v.items()}
         return v
 
-    return {name: plain(section) for name, section in dataclasses.asdict(cfg).items()}
+    out = {name: plain(section) for name, section in dataclasses.asdict(cfg).items()}
+    if not out["sources"]:
+        del out["sources"]          # TOML has no empty array of tables; absent means none
+    return out
 
 
 def config_to_toml(cfg: Config) -> str:

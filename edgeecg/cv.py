@@ -1,6 +1,7 @@
-"""Patient-grouped cross-validation on DS1: where every recipe choice is made.
+"""Patient-grouped cross-validation on the training pool: where every recipe choice is made.
 
-Each DS1 record's beats sit in exactly one fold (scikit-learn's ``StratifiedGroupKFold``, the record
+The pool is the recipe's DS1 records plus every patient of its ``[[sources]]`` (e.g. the shared
+SVDB records, as ``svdb/801``). Each patient's beats sit in exactly one fold (scikit-learn's ``StratifiedGroupKFold``, the record
 as the group, the AAMI class as the stratum, so every fold holds some S, V and F beats where DS1
 allows). A model is trained on the other folds' records and predicts the held-out ones after every
 epoch; the out-of-fold predictions of all records are pooled and scored like DS2. With the
@@ -18,15 +19,26 @@ from pathlib import Path
 import numpy as np
 
 from edgeecg.config import Config, config_to_dict
-from edgeecg.dataset import BeatSet, load_beats
+from edgeecg.dataset import BeatSet, load_pool, record_hours, source_patients
 from edgeecg.errors import EdgeECGError
-from edgeecg.metrics import classification_report, per_record_report
+from edgeecg.metrics import (
+    classification_report,
+    database_masks,
+    database_reports,
+    false_alarms,
+    per_record_report,
+)
 
 
 def cv_records(cfg: Config) -> tuple[str, ...]:
-    """The records cross-validation folds: the recipe's train and val records (DS1), paced ones out."""
+    """The MIT-BIH records cross-validation folds: the recipe's train and val records (DS1), paced ones out."""
     records = tuple(dict.fromkeys(cfg.split.train + cfg.split.val))
     return tuple(r for r in records if r not in cfg.split.exclude)
+
+
+def cv_pool(data_dir: Path, cfg: Config) -> tuple[str, ...]:
+    """Every patient cross-validation folds: :func:`cv_records` and the recipe's sources' patients."""
+    return cv_records(cfg) + source_patients(data_dir, cfg)
 
 
 def record_folds(beats: BeatSet, n_folds: int, seed: int) -> list[tuple[str, ...]]:
@@ -48,6 +60,7 @@ class CVResult:
     record: np.ndarray           # record of every beat
     proba: np.ndarray            # (epochs, beats, classes): out-of-fold probabilities after each epoch
     chosen_epochs: int
+    hours: dict[str, float] | None = None   # hours of recording per patient (false alarms per hour)
     reports: list[dict] | None = None   # pooled classification report after each epoch (None: not yet scored)
 
     def epoch_reports(self) -> list[dict]:
@@ -92,7 +105,8 @@ def cross_validate(cfg: Config, data_dir: Path, n_folds: int = 5, seed: int = 0,
     """Train one model per fold on the other folds' records; out-of-fold probabilities per epoch."""
     from edgeecg.train import predict_proba, train_model
 
-    beats = load_beats(data_dir, cv_records(cfg), cfg.data, cache_dir)
+    pool = cv_pool(data_dir, cfg)
+    beats = load_pool(data_dir, cfg, pool, cache_dir)
     folds = record_folds(beats, n_folds, seed)
     n_epochs = cfg.train.epochs
     proba = np.zeros((n_epochs, len(beats), 5), np.float32)
@@ -108,7 +122,8 @@ def cross_validate(cfg: Config, data_dir: Path, n_folds: int = 5, seed: int = 0,
         train_model(cfg, {"train": beats.subset(~test)}, progress=progress, on_epoch=keep)
     reports = [classification_report(beats.y, p.argmax(1)) for p in proba]
     return CVResult(folds, beats.y, beats.record, proba,
-                    choose_epochs([r["macro_f1"] for r in reports], cfg.train.schedule), reports)
+                    choose_epochs([r["macro_f1"] for r in reports], cfg.train.schedule), reports=reports,
+                    hours=record_hours(data_dir, pool, cfg))
 
 
 def cv_json(result: CVResult, cfg: Config, n_folds: int, seed: int) -> dict:
@@ -128,6 +143,9 @@ def cv_json(result: CVResult, cfg: Config, n_folds: int, seed: int) -> dict:
     return {
         "folds": folds,
         "pooled": result.epoch_reports()[e - 1],
+        "per_database": database_reports(result.y, pred, result.record),
+        "false_alarms": ({db: false_alarms(per_record_report(result.y[m], pred[m], result.record[m]), result.hours)
+                          for db, m in database_masks(result.record).items()} if result.hours else None),
         "logit_offsets": offsets,
         "pooled_with_offsets": adjusted,
         "per_record": per_record_report(result.y, pred, result.record),
@@ -147,18 +165,33 @@ def _row(label: str, rep: dict) -> str:
 def cv_markdown(cv: dict, command: str = "") -> str:
     """``cv.md``: pooled and per-fold figures, and S/V per record, at the chosen epoch."""
     head = "| | macro-F1 | S Se | S +P | V Se | V +P | F Se | N Se | beats |\n|---|---|---|---|---|---|---|---|---|"
-    lines = [f"# Patient-grouped cross-validation on DS1 ({cv['n_folds']} folds, seed {cv['seed']})", ""]
+    dbs = cv.get("per_database") or {}
+    pool = " + ".join({"mitdb": "DS1"}.get(db, db) for db in dbs) or "DS1"
+    lines = [f"# Patient-grouped cross-validation on {pool} ({cv['n_folds']} folds, seed {cv['seed']})", ""]
     if command:
         lines += [f"`{command}`", ""]
-    lines += [f"Out-of-fold predictions of every DS1 record after epoch {cv['chosen_epochs']} (chosen: best pooled "
+    lines += [f"Out-of-fold predictions of every patient after epoch {cv['chosen_epochs']} (chosen: best pooled "
               f"macro-F1 of the {len(cv['curve'])} epochs run).", "", head, _row("**pooled**", cv["pooled"])]
+    lines += [_row(f"**{ {'mitdb': 'DS1'}.get(db, db)} only**", rep) for db, rep in dbs.items() if len(dbs) > 1]
     lines += [_row(f"fold {i + 1}: {', '.join(f['records'])}", f["report"]) for i, f in enumerate(cv["folds"])]
-    lines += ["", "Per record (held out in its fold): S and V beats found / held, and predicted.", "",
-              "| record | S found / held | S predicted | V found / held | V predicted |", "|---|---|---|---|---|"]
+    alarms = cv.get("false_alarms") or {}
+    if alarms:
+        lines += ["", "False S or V calls per hour of recording, per record: median, 90th percentile, mean, "
+                  "largest (record).", ""]
+        for db, fa in alarms.items():
+            sm = fa["summary"]
+            lines.append(f"- {({'mitdb': 'DS1'}).get(db, db)}: {sm['median']:.1f} / {sm['p90']:.1f} / {sm['mean']:.1f} / "
+                         f"{sm['max']:.1f} ({sm['worst_record']})")
+    per_hour = {r: v for fa in alarms.values() for r, v in fa["per_record"].items()}
+    lines += ["", "Per record (held out in its fold): S and V beats found / held, predicted, and false S+V calls "
+              "per hour.", "",
+              "| record | S found / held | S predicted | V found / held | V predicted | false S+V / h |",
+              "|---|---|---|---|---|---|"]
     for rec, v in cv["per_record"].items():
         s, vv = v["S"], v["V"]
+        fh = per_hour.get(rec, {}).get("false_SV_per_hour")
         lines.append(f"| {rec} | {s['tp']} / {s['support']} | {s['predicted']} | {vv['tp']} / {vv['support']} "
-                     f"| {vv['predicted']} |")
+                     f"| {vv['predicted']} | {'–' if fh is None else f'{fh:.1f}'} |")
     return "\n".join(lines) + "\n"
 
 

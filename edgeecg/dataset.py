@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from edgeecg.atomic import atomic_path
-from edgeecg.config import Config, DataConfig, SplitConfig
+from edgeecg.config import Config, DataConfig, SourceConfig, SplitConfig
 from edgeecg.digest import sha256_file
 from edgeecg.errors import EdgeECGError
-from edgeecg.io.wfdb_records import rdrecord, record_files
+from edgeecg.io.wfdb_records import PHYSIONET_DB, list_records, rdrecord, read_header, record_files, resolve_data_dir
 from edgeecg.processing.aami import class_counts
 from edgeecg.processing.beats import extract_beats
 
@@ -49,12 +49,94 @@ class BeatSet:
         from edgeecg.config import rr_feature_names
         return BeatSet(np.zeros((0, cfg.channels, cfg.window), np.float32),
                        np.zeros((0, len(rr_feature_names(cfg))), np.float32), np.zeros(0, np.int64),
-                       np.zeros(0, dtype="U8"))
+                       np.zeros(0, dtype="U16"))
 
     @staticmethod
     def concat(parts: list["BeatSet"]) -> "BeatSet":
         return BeatSet(*(np.concatenate([getattr(p, f.name) for p in parts])
                          for f in dataclasses.fields(BeatSet)))
+
+
+# --- sources: MIT-BIH (the primary, --data) and the recipe's [[sources]]; a patient is (database, record)
+
+PRIMARY = PHYSIONET_DB
+
+
+def patient_id(database: str, record: str) -> str:
+    """``record`` for MIT-BIH (the primary source keeps its bare names), else ``database/record``."""
+    return record if database == PRIMARY else f"{database}/{record}"
+
+
+def database_of(patient: str) -> str:
+    return patient.split("/", 1)[0] if "/" in patient else PRIMARY
+
+
+def record_of(patient: str) -> str:
+    return patient.split("/", 1)[1] if "/" in patient else patient
+
+
+@dataclass(frozen=True)
+class Source:
+    """A resolved source: where its records are, which of them, and which lead."""
+
+    database: str
+    path: Path
+    records: tuple[str, ...]
+    lead: str
+
+    @property
+    def patients(self) -> tuple[str, ...]:
+        return tuple(patient_id(self.database, r) for r in self.records)
+
+
+def resolve_source(data_dir: Path, src: SourceConfig) -> Source:
+    """A ``[[sources]]`` entry's folder (``path``, else beside ``--data``, else downloaded) and records."""
+    if src.path:
+        path = Path(src.path)
+        if not path.is_dir():
+            raise EdgeECGError(f"{path}: data directory of source {src.database!r} does not exist")
+    elif (Path(data_dir).parent / src.database).is_dir():
+        path = Path(data_dir).parent / src.database
+    else:
+        explicit = () if src.records == ("all",) else src.records
+        path = resolve_data_dir(None, explicit, database=src.database)
+    records = tuple(list_records(path)) if src.records == ("all",) else src.records
+    if not records:
+        raise EdgeECGError(f"{path}: no WFDB records (*.hea) for source {src.database!r}")
+    return Source(src.database, path, records, src.lead)
+
+
+def resolve_sources(data_dir: Path, cfg: Config) -> dict[str, Source]:
+    """Every further source of a recipe by database name (MIT-BIH, the primary, is not among them)."""
+    return {s.database: resolve_source(data_dir, s) for s in cfg.sources}
+
+
+def source_patients(data_dir: Path, cfg: Config) -> tuple[str, ...]:
+    """The patients the recipe's ``[[sources]]`` add to the training pool."""
+    return tuple(p for s in resolve_sources(data_dir, cfg).values() for p in s.patients)
+
+
+def locate(data_dir: Path, patient: str, cfg: DataConfig,
+           sources: dict[str, Source] | None = None) -> tuple[Path, str, DataConfig]:
+    """Folder, record name and data config (its source's lead) of a patient."""
+    db = database_of(patient)
+    if db == PRIMARY:
+        return Path(data_dir), patient, cfg
+    if not sources or db not in sources:
+        raise EdgeECGError(f"{patient}: database {db!r} is not a [[sources]] entry of this recipe")
+    src = sources[db]
+    return src.path, record_of(patient), dataclasses.replace(cfg, lead=src.lead)
+
+
+def record_hours(data_dir: Path, patients, cfg: Config) -> dict[str, float]:
+    """Hours of recording of each patient (its header's length and rate): false alarms are per hour."""
+    sources = resolve_sources(data_dir, cfg) if cfg.sources else None
+    out = {}
+    for p in dict.fromkeys(patients):
+        folder, name, _ = locate(data_dir, p, cfg.data, sources)
+        header = read_header(folder, name)
+        out[p] = float(header.sig_len) / float(header.fs) / 3600.0
+    return out
 
 
 def default_cache_dir() -> Path:
@@ -104,11 +186,23 @@ def load_record_beats(data_dir: Path, name: str, cfg: DataConfig, cache_dir: Pat
     return out
 
 
-def load_beats(data_dir: Path, records, cfg: DataConfig, cache_dir: Path | None = None) -> BeatSet:
-    parts = [load_record_beats(data_dir, r, cfg, cache_dir) for r in records]
+def load_beats(data_dir: Path, records, cfg: DataConfig, cache_dir: Path | None = None,
+               sources: dict[str, Source] | None = None) -> BeatSet:
+    """Beats of the given patients: MIT-BIH records by name, other sources' as ``database/record``."""
+    parts = []
+    for patient in records:
+        folder, name, rec_cfg = locate(data_dir, patient, cfg, sources)
+        part = load_record_beats(folder, name, rec_cfg, cache_dir)
+        parts.append(dataclasses.replace(part, record=np.full(len(part), patient, dtype="U16")))
     if not parts:
         raise EdgeECGError(f"{data_dir}: no records selected")
     return BeatSet.concat(parts)
+
+
+def load_pool(data_dir: Path, cfg: Config, patients, cache_dir: Path | None = None) -> BeatSet:
+    """:func:`load_beats` with the recipe's sources resolved."""
+    sources = resolve_sources(data_dir, cfg) if cfg.sources else None
+    return load_beats(data_dir, patients, cfg.data, cache_dir, sources)
 
 
 def split_records(split: SplitConfig) -> dict[str, tuple[str, ...]]:
@@ -127,7 +221,8 @@ def split_records(split: SplitConfig) -> dict[str, tuple[str, ...]]:
 def make_splits(data_dir: Path, cfg: Config, cache_dir: Path | None = None) -> dict[str, BeatSet]:
     """Train, val and test beats (val may be empty: the final protocol trains on all of DS1).
 
-    ``de_chazal``: whole records per part (patient-wise). ``random``: beats of all listed records
+    ``de_chazal``: whole records per part (patient-wise); the recipe's ``[[sources]]`` (SVDB, ...) add
+    all their patients to train. ``random``: beats of all listed records
     shuffled together (the same patient in train and test: leaky, for comparison only).
     Another ``[data] dataset`` has its own split: PTB-XL by ``strat_fold`` (:mod:`edgeecg.ptbxl`), the
     Kaggle CSVs by file plus a hold-out (:mod:`edgeecg.kaggle`); ``data_dir`` is then its folder (or CSV).
@@ -140,7 +235,8 @@ def make_splits(data_dir: Path, cfg: Config, cache_dir: Path | None = None) -> d
         return kaggle.make_splits(data_dir, cfg)
     parts = split_records(cfg.split)
     if cfg.split.kind == "de_chazal":
-        return {name: load_beats(data_dir, recs, cfg.data, cache_dir) if recs or name != "val"
+        parts["train"] = parts["train"] + source_patients(data_dir, cfg)
+        return {name: load_pool(data_dir, cfg, recs, cache_dir) if recs or name != "val"
                 else BeatSet.empty(cfg.data) for name, recs in parts.items()}
     records = list(dict.fromkeys(parts["train"] + parts["val"] + parts["test"]))
     everything = load_beats(data_dir, records, cfg.data, cache_dir)
@@ -176,4 +272,9 @@ def input_hashes(data_dir: Path, cfg: Config, records) -> dict[str, str]:
     if cfg.data.dataset == "kaggle_csv":
         from edgeecg import kaggle
         return kaggle.input_files(data_dir)
-    return {f"{r}/{f}": h for r in records for f, h in record_hashes(data_dir, r).items()}
+    sources = resolve_sources(data_dir, cfg) if cfg.sources else None
+    out = {}
+    for r in records:
+        folder, name, _ = locate(data_dir, r, cfg.data, sources)
+        out.update({f"{r}/{f}": h for f, h in record_hashes(folder, name).items()})
+    return out

@@ -1,7 +1,9 @@
 """Score a trained run on any WFDB database with beat annotations (``edgeecg evaluate RUN --data DIR``).
 
 Each record's lead (a name or an index) is read at its own rate, resampled to the run's rate and
-filtered exactly as in training; beats come from the record's reference annotations.
+filtered exactly as in training; beats come from the record's reference annotations. What ships is
+scored beside the float model: the int8 graph of an export (its integer reference, or the compiled
+generated C, bit-exact with it), gross and per record, with false S and V calls per hour.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ import numpy as np
 from edgeecg.config import Config
 from edgeecg.dataset import BeatSet
 from edgeecg.errors import EdgeECGError
-from edgeecg.io import list_records, rdrecord
-from edgeecg.metrics import classification_report, per_record_report
+from edgeecg.io import list_records, rdrecord, read_header
+from edgeecg.metrics import classification_report, false_alarms, per_record_report, summarise
 from edgeecg.processing.aami import aami_labels
 from edgeecg.processing.beats import extract_beats
 
@@ -31,9 +33,18 @@ def record_beats(data_dir: Path, name: str, cfg: Config, lead: str | int, annota
     return BeatSet(beats.x, beats.rr, beats.y, np.full(len(beats.y), name, dtype="U16"))
 
 
+def score(y: np.ndarray, pred: np.ndarray, record: np.ndarray, hours: dict[str, float]) -> dict:
+    """Gross report, S/V per record and false S/V calls per hour of one set of classes."""
+    per_record = per_record_report(y, pred, record)
+    return {"report": classification_report(y, pred), "per_record": per_record,
+            "false_alarms": false_alarms(per_record, hours)}
+
+
 def evaluate_database(model, cfg: Config, data_dir: Path, records: list[str] | None = None,
-                      lead: str | int | None = None, annotator: str = "atr") -> dict:
-    """Classification report, per-record S/V figures and what was read, for ``records`` of ``data_dir``."""
+                      lead: str | int | None = None, annotator: str = "atr", int8=None) -> dict:
+    """Float (``report``, ``per_record``, ``false_alarms``) and, with ``int8`` (an
+    :class:`~edgeecg.runtimes.Int8GraphRunner`), the same for the int8 classes under ``int8`` with
+    their differences from float, for ``records`` of ``data_dir``."""
     from edgeecg.train import predict_proba
 
     data_dir = Path(data_dir)
@@ -44,7 +55,18 @@ def evaluate_database(model, cfg: Config, data_dir: Path, records: list[str] | N
         raise EdgeECGError(f"{data_dir}: no WFDB records (*.hea) found")
     lead = cfg.data.lead if lead is None else lead
     beats = BeatSet.concat([record_beats(data_dir, n, cfg, lead, annotator) for n in names])
+    hours = {}
+    for n in names:
+        header = read_header(data_dir, n)
+        hours[n] = header.sig_len / float(header.fs) / 3600.0
     pred = predict_proba(model, beats).argmax(1)
-    return {"data_dir": str(data_dir.resolve()), "records": list(names), "lead": str(lead), "annotator": annotator,
-            "fs": cfg.data.fs, "beats": len(beats), "report": classification_report(beats.y, pred),
-            "per_record": per_record_report(beats.y, pred, beats.record)}
+    out = {"data_dir": str(data_dir.resolve()), "records": list(names), "lead": str(lead), "annotator": annotator,
+           "fs": cfg.data.fs, "beats": len(beats), **score(beats.y, pred, beats.record, hours)}
+    if int8 is not None:
+        classes = int8.classify(beats.x, beats.rr)[1]
+        row = summarise(beats.y, classes, out["report"])
+        out["int8"] = {"kind": "generated C" if int8.c_model is not None else "integer reference",
+                       **score(beats.y, classes, beats.record, hours),
+                       "vs_float": {k: row[k] for k in ("delta_macro_f1", "delta_S_se", "delta_V_se")},
+                       "agreement_with_float": round(100.0 * float(np.mean(classes == pred)), 3)}
+    return out

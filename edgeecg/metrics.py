@@ -70,6 +70,41 @@ def per_record_report(y_true: np.ndarray, y_pred: np.ndarray, record: np.ndarray
     return out
 
 
+def false_alarms(per_record: dict, hours: dict[str, float]) -> dict:
+    """False S and V calls per hour of recording, per record and summarised over the records.
+
+    ``per_record``: :func:`per_record_report` (S and V); ``hours``: each record's length. A false S
+    call is a beat called S whose reference class is not S (likewise V): an alarm a device would
+    raise for nothing. The summary gives the median, 90th percentile, mean and largest false S+V
+    calls per hour over the records, and the worst record.
+    """
+    rows = {}
+    for rec, row in per_record.items():
+        h = float(hours[rec])
+        fs, fv = (row[c]["predicted"] - row[c]["tp"] for c in ("S", "V"))
+        rows[rec] = {"hours": round(h, 4), "false_S": fs, "false_V": fv, "false_S_per_hour": round(fs / h, 2),
+                     "false_V_per_hour": round(fv / h, 2), "false_SV_per_hour": round((fs + fv) / h, 2)}
+    rates = np.array([r["false_SV_per_hour"] for r in rows.values()], dtype=np.float64)
+    if not len(rates):
+        return {"summary": {"records": 0}, "per_record": rows}
+    stat = {"median": np.median(rates), "p90": np.percentile(rates, 90), "mean": np.mean(rates), "max": np.max(rates)}
+    summary = {"records": len(rates), **{k: round(float(v), 2) for k, v in stat.items()},
+               "worst_record": max(rows, key=lambda r: rows[r]["false_SV_per_hour"])}
+    return {"summary": summary, "per_record": rows}
+
+
+def database_masks(record: np.ndarray) -> dict[str, np.ndarray]:
+    """Which beats belong to each database, by the patient names (``svdb/801`` is SVDB's; a bare name MIT-BIH's)."""
+    dbs = np.array([r.split("/", 1)[0] if "/" in r else "mitdb" for r in np.asarray(record).tolist()])
+    return {db: dbs == db for db in sorted(set(dbs.tolist()))}
+
+
+def database_reports(y_true: np.ndarray, y_pred: np.ndarray, record: np.ndarray) -> dict:
+    """One classification report per database of the records."""
+    return {db: classification_report(np.asarray(y_true)[m], np.asarray(y_pred)[m])
+            for db, m in database_masks(record).items()}
+
+
 def predicted(out: np.ndarray) -> np.ndarray:
     """Classes (n,) as they are, or the argmax class of logits (n, k)."""
     out = np.asarray(out)

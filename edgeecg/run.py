@@ -29,9 +29,9 @@ from edgeecg.config import (
     rr_feature_names,
     test_key,
 )
-from edgeecg.dataset import BeatSet, input_hashes, is_leaky, sha256_file
+from edgeecg.dataset import BeatSet, input_hashes, is_leaky, record_hours, sha256_file
 from edgeecg.errors import EdgeECGError
-from edgeecg.metrics import classification_report, per_record_report
+from edgeecg.metrics import classification_report, false_alarms, per_record_report
 from edgeecg.models import build_model, count_params, macs_per_beat
 from edgeecg.train import predict_proba
 
@@ -80,8 +80,10 @@ def evaluate_multilabel(model: nn.Module, cfg: Config, splits: dict[str, BeatSet
     return metrics, probas
 
 
-def evaluate_splits(model: nn.Module, cfg: Config, splits: dict[str, BeatSet]) -> tuple[dict, dict]:
-    """``metrics.json`` content and the probabilities of each evaluated split."""
+def evaluate_splits(model: nn.Module, cfg: Config, splits: dict[str, BeatSet],
+                    hours: dict[str, float] | None = None) -> tuple[dict, dict]:
+    """``metrics.json`` content and the probabilities of each evaluated split; with ``hours`` (each
+    record's length) also the false S and V calls per hour of each record."""
     if cfg.data.multilabel:
         return evaluate_multilabel(model, cfg, splits)
     parts = evaluated_splits(cfg, splits)
@@ -89,6 +91,9 @@ def evaluate_splits(model: nn.Module, cfg: Config, splits: dict[str, BeatSet]) -
     metrics = {name: classification_report(parts[name].y, p.argmax(1)) for name, p in probas.items()}
     metrics["per_record"] = {name: per_record_report(parts[name].y, p.argmax(1), parts[name].record)
                              for name, p in probas.items()}
+    if hours:
+        metrics["hours"] = {r: round(h, 6) for r, h in hours.items()}
+        metrics["false_alarms"] = {name: false_alarms(pr, hours) for name, pr in metrics["per_record"].items()}
     metrics["params"] = count_params(model)
     metrics["macs_per_beat"] = macs_per_beat(model, cfg.data.window, cfg.data.channels,
                                             len(rr_feature_names(cfg.data)))
@@ -112,7 +117,11 @@ def save_run(out: Path, cfg: Config, model: nn.Module, history: list[dict], best
     Under ``torchrun`` only rank 0 evaluates and writes; the other ranks get its metrics."""
     if not distributed.is_main():
         return distributed.broadcast(None)
-    metrics, probas = evaluate_splits(model, cfg, splits)
+    hours = None
+    if cfg.data.dataset == "mitdb" and cfg.split.kind == "de_chazal":
+        scored = np.concatenate([b.record for b in evaluated_splits(cfg, splits).values()])
+        hours = record_hours(data_dir, sorted(set(scored.tolist())), cfg)
+    metrics, probas = evaluate_splits(model, cfg, splits, hours)
     metrics["best_epoch"] = best_epoch
     records = sorted(set(np.concatenate([s.record for s in splits.values()]).tolist()))
     try:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeecg.errors import EdgeECGError
 from edgeecg.metrics import MACRO_CLASSES
 from edgeecg.processing.aami import CLASSES
 
@@ -61,6 +62,39 @@ def per_record_spread(per_seed: list[dict]) -> dict:
     return out
 
 
+ALARM_BAR = {"median": 10.0, "p90": 60.0}   # false S or V calls per hour per record (the issue's bar)
+
+
+def alarm_spread(summaries: list[dict]) -> dict:
+    """Mean and worst (largest) over the seeds of the per-record false S+V calls per hour summaries."""
+    keys = ("median", "p90", "mean", "max")
+    return {"mean": {k: round(float(np.mean([s[k] for s in summaries])), 2) for k in keys},
+            "worst": {k: round(float(np.max([s[k] for s in summaries])), 2) for k in keys},
+            "per_seed": summaries}
+
+
+def _alarm_line(label: str, spread_: dict) -> str:
+    m, w = spread_["mean"], spread_["worst"]
+    return (f"- {label}: median {m['median']:.1f} (worst seed {w['median']:.1f}), 90th percentile {m['p90']:.1f} "
+            f"(worst {w['p90']:.1f}), mean {m['mean']:.1f}, largest {m['max']:.1f} "
+            f"(bar: median ≤ {ALARM_BAR['median']:g}, 90th percentile ≤ {ALARM_BAR['p90']:g})")
+
+
+def external_markdown(ext: dict) -> str:
+    """The external database's block: int8 and float over the seeds, and false alarms per hour."""
+    name = ext["database"]
+    lines = [f"**{name} ({len(ext['records'])} records, lead {ext['lead']}), never trained on**", "",
+             "| | S Se | S +P | V Se | V +P | N Se | macro-F1 |", "|---|---|---|---|---|---|---|"]
+    for kind in ("int8", "float"):
+        b = ext[kind]
+        cells = [f"{_value(b['mean'], c, k):.1f} ± {_value(b['sd'], c, k):.1f} (worst {_value(b['worst'], c, k):.1f})"
+                 for _, c, k in (TABLE_ROWS[0], TABLE_ROWS[1], TABLE_ROWS[2], TABLE_ROWS[3], TABLE_ROWS[5], TABLE_ROWS[6])]
+        lines.append(f"| {'int8 (integer reference = C)' if kind == 'int8' else 'float'} | " + " | ".join(cells) + " |")
+    lines += ["", "False S or V calls per hour of recording, per record:", "",
+              _alarm_line("int8", ext["false_alarms"]["int8"]), _alarm_line("float", ext["false_alarms"]["float"])]
+    return "\n".join(lines) + "\n"
+
+
 def seeds_markdown(result: dict, command: str = "") -> str:
     """The README's results table: int8 C and float, every seed, mean ± sd, worst, the bar."""
     seeds = result["seeds"]
@@ -103,38 +137,76 @@ def seeds_markdown(result: dict, command: str = "") -> str:
             continue
         lines.append(f"| {rec} | {s['support']} | {f(s['se_mean'])} | {f(s['ppv_mean'])} | {s['predicted_mean']:.0f} "
                      f"| {vv['support']} | {f(vv['se_mean'])} | {f(vv['ppv_mean'])} | {vv['predicted_mean']:.0f} |")
+    alarms = result.get("false_alarms") or {}
+    if alarms:
+        lines += ["", "False S or V calls per hour of recording, per DS2 record, over the seeds:", ""]
+        lines += [_alarm_line(k, alarms[k]) for k in ("c_int8", "float") if alarms.get(k)]
+    if result.get("external"):
+        lines += ["", external_markdown(result["external"]).rstrip()]
     return "\n".join(lines) + "\n"
 
 
 def collect(run_dirs: list[Path], target: str, test_key: str) -> dict:
     """``seeds.json`` content from trained and quantized run directories (one per seed). A model
     without an int8 path (quantize wrote the float formats only) has ``c_int8: null`` and the reason."""
+    from edgeecg.metrics import false_alarms
+
     float_reports, c_reports, pr_float, pr_c, deltas, why = [], [], [], [], [], None
+    alarms = {"float": [], "c_int8": []}
     for d in run_dirs:
         metrics = json.loads((d / "metrics.json").read_text())
         report = json.loads((d / "export" / target / "report.json").read_text())
         float_reports.append(metrics[test_key])
         pr_float.append(metrics["per_record"][test_key])
+        hours = metrics.get("hours")
+        if hours:
+            alarms["float"].append(false_alarms(metrics["per_record"][test_key], hours)["summary"])
         if report.get("int8") is False:
             why = report["int8_unavailable"]
             continue
         c_reports.append(report["reports"][test_key]["c_int8"])
         pr_c.append(report["per_record"][test_key]["c_int8"])
+        if hours:
+            alarms["c_int8"].append(false_alarms(report["per_record"][test_key]["c_int8"], hours)["summary"])
         row = report["accuracy"][test_key]["c_int8"]
         deltas.append({k: row[k] for k in ("delta_macro_f1", "delta_S_se", "delta_V_se")}
                       | {"bit_exact_c_vs_reference": report["bit_exact_c_vs_reference"]})
     out = {"float": spread(float_reports), "c_int8": spread(c_reports) if c_reports else None,
            "c_vs_float": deltas,
            "per_record": {"float": per_record_spread(pr_float), "c_int8": per_record_spread(pr_c) if pr_c else None},
-           "per_record_per_seed": {"float": pr_float, "c_int8": pr_c}, "macro_classes": list(MACRO_CLASSES)}
+           "per_record_per_seed": {"float": pr_float, "c_int8": pr_c}, "macro_classes": list(MACRO_CLASSES),
+           "false_alarms": {k: alarm_spread(v) if v else None for k, v in alarms.items()}}
     if why:
         out["int8_unavailable"] = why
     return out
 
 
+def score_external(run_dirs: list[Path], models: list, cfg, target: str, ext_dir: Path, lead: str) -> dict:
+    """Every seed's float model and int8 graph (integer reference, bit-exact with the C) on an external
+    WFDB database (e.g. the shared SVDB records for a recipe trained on DS1 only): mean, sd, worst."""
+    from edgeecg.evaluate import evaluate_database
+    from edgeecg.quant import read_tflite
+    from edgeecg.runtimes import Int8GraphRunner
+
+    results = []
+    for d, model in zip(run_dirs, models):
+        graph = read_tflite((d / "export" / target / "model.int8.tflite").read_bytes())
+        results.append(evaluate_database(model, cfg, ext_dir, None, lead, "atr", Int8GraphRunner(graph)))
+    return {"database": Path(ext_dir).name, "data_dir": str(Path(ext_dir).resolve()), "lead": str(lead),
+            "records": results[0]["records"], "beats": results[0]["beats"],
+            "float": spread([r["report"] for r in results]), "int8": spread([r["int8"]["report"] for r in results]),
+            "int8_vs_float": [r["int8"]["vs_float"] for r in results],
+            "false_alarms": {"float": alarm_spread([r["false_alarms"]["summary"] for r in results]),
+                             "int8": alarm_spread([r["int8"]["false_alarms"]["summary"] for r in results])},
+            "per_record": {"float": per_record_spread([r["per_record"] for r in results]),
+                           "int8": per_record_spread([r["int8"]["per_record"] for r in results])},
+            "false_alarms_per_record": [r["int8"]["false_alarms"]["per_record"] for r in results]}
+
+
 def run_seeds(cfg, data_dir: Path, seeds: list[int], target, out: Path, command: str = "", force: bool = False,
-              progress: bool = False, log=print) -> dict:
+              progress: bool = False, log=print, external: tuple[Path, str] | None = None) -> dict:
     """Train, quantize and score every seed; write ``seeds.json``, ``seeds.md`` and a per-record plot.
+    ``external``: (folder, lead) of a database the recipe does not train on, scored as a second set.
 
     Everything is built in a temporary directory renamed onto ``out`` at the end, so a failure
     leaves no half-written result.
@@ -150,8 +222,11 @@ def run_seeds(cfg, data_dir: Path, seeds: list[int], target, out: Path, command:
     from edgeecg.train import train_model
 
     key = test_key(cfg)
+    if external is not None and Path(external[0]).resolve().name in {src.database for src in cfg.sources}:
+        raise EdgeECGError(f"{external[0]}: the recipe trains on this database; its patients are scored "
+                           f"out-of-fold by `edgeecg cv`, not as an external set")
     with atomic_dir(out, force=force) as tmp:
-        run_dirs = []
+        run_dirs, models = [], []
         for seed in seeds:
             seed_cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed))
             splits = make_splits(data_dir, seed_cfg)     # a beat-wise (random) split draws its beats by seed
@@ -163,7 +238,11 @@ def run_seeds(cfg, data_dir: Path, seeds: list[int], target, out: Path, command:
             quantize_run(out / run_dir.name, seed_cfg, result.model, target, data_dir, run_dir / "export" / target.name,
                          QuantizeOptions(), log=lambda m: None, splits=splits)
             run_dirs.append(run_dir)
+            models.append(result.model)
         result = collect(run_dirs, target.name, key)
+        if external is not None:
+            log(f"scoring every seed on {external[0]} ...")
+            result["external"] = score_external(run_dirs, models, cfg, target.name, *external)
         result.update({"seeds": list(seeds), "target": target.name, "test_key": key, "command": command,
                        "runs": [str(out / d.name) for d in run_dirs], "config": config_to_dict(cfg)})
         (tmp / "seeds.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

@@ -85,10 +85,15 @@ def predict_proba(model: nn.Module, beats: BeatSet, device: torch.device | str =
     return np.concatenate(out) if out else np.zeros((0, len(CLASSES)), np.float32)
 
 
+def epoch_size(n: int, cfg: TrainConfig) -> int:
+    """Beats drawn per epoch: ``epoch_beats`` where set (a pool of several databases), else all ``n``."""
+    return cfg.epoch_beats or n
+
+
 def _epoch_order(y: np.ndarray, cfg: TrainConfig, gen: torch.Generator) -> torch.Tensor:
-    n = len(y)
+    n = epoch_size(len(y), cfg)
     if cfg.imbalance != "sampler":
-        return torch.randperm(n, generator=gen)
+        return torch.randperm(len(y), generator=gen)[:n]
     if y.ndim == 2:     # multi-label: an example weighs as much as its rarest label (1 without labels)
         w = (torch.from_numpy(y.astype(np.float32)) * class_weights(y, cfg.imbalance_power)).amax(dim=1).clamp_min(1.0)
         return torch.multinomial(w, n, replacement=True, generator=gen)
@@ -214,7 +219,7 @@ def train_model(cfg: Config, splits: dict[str, BeatSet], progress: bool = True,
             weight = class_weights(train.y, tc.imbalance_power).to(device)
     if multilabel:
         y_tr = y_tr.float()
-    steps_per_epoch = max(1, len(train) // tc.batch_size)
+    steps_per_epoch = max(1, epoch_size(len(train), tc) // tc.batch_size)
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     sched = _scheduler(opt, tc, steps_per_epoch)
     gen = torch.Generator().manual_seed(tc.seed)

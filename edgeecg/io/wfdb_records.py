@@ -33,16 +33,20 @@ class Record:
     ann_symbols: np.ndarray     # annotation symbol of each ("N", "V", "+", ...)
 
 
-def default_download_dir() -> Path:
-    """Where PhysioNet records are downloaded: ``$EDGEECG_DATA`` or ``~/.cache/edgeecg/mitdb``."""
+def default_download_dir(database: str = PHYSIONET_DB) -> Path:
+    """Where PhysioNet records are downloaded: ``$EDGEECG_DATA`` (MIT-BIH; another database beside
+    it) or ``~/.cache/edgeecg/<database>``."""
     env = os.environ.get("EDGEECG_DATA")
-    return Path(env) if env else Path.home() / ".cache" / "edgeecg" / PHYSIONET_DB
+    if env:
+        return Path(env) if database == PHYSIONET_DB else Path(env).parent / database
+    return Path.home() / ".cache" / "edgeecg" / database
 
 
-def resolve_data_dir(data: str | Path | None, records: tuple[str, ...] = ()) -> Path:
-    """The directory holding the WFDB records.
+def resolve_data_dir(data: str | Path | None, records: tuple[str, ...] = (),
+                     database: str = PHYSIONET_DB) -> Path:
+    """The directory holding the WFDB records of ``database`` (PhysioNet's name: mitdb, svdb, ...).
 
-    With ``data`` given it must exist; a folder holding ``mitdb/`` (like ``../shared/data``) is
+    With ``data`` given it must exist; a folder holding ``<database>/`` (like ``../shared/data``) is
     accepted for the folder itself. Without it, the records are downloaded from PhysioNet into
     :func:`default_download_dir` unless they are there already.
     """
@@ -50,19 +54,19 @@ def resolve_data_dir(data: str | Path | None, records: tuple[str, ...] = ()) -> 
         path = Path(data)
         if not path.is_dir():
             raise EdgeECGError(f"{path}: data directory does not exist")
-        if not any(path.glob("*.hea")) and (path / PHYSIONET_DB).is_dir():
-            path = path / PHYSIONET_DB
+        if not any(path.glob("*.hea")) and (path / database).is_dir():
+            path = path / database
         return path
-    path = default_download_dir()
+    path = default_download_dir(database)
     missing = [r for r in records if not all((path / f"{r}.{e}").exists() for e in ("hea", "dat", "atr"))]
     if missing or not records:
         try:
             path.mkdir(parents=True, exist_ok=True)
-            wfdb.dl_database(PHYSIONET_DB, str(path), records=missing or "all", annotators=["atr"])
+            wfdb.dl_database(database, str(path), records=missing or "all", annotators=["atr"])
         except Exception as err:  # network, HTTP or file-system errors all mean the same to a user
             raise EdgeECGError(
-                f"{path}: cannot download {PHYSIONET_DB} from PhysioNet ({type(err).__name__}); "
-                f"pass --data /path/to/mitdb for a local copy or set EDGEECG_DATA") from None
+                f"{path}: cannot download {database} from PhysioNet ({type(err).__name__}); "
+                f"put a local copy beside --data (or pass --data /path/to/{database}) or set EDGEECG_DATA") from None
     return path
 
 

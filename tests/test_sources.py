@@ -1,0 +1,252 @@
+"""Several databases in one recipe: MIT-BIH (``--data``) plus ``[[sources]]`` at another rate and lead.
+
+Patients are (database, record) everywhere: the training pool, the CV folds, the caches, the reports;
+each source is read at its own rate and lead and resampled to the model's rate; ``data info`` checks
+every signal file of every source before it prints anything.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from edgeecg.cli import main
+from edgeecg.config import config_from_dict, config_to_dict, load_config
+from edgeecg.cv import cv_pool
+from edgeecg.dataset import database_of, load_pool, make_splits, record_of
+from edgeecg.errors import EdgeECGError
+from edgeecg.io import rdrecord
+from edgeecg.metrics import false_alarms, per_record_report
+from edgeecg.processing.beats import extract_beats
+from synthetic import write_record
+
+POOL = """
+[split]
+train = ["s1", "s2", "s3"]
+val = []
+test = ["s4"]
+exclude = []
+
+[[sources]]
+database = "otherdb"
+records = "all"
+lead = "ECG1"
+
+[model.params]
+channels = [4, 4]
+kernels = [5, 5]
+hidden = 8
+factorized = true
+
+[train]
+epochs = 2
+epoch_beats = 300
+batch_size = 32
+schedule = "constant"
+warmup_epochs = 1
+ema_decay = 0.9
+"""
+
+
+@pytest.fixture(scope="module")
+def two_databases(tmp_path_factory) -> Path:
+    """``mitdb/`` (s1..s3 at 360 Hz, s4 at 250 Hz, MLII) and ``otherdb/`` beside it (o1..o4 at 128 Hz,
+    leads ECG1 and ECG2, the second inverted and halved, as SVDB's are not MLII)."""
+    root = tmp_path_factory.mktemp("databases")
+    (root / "mitdb").mkdir()
+    (root / "otherdb").mkdir()
+    for i, name in enumerate(("s1", "s2", "s3")):
+        write_record(root / "mitdb", name, seed=i)
+    write_record(root / "mitdb", "s4", fs=250.0, seed=3)
+    for i in range(4):
+        write_record(root / "otherdb", f"o{i + 1}", fs=128.0, sig_names=("ECG1", "ECG2"), seed=10 + i)
+    return root
+
+
+@pytest.fixture
+def pool_toml(tmp_path) -> Path:
+    path = tmp_path / "pool.toml"
+    path.write_text(POOL)
+    return path
+
+
+def test_sources_round_trip_through_the_run_config(pool_toml):
+    cfg = load_config(pool_toml)
+    assert [(s.database, s.records, s.lead) for s in cfg.sources] == [("otherdb", ("all",), "ECG1")]
+    assert config_from_dict(config_to_dict(cfg)) == cfg
+    assert "sources" not in config_to_dict(load_config(None))     # no empty array of tables
+
+
+@pytest.mark.parametrize("table, message", [
+    ({"sources": [{"database": "svdb", "leed": "0"}]}, "unknown key(s) leed"),
+    ({"sources": [{"records": "all"}]}, "database must name a database"),
+    ({"sources": [{"database": "mitdb"}]}, "mitdb is the primary source"),
+    ({"sources": [{"database": "a"}, {"database": "a"}]}, "names a database twice"),
+    ({"sources": {"database": "a"}}, "must be an array of tables"),
+    ({"sources": [{"database": "a"}], "split": {"kind": "random"}}, "need [data] dataset"),
+])
+def test_bad_sources_are_one_clear_error(table, message):
+    with pytest.raises(EdgeECGError, match=None) as err:
+        config_from_dict(table, "r.toml")
+    assert message in str(err.value) and str(err.value).startswith("r.toml")
+
+
+def test_each_source_is_read_at_its_rate_and_lead_and_its_patients_are_named_by_database(two_databases, pool_toml):
+    cfg = load_config(pool_toml)
+    mitdb = two_databases / "mitdb"
+    splits = make_splits(mitdb, cfg)
+    train = set(splits["train"].record.tolist())
+    assert train == {"s1", "s2", "s3", "otherdb/o1", "otherdb/o2", "otherdb/o3", "otherdb/o4"}
+    assert set(splits["test"].record.tolist()) == {"s4"}
+    assert {database_of(p) for p in train} == {"mitdb", "otherdb"} and record_of("otherdb/o2") == "o2"
+    # otherdb/o1: 128 Hz, lead ECG1, resampled to 180 Hz exactly as a record read on its own
+    m = splits["train"].record == "otherdb/o1"
+    rec = rdrecord(two_databases / "otherdb", "o1", "ECG1")
+    assert rec.fs == 128.0
+    own = extract_beats(rec, cfg.data)
+    np.testing.assert_array_equal(splits["train"].x[m], own.x)
+    np.testing.assert_array_equal(splits["train"].rr[m], own.rr)
+    # ECG2 gives other beats: the lead is the source's, not MIT-BIH's MLII
+    ecg2 = extract_beats(rdrecord(two_databases / "otherdb", "o1", "ECG2"), cfg.data)
+    assert not np.allclose(own.x, ecg2.x)
+    # the RR features are in seconds at any rate: the premature beats' pre-RR is 0.65 of the regular one
+    assert len(own.y) == 79 and np.all(np.abs(own.rr[own.y == 0, 0] - 1.0) < 0.2)
+
+
+def test_a_source_not_beside_data_nor_downloadable_is_one_line(two_databases, tmp_path):
+    cfg = config_from_dict({"sources": [{"database": "nodb", "path": str(tmp_path / "missing")}]})
+    with pytest.raises(EdgeECGError, match="missing: data directory of source 'nodb' does not exist"):
+        cv_pool(two_databases / "mitdb", cfg)
+
+
+def test_cv_over_two_databases_folds_whole_patients_and_reports_each_database(two_databases, pool_toml, tmp_path):
+    out = tmp_path / "cv"
+    res = CliRunner().invoke(main, ["cv", "--data", str(two_databases / "mitdb"), "--config", str(pool_toml),
+                                    "--folds", "3", "--out", str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    cv = json.loads((out / "cv.json").read_text())
+    patients = [p for f in cv["folds"] for p in f["records"]]
+    assert sorted(patients) == sorted(["s1", "s2", "s3", "otherdb/o1", "otherdb/o2", "otherdb/o3", "otherdb/o4"])
+    assert len(patients) == len(set(patients))          # each patient in exactly one fold
+    assert set(cv["per_database"]) == {"mitdb", "otherdb"}
+    assert cv["per_database"]["otherdb"]["per_class"]["N"]["support"] + \
+        cv["per_database"]["mitdb"]["per_class"]["N"]["support"] == cv["pooled"]["per_class"]["N"]["support"]
+    fa = cv["false_alarms"]["otherdb"]
+    assert set(fa["per_record"]) == {"otherdb/o1", "otherdb/o2", "otherdb/o3", "otherdb/o4"}
+    assert {"median", "p90", "mean", "max", "worst_record"} <= set(fa["summary"])
+    oof = np.load(out / "oof.npz")
+    assert set(oof["record"].tolist()) == set(patients)
+    assert "otherdb only" in (out / "cv.md").read_text()
+
+
+def test_false_alarms_count_s_and_v_calls_of_other_classes_per_hour():
+    y = np.array([0, 0, 1, 2, 0, 0, 0])
+    pred = np.array([1, 2, 1, 2, 0, 1, 0])     # record a: one false S, one false V; b: one false S
+    record = np.array(["a", "a", "a", "a", "b", "b", "b"])
+    fa = false_alarms(per_record_report(y, pred, record), {"a": 0.5, "b": 2.0})
+    assert fa["per_record"]["a"]["false_S"] == 1 and fa["per_record"]["a"]["false_V"] == 1
+    assert fa["per_record"]["a"]["false_SV_per_hour"] == 4.0 and fa["per_record"]["b"]["false_SV_per_hour"] == 0.5
+    assert fa["summary"]["max"] == 4.0 and fa["summary"]["worst_record"] == "a"
+    assert fa["summary"]["median"] == pytest.approx(2.25)
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("truncate", "o2.dat: truncated signal file"),
+    ("no_annotations", "o2.atr: annotations missing"),
+    ("bad_header", "o2.hea: corrupt header"),
+])
+def test_data_info_checks_every_file_of_every_source(two_databases, pool_toml, tmp_path, damage, message):
+    import shutil
+
+    root = tmp_path / "data"
+    shutil.copytree(two_databases, root)
+    o2 = root / "otherdb" / "o2"
+    if damage == "truncate":
+        data = o2.with_suffix(".dat").read_bytes()
+        o2.with_suffix(".dat").write_bytes(data[: len(data) // 2])
+    elif damage == "no_annotations":
+        o2.with_suffix(".atr").unlink()
+    else:
+        o2.with_suffix(".hea").write_text("this is not a header\n")
+    res = CliRunner().invoke(main, ["data", "info", "--data", str(root / "mitdb"), "--config", str(pool_toml)])
+    assert res.exit_code != 0 and message in res.output
+    assert "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1
+
+
+def test_data_info_lists_every_source(two_databases, pool_toml):
+    res = CliRunner().invoke(main, ["data", "info", "--data", str(two_databases / "mitdb"), "--config", str(pool_toml)])
+    assert res.exit_code == 0, res.output
+    assert "mitdb, 4 records" in res.output and "otherdb, 4 records" in res.output
+    assert "patients otherdb/<record>" in res.output
+
+
+def test_load_pool_caches_each_source_apart(two_databases, pool_toml):
+    cfg = load_config(pool_toml)
+    a = load_pool(two_databases / "mitdb", cfg, ["s1", "otherdb/o1"])
+    b = load_pool(two_databases / "mitdb", cfg, ["s1", "otherdb/o1"])      # from the cache
+    np.testing.assert_array_equal(a.x, b.x)
+    assert a.record.tolist() == b.record.tolist()
+
+
+@pytest.mark.parametrize("kind", ["reference", "c"])
+def test_evaluate_scores_the_int8_graph_beside_float(exported, two_databases, tmp_path, kind):
+    d, _ = exported
+    out = tmp_path / "eval"
+    res = CliRunner().invoke(main, ["evaluate", str(d / "run"), "--data", str(two_databases / "otherdb"),
+                                    "--lead", "ECG1", "--int8", kind, "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    result = json.loads((out / "evaluation.json").read_text())
+    assert result["int8"]["kind"] == ("generated C" if kind == "c" else "integer reference")
+    for block in (result, result["int8"]):
+        assert set(block["per_record"]) == {"o1", "o2", "o3", "o4"}
+        assert set(block["false_alarms"]["per_record"]) == {"o1", "o2", "o3", "o4"}
+        assert sum(v["support"] for v in block["report"]["per_class"].values()) == result["beats"]
+    assert set(result["int8"]["vs_float"]) == {"delta_macro_f1", "delta_S_se", "delta_V_se"}
+    assert "int8" in res.output and "false S+V calls per hour" in res.output
+
+
+def test_evaluate_int8_of_a_target_not_exported_is_one_line(exported, two_databases, tmp_path):
+    d, _ = exported
+    res = CliRunner().invoke(main, ["evaluate", str(d / "run"), "--data", str(two_databases / "otherdb"),
+                                    "--lead", "0", "--target", "esp32", "--out", str(tmp_path / "e")])
+    assert res.exit_code != 0 and "no int8 export for target 'esp32'" in res.output
+    assert len(res.output.strip().splitlines()) == 1 and not (tmp_path / "e").exists()
+
+
+def test_seeds_score_an_external_database_and_false_alarms(two_databases, tmp_path):
+    """A DS1-only recipe's seeds scored on another database too (the literature's cross-database
+    figure), int8 beside float, with false S/V calls per hour for both sets."""
+    from conftest import TARGET
+    from test_cv_seeds import FINAL
+
+    from edgeecg.results import svdb_lines
+
+    recipe = tmp_path / "final.toml"
+    recipe.write_text(FINAL)
+    target = tmp_path / "roomy.toml"
+    target.write_text(TARGET.format(name="roomy", flash=1 << 20))
+    out = tmp_path / "seeds"
+    res = CliRunner().invoke(main, ["seeds", "--data", str(two_databases / "mitdb"), "--config", str(recipe),
+                                    "--seeds", "0,1", "--target", str(target), "--external",
+                                    str(two_databases / "otherdb"), "--external-lead", "ECG1", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    result = json.loads((out / "seeds.json").read_text())
+    ext = result["external"]
+    assert ext["database"] == "otherdb" and ext["lead"] == "ECG1" and ext["records"] == ["o1", "o2", "o3", "o4"]
+    for kind in ("float", "int8"):
+        assert len(ext[kind]["per_seed"]) == 2
+        assert set(ext["false_alarms"][kind]["mean"]) == {"median", "p90", "mean", "max"}
+    assert len(ext["int8_vs_float"]) == 2
+    assert len(result["false_alarms"]["c_int8"]["per_seed"]) == 2       # DS2 (here s4) too
+    assert "never trained on" in (out / "seeds.md").read_text()
+    assert any("never trained on" in line for line in svdb_lines(result, {"pooled": result["float"]["mean"]}))
+
+
+def test_seeds_refuse_an_external_database_the_recipe_trains_on(two_databases, pool_toml, tmp_path):
+    res = CliRunner().invoke(main, ["seeds", "--data", str(two_databases / "mitdb"), "--config", str(pool_toml),
+                                    "--seeds", "0", "--external", str(two_databases / "otherdb"),
+                                    "--out", str(tmp_path / "s")])
+    assert res.exit_code != 0 and "the recipe trains on this database" in res.output
+    assert len(res.output.strip().splitlines()) == 1 and not (tmp_path / "s").exists()
