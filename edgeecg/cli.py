@@ -76,7 +76,7 @@ def data_info(data_path, config_path):
       edgeecg data info --data ../shared/data/mitdb
       edgeecg data info --data ../shared/data/mitdb --config training/hybrid_svdb.toml
     """
-    from edgeecg.dataset import resolve_sources
+    from edgeecg.data import resolve_sources
     from edgeecg.io import list_records, rdann, read_header, record_files, resolve_data_dir
     from edgeecg.io.wfdb_records import check_signal_file_sizes
     from edgeecg.processing.aami import CLASSES, aami_labels
@@ -133,7 +133,7 @@ def train(data_path, out, config_path, seed, device, epochs, random_split, force
       edgeecg train --data ../shared/data/mitdb --out runs/hybrid --seed 0
     """
     _require("torch", "train")
-    from edgeecg.dataset import make_splits
+    from edgeecg.data import make_splits
     from edgeecg.io import resolve_data_dir
     from edgeecg.metrics import format_table
     from edgeecg.run import evaluated_splits, save_run
@@ -301,7 +301,7 @@ def _exported_int8(run_dir: Path, target_name: str | None, compiled: bool):
 
 def _evaluate_own(run_dir, cfg, model, manifest, as_json):
     """Recompute a run's metrics from its saved model and say whether they match ``metrics.json``."""
-    from edgeecg.dataset import make_splits
+    from edgeecg.data import make_splits
     from edgeecg.metrics import format_table
     from edgeecg.run import METRICS_FILE, evaluate_splits, evaluated_splits
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeecg.config import Config, config_to_dict
-from edgeecg.dataset import BeatSet, load_pool, record_hours, source_patients
+from edgeecg.data import BeatSet, load_pool, record_hours, source_patients
 from edgeecg.errors import EdgeECGError
 from edgeecg.metrics import (
     classification_report,

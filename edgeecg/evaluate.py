@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeecg.config import Config
-from edgeecg.dataset import BeatSet
+from edgeecg.config import Config, rr_feature_names
+from edgeecg.data import BeatSet
 from edgeecg.errors import EdgeECGError
 from edgeecg.io import list_records, rdrecord, read_header
 from edgeecg.metrics import classification_report, false_alarms, per_record_report, summarise
@@ -70,3 +70,27 @@ def evaluate_database(model, cfg: Config, data_dir: Path, records: list[str] | N
                        "vs_float": {k: row[k] for k in ("delta_macro_f1", "delta_S_se", "delta_V_se")},
                        "agreement_with_float": round(100.0 * float(np.mean(classes == pred)), 3)}
     return out
+
+
+def score_run_on_csv(model, cfg: Config, csv_path: str | Path, batch_size: int = 4096) -> dict:
+    """The MIT-BIH model of a run (e.g. the default DS1 -> DS2 recipe) on a Kaggle-format CSV: the
+    ``evaluate``-style result (``report`` is the AAMI classification report) and what was filled in."""
+    from edgeecg.data.kaggle import COMPARABILITY, FS, SAMPLES, TEST_CSV, mitbih_inputs, read_csv
+    from edgeecg.train import predict_proba
+
+    csv_path = Path(csv_path)
+    if csv_path.is_dir():
+        csv_path = csv_path / TEST_CSV
+    raw, y = read_csv(csv_path)
+    x, rr = mitbih_inputs(raw, cfg.data)
+    beats = BeatSet(x, rr, y, np.full(len(y), "csv", dtype="U16"))
+    pred = predict_proba(model, beats, batch_size=batch_size).argmax(1)
+    return {"data_dir": str(csv_path.resolve()), "records": [csv_path.name], "lead": "the CSV's lead (MLII)",
+            "annotator": "CSV label column", "fs": cfg.data.fs, "beats": len(beats),
+            "report": classification_report(y, pred), "per_record": per_record_report(y, pred, beats.record),
+            "format": {"csv_fs_hz": FS, "samples": SAMPLES, "resampled_to_hz": cfg.data.fs,
+                       "r_peak_at": cfg.data.before, "before_r_peak": "the segment's samples before the next R-peak",
+                       "template_channel": "the file's mean beat" if cfg.data.template_beats else None,
+                       "rr_features": {n: ("0" if n == "irregularity" else "1" if "_over_" in n else
+                                           "beat length / 1.2 / 125 Hz") for n in rr_feature_names(cfg.data)}},
+            "leaky": True, "comparability": COMPARABILITY}

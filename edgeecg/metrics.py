@@ -234,7 +234,7 @@ def summarise_artifact(y: np.ndarray, logits: np.ndarray, classes: np.ndarray | 
     ``classes`` (default: the logits' argmax); multi-label (``y`` (n, k), PTB-XL's superclasses) by
     :func:`summarise_multilabel` of its logits."""
     if np.ndim(y) == 2:
-        from edgeecg.ptbxl import SUPERCLASSES
+        from edgeecg.data.labels import SUPERCLASSES
         return summarise_multilabel(y, logits, SUPERCLASSES, reference)
     return summarise(y, logits if classes is None else classes, reference)
 

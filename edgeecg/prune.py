@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from edgeecg.config import Config
-from edgeecg.dataset import BeatSet
+from edgeecg.data import BeatSet
 from edgeecg.errors import EdgeECGError
 from edgeecg.models import build_model
 

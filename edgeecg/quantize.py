@@ -27,7 +27,7 @@ import numpy as np
 
 from edgeecg.atomic import atomic_dir
 from edgeecg.config import Config, config_to_toml, rr_feature_names, test_key
-from edgeecg.dataset import BeatSet, check_split, make_splits
+from edgeecg.data import BeatSet, check_split, make_splits
 from edgeecg.errors import EdgeECGError
 from edgeecg.metrics import (
     MAX_MACRO_AUC_LOSS,

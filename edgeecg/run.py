@@ -29,7 +29,8 @@ from edgeecg.config import (
     rr_feature_names,
     test_key,
 )
-from edgeecg.dataset import BeatSet, input_hashes, is_leaky, record_hours, sha256_file
+from edgeecg.data import BeatSet, input_hashes, is_leaky, record_hours
+from edgeecg.digest import sha256_file
 from edgeecg.errors import EdgeECGError
 from edgeecg.metrics import classification_report, false_alarms, per_record_report
 from edgeecg.models import build_model, count_params, macs_per_beat
@@ -54,7 +55,7 @@ def evaluate_multilabel(model: nn.Module, cfg: Config, splits: dict[str, BeatSet
     """``metrics.json`` of a multi-label run (PTB-XL): per label and macro ROC-AUC; Se, +P, F1 at
     thresholds chosen on val (fold 9) for each label, applied unchanged to the test fold."""
     from edgeecg.metrics import choose_thresholds, multilabel_report
-    from edgeecg.ptbxl import SUPERCLASSES
+    from edgeecg.data.labels import SUPERCLASSES
 
     parts = evaluated_splits(cfg, splits)
     probas = {name: predict_proba(model, beats) for name, beats in parts.items()}
@@ -142,7 +143,7 @@ def _write_run(out: Path, cfg: Config, model: nn.Module, history: list[dict], sp
         parts = evaluated_splits(cfg, splits)
         plots.training_curves(history, tmp / "plots" / "training_curves.png")
         if cfg.data.multilabel:
-            from edgeecg.ptbxl import SUPERCLASSES
+            from edgeecg.data.labels import SUPERCLASSES
             for name, proba in probas.items():
                 plots.roc_pr(parts[name].y, proba, name, tmp / "plots" / f"roc_{name}.png",
                              tmp / "plots" / f"pr_{name}.png", labels=SUPERCLASSES)

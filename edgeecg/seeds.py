@@ -216,7 +216,7 @@ def run_seeds(cfg, data_dir: Path, seeds: list[int], target, out: Path, command:
     from edgeecg import plots
     from edgeecg.atomic import atomic_dir
     from edgeecg.config import config_to_dict, test_key
-    from edgeecg.dataset import make_splits
+    from edgeecg.data import make_splits
     from edgeecg.quantize import QuantizeOptions, quantize_run
     from edgeecg.run import save_run
     from edgeecg.train import train_model

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from edgeecg import distributed
 from edgeecg.config import Config, TrainConfig
-from edgeecg.dataset import BeatSet
+from edgeecg.data import BeatSet
 from edgeecg.errors import EdgeECGError
 from edgeecg.metrics import classification_report, multilabel_report
 from edgeecg.models import build_model

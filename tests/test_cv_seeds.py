@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from edgeecg.cli import main
 from edgeecg.cv import choose_offsets, record_folds
-from edgeecg.dataset import BeatSet
+from edgeecg.data import BeatSet
 from edgeecg.errors import EdgeECGError
 from synthetic import write_record
 

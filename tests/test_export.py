@@ -133,7 +133,7 @@ def test_rounding_budget_is_reported(exported):
 def test_bias_correction_cancels_the_mean_rounding_error(exported, synth_dir):
     """On the beats it is fitted on, the corrected model's simulated int8 pre-activations have the
     float model's per-channel means in every layer; without it they do not. Weights are untouched."""
-    from edgeecg.dataset import make_splits
+    from edgeecg.data import make_splits
     from edgeecg.export.fold import fold
     from edgeecg.quant.bias_correction import _mean_sums, correct_biases
     from edgeecg.quant.budget import rounding_points
@@ -247,7 +247,7 @@ def test_folding_batchnorm_and_rr_standardiser_keeps_the_float_function():
 
 
 def test_calibration_inputs_are_clipped_to_the_training_percentiles():
-    from edgeecg.dataset import BeatSet
+    from edgeecg.data import BeatSet
     from edgeecg.quantize import calibration_set
     rng = np.random.default_rng(0)
     n = 2000
@@ -266,7 +266,7 @@ def test_calibration_inputs_are_clipped_to_the_training_percentiles():
 
 
 def test_calibration_on_the_input_grid_keeps_its_ends_and_is_not_clipped():
-    from edgeecg.dataset import BeatSet
+    from edgeecg.data import BeatSet
     from edgeecg.quantize import calibration_set
     rng = np.random.default_rng(0)
     n, step = 2000, 0.05

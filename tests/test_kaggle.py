@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from edgeecg import kaggle
+from edgeecg.data import kaggle
+from edgeecg.evaluate import score_run_on_csv
 from edgeecg.cli import main
 from edgeecg.config import config_from_dict
 from edgeecg.errors import EdgeECGError
@@ -131,7 +132,7 @@ def test_mitbih_model_scored_on_the_csv_format(synth_dir, kaggle_dir):
     """A MIT-BIH model gets what it expects: 180 Hz, the R-peak at `before`, z-scored, neutral RR."""
     import dataclasses
 
-    from edgeecg.dataset import make_splits
+    from edgeecg.data import make_splits
     from edgeecg.train import train_model
     from test_train_cli import TINY as MITBIH
 
@@ -146,7 +147,7 @@ def test_mitbih_model_scored_on_the_csv_format(synth_dir, kaggle_dir):
     np.testing.assert_allclose(x[:, 1], x[:, 0] - x[:, 0].mean(axis=0), atol=1e-5)   # the file's mean beat
     peak = x[:, 0].argmax(axis=1)
     assert np.median(np.abs(peak - cfg.data.before)) <= 3                     # R-peak where the model wants it
-    result = kaggle.score_run_on_csv(model, cfg, kaggle_dir)
+    result = score_run_on_csv(model, cfg, kaggle_dir)
     assert result["beats"] == 60 and result["leaky"] is True and "Not comparable" in result["comparability"]
     assert sum(result["report"]["per_class"][c]["support"] for c in "NSVFQ") == 60
 

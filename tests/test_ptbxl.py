@@ -16,7 +16,7 @@ from conftest import TARGET
 from edgeecg.cli import main
 from edgeecg.config import config_from_dict
 from edgeecg.errors import EdgeECGError
-from edgeecg import ptbxl
+from edgeecg.data import ptbxl
 
 REAL_PTBXL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ptbxl-500"
 

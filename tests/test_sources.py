@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from edgeecg.cli import main
 from edgeecg.config import config_from_dict, config_to_dict, load_config
 from edgeecg.cv import cv_pool
-from edgeecg.dataset import database_of, load_pool, make_splits, record_of
+from edgeecg.data import database_of, load_pool, make_splits, record_of
 from edgeecg.errors import EdgeECGError
 from edgeecg.io import rdrecord
 from edgeecg.metrics import false_alarms, per_record_report

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from edgeecg.cli import main
 from edgeecg.config import config_from_dict
-from edgeecg.dataset import make_splits
+from edgeecg.data import make_splits
 from edgeecg.run import load_run
 from edgeecg.train import train_model
 

@@ -27,7 +27,7 @@ import numpy as np
 from edgeecg.atomic import atomic_dir
 from edgeecg.bench import cross, latency
 from edgeecg.config import Config, test_key
-from edgeecg.dataset import check_split, make_splits
+from edgeecg.data import check_split, make_splits
 from edgeecg.errors import EdgeECGError
 from edgeecg.metrics import agreement, summarise_artifact
 from edgeecg.targets import Target, accuracy_loss_problems

@@ -178,7 +178,7 @@ def explain_run(
 
     from edgeecg.atomic import atomic_dir
     from edgeecg.config import test_key
-    from edgeecg.dataset import load_beats, split_records
+    from edgeecg.data import load_beats, split_records
     from edgeecg.run import load_run
 
     torch.manual_seed(0)

@@ -8,7 +8,7 @@ are shuffled together before the train/test cut, so the same patients are on bot
 on it are beat-wise (leaky), not inter-patient, and ``metrics.json`` says so (``split.leaky``).
 
 :func:`read_csv` checks the format (column count, numbers only, no NaN, integer labels 0-4) and
-names the file and row of the first problem in one line. :func:`score_run_on_csv` is the other
+names the file and row of the first problem in one line. :func:`edgeecg.evaluate.score_run_on_csv` is the other
 direction: the MIT-BIH DS1 -> DS2 model on beats of this format.
 """
 
@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from edgeecg.config import Config, DataConfig, rr_feature_names
+from edgeecg.data.beatset import BeatSet
+from edgeecg.digest import sha256_file
 from edgeecg.errors import EdgeECGError
 from edgeecg.processing.aami import CLASSES
 
@@ -117,7 +119,6 @@ def make_splits(data: str | Path, cfg: Config) -> dict:
     """``train`` (the train CSV less a stratified ``random_fractions[0]`` hold-out), ``val`` (that
     hold-out), ``test`` (the test CSV; without one, a second ``random_fractions[1]`` hold-out).
     Every part is beat-wise from the same 48 patients: leaky (see the module docstring)."""
-    from edgeecg.dataset import BeatSet
 
     if cfg.data.fs != FS:
         raise EdgeECGError(f"[data] fs = {cfg.data.fs}: the Kaggle CSV beats are at {FS} Hz (set fs = {FS})")
@@ -145,7 +146,6 @@ def make_splits(data: str | Path, cfg: Config) -> dict:
 
 
 def input_files(data: str | Path) -> dict[str, str]:
-    from edgeecg.dataset import sha256_file
 
     train_csv, test_csv = csv_files(data)
     return {p.name: sha256_file(p) for p in (train_csv, test_csv) if p is not None}
@@ -213,34 +213,9 @@ def mitbih_inputs(x: np.ndarray, data: DataConfig) -> tuple[np.ndarray, np.ndarr
     return xs, _neutral_rr(rr_feature_names(data), rr_seconds)
 
 
-def score_run_on_csv(model, cfg: Config, csv_path: str | Path, batch_size: int = 4096) -> dict:
-    """The MIT-BIH model of a run (e.g. the default DS1 -> DS2 recipe) on a Kaggle-format CSV: the
-    ``evaluate``-style result (``report`` is the AAMI classification report) and what was filled in."""
-    from edgeecg.dataset import BeatSet
-    from edgeecg.metrics import classification_report, per_record_report
-    from edgeecg.train import predict_proba
-
-    csv_path = Path(csv_path)
-    if csv_path.is_dir():
-        csv_path = csv_path / TEST_CSV
-    raw, y = read_csv(csv_path)
-    x, rr = mitbih_inputs(raw, cfg.data)
-    beats = BeatSet(x, rr, y, np.full(len(y), "csv", dtype="U8"))
-    pred = predict_proba(model, beats, batch_size=batch_size).argmax(1)
-    return {"data_dir": str(csv_path.resolve()), "records": [csv_path.name], "lead": "the CSV's lead (MLII)",
-            "annotator": "CSV label column", "fs": cfg.data.fs, "beats": len(beats),
-            "report": classification_report(y, pred), "per_record": per_record_report(y, pred, beats.record),
-            "format": {"csv_fs_hz": FS, "samples": SAMPLES, "resampled_to_hz": cfg.data.fs,
-                       "r_peak_at": cfg.data.before, "before_r_peak": "the segment's samples before the next R-peak",
-                       "template_channel": "the file's mean beat" if cfg.data.template_beats else None,
-                       "rr_features": {n: ("0" if n == "irregularity" else "1" if "_over_" in n else
-                                           "beat length / 1.2 / 125 Hz") for n in rr_feature_names(cfg.data)}},
-            "leaky": True, "comparability": COMPARABILITY}
-
-
 def records_to_csv(data_dir: str | Path, records, path: str | Path, lead: str = "MLII") -> dict:
     """WFDB records with beat annotations (e.g. MIT-BIH DS2) as beats of the Kaggle CSV format, so
-    that :func:`score_run_on_csv` can score a model on the format with patients of one's choosing.
+    that :func:`edgeecg.evaluate.score_run_on_csv` can score a model on the format with patients of one's choosing.
 
     Kachuee et al.'s steps, with the reference R-peaks instead of their detector: the lead resampled
     to 125 Hz, cut into consecutive 10 s windows, each min-max scaled to [0, 1]; every annotated beat

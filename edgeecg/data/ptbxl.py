@@ -32,10 +32,12 @@ import numpy as np
 
 from edgeecg.atomic import atomic_path
 from edgeecg.config import Config, DataConfig
+from edgeecg.data.beatset import BeatSet
+from edgeecg.data.cache import default_cache_dir
+from edgeecg.data.labels import SUPERCLASSES
 from edgeecg.digest import sha256_file
 from edgeecg.errors import EdgeECGError
 
-SUPERCLASSES = ("NORM", "MI", "STTC", "CD", "HYP")
 LEADS = ("I", "II", "III", "AVR", "AVL", "AVF", "V1", "V2", "V3", "V4", "V5", "V6")
 DATABASE, STATEMENTS = "ptbxl_database.csv", "scp_statements.csv"
 PHYSIONET_DB = "ptb-xl"
@@ -178,7 +180,6 @@ def _cache_file(data_dir: Path, entries: list[dict], cfg: DataConfig, cache_dir:
 def load_examples(data_dir: Path, cfg: DataConfig, cache_dir: Path | None = None):
     """Every labelled record: ``x`` (n, leads, window) float32, ``y`` (n, 5) multi-hot, ``fold`` (n,),
     ``ecg_id`` (n,). Cached as one ``.npz`` beside the MIT-BIH beat caches."""
-    from edgeecg.dataset import default_cache_dir
 
     data_dir = Path(data_dir)
     entries = read_labels(data_dir, cfg.fs)
@@ -209,7 +210,6 @@ def load_examples(data_dir: Path, cfg: DataConfig, cache_dir: Path | None = None
 
 def make_splits(data_dir: Path, cfg: Config, cache_dir: Path | None = None) -> dict:
     """``train``/``val``/``test`` example sets by ``strat_fold`` (see :class:`~edgeecg.config.SplitConfig`)."""
-    from edgeecg.dataset import BeatSet
 
     if cfg.split.kind == "random":
         raise EdgeECGError("PTB-XL is split by strat_fold (patient-wise); --random-split does not apply")

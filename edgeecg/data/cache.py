@@ -1,0 +1,88 @@
+"""Beats of each record, cached on disk by the SHA-256 of its files and the preprocessing config."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from edgeecg.atomic import atomic_path
+from edgeecg.config import Config, DataConfig
+from edgeecg.data.beatset import BeatSet
+from edgeecg.data.sources import Source, locate, resolve_sources
+from edgeecg.digest import sha256_file
+from edgeecg.errors import EdgeECGError
+from edgeecg.io.wfdb_records import rdrecord, record_files
+from edgeecg.processing.beats import extract_beats
+
+CACHE_VERSION = "4"   # bump when beat extraction changes in a way the config does not show
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("EDGEECG_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "edgeecg" / "beats"
+
+
+def record_hashes(data_dir: Path, name: str) -> dict[str, str]:
+    """SHA-256 of each file of a record, keyed by file name."""
+    return {p.name: sha256_file(p) for p in record_files(data_dir, name)}
+
+
+# DataConfig fields that only other databases use: left out of a MIT-BIH beat-cache key while they
+# hold their default, so that adding them did not invalidate the existing caches.
+_NON_MITDB_FIELDS = ("dataset", "segment", "leads")
+
+
+def cache_key(file_hashes: dict[str, str], cfg: DataConfig) -> str:
+    data = dataclasses.asdict(cfg)
+    for name in _NON_MITDB_FIELDS:
+        if data[name] == getattr(DataConfig, name):
+            del data[name]
+    payload = json.dumps({"files": file_hashes, "data": data, "v": CACHE_VERSION},
+                         sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+
+def load_record_beats(data_dir: Path, name: str, cfg: DataConfig, cache_dir: Path | None = None) -> BeatSet:
+    """Beats of one record, from the cache when the record files and config are unchanged."""
+    cache_dir = default_cache_dir() if cache_dir is None else cache_dir
+    cached = cache_dir / f"{name}-{cache_key(record_hashes(data_dir, name), cfg)}.npz"
+    if cached.exists():
+        try:
+            with np.load(cached, allow_pickle=False) as z:
+                return BeatSet(z["x"], z["rr"], z["y"], z["record"])
+        except (OSError, ValueError, KeyError):
+            pass   # a damaged cache entry is rebuilt below
+    beats = extract_beats(rdrecord(data_dir, name, cfg.lead), cfg)
+    out = BeatSet(beats.x, beats.rr, beats.y, np.full(len(beats.y), name, dtype="U8"))
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        with atomic_path(cached) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, x=out.x, rr=out.rr, y=out.y, record=out.record)
+    except OSError:
+        pass   # a read-only cache only costs time
+    return out
+
+
+def load_beats(data_dir: Path, records, cfg: DataConfig, cache_dir: Path | None = None,
+               sources: dict[str, Source] | None = None) -> BeatSet:
+    """Beats of the given patients: MIT-BIH records by name, other sources' as ``database/record``."""
+    parts = []
+    for patient in records:
+        folder, name, rec_cfg = locate(data_dir, patient, cfg, sources)
+        part = load_record_beats(folder, name, rec_cfg, cache_dir)
+        parts.append(dataclasses.replace(part, record=np.full(len(part), patient, dtype="U16")))
+    if not parts:
+        raise EdgeECGError(f"{data_dir}: no records selected")
+    return BeatSet.concat(parts)
+
+
+def load_pool(data_dir: Path, cfg: Config, patients, cache_dir: Path | None = None) -> BeatSet:
+    """:func:`load_beats` with the recipe's sources resolved."""
+    sources = resolve_sources(data_dir, cfg) if cfg.sources else None
+    return load_beats(data_dir, patients, cfg.data, cache_dir, sources)
