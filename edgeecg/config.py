@@ -58,6 +58,8 @@ class DataConfig:
     template_update: str = "regular"   # beats that update the template: "regular" (regular pre-RR) or "all"
     beat_channel: bool = True      # the beat itself is channel 0 (False: only beat minus template)
     input_step: float = 0.0        # > 0: beats on this int8 grid (z-score units per step); 0: float
+    record_fs: int = 0             # > 0: each record first resampled to this rate, its annotations onto
+                                   # that grid (MIT-BIH as a 128 Hz front end such as SVDB's saw it); 0: off
     # Which database the examples come from (see edgeecg.data.make_splits): "mitdb" (WFDB records
     # with beat annotations, the fields above), "ptbxl" (PTB-XL 12-lead 10 s records, 5 diagnostic
     # superclasses, multi-label; `fs` 100 or 500 picks records100/ or records500/) or "kaggle_csv"

@@ -250,3 +250,20 @@ def test_seeds_refuse_an_external_database_the_recipe_trains_on(two_databases, p
                                     "--out", str(tmp_path / "s")])
     assert res.exit_code != 0 and "the recipe trains on this database" in res.output
     assert len(res.output.strip().splitlines()) == 1 and not (tmp_path / "s").exists()
+
+
+def test_record_fs_resamples_a_record_as_a_slower_front_end_would_have_seen_it(two_databases):
+    """``[data] record_fs = 128``: MIT-BIH at SVDB's rate (signal and annotation grid), then 180 Hz."""
+    from edgeecg.config import DataConfig
+    from edgeecg.data.cache import cache_key
+    from edgeecg.processing.beats import as_sampled_at
+
+    rec = rdrecord(two_databases / "mitdb", "s1")
+    slow = as_sampled_at(rec, 128)
+    assert slow.fs == 128.0 and len(slow.signal) == pytest.approx(len(rec.signal) * 128 / 360, abs=1)
+    np.testing.assert_array_equal(slow.ann_samples, np.round(rec.ann_samples * 128 / 360))
+    native, at128 = extract_beats(rec, DataConfig()), extract_beats(rec, DataConfig(record_fs=128))
+    assert native.x.shape == at128.x.shape and not np.allclose(native.x, at128.x)
+    assert np.abs(native.x - at128.x).mean() < 0.2 * np.abs(native.x).mean()   # the same beats, band-limited
+    # the new field leaves existing cache keys alone at its default, and enters them otherwise
+    assert cache_key({}, DataConfig()) == cache_key({}, DataConfig(record_fs=0)) != cache_key({}, DataConfig(record_fs=128))

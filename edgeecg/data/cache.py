@@ -32,9 +32,9 @@ def record_hashes(data_dir: Path, name: str) -> dict[str, str]:
     return {p.name: sha256_file(p) for p in record_files(data_dir, name)}
 
 
-# DataConfig fields that only other databases use: left out of a MIT-BIH beat-cache key while they
-# hold their default, so that adding them did not invalidate the existing caches.
-_NON_MITDB_FIELDS = ("dataset", "segment", "leads")
+# DataConfig fields added after the first caches: left out of a beat-cache key while they hold their
+# default, so that adding them did not invalidate the existing caches.
+_NON_MITDB_FIELDS = ("dataset", "segment", "leads", "record_fs")
 
 
 def cache_key(file_hashes: dict[str, str], cfg: DataConfig) -> str:

@@ -165,8 +165,19 @@ def preprocess_signal(signal: np.ndarray, fs_in: float, cfg: DataConfig) -> np.n
     return causal_filter(x, design_bandpass(cfg.fs, cfg.band_hz, cfg.filter_order))
 
 
+def as_sampled_at(record: Record, fs: float) -> Record:
+    """The record as a front end sampling at ``fs`` would have seen it: the signal resampled to ``fs``
+    and the annotations on that rate's sample grid (e.g. MIT-BIH at SVDB's 128 Hz)."""
+    if not fs or fs == record.fs:
+        return record
+    samples = np.round(record.ann_samples * (fs / record.fs)).astype(np.int64)
+    return Record(record.name, resample(record.signal, record.fs, fs), float(fs), samples, record.ann_symbols)
+
+
 def extract_beats(record: Record, cfg: DataConfig) -> Beats:
-    """Filtered, normalised beat windows with RR features and AAMI labels for one record."""
+    """Filtered, normalised beat windows with RR features and AAMI labels for one record (first
+    resampled to ``cfg.record_fs`` where set: a stand-in for a front end sampling at that rate)."""
+    record = as_sampled_at(record, cfg.record_fs)
     x = preprocess_signal(record.signal, record.fs, cfg)
     labels = aami_labels(record.ann_symbols)
     is_beat = labels >= 0
