@@ -46,7 +46,8 @@ def _cell(block: dict, cls: str, key: str) -> str:
 def recipe_label(result: dict) -> str:
     """``cnn_bilstm, diagnostic, float`` for a seeds.json: model, mode, and what ran."""
     cfg = result.get("config", {})
-    return (f"{cfg.get('model', {}).get('name', '?')}, {cfg.get('data', {}).get('mode', '?')}, "
+    pool = "DS1" + "".join(f" + {s['database'].upper()}" for s in cfg.get("sources", []))
+    return (f"{cfg.get('model', {}).get('name', '?')}, {cfg.get('data', {}).get('mode', '?')}, trained on {pool}, "
             + ("C int8" if result["c_int8"] else "float (no int8 path)"))
 
 

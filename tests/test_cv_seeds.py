@@ -265,7 +265,7 @@ def test_seeds_collects_a_model_without_int8_as_float_only(tmp_path):
     table = seeds_markdown(result)
     assert "No int8 C for this model (has LSTM)" in table and "float model (PyTorch)" in table
     assert "generated C, int8" not in table
-    assert recipe_label(result) == "cnn_bilstm, diagnostic, float (no int8 path)"
+    assert recipe_label(result) == "cnn_bilstm, diagnostic, trained on DS1, float (no int8 path)"
 
 
 def test_results_device_lines_come_from_stream_and_qrs_json():

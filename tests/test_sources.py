@@ -267,3 +267,29 @@ def test_record_fs_resamples_a_record_as_a_slower_front_end_would_have_seen_it(t
     assert np.abs(native.x - at128.x).mean() < 0.2 * np.abs(native.x).mean()   # the same beats, band-limited
     # the new field leaves existing cache keys alone at its default, and enters them otherwise
     assert cache_key({}, DataConfig()) == cache_key({}, DataConfig(record_fs=0)) != cache_key({}, DataConfig(record_fs=128))
+
+
+def test_results_block_reports_each_database_and_the_svdb_bar():
+    """The README block says which database every choice was made on, shows the SVDB figures (out of
+    fold when the default trains on SVDB) against their bar, and false alarms per hour."""
+    from edgeecg.metrics import classification_report
+    from edgeecg.results import headline
+    from edgeecg.seeds import spread
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 300)
+    rep = classification_report(y, np.where(rng.random(300) < 0.8, y, 0))
+    block = spread([rep, rep])
+    alarms = {"median": 12.0, "p90": 80.0, "mean": 30.0, "max": 200.0}
+    seeds = {"seeds": [0, 1], "target": "esp32", "command": "edgeecg seeds ...", "c_int8": block, "float": block,
+             "c_vs_float": [{"delta_macro_f1": 0.0, "delta_S_se": 0.1, "delta_V_se": 0.0,
+                             "bit_exact_c_vs_reference": True}] * 2,
+             "false_alarms": {"c_int8": {"mean": alarms, "worst": alarms}}}
+    cv = {"command": "edgeecg cv ...", "chosen_epochs": 10, "pooled": rep,
+          "per_database": {"mitdb": rep, "svdb": rep},
+          "false_alarms": {"svdb": {"summary": {**alarms, "records": 52, "worst_record": "svdb/867"}}}}
+    text = headline(seeds, cv)
+    assert "Cross-validation on DS1 + shared SVDB" in text and "never on DS2" in text
+    assert "Shared SVDB records, out-of-fold" in text and "SVDB bar: S Se" in text
+    assert "median 12.0, 90th percentile 80.0" in text and "NOT met" in text
+    assert "DS1: S Se" in text and "SVDB: S Se" in text
