@@ -293,3 +293,12 @@ def test_results_block_reports_each_database_and_the_svdb_bar():
     assert "Shared SVDB records, out-of-fold" in text and "SVDB bar: S Se" in text
     assert "median 12.0, 90th percentile 80.0" in text and "NOT met" in text
     assert "DS1: S Se" in text and "SVDB: S Se" in text
+
+
+def test_int8_checks_of_a_pool_run_on_its_mit_bih_training_beats():
+    from edgeecg.data import BeatSet, check_split
+
+    train = BeatSet(np.zeros((4, 2, 8), np.float32), np.zeros((4, 3), np.float32), np.array([0, 1, 2, 0]),
+                    np.array(["101", "svdb/801", "svdb/802", "106"], dtype="U16"))
+    key, check = check_split({"train": train, "val": train.subset(np.zeros(4, bool))})
+    assert key == "ds1" and check.record.tolist() == ["101", "106"]

@@ -10,7 +10,7 @@ import numpy as np
 from edgeecg.config import Config, SplitConfig
 from edgeecg.data.beatset import BeatSet
 from edgeecg.data.cache import load_pool, record_hashes
-from edgeecg.data.sources import locate, resolve_sources, source_patients
+from edgeecg.data.sources import PRIMARY, database_of, locate, resolve_sources, source_patients
 from edgeecg.errors import EdgeECGError
 
 
@@ -59,12 +59,15 @@ def make_splits(data_dir: Path, cfg: Config, cache_dir: Path | None = None) -> d
 
 def check_split(splits: dict[str, BeatSet]) -> tuple[str, BeatSet]:
     """DS1 beats for the int8-versus-float checks of ``quantize`` and ``bench``: ``("val", ...)`` when
-    the recipe holds DS1 records out, else ``("ds1", training beats)``. On training beats the check
-    measures what quantization changes, not how well the model generalises (DS2 and CV do that)."""
+    the recipe holds DS1 records out, else ``("ds1", training beats)`` (MIT-BIH's only, when further
+    sources joined the pool). On training beats the check measures what quantization changes, not how
+    well the model generalises (DS2 and CV do that)."""
     val = splits.get("val")
     if val is not None and len(val):
         return "val", val
-    return "ds1", splits["train"]
+    train = splits["train"]
+    primary = np.array([database_of(str(r)) == PRIMARY for r in train.record], dtype=bool)
+    return "ds1", train if primary.all() or not primary.any() else train.subset(primary)
 
 
 def is_leaky(cfg: Config) -> bool:
