@@ -48,7 +48,7 @@ def make_splits(data_dir: Path, cfg: Config, cache_dir: Path | None = None) -> d
         return {name: load_pool(data_dir, cfg, recs, cache_dir) if recs or name != "val"
                 else BeatSet.empty(cfg.data) for name, recs in parts.items()}
     records = list(dict.fromkeys(parts["train"] + parts["val"] + parts["test"]))
-    everything = load_beats(data_dir, records, cfg.data, cache_dir)
+    everything = load_pool(data_dir, cfg, records, cache_dir)
     order = np.random.default_rng(cfg.train.seed).permutation(len(everything))
     n_val = int(len(order) * cfg.split.random_fractions[0])
     n_test = int(len(order) * cfg.split.random_fractions[1])
