@@ -13,7 +13,7 @@ BEATS ?= ds2
 LATEST = $(shell ls -td runs/*/export/$(TARGET) 2>/dev/null | head -n1 | xargs -r dirname | xargs -r dirname)
 BENCH_RUN ?= $(or $(LATEST),$(RUN))
 
-.PHONY: install install-runtime demo train evaluate quantize bench cv seeds results detect stream firmware test clean
+.PHONY: install install-runtime demo train evaluate quantize bench cv seeds seeds-ds1 results detect stream firmware test clean
 
 # Everything: training, every export format, tests.
 install: $(VENV)/.installed
@@ -51,24 +51,32 @@ quantize: install
 bench: | $(BIN)/edgeecg
 	$(BIN)/edgeecg bench $(BENCH_RUN) --target $(TARGET) --beats $(BEATS) $(DATA_ARG) --force
 
-# Patient-grouped cross-validation of $(CONFIG) on DS1: where every recipe choice is made.
+# Patient-grouped cross-validation of $(CONFIG) over its training pool (DS1 and its [[sources]], e.g.
+# the shared SVDB records beside $(EDGEECG_DATA)), reported per database: where every recipe choice is made.
 cv: install
-	$(BIN)/edgeecg cv --data $(EDGEECG_DATA) --config $(CONFIG) --folds 5 --seed 0 --out runs/cv-hybrid --force
+	$(BIN)/edgeecg cv --data $(EDGEECG_DATA) --config $(CONFIG) --folds 5 --seed 0 --epochs 36 --out runs/cv-hybrid --force
 
 # The final protocol for 5 seeds, float and int8 C on DS2 (the README's results table). The other
 # rows: make seeds CONFIG=training/hybrid_diagnostic.toml SEEDS_OUT=runs/seeds-diagnostic, and
 # likewise training/cnn_bilstm.toml -> runs/seeds-cnn_bilstm, spectrogram_cnn.toml -> runs/seeds-spectrogram_cnn.
+# EXTERNAL=DIR also scores every seed on a database the recipe does not train on (`make seeds-ds1`).
 SEEDS_OUT ?= runs/seeds
+EXTERNAL ?=
 seeds: install
 	$(BIN)/edgeecg seeds --data $(EDGEECG_DATA) --config $(CONFIG) --seeds 0,1,2,3,4 --target $(TARGET) \
-	  --out $(SEEDS_OUT) --force
+	  $(if $(EXTERNAL),--external $(EXTERNAL) --external-lead 0) --out $(SEEDS_OUT) --force
+
+# The literature's cross-database protocol: the DS1-only recipe's 5 seeds on DS2 and on the shared SVDB records.
+SVDB ?= $(dir $(EDGEECG_DATA:%/=%))svdb
+seeds-ds1:
+	$(MAKE) seeds CONFIG=training/hybrid_ds1.toml SEEDS_OUT=runs/seeds-ds1 EXTERNAL=$(SVDB)
 
 # The README's results section, regenerated from runs/cv-hybrid/cv.json, runs/seeds/seeds.json and
 # the other recipes' seeds.json where they exist.
 results: | $(BIN)/edgeecg
 	$(BIN)/edgeecg results --cv runs/cv-hybrid --seeds runs/seeds \
 	  $(if $(wildcard runs/seeds-diagnostic/seeds.json),--diagnostic runs/seeds-diagnostic) \
-	  $(foreach d,$(wildcard runs/seeds-cnn_bilstm runs/seeds-spectrogram_cnn),--other $(d)) \
+	  $(foreach d,$(wildcard runs/seeds-ds1 runs/seeds-cnn_bilstm runs/seeds-spectrogram_cnn),--other $(d)) \
 	  $(if $(wildcard runs/stream/stream.json),--stream runs/stream) $(if $(wildcard runs/qrs/qrs.json),--qrs runs/qrs) \
 	  --readme README.md --docs docs/results.md
 

@@ -175,7 +175,9 @@ def train(data_path, out, config_path, seed, device, epochs, random_split, force
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Directory to write cv.json into.")
 @click.option("--force", is_flag=True, help="Replace an existing output directory.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def cv(data_path, config_path, folds, seed, device, epochs, out, force, quiet):
+@click.option("--at-last-epoch", is_flag=True,
+              help="Score at the last epoch (the recipe's epoch count as it is) instead of choosing the best.")
+def cv(data_path, config_path, folds, seed, device, epochs, out, force, quiet, at_last_epoch):
     """Patient-grouped cross-validation on the training pool (DS1 and the recipe's [[sources]]): pooled
     and per-database out-of-fold figures, false alarms per hour, and the epoch count.
 
@@ -196,7 +198,7 @@ def cv(data_path, config_path, folds, seed, device, epochs, out, force, quiet):
         raise EdgeECGError(f"{out}: already exists (use --force to overwrite)")
     data_dir = resolve_data_dir(data_path, cv_records(cfg))
     result = cross_validate(cfg, data_dir, folds, seed, progress=not quiet and sys.stderr.isatty(),
-                            log=lambda m: click.echo(m, err=True))
+                            log=lambda m: click.echo(m, err=True), choose=not at_last_epoch)
     command = "edgeecg cv " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""
     report = write_cv(out, result, cfg, folds, seed, command, force)
     epoch = report["chosen_epochs"]
@@ -208,7 +210,7 @@ def cv(data_path, config_path, folds, seed, device, epochs, out, force, quiet):
         sm = fa["summary"]
         click.echo(f"{'DS1' if db == 'mitdb' else db}: false S+V calls per hour per record: median {sm['median']:.1f}, "
                    f"90th percentile {sm['p90']:.1f}, worst {sm['max']:.1f} ({sm['worst_record']})")
-    if cfg.train.schedule == "constant":
+    if cfg.train.schedule == "constant" and not at_last_epoch:
         click.echo(f"\nchosen epochs: {epoch} (best pooled macro-F1 of {cfg.train.epochs}); a final model trained "
                    f"on the whole pool for that many epochs is what each fold was then")
     click.echo(f"\nwrote {out}")
@@ -479,6 +481,9 @@ def seeds(data_path, config_path, seed_list, target_name, device, out, force, ex
 
 @main.command()
 @click.option("--cv", "cv_path", type=click.Path(path_type=Path), required=True, help="cv.json or its directory.")
+@click.option("--cv-seed", "cv_seed_paths", type=click.Path(path_type=Path), multiple=True,
+              help="cv.json of the same recipe with another CV seed (`cv --seed N --at-last-epoch`): the "
+                   "out-of-fold figures of a database the default trains on become a spread; repeatable.")
 @click.option("--seeds", "seeds_path", type=click.Path(path_type=Path), required=True,
               help="seeds.json (default recipe) or its directory.")
 @click.option("--diagnostic", "diagnostic_path", type=click.Path(path_type=Path),
@@ -489,7 +494,7 @@ def seeds(data_path, config_path, seed_list, target_name, device, out, force, ex
 @click.option("--qrs", "qrs_path", type=click.Path(path_type=Path), help="qrs.json (edgeecg detect) or its directory.")
 @click.option("--readme", type=click.Path(path_type=Path), default=Path("README.md"), show_default=True)
 @click.option("--docs", type=click.Path(path_type=Path), default=Path("docs/results.md"), show_default=True)
-def results(cv_path, seeds_path, diagnostic_path, other_paths, stream_path, qrs_path, readme, docs):
+def results(cv_path, cv_seed_paths, seeds_path, diagnostic_path, other_paths, stream_path, qrs_path, readme, docs):
     """Regenerate the README's results section and docs/results.md from cv.json and seeds.json.
 
     \b
@@ -498,7 +503,7 @@ def results(cv_path, seeds_path, diagnostic_path, other_paths, stream_path, qrs_
     """
     from edgeecg.results import write_results
 
-    write_results(cv_path, seeds_path, readme, docs, diagnostic_path, other_paths, stream_path, qrs_path)
+    write_results(cv_path, seeds_path, readme, docs, diagnostic_path, other_paths, stream_path, qrs_path, cv_seed_paths)
     click.echo(f"wrote {readme} (results section) and {docs}")
 
 

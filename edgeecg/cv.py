@@ -101,8 +101,10 @@ def choose_offsets(proba: np.ndarray, y: np.ndarray, grid: np.ndarray = OFFSET_G
 
 
 def cross_validate(cfg: Config, data_dir: Path, n_folds: int = 5, seed: int = 0, progress: bool = False,
-                   log=print, cache_dir: Path | None = None) -> CVResult:
-    """Train one model per fold on the other folds' records; out-of-fold probabilities per epoch."""
+                   log=print, cache_dir: Path | None = None, choose: bool = True) -> CVResult:
+    """Train one model per fold on the other folds' records; out-of-fold probabilities per epoch.
+    ``choose``: score at the epoch of the best pooled macro-F1; False: at the last epoch (the recipe
+    as it is, e.g. its out-of-fold figures for another CV seed once the epoch count is fixed)."""
     from edgeecg.train import predict_proba, train_model
 
     pool = cv_pool(data_dir, cfg)
@@ -121,8 +123,8 @@ def cross_validate(cfg: Config, data_dir: Path, n_folds: int = 5, seed: int = 0,
 
         train_model(cfg, {"train": beats.subset(~test)}, progress=progress, on_epoch=keep)
     reports = [classification_report(beats.y, p.argmax(1)) for p in proba]
-    return CVResult(folds, beats.y, beats.record, proba,
-                    choose_epochs([r["macro_f1"] for r in reports], cfg.train.schedule), reports=reports,
+    chosen = choose_epochs([r["macro_f1"] for r in reports], cfg.train.schedule) if choose else n_epochs
+    return CVResult(folds, beats.y, beats.record, proba, chosen, reports=reports,
                     hours=record_hours(data_dir, pool, cfg))
 
 

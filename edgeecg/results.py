@@ -10,7 +10,7 @@ from pathlib import Path
 from edgeecg.atomic import write_text_atomic
 from edgeecg.cv import cv_markdown
 from edgeecg.errors import EdgeECGError
-from edgeecg.seeds import ALARM_BAR, BAR, seeds_markdown
+from edgeecg.seeds import ALARM_BAR, BAR, alarm_spread, seeds_markdown, spread
 
 # The bar on the shared SVDB records (scored out-of-fold when the default trains on them, else as an external set).
 SVDB_BAR = {("S", "se"): 75.0, ("S", "ppv"): 60.0, ("V", "se"): 85.0, ("V", "ppv"): 80.0}
@@ -64,13 +64,23 @@ def _alarms(summary_mean: dict, summary_worst: dict | None = None) -> str:
             f"(bar ≤ {ALARM_BAR['median']:g} / ≤ {ALARM_BAR['p90']:g}: {verdict})")
 
 
-def svdb_lines(seeds: dict, cv: dict, others: tuple[dict, ...] = ()) -> list[str]:
-    """The shared SVDB block: out-of-fold from ``cv.json`` when the default trains on SVDB, else the
-    seeds' external scoring; and the literature's cross-database figure (a DS1-only recipe's seeds
-    scored on SVDB) where one is given."""
+def oof_spread(cvs: list[dict], database: str) -> dict | None:
+    """One database's out-of-fold reports and false alarms over several CV seeds: mean, sd, worst."""
+    reports = [c["per_database"][database] for c in cvs if database in (c.get("per_database") or {})]
+    if len(reports) != len(cvs) or not reports:
+        return None
+    alarms = [c["false_alarms"][database]["summary"] for c in cvs if (c.get("false_alarms") or {}).get(database)]
+    return {"report": spread(reports), "false_alarms": alarm_spread(alarms) if len(alarms) == len(cvs) else None,
+            "cv_seeds": [c.get("seed") for c in cvs], "epochs": [c["chosen_epochs"] for c in cvs]}
+
+
+def svdb_lines(seeds: dict, cv: dict, others: tuple[dict, ...] = (), cv_seeds: tuple[dict, ...] = ()) -> list[str]:
+    """The shared SVDB block: out-of-fold from ``cv.json`` (and the other CV seeds' ``cv_seeds``) when
+    the default trains on SVDB, else the seeds' external scoring; and the literature's cross-database
+    figure (a DS1-only recipe's seeds scored on SVDB) where one is given."""
     lines = []
     ext = seeds.get("external")
-    oof = (cv.get("per_database") or {}).get("svdb")
+    oof = oof_spread([cv, *cv_seeds], "svdb")
     head = ["| | S Se | S +P | V Se | V +P | N Se | macro-F1 |", "|---|---|---|---|---|---|---|"]
     if ext is not None:
         b = ext["int8"]
@@ -85,13 +95,13 @@ def svdb_lines(seeds: dict, cv: dict, others: tuple[dict, ...] = ()) -> list[str
                   + "; false S or V calls per hour per record, int8: "
                   + _alarms(ext["false_alarms"]["int8"]["mean"], ext["false_alarms"]["int8"]["worst"]) + "."]
     elif oof is not None:
-        fa = (cv.get("false_alarms") or {}).get("svdb", {}).get("summary")
-        pc = oof["per_class"]
-        lines += [f"Shared SVDB records, out-of-fold (the default trains on them; `{cv.get('command', 'edgeecg cv')}`, "
-                  f"float, one CV seed): S Se {pc['S']['se']:.1f}, S +P {pc['S']['ppv']:.1f}, V Se {pc['V']['se']:.1f}, "
-                  f"V +P {pc['V']['ppv']:.1f}, N Se {pc['N']['se']:.1f}. SVDB bar: "
-                  + _met({k: pc[k[0]][k[1]] for k in KEYS}, SVDB_BAR)
-                  + (f"; false S or V calls per hour per record: {_alarms(fa)}." if fa else ".")]
+        b, fa, n = oof["report"], oof["false_alarms"], len(oof["cv_seeds"])
+        lines += [f"Shared SVDB records, out-of-fold (the default trains on them), float, {n} CV seed{'s' * (n > 1)} "
+                  f"({', '.join(str(s) for s in oof['cv_seeds'])}; mean ± sd, worst): "
+                  + ", ".join(f"{cl} {'Se' if k == 'se' else '+P'} {_cell(b, cl, k)}" for cl, k in KEYS + (("N", "se"),))
+                  + ". SVDB bar: " + _met({k: b["mean"]["per_class"][k[0]][k[1]] for k in KEYS}, SVDB_BAR)
+                  + (f"; false S or V calls per hour per record: {_alarms(fa['mean'], fa['worst'] if n > 1 else None)}."
+                     if fa else ".")]
     for other in others:
         e = other.get("external")
         if e is None:
@@ -105,7 +115,8 @@ def svdb_lines(seeds: dict, cv: dict, others: tuple[dict, ...] = ()) -> list[str
     return lines
 
 
-def headline(seeds: dict, cv: dict, diagnostic: dict | None = None, others: tuple[dict, ...] = ()) -> str:
+def headline(seeds: dict, cv: dict, diagnostic: dict | None = None, others: tuple[dict, ...] = (),
+             cv_seeds: tuple[dict, ...] = ()) -> str:
     """The README block: int8 C on DS2 against the bar and the published results, other recipes, the
     shared SVDB records, and CV."""
     n = len(seeds["seeds"])
@@ -134,7 +145,7 @@ def headline(seeds: dict, cv: dict, diagnostic: dict | None = None, others: tupl
               f"int8 C against its float model on DS2, worst seed (pp): macro-F1 {worst['delta_macro_f1']:+.2f}, "
               f"S Se {worst['delta_S_se']:+.2f}, V Se {worst['delta_V_se']:+.2f} (bar: within 0.5); "
               f"C bit-exact with the integer reference for every seed: {'yes' if exact else 'NO'}.", ""]
-    svdb = svdb_lines(seeds, cv, others)
+    svdb = svdb_lines(seeds, cv, others, cv_seeds)
     if svdb:
         lines += svdb + [""]
     dbs = cv.get("per_database") or {"mitdb": cv["pooled"]}
@@ -180,14 +191,16 @@ def replace_block(text: str, block: str, where: str) -> str:
 
 def write_results(cv_path: Path, seeds_path: Path, readme: Path, docs: Path,
                   diagnostic_path: Path | None = None, other_paths: tuple[Path, ...] = (),
-                  stream_path: Path | None = None, qrs_path: Path | None = None) -> None:
+                  stream_path: Path | None = None, qrs_path: Path | None = None,
+                  cv_seed_paths: tuple[Path, ...] = ()) -> None:
     cv, seeds = load_json(cv_path, "cv.json"), load_json(seeds_path, "seeds.json")
+    cv_seeds = tuple(load_json(p, "cv.json") for p in cv_seed_paths)
     device = device_lines(load_json(stream_path, "stream.json") if stream_path else None,
                           load_json(qrs_path, "qrs.json") if qrs_path else None)
     diagnostic = load_json(diagnostic_path, "seeds.json") if diagnostic_path else None
     others = tuple(load_json(p, "seeds.json") for p in other_paths)
     readme = Path(readme)
-    write_text_atomic(readme, replace_block(readme.read_text(encoding="utf-8"), "\n\n".join([headline(seeds, cv, diagnostic, others), *device]),
+    write_text_atomic(readme, replace_block(readme.read_text(encoding="utf-8"), "\n\n".join([headline(seeds, cv, diagnostic, others, cv_seeds), *device]),
                                             str(readme)))
     parts = ["# Measured results", "", "Regenerated by `make results` from `seeds.json` and `cv.json`.", "",
              "## DS2, default recipe (realtime)", "", seeds_markdown(seeds, seeds.get("command", ""))]

@@ -195,7 +195,7 @@ def test_evaluate_scores_the_int8_graph_beside_float(exported, two_databases, tm
     d, _ = exported
     out = tmp_path / "eval"
     res = CliRunner().invoke(main, ["evaluate", str(d / "run"), "--data", str(two_databases / "otherdb"),
-                                    "--lead", "ECG1", "--int8", kind, "--out", str(out)])
+                                    "--lead", "ECG1", "--target", "roomy", "--int8", kind, "--out", str(out)])
     assert res.exit_code == 0, res.output
     result = json.loads((out / "evaluation.json").read_text())
     assert result["int8"]["kind"] == ("generated C" if kind == "c" else "integer reference")
