@@ -107,8 +107,8 @@ def svdb_lines(seeds: dict, cv: dict, others: tuple[dict, ...] = (), cv_seeds: t
         if e is None:
             continue
         b = e["int8"]
-        lines += ["", f"Cross-database (the literature's protocol): {recipe_label(other)} trained on DS1 only, scored on "
-                  f"the {len(e['records'])} shared SVDB records, {len(other['seeds'])} seeds, int8: "
+        lines += ["", f"Cross-database (the literature's protocol): {recipe_label(other)}, scored on the "
+                  f"{len(e['records'])} shared SVDB records it never saw, {len(other['seeds'])} seeds: "
                   + ", ".join(f"{cl} {'Se' if k == 'se' else '+P'} {_cell(b, cl, k)}" for cl, k in KEYS)
                   + "; false S or V calls per hour per record: "
                   + _alarms(e["false_alarms"]["int8"]["mean"], e["false_alarms"]["int8"]["worst"]) + "."]

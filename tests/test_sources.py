@@ -302,3 +302,18 @@ def test_int8_checks_of_a_pool_run_on_its_mit_bih_training_beats():
                     np.array(["101", "svdb/801", "svdb/802", "106"], dtype="U16"))
     key, check = check_split({"train": train, "val": train.subset(np.zeros(4, bool))})
     assert key == "ds1" and check.record.tolist() == ["101", "106"]
+
+
+def test_cv_at_last_epoch_scores_the_recipe_as_it_is(two_databases, pool_toml, tmp_path, monkeypatch):
+    """``--at-last-epoch``: the out-of-fold figures at the recipe's epoch count, not the curve's best
+    (another CV seed of a recipe whose epoch count is fixed); the best epoch is otherwise chosen."""
+    import edgeecg.cv
+
+    monkeypatch.setattr(edgeecg.cv, "choose_epochs", lambda curve, schedule: 1)
+    for flag, expected in (([], 1), (["--at-last-epoch"], 2)):
+        out = tmp_path / f"cv{len(flag)}"
+        res = CliRunner().invoke(main, ["cv", "--data", str(two_databases / "mitdb"), "--config", str(pool_toml),
+                                        "--folds", "2", "--seed", "3", "--out", str(out), "--quiet", *flag])
+        assert res.exit_code == 0, res.output
+        cv = json.loads((out / "cv.json").read_text())
+        assert cv["chosen_epochs"] == expected and cv["seed"] == 3 and len(cv["curve"]) == 2
