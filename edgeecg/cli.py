@@ -66,7 +66,7 @@ def data():
 @data.command("info")
 @click.option("--data", "data_path", type=click.Path(path_type=Path), help=DATA_HELP)
 @click.option("--config", "config_path", type=click.Path(path_type=Path),
-              help="Recipe TOML: also list the databases its [[sources]] add (e.g. training/hybrid_svdb.toml).")
+              help="Recipe TOML: also list the databases its [[sources]] add (e.g. training/hybrid.toml).")
 def data_info(data_path, config_path):
     """Every source's records and beats per AAMI class, the DS1/DS2 split sizes, and every signal file
     checked (present, long enough, readable header and annotations) before any work reads it.
@@ -74,7 +74,7 @@ def data_info(data_path, config_path):
     \b
     Examples:
       edgeecg data info --data ../shared/data/mitdb
-      edgeecg data info --data ../shared/data/mitdb --config training/hybrid_svdb.toml
+      edgeecg data info --data ../shared/data/mitdb --config training/hybrid.toml
     """
     from edgeecg.data import resolve_sources
     from edgeecg.io import list_records, rdann, read_header, record_files, resolve_data_dir
@@ -189,7 +189,7 @@ def cv(data_path, config_path, folds, seed, device, epochs, out, force, quiet, a
     _require("sklearn", "train")
     import sys
 
-    from edgeecg.cv import cross_validate, cv_records, write_cv
+    from edgeecg.cv import cross_validate, cv_records, pool_label, write_cv
     from edgeecg.io import resolve_data_dir
     from edgeecg.metrics import format_table
 
@@ -205,10 +205,10 @@ def cv(data_path, config_path, folds, seed, device, epochs, out, force, quiet, a
     click.echo("\n" + format_table(report["pooled"], f"out-of-fold, {folds} folds, epoch {epoch}, every patient"))
     if len(report["per_database"]) > 1:
         for db, rep in report["per_database"].items():
-            click.echo("\n" + format_table(rep, f"out-of-fold, {'DS1' if db == 'mitdb' else db} only"))
+            click.echo("\n" + format_table(rep, f"out-of-fold, {pool_label(db)} only"))
     for db, fa in (report.get("false_alarms") or {}).items():
         sm = fa["summary"]
-        click.echo(f"{'DS1' if db == 'mitdb' else db}: false S+V calls per hour per record: median {sm['median']:.1f}, "
+        click.echo(f"{pool_label(db)}: false S+V calls per hour per record: median {sm['median']:.1f}, "
                    f"90th percentile {sm['p90']:.1f}, worst {sm['max']:.1f} ({sm['worst_record']})")
     if cfg.train.schedule == "constant" and not at_last_epoch:
         click.echo(f"\nchosen epochs: {epoch} (best pooled macro-F1 of {cfg.train.epochs}); a final model trained "

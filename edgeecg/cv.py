@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeecg.config import Config, config_to_dict
-from edgeecg.data import BeatSet, load_pool, record_hours, source_patients
+from edgeecg.data import PRIMARY, BeatSet, load_pool, record_hours, source_patients
 from edgeecg.errors import EdgeECGError
 from edgeecg.metrics import (
     classification_report,
@@ -34,6 +34,11 @@ def cv_records(cfg: Config) -> tuple[str, ...]:
     """The MIT-BIH records cross-validation folds: the recipe's train and val records (DS1), paced ones out."""
     records = tuple(dict.fromkeys(cfg.split.train + cfg.split.val))
     return tuple(r for r in records if r not in cfg.split.exclude)
+
+
+def pool_label(database: str) -> str:
+    """How a database's patients in the training pool are named in reports: MIT-BIH's are DS1."""
+    return "DS1" if database == PRIMARY else database.upper()
 
 
 def cv_pool(data_dir: Path, cfg: Config) -> tuple[str, ...]:
@@ -168,13 +173,13 @@ def cv_markdown(cv: dict, command: str = "") -> str:
     """``cv.md``: pooled and per-fold figures, and S/V per record, at the chosen epoch."""
     head = "| | macro-F1 | S Se | S +P | V Se | V +P | F Se | N Se | beats |\n|---|---|---|---|---|---|---|---|---|"
     dbs = cv.get("per_database") or {}
-    pool = " + ".join({"mitdb": "DS1"}.get(db, db) for db in dbs) or "DS1"
+    pool = " + ".join(pool_label(db) for db in dbs) or "DS1"
     lines = [f"# Patient-grouped cross-validation on {pool} ({cv['n_folds']} folds, seed {cv['seed']})", ""]
     if command:
         lines += [f"`{command}`", ""]
     lines += [f"Out-of-fold predictions of every patient after epoch {cv['chosen_epochs']} (chosen: best pooled "
               f"macro-F1 of the {len(cv['curve'])} epochs run).", "", head, _row("**pooled**", cv["pooled"])]
-    lines += [_row(f"**{ {'mitdb': 'DS1'}.get(db, db)} only**", rep) for db, rep in dbs.items() if len(dbs) > 1]
+    lines += [_row(f"**{pool_label(db)} only**", rep) for db, rep in dbs.items() if len(dbs) > 1]
     lines += [_row(f"fold {i + 1}: {', '.join(f['records'])}", f["report"]) for i, f in enumerate(cv["folds"])]
     alarms = cv.get("false_alarms") or {}
     if alarms:
@@ -182,7 +187,7 @@ def cv_markdown(cv: dict, command: str = "") -> str:
                   "largest (record).", ""]
         for db, fa in alarms.items():
             sm = fa["summary"]
-            lines.append(f"- {({'mitdb': 'DS1'}).get(db, db)}: {sm['median']:.1f} / {sm['p90']:.1f} / {sm['mean']:.1f} / "
+            lines.append(f"- {pool_label(db)}: {sm['median']:.1f} / {sm['p90']:.1f} / {sm['mean']:.1f} / "
                          f"{sm['max']:.1f} ({sm['worst_record']})")
     per_hour = {r: v for fa in alarms.values() for r, v in fa["per_record"].items()}
     lines += ["", "Per record (held out in its fold): S and V beats found / held, predicted, and false S+V calls "

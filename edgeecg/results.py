@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from edgeecg.atomic import write_text_atomic
-from edgeecg.cv import cv_markdown
+from edgeecg.cv import cv_markdown, pool_label
 from edgeecg.errors import EdgeECGError
 from edgeecg.seeds import ALARM_BAR, BAR, alarm_spread, seeds_markdown, spread
 
@@ -149,9 +149,9 @@ def headline(seeds: dict, cv: dict, diagnostic: dict | None = None, others: tupl
     if svdb:
         lines += svdb + [""]
     dbs = cv.get("per_database") or {"mitdb": cv["pooled"]}
-    pool = " + ".join({"mitdb": "DS1"}.get(db, f"shared {db.upper()}") for db in dbs)
+    pool = " + ".join(pool_label(db) if db == "mitdb" else f"shared {pool_label(db)}" for db in dbs)
     per_db = "; ".join(
-        f"{({'mitdb': 'DS1'}).get(db, db.upper())}: S Se {r['per_class']['S']['se']:.1f}, S +P {r['per_class']['S']['ppv']:.1f}, "
+        f"{pool_label(db)}: S Se {r['per_class']['S']['se']:.1f}, S +P {r['per_class']['S']['ppv']:.1f}, "
         f"V Se {r['per_class']['V']['se']:.1f}, V +P {r['per_class']['V']['ppv']:.1f}, macro-F1 {r['macro_f1']:.1f}"
         for db, r in dbs.items())
     lines += [f"Cross-validation on {pool} (where every choice was made, never on DS2; "

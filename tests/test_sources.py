@@ -138,7 +138,7 @@ def test_cv_over_two_databases_folds_whole_patients_and_reports_each_database(tw
     assert {"median", "p90", "mean", "max", "worst_record"} <= set(fa["summary"])
     oof = np.load(out / "oof.npz")
     assert set(oof["record"].tolist()) == set(patients)
-    assert "otherdb only" in (out / "cv.md").read_text()
+    assert "OTHERDB only" in (out / "cv.md").read_text()
 
 
 def test_false_alarms_count_s_and_v_calls_of_other_classes_per_hour():
