@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeecg.errors import EdgeECGError
-from edgeecg.metrics import MACRO_CLASSES
+from edgeecg.metrics import MACRO_CLASSES, false_alarms
 from edgeecg.processing.aami import CLASSES
 
 # (label, class, key) rows of the Markdown table; the bar is the issue's, for the int8 C mean.
@@ -149,8 +149,6 @@ def seeds_markdown(result: dict, command: str = "") -> str:
 def collect(run_dirs: list[Path], target: str, test_key: str) -> dict:
     """``seeds.json`` content from trained and quantized run directories (one per seed). A model
     without an int8 path (quantize wrote the float formats only) has ``c_int8: null`` and the reason."""
-    from edgeecg.metrics import false_alarms
-
     float_reports, c_reports, pr_float, pr_c, deltas, why = [], [], [], [], [], None
     alarms = {"float": [], "c_int8": []}
     for d in run_dirs:

@@ -34,12 +34,12 @@ def record_hashes(data_dir: Path, name: str) -> dict[str, str]:
 
 # DataConfig fields added after the first caches: left out of a beat-cache key while they hold their
 # default, so that adding them did not invalidate the existing caches.
-_NON_MITDB_FIELDS = ("dataset", "segment", "leads", "record_fs")
+_LATER_FIELDS = ("dataset", "segment", "leads", "record_fs")
 
 
 def cache_key(file_hashes: dict[str, str], cfg: DataConfig) -> str:
     data = dataclasses.asdict(cfg)
-    for name in _NON_MITDB_FIELDS:
+    for name in _LATER_FIELDS:
         if data[name] == getattr(DataConfig, name):
             del data[name]
     payload = json.dumps({"files": file_hashes, "data": data, "v": CACHE_VERSION},
