@@ -141,6 +141,9 @@ def train(data_path, out, config_path, seed, device, epochs, random_split, force
 
     cfg = with_overrides(load_config(config_path), seed=seed, device=device, epochs=epochs)
     if random_split:
+        if cfg.sources:
+            raise EdgeECGError(f"{config_path}: --random-split shuffles MIT-BIH beats; a recipe with [[sources]] "
+                               f"is patient-wise only")
         cfg = dataclasses.replace(cfg, split=dataclasses.replace(cfg.split, kind="random"))
     elif cfg.split.kind == "random":
         raise EdgeECGError(f"{config_path}: [split] kind = 'random' leaks patients; "

@@ -317,3 +317,10 @@ def test_cv_at_last_epoch_scores_the_recipe_as_it_is(two_databases, pool_toml, t
         assert res.exit_code == 0, res.output
         cv = json.loads((out / "cv.json").read_text())
         assert cv["chosen_epochs"] == expected and cv["seed"] == 3 and len(cv["curve"]) == 2
+
+
+def test_a_pool_recipe_refuses_the_random_split(two_databases, pool_toml, tmp_path):
+    res = CliRunner().invoke(main, ["train", "--data", str(two_databases / "mitdb"), "--config", str(pool_toml),
+                                    "--out", str(tmp_path / "r"), "--random-split"])
+    assert res.exit_code != 0 and "patient-wise only" in res.output and len(res.output.strip().splitlines()) == 1
+    assert not (tmp_path / "r").exists()
