@@ -65,16 +65,19 @@ cv-seeds: install
 	  --seed $$n --out runs/cv-hybrid-seed$$n --force --quiet || exit 1; done
 
 # EXTERNAL=DIR also scores every seed on a database the recipe does not train on (`make seeds-ds1`).
+# A recipe with [[sources]] (the default) needs its CV runs (`make cv cv-seeds` first) for the
+# out-of-fold figures of the databases it trains on.
 SEEDS_OUT ?= runs/seeds
 EXTERNAL ?=
+SEEDS_CV ?= $(foreach d,$(wildcard runs/cv-hybrid runs/cv-hybrid-seed*),--cv $(d))
 seeds: install
 	$(BIN)/edgeecg seeds --data $(EDGEECG_DATA) --config $(CONFIG) --seeds 0,1,2,3,4 --target $(TARGET) \
-	  $(if $(EXTERNAL),--external $(EXTERNAL) --external-lead 0) --out $(SEEDS_OUT) --force
+	  $(if $(EXTERNAL),--external $(EXTERNAL) --external-lead 0) $(SEEDS_CV) --out $(SEEDS_OUT) --force
 
 # The literature's cross-database protocol: the DS1-only recipe's 5 seeds on DS2 and on the shared SVDB records.
 SVDB ?= $(dir $(EDGEECG_DATA:%/=%))svdb
 seeds-ds1:
-	$(MAKE) seeds CONFIG=training/hybrid_ds1.toml SEEDS_OUT=runs/seeds-ds1 EXTERNAL=$(SVDB)
+	$(MAKE) seeds CONFIG=training/hybrid_ds1.toml SEEDS_OUT=runs/seeds-ds1 EXTERNAL=$(SVDB) SEEDS_CV=
 
 # The README's results section, regenerated from runs/cv-hybrid/cv.json (and runs/cv-hybrid-seed*),
 # runs/seeds/seeds.json and the other recipes' seeds.json (runs/seeds-ds1, ...) where they exist.

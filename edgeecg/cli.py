@@ -445,7 +445,10 @@ def bench(run_dir, target_name, beats, repeat, warmup, max_beats, no_cross, expo
 @click.option("--external", "external_path", type=click.Path(path_type=Path),
               help="A WFDB database the recipe does not train on (e.g. ../shared/data/svdb), scored as a second set.")
 @click.option("--external-lead", default="0", show_default=True, help="Lead of --external records (name or index).")
-def seeds(data_path, config_path, seed_list, target_name, device, out, force, external_path, external_lead):
+@click.option("--cv", "cv_paths", type=click.Path(path_type=Path), multiple=True,
+              help="cv.json (or its directory) of this recipe, one per CV seed: the out-of-fold figures of the "
+                   "databases its [[sources]] add, which the seeds train on (required for such a recipe).")
+def seeds(data_path, config_path, seed_list, target_name, device, out, force, external_path, external_lead, cv_paths):
     """Train and quantize the recipe for several seeds; DS2 mean, sd and worst, float and int8 C.
 
     \b
@@ -476,8 +479,11 @@ def seeds(data_path, config_path, seed_list, target_name, device, out, force, ex
     if external_path is not None and not Path(external_path).is_dir():
         raise EdgeECGError(f"{external_path}: data directory does not exist")
     external = (Path(external_path), external_lead) if external_path is not None else None
+    from edgeecg.results import load_json
+
+    cvs = [load_json(p, "cv.json") for p in cv_paths]
     result = run_seeds(cfg, data_dir, seed_values, target, out, command, force, log=lambda m: click.echo(m, err=True),
-                       external=external)
+                       external=external, cvs=cvs)
     click.echo("\n" + seeds_markdown(result))
     click.echo(f"wrote {out}")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from edgeecg.atomic import write_text_atomic
 from edgeecg.cv import cv_markdown, pool_label
 from edgeecg.errors import EdgeECGError
-from edgeecg.seeds import ALARM_BAR, BAR, alarm_spread, seeds_markdown, spread
+from edgeecg.seeds import ALARM_BAR, BAR, oof_spread, seeds_markdown
 
 # The bar on the shared SVDB records (scored out-of-fold when the default trains on them, else as an external set).
 SVDB_BAR = {("S", "se"): 75.0, ("S", "ppv"): 60.0, ("V", "se"): 85.0, ("V", "ppv"): 80.0}
@@ -64,23 +64,13 @@ def _alarms(summary_mean: dict, summary_worst: dict | None = None) -> str:
             f"(bar ≤ {ALARM_BAR['median']:g} / ≤ {ALARM_BAR['p90']:g}: {verdict})")
 
 
-def oof_spread(cvs: list[dict], database: str) -> dict | None:
-    """One database's out-of-fold reports and false alarms over several CV seeds: mean, sd, worst."""
-    reports = [c["per_database"][database] for c in cvs if database in (c.get("per_database") or {})]
-    if len(reports) != len(cvs) or not reports:
-        return None
-    alarms = [c["false_alarms"][database]["summary"] for c in cvs if (c.get("false_alarms") or {}).get(database)]
-    return {"report": spread(reports), "false_alarms": alarm_spread(alarms) if len(alarms) == len(cvs) else None,
-            "cv_seeds": [c.get("seed") for c in cvs], "epochs": [c["chosen_epochs"] for c in cvs]}
-
-
 def svdb_lines(seeds: dict, cv: dict, others: tuple[dict, ...] = (), cv_seeds: tuple[dict, ...] = ()) -> list[str]:
     """The shared SVDB block: out-of-fold from ``cv.json`` (and the other CV seeds' ``cv_seeds``) when
     the default trains on SVDB, else the seeds' external scoring; and the literature's cross-database
     figure (a DS1-only recipe's seeds scored on SVDB) where one is given."""
     lines = []
     ext = seeds.get("external")
-    oof = oof_spread([cv, *cv_seeds], "svdb")
+    oof = (seeds.get("held_out") or {}).get("svdb") or oof_spread([cv, *cv_seeds], "svdb")
     head = ["| | S Se | S +P | V Se | V +P | N Se | macro-F1 |", "|---|---|---|---|---|---|---|"]
     if ext is not None:
         b = ext["int8"]

@@ -73,6 +73,34 @@ def alarm_spread(summaries: list[dict]) -> dict:
             "per_seed": summaries}
 
 
+def oof_spread(cvs: list[dict], database: str) -> dict | None:
+    """One database's out-of-fold reports and false alarms over several CV seeds: mean, sd, worst."""
+    reports = [c["per_database"][database] for c in cvs if database in (c.get("per_database") or {})]
+    if len(reports) != len(cvs) or not reports:
+        return None
+    alarms = [c["false_alarms"][database]["summary"] for c in cvs if (c.get("false_alarms") or {}).get(database)]
+    return {"report": spread(reports), "false_alarms": alarm_spread(alarms) if len(alarms) == len(cvs) else None,
+            "cv_seeds": [c.get("seed") for c in cvs], "epochs": [c["chosen_epochs"] for c in cvs]}
+
+
+def held_out_markdown(held_out: dict) -> str:
+    """The databases the recipe trains on, scored out of fold by ``edgeecg cv`` over its CV seeds."""
+    lines = []
+    for db, o in held_out.items():
+        b = o["report"]
+        lines += [f"**{db}, out of fold (float, {len(o['cv_seeds'])} CV seeds {', '.join(map(str, o['cv_seeds']))}, "
+                  f"epochs {', '.join(map(str, o['epochs']))}): the recipe trains on it**", "",
+                  "| | S Se | S +P | V Se | V +P | N Se | macro-F1 |", "|---|---|---|---|---|---|---|",
+                  "| mean ± sd (worst) | " + " | ".join(
+                      f"{_value(b['mean'], c, k):.1f} ± {_value(b['sd'], c, k):.1f} (worst {_value(b['worst'], c, k):.1f})"
+                      for _, c, k in (TABLE_ROWS[0], TABLE_ROWS[1], TABLE_ROWS[2], TABLE_ROWS[3], TABLE_ROWS[5],
+                                      TABLE_ROWS[6])) + " |", ""]
+        if o["false_alarms"]:
+            lines += ["False S or V calls per hour of recording, per record:", "",
+                      _alarm_line("float", o["false_alarms"]), ""]
+    return "\n".join(lines)
+
+
 def _alarm_line(label: str, spread_: dict) -> str:
     m, w = spread_["mean"], spread_["worst"]
     return (f"- {label}: median {m['median']:.1f} (worst seed {w['median']:.1f}), 90th percentile {m['p90']:.1f} "
@@ -143,6 +171,8 @@ def seeds_markdown(result: dict, command: str = "") -> str:
         lines += [_alarm_line(k, alarms[k]) for k in ("c_int8", "float") if alarms.get(k)]
     if result.get("external"):
         lines += ["", external_markdown(result["external"]).rstrip()]
+    if result.get("held_out"):
+        lines += ["", held_out_markdown(result["held_out"]).rstrip()]
     return "\n".join(lines) + "\n"
 
 
@@ -201,10 +231,32 @@ def score_external(run_dirs: list[Path], models: list, cfg, target: str, ext_dir
             "false_alarms_per_record": [r["int8"]["false_alarms"]["per_record"] for r in results]}
 
 
+def held_out_block(cfg, cvs: list[dict]) -> dict:
+    """``seeds.json``'s ``held_out``: each database of the recipe's ``[[sources]]`` (which its seeds train
+    on, so cannot be scored on) out of fold over the given ``cv.json`` runs of the same recipe."""
+    from edgeecg.config import config_to_dict
+
+    want = {k: v for k, v in config_to_dict(cfg).items() if k != "train"}
+    for c in cvs:
+        have = {k: v for k, v in c["config"].items() if k != "train"}
+        if have != want:
+            raise EdgeECGError(f"--cv {c.get('command') or 'cv.json'}: cross-validated another recipe than --config")
+    out = {}
+    for src in cfg.sources:
+        block = oof_spread(cvs, src.database)
+        if block is None:
+            raise EdgeECGError(f"--cv: a cv.json without out-of-fold figures for {src.database}")
+        out[src.database] = block
+    return out
+
+
 def run_seeds(cfg, data_dir: Path, seeds: list[int], target, out: Path, command: str = "", force: bool = False,
-              progress: bool = False, log=print, external: tuple[Path, str] | None = None) -> dict:
+              progress: bool = False, log=print, external: tuple[Path, str] | None = None,
+              cvs: list[dict] = ()) -> dict:
     """Train, quantize and score every seed; write ``seeds.json``, ``seeds.md`` and a per-record plot.
     ``external``: (folder, lead) of a database the recipe does not train on, scored as a second set.
+    ``cvs``: ``cv.json`` runs of the recipe, whose out-of-fold figures stand for the databases it
+    trains on (:func:`held_out_block`; required when the recipe has ``[[sources]]``).
 
     Everything is built in a temporary directory renamed onto ``out`` at the end, so a failure
     leaves no half-written result.
@@ -223,6 +275,10 @@ def run_seeds(cfg, data_dir: Path, seeds: list[int], target, out: Path, command:
     if external is not None and Path(external[0]).resolve().name in {src.database for src in cfg.sources}:
         raise EdgeECGError(f"{external[0]}: the recipe trains on this database; its patients are scored "
                            f"out-of-fold by `edgeecg cv`, not as an external set")
+    if cfg.sources and not cvs:
+        raise EdgeECGError(f"the recipe trains on {', '.join(s.database for s in cfg.sources)}: give its "
+                           f"`edgeecg cv` runs (--cv DIR, one per CV seed) for their out-of-fold figures")
+    held_out = held_out_block(cfg, list(cvs)) if cfg.sources else None
     with atomic_dir(out, force=force) as tmp:
         run_dirs, models = [], []
         for seed in seeds:
@@ -241,6 +297,8 @@ def run_seeds(cfg, data_dir: Path, seeds: list[int], target, out: Path, command:
         if external is not None:
             log(f"scoring every seed on {external[0]} ...")
             result["external"] = score_external(run_dirs, models, cfg, target.name, *external)
+        if held_out:
+            result["held_out"] = held_out
         result.update({"seeds": list(seeds), "target": target.name, "test_key": key, "command": command,
                        "runs": [str(out / d.name) for d in run_dirs], "config": config_to_dict(cfg)})
         (tmp / "seeds.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
