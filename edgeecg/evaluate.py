@@ -14,8 +14,9 @@ import numpy as np
 
 from edgeecg.config import Config, rr_feature_names
 from edgeecg.data import BeatSet
+from edgeecg.data.sources import hours_of
 from edgeecg.errors import EdgeECGError
-from edgeecg.io import list_records, rdrecord, read_header
+from edgeecg.io import list_records, rdrecord
 from edgeecg.metrics import classification_report, false_alarms, per_record_report, summarise
 from edgeecg.processing.aami import aami_labels
 from edgeecg.processing.beats import extract_beats
@@ -55,10 +56,7 @@ def evaluate_database(model, cfg: Config, data_dir: Path, records: list[str] | N
         raise EdgeECGError(f"{data_dir}: no WFDB records (*.hea) found")
     lead = cfg.data.lead if lead is None else lead
     beats = BeatSet.concat([record_beats(data_dir, n, cfg, lead, annotator) for n in names])
-    hours = {}
-    for n in names:
-        header = read_header(data_dir, n)
-        hours[n] = header.sig_len / float(header.fs) / 3600.0
+    hours = {n: hours_of(data_dir, n) for n in names}
     pred = predict_proba(model, beats).argmax(1)
     out = {"data_dir": str(data_dir.resolve()), "records": list(names), "lead": str(lead), "annotator": annotator,
            "fs": cfg.data.fs, "beats": len(beats), **score(beats.y, pred, beats.record, hours)}

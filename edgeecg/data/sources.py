@@ -81,12 +81,13 @@ def locate(data_dir: Path, patient: str, cfg: DataConfig,
     return src.path, record_of(patient), dataclasses.replace(cfg, lead=src.lead)
 
 
+def hours_of(folder: Path, name: str) -> float:
+    """Hours of recording of one record, from its header's length and rate: false alarms are per hour."""
+    header = read_header(folder, name)
+    return float(header.sig_len) / float(header.fs) / 3600.0
+
+
 def record_hours(data_dir: Path, patients, cfg: Config) -> dict[str, float]:
-    """Hours of recording of each patient (its header's length and rate): false alarms are per hour."""
+    """:func:`hours_of` each patient of a recipe's sources."""
     sources = resolve_sources(data_dir, cfg) if cfg.sources else None
-    out = {}
-    for p in dict.fromkeys(patients):
-        folder, name, _ = locate(data_dir, p, cfg.data, sources)
-        header = read_header(folder, name)
-        out[p] = float(header.sig_len) / float(header.fs) / 3600.0
-    return out
+    return {p: hours_of(*locate(data_dir, p, cfg.data, sources)[:2]) for p in dict.fromkeys(patients)}
