@@ -21,33 +21,11 @@ from edgeecg.io import rdrecord
 from edgeecg.metrics import false_alarms, per_record_report
 from edgeecg.processing.beats import extract_beats
 from synthetic import write_record
+from test_cv_seeds import FINAL
 
-POOL = """
-[split]
-train = ["s1", "s2", "s3"]
-val = []
-test = ["s4"]
-exclude = []
-
-[[sources]]
-database = "otherdb"
-records = "all"
-lead = "ECG1"
-
-[model.params]
-channels = [4, 4]
-kernels = [5, 5]
-hidden = 8
-factorized = true
-
-[train]
-epochs = 2
-epoch_beats = 300
-batch_size = 32
-schedule = "constant"
-warmup_epochs = 1
-ema_decay = 0.9
-"""
+# The final protocol of test_cv_seeds plus a second database at another rate and lead, and a bounded epoch.
+POOL = FINAL.replace("[model.params]", '[[sources]]\ndatabase = "otherdb"\nrecords = "all"\nlead = "ECG1"\n\n[model.params]')
+POOL = POOL.replace("[train]\n", "[train]\nepoch_beats = 300\n")
 
 
 @pytest.fixture(scope="module")
@@ -219,7 +197,6 @@ def test_seeds_score_an_external_database_and_false_alarms(two_databases, tmp_pa
     """A DS1-only recipe's seeds scored on another database too (the literature's cross-database
     figure), int8 beside float, with false S/V calls per hour for both sets."""
     from conftest import TARGET
-    from test_cv_seeds import FINAL
 
     from edgeecg.results import svdb_lines
 
@@ -324,3 +301,33 @@ def test_a_pool_recipe_refuses_the_random_split(two_databases, pool_toml, tmp_pa
                                     "--out", str(tmp_path / "r"), "--random-split"])
     assert res.exit_code != 0 and "patient-wise only" in res.output and len(res.output.strip().splitlines()) == 1
     assert not (tmp_path / "r").exists()
+
+
+def test_seeds_of_a_pool_recipe_carry_its_out_of_fold_figures(two_databases, pool_toml, tmp_path):
+    """The seeds train on every patient of a source, so they cannot be scored on it: seeds.json takes
+    the source's out-of-fold figures from the recipe's `edgeecg cv` runs, and refuses without them."""
+    from conftest import TARGET
+
+    target = tmp_path / "roomy.toml"
+    target.write_text(TARGET.format(name="roomy", flash=1 << 20))
+    args = ["seeds", "--data", str(two_databases / "mitdb"), "--config", str(pool_toml), "--seeds", "0",
+            "--target", str(target)]
+    res = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "no-cv")])
+    assert res.exit_code != 0 and "--cv DIR" in res.output and len(res.output.strip().splitlines()) == 1
+    assert not (tmp_path / "no-cv").exists()
+    cv = tmp_path / "cv"
+    res = CliRunner().invoke(main, ["cv", "--data", str(two_databases / "mitdb"), "--config", str(pool_toml),
+                                    "--folds", "2", "--out", str(cv), "--quiet"])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(main, [*args, "--cv", str(cv), "--out", str(tmp_path / "seeds")])
+    assert res.exit_code == 0, res.output
+    result = json.loads((tmp_path / "seeds" / "seeds.json").read_text())
+    held = result["held_out"]["otherdb"]
+    oof = json.loads((cv / "cv.json").read_text())["per_database"]["otherdb"]
+    assert held["cv_seeds"] == [0] and held["report"]["mean"]["per_class"]["S"]["se"] == oof["per_class"]["S"]["se"]
+    assert "otherdb, out of fold" in (tmp_path / "seeds" / "seeds.md").read_text()
+    other = tmp_path / "other.toml"                # a cv.json of another recipe is refused
+    other.write_text(POOL.replace("hidden = 8", "hidden = 6"))
+    res = CliRunner().invoke(main, ["seeds", "--data", str(two_databases / "mitdb"), "--config", str(other),
+                                    "--seeds", "0", "--target", str(target), "--cv", str(cv), "--out", str(tmp_path / "x")])
+    assert res.exit_code != 0 and "cross-validated another recipe" in res.output
