@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgeecg.data.sources import database_of
 from edgeecg.processing.aami import CLASSES
 
 MACRO_CLASSES = ("N", "S", "V", "F")
@@ -95,7 +96,7 @@ def false_alarms(per_record: dict, hours: dict[str, float]) -> dict:
 
 def database_masks(record: np.ndarray) -> dict[str, np.ndarray]:
     """Which beats belong to each database, by the patient names (``svdb/801`` is SVDB's; a bare name MIT-BIH's)."""
-    dbs = np.array([r.split("/", 1)[0] if "/" in r else "mitdb" for r in np.asarray(record).tolist()])
+    dbs = np.array([database_of(str(r)) for r in np.asarray(record).tolist()])
     return {db: dbs == db for db in sorted(set(dbs.tolist()))}
 
 

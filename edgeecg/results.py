@@ -10,7 +10,7 @@ from pathlib import Path
 from edgeecg.atomic import write_text_atomic
 from edgeecg.cv import cv_markdown, pool_label
 from edgeecg.errors import EdgeECGError
-from edgeecg.seeds import ALARM_BAR, BAR, oof_spread, seeds_markdown
+from edgeecg.seeds import ALARM_BAR, BAR, oof_spread, seeds_markdown, spread_cell
 
 # The bar on the shared SVDB records (scored out-of-fold when the default trains on them, else as an external set).
 SVDB_BAR = {("S", "se"): 75.0, ("S", "ppv"): 60.0, ("V", "se"): 85.0, ("V", "ppv"): 80.0}
@@ -38,15 +38,10 @@ def load_json(path: Path, name: str) -> dict:
         raise EdgeECGError(f"{file}: not valid JSON ({err.msg})") from None
 
 
-def _cell(block: dict, cls: str, key: str) -> str:
-    return (f"{block['mean']['per_class'][cls][key]:.1f} ± {block['sd']['per_class'][cls][key]:.1f} "
-            f"(worst {block['worst']['per_class'][cls][key]:.1f})")
-
-
 def recipe_label(result: dict) -> str:
     """``cnn_bilstm, diagnostic, float`` for a seeds.json: model, mode, and what ran."""
     cfg = result.get("config", {})
-    pool = "DS1" + "".join(f" + {s['database'].upper()}" for s in cfg.get("sources", []))
+    pool = " + ".join(pool_label(db) for db in ["mitdb", *(s["database"] for s in cfg.get("sources", []))])
     return (f"{cfg.get('model', {}).get('name', '?')}, {cfg.get('data', {}).get('mode', '?')}, trained on {pool}, "
             + ("C int8" if result["c_int8"] else "float (no int8 path)"))
 
@@ -76,9 +71,9 @@ def svdb_lines(seeds: dict, cv: dict, others: tuple[dict, ...] = (), cv_seeds: t
         b = ext["int8"]
         lines += [f"Shared SVDB records ({len(ext['records'])}, lead {ext['lead']}), never trained on (the default "
                   f"trains on DS1 only), same {len(seeds['seeds'])} seeds:", "", *head,
-                  "| **int8 (integer reference = C)** | " + " | ".join(_cell(b, cl, k) for cl, k in KEYS + (("N", "se"),))
+                  "| **int8 (integer reference = C)** | " + " | ".join(spread_cell(b, cl, k) for cl, k in KEYS + (("N", "se"),))
                   + f" | {b['mean']['macro_f1']:.1f} |",
-                  "| float | " + " | ".join(_cell(ext["float"], cl, k) for cl, k in KEYS + (("N", "se"),))
+                  "| float | " + " | ".join(spread_cell(ext["float"], cl, k) for cl, k in KEYS + (("N", "se"),))
                   + f" | {ext['float']['mean']['macro_f1']:.1f} |",
                   "| bar (int8 mean) | " + " | ".join(f"≥ {SVDB_BAR[k]:g}" for k in KEYS) + " | | |", "",
                   "SVDB bar: " + _met({k: b["mean"]["per_class"][k[0]][k[1]] for k in KEYS}, SVDB_BAR)
@@ -88,7 +83,7 @@ def svdb_lines(seeds: dict, cv: dict, others: tuple[dict, ...] = (), cv_seeds: t
         b, fa, n = oof["report"], oof["false_alarms"], len(oof["cv_seeds"])
         lines += [f"Shared SVDB records, out-of-fold (the default trains on them), float, {n} CV seed{'s' * (n > 1)} "
                   f"({', '.join(str(s) for s in oof['cv_seeds'])}; mean ± sd, worst): "
-                  + ", ".join(f"{cl} {'Se' if k == 'se' else '+P'} {_cell(b, cl, k)}" for cl, k in KEYS + (("N", "se"),))
+                  + ", ".join(f"{cl} {'Se' if k == 'se' else '+P'} {spread_cell(b, cl, k)}" for cl, k in KEYS + (("N", "se"),))
                   + ". SVDB bar: " + _met({k: b["mean"]["per_class"][k[0]][k[1]] for k in KEYS}, SVDB_BAR)
                   + (f"; false S or V calls per hour per record: {_alarms(fa['mean'], fa['worst'] if n > 1 else None)}."
                      if fa else ".")]
@@ -99,7 +94,7 @@ def svdb_lines(seeds: dict, cv: dict, others: tuple[dict, ...] = (), cv_seeds: t
         b = e["int8"]
         lines += ["", f"Cross-database (the literature's protocol): {recipe_label(other)}, scored on the "
                   f"{len(e['records'])} shared SVDB records it never saw, {len(other['seeds'])} seeds: "
-                  + ", ".join(f"{cl} {'Se' if k == 'se' else '+P'} {_cell(b, cl, k)}" for cl, k in KEYS)
+                  + ", ".join(f"{cl} {'Se' if k == 'se' else '+P'} {spread_cell(b, cl, k)}" for cl, k in KEYS)
                   + "; false S or V calls per hour per record: "
                   + _alarms(e["false_alarms"]["int8"]["mean"], e["false_alarms"]["int8"]["worst"]) + "."]
     return lines
@@ -120,7 +115,7 @@ def headline(seeds: dict, cv: dict, diagnostic: dict | None = None, others: tupl
         rows.append(("edgeecg, diagnostic mode (next RR too), C int8", diagnostic["c_int8"]))
     rows += [(recipe_label(other), other["c_int8"] or other["float"]) for other in others]
     for label, block in rows:
-        lines.append(f"| {label} | " + " | ".join(_cell(block, cl, k) for cl, k in keys)
+        lines.append(f"| {label} | " + " | ".join(spread_cell(block, cl, k) for cl, k in keys)
                      + f" | {block['mean']['macro_f1']:.1f} ± {block['sd']['macro_f1']:.1f} |")
     lines.append("| bar (int8 C mean) | " + " | ".join(f"≥ {BAR[k]:g}" for k in keys) + " | |")
     for name, *vals in PUBLISHED:

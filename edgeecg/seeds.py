@@ -27,6 +27,16 @@ def _value(report: dict, cls: str | None, key: str) -> float:
     return report[key] if cls is None else report["per_class"][cls][key]
 
 
+def spread_cell(block: dict, cls: str | None, key: str) -> str:
+    """``mean ± sd (worst w)`` of one figure of a :func:`spread` block (``cls`` None: macro-F1)."""
+    mean, sd, worst = (_value(block[s], cls, key) for s in ("mean", "sd", "worst"))
+    return f"{mean:.1f} ± {sd:.1f} (worst {worst:.1f})"
+
+
+# The rows of the external and held-out tables: S and V Se / +P, N Se, macro-F1.
+SPREAD_ROWS = (TABLE_ROWS[0], TABLE_ROWS[1], TABLE_ROWS[2], TABLE_ROWS[3], TABLE_ROWS[5], TABLE_ROWS[6])
+
+
 def spread(reports: list[dict]) -> dict:
     """``per_seed``, and the ``mean``, ``sd`` (ddof 1) and ``worst`` (lowest) of every figure."""
     def stat(fn):
@@ -91,10 +101,7 @@ def held_out_markdown(held_out: dict) -> str:
         lines += [f"**{db}, out of fold (float, {len(o['cv_seeds'])} CV seeds {', '.join(map(str, o['cv_seeds']))}, "
                   f"epochs {', '.join(map(str, o['epochs']))}): the recipe trains on it**", "",
                   "| | S Se | S +P | V Se | V +P | N Se | macro-F1 |", "|---|---|---|---|---|---|---|",
-                  "| mean ± sd (worst) | " + " | ".join(
-                      f"{_value(b['mean'], c, k):.1f} ± {_value(b['sd'], c, k):.1f} (worst {_value(b['worst'], c, k):.1f})"
-                      for _, c, k in (TABLE_ROWS[0], TABLE_ROWS[1], TABLE_ROWS[2], TABLE_ROWS[3], TABLE_ROWS[5],
-                                      TABLE_ROWS[6])) + " |", ""]
+                  "| mean ± sd (worst) | " + " | ".join(spread_cell(b, c, k) for _, c, k in SPREAD_ROWS) + " |", ""]
         if o["false_alarms"]:
             lines += ["False S or V calls per hour of recording, per record:", "",
                       _alarm_line("float", o["false_alarms"]), ""]
@@ -114,9 +121,7 @@ def external_markdown(ext: dict) -> str:
     lines = [f"**{name} ({len(ext['records'])} records, lead {ext['lead']}), never trained on**", "",
              "| | S Se | S +P | V Se | V +P | N Se | macro-F1 |", "|---|---|---|---|---|---|---|"]
     for kind in ("int8", "float"):
-        b = ext[kind]
-        cells = [f"{_value(b['mean'], c, k):.1f} ± {_value(b['sd'], c, k):.1f} (worst {_value(b['worst'], c, k):.1f})"
-                 for _, c, k in (TABLE_ROWS[0], TABLE_ROWS[1], TABLE_ROWS[2], TABLE_ROWS[3], TABLE_ROWS[5], TABLE_ROWS[6])]
+        cells = [spread_cell(ext[kind], c, k) for _, c, k in SPREAD_ROWS]
         lines.append(f"| {'int8 (integer reference = C)' if kind == 'int8' else 'float'} | " + " | ".join(cells) + " |")
     lines += ["", "False S or V calls per hour of recording, per record:", "",
               _alarm_line("int8", ext["false_alarms"]["int8"]), _alarm_line("float", ext["false_alarms"]["float"])]
