@@ -54,16 +54,18 @@ def _pad_channels(a: np.ndarray, block: int) -> np.ndarray:
 
 
 def blocked_weights(weights: np.ndarray, block: int) -> np.ndarray:
-    """Weights (out, ...) as the kernels read them: (out / block, inputs / 2, block, 2).
+    """Weights (out, ...) as the kernels read them: (out / block, inputs / 2, block / 2, 2, 2).
 
     The inputs are in memory order (a conv's (out, k, in) flattens to ``tap * in + channel``, the
-    order of a channels-last window), padded with one zero weight to an even count; the weights of
-    one output channel for inputs 2i and 2i + 1 are adjacent. The output channels are zero-padded
-    to a multiple of ``block``.
+    order of a channels-last window), padded with one zero weight to an even count. For output
+    channels c, c + 1 and inputs j, j + 1 the four bytes are w[c][j], w[c+1][j], w[c][j+1],
+    w[c+1][j+1] (``[..., input, channel]``): what SXTB16 splits into each channel's pair. The output
+    channels are zero-padded to a multiple of ``block`` (even).
     """
     w = _pad_channels(weights.reshape(len(weights), -1), block)
     w = np.pad(w, ((0, 0), (0, w.shape[1] % 2)))
-    return np.ascontiguousarray(w.reshape(len(w) // block, block, -1, 2).transpose(0, 2, 1, 3))
+    blocks, pairs = len(w) // block, w.shape[1] // 2
+    return np.ascontiguousarray(w.reshape(blocks, block // 2, 2, pairs, 2).transpose(0, 3, 1, 4, 2))
 
 
 @dataclass
@@ -91,8 +93,8 @@ class CModel:
     """The generated C sources of one :class:`Int8Graph`."""
 
     def __init__(self, graph: Int8Graph, prefix: str = "edgeecg", block: int = DEFAULT_BLOCK):
-        if block < 1:
-            raise ValueError(f"block must be >= 1, not {block}")
+        if block < 2 or block % 2:
+            raise ValueError(f"block must be an even number >= 2, not {block}")
         graph.output_layer()       # the class is decided on its accumulators: checked before any C is made
         self.graph = graph
         self.prefix = c_identifier(prefix)
@@ -137,6 +139,25 @@ class CModel:
     def _has_left_shift(self) -> bool:
         return any(int(np.max(lay.shift)) > 0 for lay in self.graph.layers if lay.shift is not None)
 
+    def _weights_above_min(self) -> bool:
+        """No weight is -128 (TFLite's symmetric int8 weights never are): two products then sum in int16."""
+        return all(int(lay.weights.min()) > -128 for lay in self.graph.layers if lay.weights is not None)
+
+    def _fast_requant(self) -> bool:
+        """Every requantization shifts right (>= 1) and no accumulator can reach 2^30 for any int8
+        input: the kernels' short requantization (``FAST_REQUANT``) is then exact."""
+        for lay in self.graph.layers:
+            if lay.weights is None:
+                continue
+            if int(np.max(lay.shift)) > -1:
+                return False
+            w = lay.weights.reshape(len(lay.weights), -1).astype(np.int64)
+            in_zp = self.graph.qparams[lay.inputs[0]].zero_point
+            bias_zp = lay.bias.astype(np.int64) - in_zp * w.sum(1)
+            if int(np.max(np.abs(bias_zp) + 128 * np.abs(w).sum(1))) >= 1 << 30:
+                return False
+        return True
+
     def _arguments(self) -> dict[int, str]:
         """The graph inputs, as the arguments of ``classify`` name them."""
         g = self.graph
@@ -175,6 +196,8 @@ class CModel:
                  f"#define BLOCK {self.block} /* output channels computed together (accumulators) */",
                  f"#define LEFT_SHIFT {int(self._has_left_shift())} /* some requantization multiplier is > 1 */",
                  f"#define WIDE_INPUT_MAX {self._longest_input()} /* values in the longest layer input */",
+                 f"#define WEIGHTS_ABOVE_MIN {int(self._weights_above_min())} /* no weight is -128 */",
+                 f"#define FAST_REQUANT {int(self._fast_requant())} /* right shifts only, |accumulators| < 2^30 */",
                  "", kernels]
         pad = lambda a: _pad_channels(np.asarray(a), self.block)  # noqa: E731
         for i, lay in enumerate(g.layers):
@@ -295,12 +318,22 @@ def read_outputs(data: bytes) -> tuple[np.ndarray, np.ndarray]:
     return out[:, :-1].copy(), out[:, -1].astype(np.int64)
 
 
-def kernel_build(block: int, cc: str = "cc", flags: tuple[str, ...] = ()) -> str:
-    """Which kernels of ``templates/kernels.c`` ``cc flags`` compiles: "avx2" (an x86-64 target with
-    AVX2 and a block that is a multiple of 8) or "portable" (C99 on every other core)."""
+def kernel_build(block: int, cc: str = "cc", flags: tuple[str, ...] = (), weights_above_min: bool = True) -> str:
+    """Which kernels of ``templates/kernels.c`` ``cc flags`` compiles, from the compiler's ISA macros:
+    "avx2" (x86-64 with AVX2), "neon" (AArch64; no weight of -128), both for a block that is a
+    multiple of 8; "dsp" (32-bit Arm with the DSP extension: Cortex-M4/M7/M33, Armv7-A) or
+    "portable" (C99 on every other core)."""
     res = subprocess.run([cc, *flags, "-dM", "-E", "-x", "c", os.devnull], capture_output=True, text=True,
                          check=False)
-    return "avx2" if res.returncode == 0 and "#define __AVX2__ 1" in res.stdout and block % 8 == 0 else "portable"
+    macros = set(res.stdout.splitlines()) if res.returncode == 0 else set()
+    defined = lambda name: any(line.startswith(f"#define {name} ") for line in macros)  # noqa: E731
+    if defined("__AVX2__") and block % 8 == 0:
+        return "avx2"
+    if defined("__aarch64__") and defined("__ARM_NEON") and block % 8 == 0 and weights_above_min:
+        return "neon"
+    if defined("__ARM_FEATURE_SIMD32") and defined("__ARM_FEATURE_DSP"):
+        return "dsp"
+    return "portable"
 
 
 def convert(graph: Int8Graph, prefix: str = "edgeecg", block: int = DEFAULT_BLOCK) -> CModel:

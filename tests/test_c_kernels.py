@@ -1,23 +1,31 @@
 """The generated C's int8 kernels against the numpy reference on hand-built graphs: every block size
 (with zero-padded channel blocks), odd input counts, an even kernel, full-range weights, requantization
-with left shifts that saturate, and both kernel builds (portable C99, and the AVX2 one where this
-machine has AVX2)."""
+with left shifts that saturate, extreme inputs, and every kernel path: portable C99 and AVX2 on this
+machine (also under ASan/UBSan), and the Arm DSP (Cortex-M4), NEON (AArch64) and portable RISC-V
+builds cross-compiled and run under qemu."""
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from edgeecg.bench.cross import PLATFORMS, build_plugin, run_platform
 from edgeecg.quant.graph import Int8Graph, Layer, QParams
 from edgeecg.quant.reference import class_scores, classify_int8
 from firmware_export import convert
 from firmware_export.cmodel import blocked_weights, kernel_build
 
 
-def random_graph(seed: int, max_shift: int) -> Int8Graph:
+def random_graph(seed: int, max_shift: int, weight_min: int = -128) -> Int8Graph:
     """beat (16, 3) -> conv k5 (5 ch, ReLU range) -> maxpool -> conv k4 (6 ch) -> concat rr (3) -> fc (5 logits).
 
     The first conv and the fc have odd input counts (15, 51); the second conv an even kernel (SAME
     pads 1 before, 2 after). With ``max_shift`` > 0 one channel per layer has a left shift and a
-    bias of 2^30, which saturates.
+    bias of 2^30, which saturates. ``weight_min`` -127 makes TFLite's symmetric weights (the NEON
+    kernels need them; -128 falls back to the portable ones).
     """
     rng = np.random.default_rng(seed)
     shapes = {0: (1, 16, 3), 1: (1, 3), 2: (1, 16, 5), 3: (1, 8, 5), 4: (1, 8, 6), 5: (1, 51), 6: (1, 5)}
@@ -30,7 +38,7 @@ def random_graph(seed: int, max_shift: int) -> Int8Graph:
         shift = rng.integers(-13, -7, n)                  # scales that keep most outputs inside int8
         if max_shift > 0:                                 # channel 0: left shift, saturating int32
             bias[0], shift[0] = rng.choice([-1, 1]) * (1 << 30), max_shift
-        return Layer(kind, inputs, output, weights=rng.integers(-128, 128, wshape).astype(np.int8),
+        return Layer(kind, inputs, output, weights=rng.integers(weight_min, 128, wshape).astype(np.int8),
                      bias=bias.astype(np.int32), multiplier=rng.integers(1 << 30, (1 << 31) - 1, n).astype(np.int32),
                      shift=shift.astype(np.int32), act_min=act_min)
 
@@ -45,16 +53,25 @@ BUILDS = [pytest.param((), id="portable"),
                                                 reason="cc -march=native gives no AVX2 here"))]
 
 
+def kernel_inputs(n: int = 400) -> tuple[np.ndarray, np.ndarray]:
+    """Random int8 beats and RR features, the first three beats at the extremes (-128, 127, alternating)."""
+    rng = np.random.default_rng(1)
+    beat = rng.integers(-128, 128, (n, 16, 3), dtype=np.int8)
+    rr = rng.integers(-128, 128, (n, 3), dtype=np.int8)
+    beat[0], beat[1], rr[0], rr[1] = -128, 127, -128, 127
+    beat[2] = np.where(np.arange(48).reshape(16, 3) % 2, 127, -128)
+    return beat, rr
+
+
 @pytest.mark.parametrize("build", BUILDS)
-@pytest.mark.parametrize("block", [1, 3, 8, 16])
+@pytest.mark.parametrize("block", [2, 4, 8, 16])
 @pytest.mark.parametrize("max_shift", [0, 3])
 def test_c_matches_the_reference_for_every_block_size(block, max_shift, build):
     g = random_graph(seed=block * 10 + max_shift, max_shift=max_shift)
     c = convert(g, "k", block=block)
     assert f"#define LEFT_SHIFT {int(max_shift > 0)}" in c.files["k_model.c"]
-    rng = np.random.default_rng(1)
-    beat = rng.integers(-128, 128, (400, 16, 3), dtype=np.int8)
-    rr = rng.integers(-128, 128, (400, 3), dtype=np.int8)
+    assert f"#define FAST_REQUANT {int(max_shift == 0)}" in c.files["k_model.c"]
+    beat, rr = kernel_inputs()
     expected, expected_cls = classify_int8(g, beat, rr)
     assert len(np.unique(expected)) > 20          # the outputs span the int8 range, not one clamped value
     logits, cls = c.run(beat, rr, extra_flags=build)
@@ -87,17 +104,74 @@ def test_the_class_is_decided_below_the_int8_step():
 def test_blocked_weights_layout_and_padding():
     w = np.arange(1, 5 * 3 * 3 + 1).reshape(5, 3, 3).astype(np.int8)     # (out 5, k 3, in 3): 9 inputs
     b = blocked_weights(w, 4)
-    assert b.shape == (2, 5, 4, 2)                      # 2 blocks, 5 input pairs (9 + 1 zero), 4 channels, pair
-    assert b[0, 2, 3, 1] == w[3, 1, 2]                  # input 2 * 2 + 1 = 5 = tap 1 * in 3 + channel 2
-    assert b[1, :, 0].ravel().tolist() == [*w[4].ravel(), 0]            # odd input count: one zero weight
-    assert not b[1, :, 1:].any()                                        # padding channels
+    # 2 blocks, 5 input pairs (9 + 1 zero), 2 channel pairs, (input, channel) within a pair of each
+    assert b.shape == (2, 5, 2, 2, 2)
+    assert b[0, 2, 1, 1, 1] == w[3, 1, 2]               # channel 2 * 1 + 1, input 2 * 2 + 1 = tap 1 * 3 + 2
+    assert b[0, 0, 0].ravel().tolist() == [w[0, 0, 0], w[1, 0, 0], w[0, 0, 1], w[1, 0, 1]]   # SXTB16's order
+    assert b[1, :, 0, :, 0].ravel().tolist() == [*w[4].ravel(), 0]       # odd input count: one zero weight
+    assert not b[1, :, 0, :, 1].any() and not b[1, :, 1].any()          # padding channels
 
 
-def test_block_must_be_positive():
-    with pytest.raises(ValueError, match="block must be >= 1"):
-        convert(random_graph(0, 0), block=0)
+@pytest.mark.parametrize("block", [0, 1, 3])
+def test_block_must_be_even(block):
+    with pytest.raises(ValueError, match="block must be an even number"):
+        convert(random_graph(0, 0), block=block)
 
 
 def test_kernel_build_needs_avx2_and_a_block_of_8s():
-    assert kernel_build(3, "cc", ("-march=native",)) == "portable"     # not a multiple of 8 channels
+    assert kernel_build(4, "cc", ("-march=native",)) == "portable"     # not a multiple of 8 channels
     assert kernel_build(16, "cc", ("-mno-avx2",)) == "portable"        # no AVX2 (or not x86: flag refused)
+
+
+def test_c_is_clean_under_asan_and_ubsan():
+    """Both host builds of every kernel variant (block sizes, left shifts) under the sanitizers."""
+    probe = subprocess.run(["cc", "-fsanitize=address,undefined", "-x", "c", "-", "-o", "/dev/null"],
+                           input="int main(void){return 0;}", capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip("cc cannot build with -fsanitize=address,undefined here")
+    sanitize = ("-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all")
+    beat, rr = kernel_inputs(100)
+    for block, max_shift in ((2, 0), (8, 3), (16, 0)):
+        g = random_graph(seed=block + max_shift, max_shift=max_shift)
+        expected = classify_int8(g, beat, rr)
+        for extra in ((), ("-march=native",)):
+            logits, cls = convert(g, "k", block=block).run(beat, rr, extra_flags=sanitize + extra)
+            np.testing.assert_array_equal(logits, expected[0])
+            np.testing.assert_array_equal(cls, expected[1])
+
+
+@pytest.fixture(scope="module")
+def qemu_plugin():
+    with tempfile.TemporaryDirectory() as d:
+        yield build_plugin(Path(d))
+
+
+# (block, max_shift, weight_min): symmetric weights take the NEON kernels on AArch64, -128 the
+# portable ones; max_shift 3 takes the general requantization (left shifts that saturate).
+CROSS_CASES = [(8, 0, -127), (16, 3, -127), (2, 0, -128), (8, 3, -128)]
+
+
+@pytest.mark.parametrize("plat", PLATFORMS, ids=lambda p: p.name)
+@pytest.mark.parametrize("block,max_shift,weight_min", CROSS_CASES)
+def test_every_kernel_path_matches_the_reference_under_qemu(plat, block, max_shift, weight_min, qemu_plugin):
+    if plat.missing():
+        pytest.skip(plat.missing())
+    g = random_graph(seed=block + max_shift, max_shift=max_shift, weight_min=weight_min)
+    c = convert(g, "k", block=block)
+    expected = {(-127, "c_aarch64"): "neon" if block % 8 == 0 else "portable", (-128, "c_aarch64"): "portable",
+                (-127, "c_cortex_m4"): "dsp", (-128, "c_cortex_m4"): "dsp"}.get((weight_min, plat.name), "portable")
+    assert kernel_build(block, plat.cc, plat.flags, weight_min > -128) == expected
+    beat, rr = kernel_inputs(60)
+    result = run_platform(plat, c, c.records(beat, rr), len(beat), qemu_plugin)
+    logits, cls = classify_int8(g, beat, rr)
+    np.testing.assert_array_equal(result.logits, logits)
+    np.testing.assert_array_equal(result.classes, cls)
+
+
+def test_the_dsp_and_neon_paths_are_what_the_cross_compilers_build():
+    """The ISA macros the kernel choice reads are the ones these compilers define."""
+    for plat, expected in (("c_cortex_m4", "dsp"), ("c_aarch64", "neon"), ("c_rv32imc", "portable")):
+        p = next(p for p in PLATFORMS if p.name == plat)
+        if shutil.which(p.cc) is None:
+            continue
+        assert kernel_build(8, p.cc, p.flags) == expected

@@ -52,7 +52,8 @@ def test_realtime_rr_features_are_causal():
     a, b = rr_features(r, 180, cfg), rr_features(later, 180, cfg)
     np.testing.assert_array_equal(a[:28], b[:28])   # ... the features of earlier beats do not
     assert a.shape[1] == len(rr_feature_names(cfg)) == len(CAUSAL_RR_FEATURES)
-    expected = {"pre_rr": 0.8, "prev_rr": 0.8, "local_rr": 0.8, "avg_rr": 0.8, "regular_rr": 0.8, "irregularity": 0}
+    expected = {"pre_rr": 0.8, "prev_rr": 0.8, "local_rr": 0.8, "avg_rr": 0.8, "regular_rr": 0.8, "irregularity": 0,
+                "pre_z_regular": 0}
     np.testing.assert_allclose(a[5], [expected.get(n, 1.0) for n in CAUSAL_RR_FEATURES])
 
 
@@ -69,6 +70,21 @@ def test_regular_rr_ignores_ectopic_beats_and_follows_a_lasting_change():
     assert reg[125] > 0.95                                      # ... not at its first beats
     ratio = rr / reg
     assert ratio[50] < 0.65 and ratio[120] < 0.75
+
+
+def test_pre_z_regular_measures_prematurity_in_the_patients_own_spread():
+    """A beat 7 % early is far outside a metronomic rhythm and inside one with sinus arrhythmia."""
+    cfg = DataConfig(rr_features=("pre_over_regular", "pre_z_regular"))
+    rng = np.random.default_rng(0)
+    z = {}
+    for spread in (0.0, 0.06):
+        rr = np.round(180 * (0.8 * (1 + spread * rng.uniform(-1, 1, 60)))).astype(np.int64)
+        rr[40] = round(0.93 * rr[:40].mean())
+        f = rr_features(np.cumsum(np.concatenate([[0], rr])), 180, cfg)
+        assert 0.88 < f[40, 0] < 0.98                  # the same ratio to the regular RR ...
+        z[spread] = f[40, 1]
+        assert np.abs(f[:, 1]).max() <= 16
+    assert z[0.0] < -4 < -2 < z[0.06] < 0                # ... a different prematurity in units of spread
 
 
 def test_irregularity_is_high_in_an_irregular_rhythm():

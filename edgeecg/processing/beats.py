@@ -82,6 +82,19 @@ def regular_rr(rr: np.ndarray, cfg: DataConfig) -> np.ndarray:
     return out
 
 
+def regular_spread(rr: np.ndarray, regular: np.ndarray, cfg: DataConfig) -> np.ndarray:
+    """Mean distance of the last ``regular_rr_beats`` regular intervals from the regular estimate
+    *before* each beat: how much this patient's own regular rhythm varies (same unit as ``rr``).
+    A beat 7 % early is premature in a metronomic patient and not in one with sinus arrhythmia."""
+    out = np.empty(len(rr))
+    recent: list[float] = []
+    for i, v in enumerate(rr):
+        out[i] = float(np.mean(recent)) if recent else 0.0
+        if in_band(float(v), float(regular[i]), cfg):
+            recent = (recent + [abs(float(v) - float(regular[i]))])[-cfg.regular_rr_beats:]
+    return out
+
+
 def irregularity(rr: np.ndarray, n: int) -> np.ndarray:
     """Mean absolute difference of successive RR intervals over the ``n`` differences *before* each
     interval (0 for the first): high in atrial fibrillation, where every beat looks premature."""
@@ -105,7 +118,11 @@ def rr_features(r_peaks: np.ndarray, fs: float, cfg: DataConfig) -> np.ndarray:
     avg = _trailing_mean(pre, cfg.avg_rr_beats)
     regular = regular_rr(samples, cfg) / fs        # estimated on whole samples, as the device does
     post = np.append(pre[1:], np.nan)
-    values = {
+    values = {}
+    if "pre_z_regular" in cfg.rr_features:   # how early, in units of the patient's own regular spread
+        spread = regular_spread(samples, regular * fs, cfg) / fs
+        values["pre_z_regular"] = np.clip((pre - regular) / (spread + regular / 64), -16, 16)
+    values |= {
         "pre_rr": pre, "prev_rr": prev, "local_rr": local, "avg_rr": avg, "regular_rr": regular,
         "irregularity": irregularity(pre, cfg.irregularity_beats) / regular,
         "pre_over_avg": pre / avg, "local_over_avg": local / avg, "pre_over_local": pre / local,

@@ -1,11 +1,20 @@
 /* int8 kernels: TFLite's reference arithmetic (MultiplyByQuantizedMultiplier), C99, no float.
  *
- * Every layer computes BLOCK output channels at a time. Weights are stored as (channel block,
- * input pair, BLOCK, 2): the weights of one output channel for inputs 2i and 2i + 1 sit side by
- * side, so an input pair is loaded once and multiply-added into BLOCK accumulators, which a scalar
- * core keeps in registers and an AVX2 host updates 8 at a time with one pmaddwd. Layer widths are
- * zero-padded to a multiple of BLOCK and input counts to an even number; the padding is computed
- * and never stored.
+ * Every layer computes BLOCK output channels (BLOCK even) at one or two output positions at a time:
+ * a convolution's neighbouring positions share every weight they load. Weights are stored as
+ * (channel block, input pair, channel pair, 4 bytes): for channels c, c + 1 and inputs j, j + 1 the
+ * bytes are w[c][j], w[c+1][j], w[c][j+1], w[c+1][j+1]. Bytes 0 and 2 are then channel c's pair
+ * and bytes 1 and 3 channel c + 1's, which is what the Arm DSP instruction SXTB16 extracts (it
+ * sign-extends bytes 0 and 2, or 1 and 3 after a rotation) for SMLAD to multiply-add with an int16
+ * input pair. Layer widths are zero-padded to a multiple of BLOCK and input counts to an even
+ * number; the padding is computed and never stored.
+ *
+ * One portable C99 path, and target paths chosen from the compiler's ISA macros, each bit-exact
+ * with it (tests run each under qemu against the numpy reference):
+ *   KERNELS_AVX2  x86-64 with AVX2 (the host): pmaddwd on 8 channels at once
+ *   KERNELS_NEON  AArch64 (Raspberry Pi 3/4/5): smull/smlal on int8, 16 multiply-adds per instruction
+ *   KERNELS_DSP   32-bit Arm with the DSP extension (Cortex-M4/M7/M33/M55, ...): SMLAD, 2 per instruction
+ *   portable      everything else (RISC-V, Xtensa, Cortex-M0, ...)
  *
  * The kernels read x[n] after an odd number n of inputs (its weight is zero): the generator
  * leaves a byte after every such buffer.
@@ -16,13 +25,17 @@
  * into the bias at generation time (bias_zp). */
 
 #if defined(__AVX2__) && BLOCK % 8 == 0
-#define KERNELS_AVX2 1      /* x86-64 with AVX2: the block kernel below uses pmaddwd */
+#define KERNELS_AVX2 1
 #include <immintrin.h>
-#else
-#define KERNELS_AVX2 0      /* every other core: portable C99 */
+#elif defined(__aarch64__) && defined(__ARM_NEON) && BLOCK % 8 == 0 && WEIGHTS_ABOVE_MIN
+#define KERNELS_NEON 1      /* two int8 products summed in int16 need no weight of -128 */
+#include <arm_neon.h>
+#elif defined(__ARM_FEATURE_SIMD32) && defined(__ARM_FEATURE_DSP)
+#define KERNELS_DSP 1
+#include <arm_acle.h>
 #endif
 
-#if !KERNELS_AVX2
+#if !defined(KERNELS_AVX2) && !defined(KERNELS_NEON)     /* the scalar requantization */
 
 /* TFLite's MultiplyByQuantizedMultiplier for a multiplier in [0, 2^31), as the int8 kernels use it:
  * acc * multiplier * 2^(shift - 31), the left shift saturating to int32, then two roundings.
@@ -32,6 +45,19 @@
  * logical, and the logical one vectorizes. RoundingDivideByPOT then rounds half away from zero
  * again. Right shifts of negative int32 values are arithmetic and conversions to int32 wrap, as
  * on every compiler TFLite itself supports. Branch-free, so that a loop over a block vectorizes. */
+#if FAST_REQUANT
+/* The same function where the generator has checked that no multiplier needs a left shift, every
+ * right shift is >= 1 and every accumulator is below 2^30 in magnitude: (x * m + 2^30) >> 31 is
+ * then the high word of (2x) * m, rounded (a 32 x 32 -> 64 multiply and an add; SMMULR-like), and
+ * the rounding divide is one add of -1 for a negative value and one of 2^(right - 1). */
+static int32_t requantize(int32_t acc, int32_t multiplier, int32_t shift)
+{
+    const int32_t right = -shift;
+    const int64_t product = (int64_t)(acc * 2) * multiplier;
+    const int32_t high = (int32_t)(product >> 32) + (int32_t)((uint32_t)product >> 31);
+    return (high + (high >> 31) + (int32_t)(1u << (right - 1))) >> right;
+}
+#else
 static int32_t requantize(int32_t acc, int32_t multiplier, int32_t shift)
 {
     const int32_t right = shift > 0 ? 0 : -shift;
@@ -46,7 +72,36 @@ static int32_t requantize(int32_t acc, int32_t multiplier, int32_t shift)
     const int32_t high = (int32_t)((uint64_t)((int64_t)scaled * multiplier + ((int64_t)1 << 30)) >> 31);
     return (high >> right) + ((high & mask) > (mask >> 1) + (high < 0) ? 1 : 0);
 }
+#endif
 
+/* Requantize `count` accumulators to int8 (clamped to the activation range) and store them. */
+static void store_s8(const int32_t *acc, const int32_t *mult, const int32_t *shift, int32_t count,
+                     int32_t out_zp, int32_t act_min, int32_t act_max, int8_t *out)
+{
+    int32_t b;
+    for (b = 0; b < count; ++b) {
+        const int32_t v = requantize(acc[b], mult[b], shift[b]) + out_zp;
+        out[b] = (int8_t)(v < act_min ? act_min : (v > act_max ? act_max : v));
+    }
+}
+
+#endif
+
+#if defined(KERNELS_AVX2) || defined(KERNELS_DSP)
+/* A layer's input, widened once to int16 (WIDE_INPUT_MAX: the longest, from the generator), so
+ * that one 32-bit load is an input pair in the form pmaddwd and SMLAD take. */
+typedef int16_t input_t;
+static int16_t wide_input[WIDE_INPUT_MAX];
+
+static const input_t *layer_input(const int8_t *in, int32_t n)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        wide_input[i] = in[i];
+    }
+    return wide_input;
+}
+#else
 typedef int8_t input_t;     /* a layer's input, read in place */
 
 static const input_t *layer_input(const int8_t *in, int32_t n)
@@ -54,64 +109,222 @@ static const input_t *layer_input(const int8_t *in, int32_t n)
     (void)n;
     return in;
 }
+#endif
 
-/* acc[b] += sum_j x[j] * w[j][b] for j < n, an input pair at a time; two separate multiply-adds
- * per channel keep each accumulator's chain in one register. */
-static void dot_block(int32_t acc[BLOCK], const input_t *x, const int8_t *w, int32_t n)
-{
-    int32_t a[BLOCK], j, b;
-    memcpy(a, acc, sizeof a);
-    for (j = 0; j < n; j += 2, w += 2 * BLOCK) {
-        const int32_t x0 = x[j], x1 = x[j + 1];
-#pragma GCC unroll 32
-        for (b = 0; b < BLOCK; ++b) {
-            a[b] += x0 * w[2 * b];
-            a[b] += x1 * w[2 * b + 1];
-        }
-    }
-    memcpy(acc, a, sizeof a);
-}
+/* Every path defines
+ *   block_s8(x, stride, npos, w, n, bias_zp, mult, shift, count, out_zp, act_min, act_max, out, out_stride):
+ * for positions p < npos (1 or 2) and the first `count` channels b of a block,
+ *   out[p * out_stride + b] = requantized(bias_zp[b] + sum_{j < n} x[p * stride + j] * w(b, j)). */
 
-/* Requantize BLOCK accumulators to int8 and store the first n. On SIMD hosts (SSE2, NEON) the
- * int32 arithmetic and the narrowing to int8 are two loops, kept rolled, so that the compiler
- * vectorizes the first one whole; scalar cores do both in one pass. */
-static void store_block(const int32_t acc[BLOCK], const int32_t *mult, const int32_t *shift, int32_t n,
-                        int32_t out_zp, int32_t act_min, int32_t act_max, int8_t *out)
+#if defined(KERNELS_DSP)
+
+static int32_t sxtb16_ror8(uint32_t x)      /* SXTB16 of bytes 1 and 3 */
 {
-    int32_t b;
-#if defined(__SSE2__) || defined(__ARM_NEON)
-    int32_t y[BLOCK];
-    int8_t y8[BLOCK];
-#pragma GCC unroll 1
-    for (b = 0; b < BLOCK; ++b) {
-        const int32_t v = requantize(acc[b], mult[b], shift[b]) + out_zp;
-        y[b] = v < act_min ? act_min : (v > act_max ? act_max : v);
-    }
-    for (b = 0; b < BLOCK; ++b) {
-        y8[b] = (int8_t)y[b];
-    }
-    memcpy(out, y8, (size_t)n);
+#if defined(__GNUC__)
+    int32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
 #else
-    for (b = 0; b < n; ++b) {
-        const int32_t v = requantize(acc[b], mult[b], shift[b]) + out_zp;
-        out[b] = (int8_t)(v < act_min ? act_min : (v > act_max ? act_max : v));
-    }
+    return (int32_t)__sxtb16((int32_t)((x >> 8) | (x << 24)));
 #endif
 }
 
-/* One block of output channels: out[b] = requantized(bias_zp[b] + sum_j x[j] * w[j][b]) for the
- * first `count` channels b. */
-static void block_s8(const input_t *x, const int8_t *w, int32_t n, const int32_t *bias_zp, const int32_t *mult,
-                     const int32_t *shift, int32_t count, int32_t out_zp, int32_t act_min, int32_t act_max,
-                     int8_t *out)
+static inline void block_s8(const input_t *x, int32_t stride, int32_t npos, const int8_t *w, int32_t n,
+                     const int32_t *bias_zp, const int32_t *mult, const int32_t *shift, int32_t count,
+                     int32_t out_zp, int32_t act_min, int32_t act_max, int8_t *out, int32_t out_stride)
 {
-    int32_t acc[BLOCK];
-    memcpy(acc, bias_zp, sizeof acc);
-    dot_block(acc, x, w, n);
-    store_block(acc, mult, shift, count, out_zp, act_min, act_max, out);
+    int32_t acc[2][BLOCK], q, j;
+    const input_t *x1 = npos > 1 ? x + stride : x;      /* one position: computed twice, stored once */
+    for (q = 0; 2 * q < count; ++q) {
+        /* channels 2q, 2q + 1 at both positions: 4 accumulators, 2 input words, 2 weight words and
+         * 3 pointers stay in the 14 registers a Cortex-M has; two input pairs per pass */
+        const int8_t *wq = w + 4 * q;
+        int32_t a0 = bias_zp[2 * q], b0 = bias_zp[2 * q + 1], a1 = a0, b1 = b0;
+        for (j = 0; j + 4 <= n; j += 4, wq += 4 * BLOCK) {
+            uint32_t ww;
+            int32_t xa, xb, wc, wd;
+            memcpy(&ww, wq, 4);
+            memcpy(&xa, x + j, 4);
+            memcpy(&xb, x1 + j, 4);
+            wc = (int32_t)__sxtb16((int32_t)ww);
+            wd = sxtb16_ror8(ww);
+            a0 = __smlad(wc, xa, a0);
+            b0 = __smlad(wd, xa, b0);
+            a1 = __smlad(wc, xb, a1);
+            b1 = __smlad(wd, xb, b1);
+            memcpy(&ww, wq + 2 * BLOCK, 4);
+            memcpy(&xa, x + j + 2, 4);
+            memcpy(&xb, x1 + j + 2, 4);
+            wc = (int32_t)__sxtb16((int32_t)ww);
+            wd = sxtb16_ror8(ww);
+            a0 = __smlad(wc, xa, a0);
+            b0 = __smlad(wd, xa, b0);
+            a1 = __smlad(wc, xb, a1);
+            b1 = __smlad(wd, xb, b1);
+        }
+        for (; j < n; j += 2, wq += 2 * BLOCK) {       /* the last pairs */
+            uint32_t ww;
+            int32_t xa, xb, wc, wd;
+            memcpy(&ww, wq, 4);
+            memcpy(&xa, x + j, 4);
+            memcpy(&xb, x1 + j, 4);
+            wc = (int32_t)__sxtb16((int32_t)ww);
+            wd = sxtb16_ror8(ww);
+            a0 = __smlad(wc, xa, a0);
+            b0 = __smlad(wd, xa, b0);
+            a1 = __smlad(wc, xb, a1);
+            b1 = __smlad(wd, xb, b1);
+        }
+        acc[0][2 * q] = a0;
+        acc[0][2 * q + 1] = b0;
+        acc[1][2 * q] = a1;
+        acc[1][2 * q + 1] = b1;
+    }
+    store_s8(acc[0], mult, shift, count, out_zp, act_min, act_max, out);
+    if (npos > 1) {
+        store_s8(acc[1], mult, shift, count, out_zp, act_min, act_max, out + out_stride);
+    }
 }
 
-#else /* KERNELS_AVX2 */
+#elif defined(KERNELS_NEON)
+
+/* requantize() on 4 lanes with TFLite's NEON steps: vqrdmulh is (x * m + 2^30) >> 31 with m >= 0,
+ * and the rounding right shift with a -1 fixup for negative values rounds half away from zero. */
+static int32x4_t requantize4(int32x4_t acc, int32x4_t mult, int32x4_t shift)
+{
+    const int32x4_t zero = vdupq_n_s32(0);
+    const int32x4_t right_neg = vminq_s32(shift, zero);        /* -right */
+#if LEFT_SHIFT
+    const int32x4_t scaled = vqshlq_s32(acc, vmaxq_s32(shift, zero));
+#else
+    const int32x4_t scaled = acc;
+#endif
+    const int32x4_t high = vqrdmulhq_s32(scaled, mult);
+    const int32x4_t fixup = vshrq_n_s32(vandq_s32(high, right_neg), 31);
+    return vrshlq_s32(vqaddq_s32(high, fixup), right_neg);
+}
+
+/* x[j], x[j], x[j+1], x[j+1] in every 32-bit lane: the inputs of one pair against the weight
+ * bytes of two channels (w[c][j], w[c+1][j], w[c][j+1], w[c+1][j+1]) */
+static int8x16_t pair_lanes(const int8_t *x)
+{
+    int16_t pair;
+    int8x16_t v;
+    memcpy(&pair, x, 2);
+    v = vreinterpretq_s8_s16(vdupq_n_s16(pair));
+    return vzip1q_s8(v, v);
+}
+
+static inline void block_s8(const input_t *x, int32_t stride, int32_t npos, const int8_t *w, int32_t n,
+                     const int32_t *bias_zp, const int32_t *mult, const int32_t *shift, int32_t count,
+                     int32_t out_zp, int32_t act_min, int32_t act_max, int8_t *out, int32_t out_stride)
+{
+    /* acc[p][k]: channels 2k, 2k + 1 as (even inputs of 2k, of 2k + 1, odd inputs of 2k, of 2k + 1) */
+    int32x4_t acc[2][BLOCK / 2];
+    const input_t *xs[2];
+    int32_t i, j, p;
+    xs[0] = x;
+    xs[1] = npos > 1 ? x + stride : x;
+    for (p = 0; p < 2; ++p) {
+        for (i = 0; i < BLOCK / 2; ++i) {
+            acc[p][i] = vdupq_n_s32(0);
+        }
+    }
+    /* four input pairs at a time, as two steps of two: the two products per lane of a step are
+     * summed in int16, exactly (|w| <= 127, so |sum| <= 2 * 127 * 128 < 2^15), then widened into
+     * the int32 lanes */
+    for (j = 0; j + 8 <= n; j += 8, w += 8 * BLOCK) {
+#pragma GCC unroll 2
+        for (p = 0; p < 2; ++p) {
+            uint64_t eight;                                 /* x[j] .. x[j + 7] */
+            int32x4_t quads;                                /* x[j] x[j] x[j+1] x[j+1] .. x[j+7] x[j+7] */
+            int8x16_t v;
+            memcpy(&eight, xs[p] + j, 8);
+            v = vreinterpretq_s8_u64(vdupq_n_u64(eight));
+            quads = vreinterpretq_s32_s8(vzip1q_s8(v, v));
+            const int8x16_t x0 = vreinterpretq_s8_s32(vdupq_laneq_s32(quads, 0));
+            const int8x16_t x1 = vreinterpretq_s8_s32(vdupq_laneq_s32(quads, 1));
+            const int8x16_t x2 = vreinterpretq_s8_s32(vdupq_laneq_s32(quads, 2));
+            const int8x16_t x3 = vreinterpretq_s8_s32(vdupq_laneq_s32(quads, 3));
+#pragma GCC unroll 4
+            for (i = 0; i < BLOCK / 8; ++i) {
+                const int8_t *wi = w + 16 * i;
+                const int8x16_t w0 = vld1q_s8(wi), w1 = vld1q_s8(wi + 2 * BLOCK);
+                const int8x16_t w2 = vld1q_s8(wi + 4 * BLOCK), w3 = vld1q_s8(wi + 6 * BLOCK);
+                const int16x8_t lo01 = vmlal_s8(vmull_s8(vget_low_s8(w0), vget_low_s8(x0)), vget_low_s8(w1),
+                                                vget_low_s8(x1));
+                const int16x8_t hi01 = vmlal_high_s8(vmull_high_s8(w0, x0), w1, x1);
+                const int16x8_t lo23 = vmlal_s8(vmull_s8(vget_low_s8(w2), vget_low_s8(x2)), vget_low_s8(w3),
+                                                vget_low_s8(x3));
+                const int16x8_t hi23 = vmlal_high_s8(vmull_high_s8(w2, x2), w3, x3);
+                acc[p][4 * i] = vaddw_s16(vaddw_s16(acc[p][4 * i], vget_low_s16(lo01)), vget_low_s16(lo23));
+                acc[p][4 * i + 1] = vaddw_high_s16(vaddw_high_s16(acc[p][4 * i + 1], lo01), lo23);
+                acc[p][4 * i + 2] = vaddw_s16(vaddw_s16(acc[p][4 * i + 2], vget_low_s16(hi01)), vget_low_s16(hi23));
+                acc[p][4 * i + 3] = vaddw_high_s16(vaddw_high_s16(acc[p][4 * i + 3], hi01), hi23);
+            }
+        }
+    }
+    if (j + 4 <= n) {                           /* two more pairs */
+#pragma GCC unroll 2
+        for (p = 0; p < 2; ++p) {
+            const int8x16_t xa = pair_lanes(xs[p] + j), xb = pair_lanes(xs[p] + j + 2);
+#pragma GCC unroll 4
+            for (i = 0; i < BLOCK / 8; ++i) {
+                const int8x16_t wa = vld1q_s8(w + 16 * i), wb = vld1q_s8(w + 2 * BLOCK + 16 * i);
+                const int16x8_t lo = vmlal_s8(vmull_s8(vget_low_s8(wa), vget_low_s8(xa)), vget_low_s8(wb),
+                                              vget_low_s8(xb));
+                const int16x8_t hi = vmlal_high_s8(vmull_high_s8(wa, xa), wb, xb);
+                acc[p][4 * i] = vaddw_s16(acc[p][4 * i], vget_low_s16(lo));
+                acc[p][4 * i + 1] = vaddw_high_s16(acc[p][4 * i + 1], lo);
+                acc[p][4 * i + 2] = vaddw_s16(acc[p][4 * i + 2], vget_low_s16(hi));
+                acc[p][4 * i + 3] = vaddw_high_s16(acc[p][4 * i + 3], hi);
+            }
+        }
+        j += 4;
+        w += 4 * BLOCK;
+    }
+    for (; j < n; j += 2, w += 2 * BLOCK) {     /* a last pair (an odd input with its zero weight) */
+#pragma GCC unroll 2
+        for (p = 0; p < 2; ++p) {
+            const int8x16_t xa = pair_lanes(xs[p] + j);
+#pragma GCC unroll 4
+            for (i = 0; i < BLOCK / 8; ++i) {
+                const int8x16_t wa = vld1q_s8(w + 16 * i);
+                const int16x8_t lo = vmull_s8(vget_low_s8(wa), vget_low_s8(xa)), hi = vmull_high_s8(wa, xa);
+                acc[p][4 * i] = vaddw_s16(acc[p][4 * i], vget_low_s16(lo));
+                acc[p][4 * i + 1] = vaddw_high_s16(acc[p][4 * i + 1], lo);
+                acc[p][4 * i + 2] = vaddw_s16(acc[p][4 * i + 2], vget_low_s16(hi));
+                acc[p][4 * i + 3] = vaddw_high_s16(acc[p][4 * i + 3], hi);
+            }
+        }
+    }
+    for (p = 0; p < npos; ++p) {
+        int8_t y8[BLOCK];
+        int8_t *dst = count == BLOCK ? out + p * out_stride : y8;     /* a full block: stored in place */
+#pragma GCC unroll 4
+        for (i = 0; i < BLOCK / 4; ++i) {
+            /* (c0e c1e c0o c1o), (c2e c3e c2o c3o) -> channels 4i .. 4i + 3 */
+            const int64x2_t a = vreinterpretq_s64_s32(acc[p][2 * i]), b = vreinterpretq_s64_s32(acc[p][2 * i + 1]);
+            const int32x4_t s = vaddq_s32(vaddq_s32(vreinterpretq_s32_s64(vzip1q_s64(a, b)),
+                                                    vreinterpretq_s32_s64(vzip2q_s64(a, b))),
+                                          vld1q_s32(bias_zp + 4 * i));
+            int32x4_t t = vaddq_s32(requantize4(s, vld1q_s32(mult + 4 * i), vld1q_s32(shift + 4 * i)),
+                                    vdupq_n_s32(out_zp));
+            int16x4_t t16;
+            t = vminq_s32(vmaxq_s32(t, vdupq_n_s32(act_min)), vdupq_n_s32(act_max));
+            t16 = vmovn_s32(t);
+            {
+                const int32_t four = vget_lane_s32(vreinterpret_s32_s8(vmovn_s16(vcombine_s16(t16, t16))), 0);
+                memcpy(dst + 4 * i, &four, 4);
+            }
+        }
+        if (count < BLOCK) {
+            memcpy(out + p * out_stride, y8, (size_t)count);
+        }
+    }
+}
+
+#elif defined(KERNELS_AVX2)
 
 /* requantize() on 8 lanes: the same integer steps, so the same results. */
 static __m256i requantize8(__m256i acc, __m256i mult, __m256i shift)
@@ -143,72 +356,118 @@ static __m256i requantize8(__m256i acc, __m256i mult, __m256i shift)
                             _mm256_cmpgt_epi32(_mm256_and_si256(high, mask), threshold));
 }
 
-/* A layer's input, widened once to int16 (WIDE_INPUT_MAX: the longest, from the generator), so
- * that one 32-bit load is an input pair in the form pmaddwd takes. */
-typedef int16_t input_t;
-static int16_t wide_input[WIDE_INPUT_MAX];
-
-static const input_t *layer_input(const int8_t *in, int32_t n)
+static inline void block_s8(const input_t *x, int32_t stride, int32_t npos, const int8_t *w, int32_t n,
+                     const int32_t *bias_zp, const int32_t *mult, const int32_t *shift, int32_t count,
+                     int32_t out_zp, int32_t act_min, int32_t act_max, int8_t *out, int32_t out_stride)
 {
-    int32_t i;
-    for (i = 0; i < n; ++i) {
-        wide_input[i] = in[i];
-    }
-    return wide_input;
-}
-
-/* One block of output channels: out[b] = requantized(bias_zp[b] + sum_j x[j] * w[j][b]) for the
- * first `count` channels b, j < n. Groups of 8 channels that are all padding are skipped. */
-static void block_s8(const input_t *x, const int8_t *w, int32_t n, const int32_t *bias_zp, const int32_t *mult,
-                     const int32_t *shift, int32_t count, int32_t out_zp, int32_t act_min, int32_t act_max,
-                     int8_t *out)
-{
-    __m256i acc[BLOCK / 8];
-    int32_t i, j;
+    /* bytes (c j, c+1 j, c j+1, c+1 j+1) -> (c j, c j+1, c+1 j, c+1 j+1): one channel's pair per
+     * int16 pair after widening, as pmaddwd multiplies it with (x[j], x[j + 1]) */
+    const __m128i order = _mm_setr_epi8(0, 2, 1, 3, 4, 6, 5, 7, 8, 10, 9, 11, 12, 14, 13, 15);
+    __m256i acc[2][BLOCK / 8];
+    int32_t i, j, p;
     for (i = 0; i < BLOCK / 8; ++i) {
-        acc[i] = _mm256_loadu_si256((const __m256i *)(const void *)(bias_zp + 8 * i));
+        acc[0][i] = acc[1][i] = _mm256_loadu_si256((const __m256i *)(const void *)(bias_zp + 8 * i));
     }
 #pragma GCC unroll 1
     for (j = 0; j < n; j += 2, w += 2 * BLOCK) {
         /* x[j], x[j + 1] as the two int16 halves of every int32 lane; pmaddwd then gives
-         * x[j] * w[j][b] + x[j + 1] * w[j + 1][b] for 8 channels b, exactly (|product| <= 2^14) */
-        int32_t xx;
-        __m256i pair;
-        memcpy(&xx, x + j, sizeof xx);
-        pair = _mm256_set1_epi32(xx);
+         * x[j] * w[b][j] + x[j + 1] * w[b][j + 1] for 8 channels b, exactly (|product| <= 2^14) */
+        int32_t xa, xb;
+        __m256i pa, pb;
+        memcpy(&xa, x + j, sizeof xa);
+        memcpy(&xb, x + (npos > 1 ? stride : 0) + j, sizeof xb);
+        pa = _mm256_set1_epi32(xa);
+        pb = _mm256_set1_epi32(xb);
 #pragma GCC unroll 4
         for (i = 0; i < BLOCK / 8; ++i) {
             if (8 * i < count) {
-                const __m128i w8 = _mm_loadu_si128((const __m128i *)(const void *)(w + 16 * i));
-                acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(pair, _mm256_cvtepi8_epi16(w8)));
+                const __m128i w8 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)(w + 16 * i)), order);
+                const __m256i w16 = _mm256_cvtepi8_epi16(w8);
+                acc[0][i] = _mm256_add_epi32(acc[0][i], _mm256_madd_epi16(pa, w16));
+                acc[1][i] = _mm256_add_epi32(acc[1][i], _mm256_madd_epi16(pb, w16));
             }
         }
     }
+    for (p = 0; p < npos; ++p) {
 #pragma GCC unroll 4
-    for (i = 0; i < BLOCK / 8; ++i) {
-        if (8 * i < count) {
-            const __m256i m = _mm256_loadu_si256((const __m256i *)(const void *)(mult + 8 * i));
-            const __m256i s = _mm256_loadu_si256((const __m256i *)(const void *)(shift + 8 * i));
-            __m256i y = _mm256_add_epi32(requantize8(acc[i], m, s), _mm256_set1_epi32(out_zp));
-            __m128i y16;
-            y = _mm256_min_epi32(_mm256_max_epi32(y, _mm256_set1_epi32(act_min)), _mm256_set1_epi32(act_max));
-            y16 = _mm_packs_epi32(_mm256_castsi256_si128(y), _mm256_extracti128_si256(y, 1));
-            y16 = _mm_packs_epi16(y16, y16);        /* 8 int8 in the low 8 bytes, in order */
-            if (count - 8 * i >= 8) {
-                _mm_storel_epi64((__m128i *)(void *)(out + 8 * i), y16);
-            } else {
-                int8_t y8[16];
-                _mm_storeu_si128((__m128i *)(void *)y8, y16);
-                memcpy(out + 8 * i, y8, (size_t)(count - 8 * i));
+        for (i = 0; i < BLOCK / 8; ++i) {
+            if (8 * i < count) {
+                const __m256i m = _mm256_loadu_si256((const __m256i *)(const void *)(mult + 8 * i));
+                const __m256i s = _mm256_loadu_si256((const __m256i *)(const void *)(shift + 8 * i));
+                __m256i y = _mm256_add_epi32(requantize8(acc[p][i], m, s), _mm256_set1_epi32(out_zp));
+                __m128i y16;
+                int8_t *o = out + p * out_stride + 8 * i;
+                y = _mm256_min_epi32(_mm256_max_epi32(y, _mm256_set1_epi32(act_min)), _mm256_set1_epi32(act_max));
+                y16 = _mm_packs_epi32(_mm256_castsi256_si128(y), _mm256_extracti128_si256(y, 1));
+                y16 = _mm_packs_epi16(y16, y16);        /* 8 int8 in the low 8 bytes, in order */
+                if (count - 8 * i >= 8) {
+                    _mm_storel_epi64((__m128i *)(void *)o, y16);
+                } else {
+                    int8_t y8[16];
+                    _mm_storeu_si128((__m128i *)(void *)y8, y16);
+                    memcpy(o, y8, (size_t)(count - 8 * i));
+                }
             }
         }
     }
 }
 
-#endif /* KERNELS_AVX2 */
+#else /* portable */
+
+static inline void block_s8(const input_t *x, int32_t stride, int32_t npos, const int8_t *w, int32_t n,
+                     const int32_t *bias_zp, const int32_t *mult, const int32_t *shift, int32_t count,
+                     int32_t out_zp, int32_t act_min, int32_t act_max, int8_t *out, int32_t out_stride)
+{
+    /* four channels at both positions per pass: 8 accumulators in registers, each weight byte
+     * loaded once for two multiply-adds, each input once per four channels */
+    int32_t acc[2][BLOCK], g, j;
+    const input_t *x1 = npos > 1 ? x + stride : x;
+    for (g = 0; g < count; g += 4) {
+        const int8_t *wg = w + 2 * g;
+        int32_t a0 = bias_zp[g], a1 = bias_zp[g + 1], a2 = g + 2 < BLOCK ? bias_zp[g + 2] : 0;
+        int32_t a3 = g + 3 < BLOCK ? bias_zp[g + 3] : 0, b0 = a0, b1 = a1, b2 = a2, b3 = a3;
+        for (j = 0; j < n; j += 2, wg += 2 * BLOCK) {
+            const int32_t xa0 = x[j], xa1 = x[j + 1], xb0 = x1[j], xb1 = x1[j + 1];
+            int32_t w0 = wg[0], w1 = wg[2];             /* channel g: inputs j, j + 1 */
+            a0 += xa0 * w0 + xa1 * w1;
+            b0 += xb0 * w0 + xb1 * w1;
+            w0 = wg[1];
+            w1 = wg[3];                                 /* channel g + 1 */
+            a1 += xa0 * w0 + xa1 * w1;
+            b1 += xb0 * w0 + xb1 * w1;
+            if (g + 2 < BLOCK) {                        /* channels g + 2, g + 3 (a block of 2 has none) */
+                w0 = wg[4];
+                w1 = wg[6];
+                a2 += xa0 * w0 + xa1 * w1;
+                b2 += xb0 * w0 + xb1 * w1;
+                w0 = wg[5];
+                w1 = wg[7];
+                a3 += xa0 * w0 + xa1 * w1;
+                b3 += xb0 * w0 + xb1 * w1;
+            }
+        }
+        acc[0][g] = a0;
+        acc[0][g + 1] = a1;
+        acc[1][g] = b0;
+        acc[1][g + 1] = b1;
+        if (g + 2 < BLOCK) {
+            acc[0][g + 2] = a2;
+            acc[0][g + 3] = a3;
+            acc[1][g + 2] = b2;
+            acc[1][g + 3] = b3;
+        }
+    }
+    store_s8(acc[0], mult, shift, count, out_zp, act_min, act_max, out);
+    if (npos > 1) {
+        store_s8(acc[1], mult, shift, count, out_zp, act_min, act_max, out + out_stride);
+    }
+}
+
+#endif
 
 /* Channels-last 1-D convolution, stride 1, SAME padding. `in` is the window of output 0: the
- * (k - 1) / 2 zero-point rows before the len input rows; weights (cout / BLOCK, k * cin inputs). */
+ * (k - 1) / 2 zero-point rows before the len input rows; weights (cout / BLOCK, k * cin inputs).
+ * Two output positions per block call (their windows are cin apart). */
 static void conv1d_s8(const int8_t *in, int32_t len, int32_t cin, const int8_t *w, const int32_t *bias_zp,
                       const int32_t *mult, const int32_t *shift, int32_t cout, int32_t k, int32_t out_zp,
                       int32_t act_min, int32_t act_max, int8_t *out)
@@ -216,10 +475,11 @@ static void conv1d_s8(const int8_t *in, int32_t len, int32_t cin, const int8_t *
     const int32_t n = k * cin, n_even = n + (n & 1);
     const input_t *x = layer_input(in, (len - 1) * cin + n_even);
     int32_t t, o;
-    for (t = 0; t < len; ++t) {
+    for (t = 0; t < len; t += 2) {
+        const int32_t npos = len - t < 2 ? len - t : 2;
         for (o = 0; o < cout; o += BLOCK) {
-            block_s8(x + t * cin, w + o * n_even, n, bias_zp + o, mult + o, shift + o,
-                     cout - o < BLOCK ? cout - o : BLOCK, out_zp, act_min, act_max, out + t * cout + o);
+            block_s8(x + t * cin, cin, npos, w + o * n_even, n, bias_zp + o, mult + o, shift + o,
+                     cout - o < BLOCK ? cout - o : BLOCK, out_zp, act_min, act_max, out + t * cout + o, cout);
         }
     }
 }
@@ -245,9 +505,15 @@ static void fc_s8(const int8_t *in, int32_t n_in, const int8_t *w, const int32_t
     const input_t *x = layer_input(in, n_even);
     int32_t o;
     for (o = 0; o < n_out; o += BLOCK) {
-        block_s8(x, w + o * n_even, n_in, bias_zp + o, mult + o, shift + o, n_out - o < BLOCK ? n_out - o : BLOCK,
-                 out_zp, act_min, act_max, out + o);
+        block_s8(x, 0, 1, w + o * n_even, n_in, bias_zp + o, mult + o, shift + o,
+                 n_out - o < BLOCK ? n_out - o : BLOCK, out_zp, act_min, act_max, out + o, 0);
     }
+}
+
+/* Weight w(o, j) of output o and input j in the layout above. */
+static int32_t weight_at(const int8_t *w, int32_t n_even, int32_t o, int32_t j)
+{
+    return w[(o / BLOCK) * n_even * BLOCK + (j >> 1) * 2 * BLOCK + ((o % BLOCK) >> 1) * 4 + (j & 1) * 2 + (o & 1)];
 }
 
 /* The class of a beat, from the output layer's int32 accumulators. The int8 logits round that
@@ -264,12 +530,11 @@ static int decide_fc(const int8_t *in, int32_t n_in, const int8_t *w, const int3
     int best = 0;
     int64_t best_score = 0;
     for (o = 0; o < n_out; ++o) {
-        const int8_t *wo = w + (o / BLOCK) * n_even * BLOCK + (o % BLOCK) * 2;
         const int32_t right = 31 - shift[o] - bits;     /* >= 1: the generator chooses bits so */
         int32_t acc = bias_zp[o];
         int64_t score;
         for (j = 0; j < n_in; ++j) {
-            acc += (int32_t)in[j] * wo[(j >> 1) * 2 * BLOCK + (j & 1)];
+            acc += (int32_t)in[j] * weight_at(w, n_even, o, j);
         }
         score = ((int64_t)acc * mult[o] + ((int64_t)1 << (right - 1))) >> right;
         if (o == 0 || score > best_score) {
