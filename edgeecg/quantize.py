@@ -13,6 +13,9 @@ with it the whole model's accuracy. The device clips out-of-range inputs to int8
 Beats already on an int8 grid (``DataConfig.input_step`` > 0) are not clipped: the beat input takes
 the grid's scale, so that its rounding costs nothing.
 The int8 biases are bias-corrected on the same calibration beats (:mod:`edgeecg.quant.bias_correction`).
+The output tensor's int8 range is then narrowed so that the argmax of the int8 logits, which TFLite
+Micro, LiteRT and ONNX Runtime users take, decides as the C does on the accumulators
+(:mod:`edgeecg.quant.output_range`, chosen on DS1 training beats).
 ``report.json``'s ``rounding_budget_val`` says which rounding point of the int8 graph changes the
 class of how many val beats (:mod:`edgeecg.quant.budget`): where to look when the accuracy check fails.
 """
@@ -131,6 +134,7 @@ def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Pa
     from edgeecg.quant import read_tflite
     from edgeecg.quant.bias_correction import correct_biases
     from edgeecg.quant.budget import rounding_budget
+    from edgeecg.quant.output_range import choose_output_range, set_onnx_output, set_tflite_output
     from edgeecg.runtimes import (
         Int8GraphRunner,
         TorchRunner,
@@ -177,6 +181,17 @@ def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Pa
             log("correcting the int8 biases for the mean rounding error on the calibration beats ...")
             int8_tflite = tfl.convert(correct_biases(folded, read_tflite(int8_tflite), calib.x, calib.rr),
                                       calib.x, calib.rr)
+        check_key, check = check_split(splits)
+        sample = budget_sample(check, BUDGET_BEATS, opts.seed)
+        graph = read_tflite(int8_tflite)
+        if cfg.data.multilabel:
+            out_range = {"skipped": "multi-label model: its classes are not an argmax"}
+        else:
+            log(f"choosing the int8 output range on {len(sample):,d} {check_key} beats ...")
+            chosen = choose_output_range(graph, *Int8GraphRunner(graph).quantized_inputs(sample.x, sample.rr))
+            int8_tflite = set_tflite_output(int8_tflite, chosen.qparams)
+            set_onnx_output(tmp / files["onnx_int8"], chosen.qparams)
+            out_range = {"split": check_key, **chosen.as_dict()}
         (tmp / files["tflite_int8"]).write_bytes(int8_tflite)
         graph = read_tflite(int8_tflite)
         on_grid = beat_input_on_grid(graph, cfg.data.input_step)
@@ -201,7 +216,6 @@ def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Pa
             "int8_reference": Int8GraphRunner(graph),
         }
         accuracy, consistency, reports, per_record = {}, {}, {}, {}
-        check_key, check = check_split(splits)
         for key, beats in ((check_key, check), (test_key(cfg), splits["test"])):
             log(f"running every artifact on {len(beats):,d} {key} beats ...")
             outs = {name: outputs(r, beats.x, beats.rr) for name, r in runners.items()}
@@ -220,7 +234,6 @@ def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Pa
                 "c_vs_tflite_int8_xnnpack_agreement": agreement(classes["c_int8"], classes["tflite_int8"]),
                 "c_vs_float_agreement": agreement(classes["c_int8"], classes["torch_fp32"]),
             }
-        sample = budget_sample(check, BUDGET_BEATS, opts.seed)
         log(f"simulating each int8 rounding point alone on {len(sample):,d} {check_key} beats ...")
         rounding = (rounding_budget(folded, graph, sample.x, sample.rr, sample.y) if not cfg.data.multilabel else
                     {"skipped": "multi-label model: the budget counts beats whose argmax class changes"})
@@ -260,6 +273,7 @@ def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Pa
             "reports": reports,
             "per_record": per_record,
             "rounding_budget": {"split": check_key, "beats": len(sample), **rounding},
+            "output_range": out_range,
             "stream": stream,
         }
         if opts.prune:

@@ -32,6 +32,8 @@ def test_every_artifact_is_written_and_reported(exported):
     assert report["bit_exact_c_vs_reference"] is True
     assert report["beats_compared"] == sum(c["beats"] for c in report["consistency"].values()) > 100
     assert all(c["bit_exact_c_vs_tflm"] for c in report["consistency"].values())
+    rng = report["output_range"]      # chosen on the check beats: never more argmax disagreements
+    assert rng["argmax_disagreements"] <= rng["argmax_disagreements_converter_range"]
     assert all(90.0 <= c["c_vs_float_agreement"] <= 100.0 for c in report["consistency"].values())
     assert report["c_vs_tflite_int8_agreement"] >= 99.0          # LiteRT's builtin kernels: same arithmetic
     assert report["c_vs_tflite_int8_xnnpack_agreement"] >= 95.0  # XNNPACK requantizes in fp32
@@ -43,6 +45,47 @@ def test_every_artifact_is_written_and_reported(exported):
         assert split["torch_fp32"]["delta_macro_f1"] == 0
         assert split["torchscript"]["macro_f1"] == split["torch_fp32"]["macro_f1"]
         assert split["c_int8"] == split["int8_reference"] == split["tflm"]
+
+
+def test_output_range_reduces_argmax_ties_and_every_runtime_follows_it(exported, tmp_path):
+    """A coarse output range makes int8 logits tie; the chosen one ties less, and TFLite Micro, the
+    integer reference and ONNX Runtime all compute with the range written into their files."""
+    import onnx
+    from onnx import numpy_helper
+
+    from edgeecg.quant.graph import QParams
+    from edgeecg.quant.output_range import choose_output_range, set_onnx_output, set_tflite_output
+    from edgeecg.runtimes import load_artifact
+
+    _, out = exported
+    tflite = (out / "model.int8.tflite").read_bytes()
+    q = read_tflite(tflite).qparams
+    coarse_bytes = set_tflite_output(tflite, QParams(q[read_tflite(tflite).output].scale * 8, 0))
+    coarse = read_tflite(coarse_bytes)
+    rng = np.random.default_rng(0)
+    window, channels = coarse.shapes[coarse.beat_input][-2:]
+    beat = rng.integers(-128, 128, (3000, window, channels), dtype=np.int8)
+    rr = rng.integers(-128, 128, (3000, coarse.shapes[coarse.rr_input][-1]), dtype=np.int8)
+    chosen = choose_output_range(coarse, beat, rr)
+    assert chosen.disagreements_before > 0 and chosen.disagreements < chosen.disagreements_before
+    fixed = set_tflite_output(coarse_bytes, chosen.qparams)
+    (tmp_path / "m.tflite").write_bytes(fixed)
+    graph = read_tflite(fixed)
+    assert (graph.qparams[graph.output].scale, graph.qparams[graph.output].zero_point) == (
+        np.float32(chosen.qparams.scale), chosen.qparams.zero_point)
+    tflm = load_artifact("tflm", tmp_path / "m.tflite", 2)
+    from edgeecg.runtimes import Int8GraphRunner
+    x = np.random.default_rng(1).normal(size=(50, channels, window)).astype(np.float32)   # float beats: (n, C, W)
+    r = np.random.default_rng(2).normal(size=(50, rr.shape[1])).astype(np.float32)
+    np.testing.assert_array_equal(np.asarray(tflm.logits(x, r)), Int8GraphRunner(graph).classify(x, r)[0])
+    onnx_path = tmp_path / "m.onnx"
+    onnx_path.write_bytes((out / "model.int8.onnx").read_bytes())
+    set_onnx_output(onnx_path, chosen.qparams)
+    model = onnx.load(str(onnx_path))
+    inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    last_q = [n for n in model.graph.node if n.op_type == "QuantizeLinear"][-1]
+    assert np.isclose(inits[last_q.input[1]], chosen.qparams.scale) and inits[last_q.input[2]] == chosen.qparams.zero_point
+    assert load_artifact("onnx_int8", onnx_path).logits(x, r).shape == (50, 5)
 
 
 def test_c_array_round_trips_to_the_tflite_bytes(exported):

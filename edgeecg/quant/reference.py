@@ -68,8 +68,14 @@ def run_int8(g: Int8Graph, beat: np.ndarray, rr: np.ndarray | None = None) -> np
 
 def classify_int8(g: Int8Graph, beat: np.ndarray, rr: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """int8 logits (n, classes) and the class of each beat (n,), decided on :func:`class_scores`."""
+    logits, acc = forward_int8(g, beat, rr)
+    return logits, class_scores(acc, g.output_layer()).argmax(1)
+
+
+def forward_int8(g: Int8Graph, beat: np.ndarray, rr: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """int8 logits (n, classes) and the output layer's int32 accumulators (n, classes) as int64."""
     last = g.output_layer()
-    scores = None
+    last_acc = None
     values = {g.beat_input: beat.astype(np.int64)}
     if g.rr_input is not None:
         values[g.rr_input] = rr.astype(np.int64)
@@ -91,7 +97,7 @@ def classify_int8(g: Int8Graph, beat: np.ndarray, rr: np.ndarray | None = None) 
             acc = x @ layer.weights.astype(np.int64).T + layer.bias
             values[layer.output] = _requantize(acc, layer, out_zp).astype(np.int64)
             if layer is last:
-                scores = class_scores(acc, layer)
+                last_acc = acc
         elif layer.kind == "concat":
             values[layer.output] = np.concatenate([values[i].reshape(len(x), -1) for i in layer.inputs], axis=1)
-    return values[g.output].reshape(len(beat), -1).astype(np.int8), scores.argmax(1)
+    return values[g.output].reshape(len(beat), -1).astype(np.int8), last_acc
