@@ -1,9 +1,13 @@
 """The generated C, cross-compiled and run under qemu, with instructions per beat counted.
 
-Three platforms stand in for the targets' cores: aarch64 Linux (Raspberry Pi, under qemu-user),
+Four platforms stand in for the targets' cores: aarch64 Linux (Raspberry Pi, under qemu-user),
 a Cortex-M4 (``qemu-system-arm -M mps2-an386``) and rv32imc (ESP32-C3's ISA, ``qemu-system-riscv32
--M virt``), both bare metal with picolibc and semihosting file I/O. No compiler for the ESP32's
-Xtensa cores can be had here, so for esp32/esp32s3 these are proxies and are labelled so.
+-M virt``), both bare metal with picolibc and semihosting file I/O, and the Xtensa lx106
+(``qemu-system-xtensa -M sim -cpu lx106``: the ESP8266's core, the base ISA of the ESP32's LX6 and
+the ESP32-S3's LX7, without their MAC16 and 32-bit high multiply), bare metal with its own start-up,
+linker script and exit path (``csrc/bench_xtensa.c``, ``csrc/xtensa_lx106.ld``) and QEMU's Xtensa
+semihosting. No compiler for the LX6 or LX7 themselves can be had here, so every row of an ESP32
+target is a proxy and is labelled so.
 
 Instructions per beat are counted by a small QEMU plugin (``csrc/icount_plugin.c``): the program
 runs once classifying every beat and once doing the same I/O without classifying; the difference
@@ -41,6 +45,7 @@ class Platform:
     flags: tuple[str, ...]
     emulator: tuple[str, ...]
     bare_metal: bool
+    kind: str = ""            # "xtensa": the lx106 harness and loader below; "": bench_main.c
 
     @property
     def size_tool(self) -> str:
@@ -51,6 +56,8 @@ class Platform:
         for tool in (self.cc, self.emulator[0], self.size_tool):
             if shutil.which(tool) is None:
                 return f"{tool} not found"
+        if self.kind == "xtensa":
+            return None if Path(XTENSA_SPECS).is_file() else f"{XTENSA_SPECS} (picolibc-xtensa-lx106-elf) not found"
         if self.bare_metal:
             probe = subprocess.run([self.cc, "-print-file-name=picolibc.specs"], capture_output=True, text=True)
             if probe.returncode != 0 or probe.stdout.strip() == "picolibc.specs":
@@ -59,6 +66,9 @@ class Platform:
 
     def command(self, elf: Path, args: list[str], plugin: Path, count_file: Path) -> list[str]:
         plug = ["-plugin", f"{plugin},out={count_file}"]
+        if self.kind == "xtensa":        # the ELF's own entry point; file names are built in
+            return [*self.emulator, *_SEMIHOST, "enable=on,target=native", *plug,
+                    "-device", f"loader,file={elf},cpu-num=0"]
         if not self.bare_metal:
             return [*self.emulator, *plug, str(elf), *args]
         semihosting = ",".join(["enable=on", "target=native", *(f"arg={a}" for a in args)])
@@ -71,6 +81,8 @@ def _memory(flash: int, ram: int) -> tuple[str, ...]:
             "-Wl,--defsym=__stack_size=0x4000")
 
 
+XTENSA_SPECS = "/usr/lib/xtensa-lx106-elf/picolibc.specs"     # Debian's picolibc-xtensa-lx106-elf
+
 PLATFORMS = (
     Platform("c_aarch64", "aarch64", "aarch64 Linux, static, qemu-user", "aarch64-linux-gnu-gcc", ("-static",),
              ("qemu-aarch64",), bare_metal=False),
@@ -80,13 +92,17 @@ PLATFORMS = (
     Platform("c_rv32imc", "rv32imc", "RISC-V rv32imc bare metal (ESP32-C3's ISA), qemu virt", "riscv64-unknown-elf-gcc",
              ("-march=rv32imc", "-mabi=ilp32", *_BARE_METAL, *_memory(0x80000000, 0x80200000)),
              ("qemu-system-riscv32", "-M", "virt", "-bios", "none"), bare_metal=True),
+    Platform("c_xtensa_lx106", "xtensa-lx106", "Xtensa lx106 bare metal (the ESP32's base ISA), qemu sim",
+             "xtensa-lx106-elf-gcc", (f"--specs={XTENSA_SPECS}", "-nostartfiles", "-mtext-section-literals",
+                                      f"-T{CSRC.joinpath('xtensa_lx106.ld')}"),
+             ("qemu-system-xtensa", "-M", "sim", "-cpu", "lx106"), bare_metal=True, kind="xtensa"),
 )
 
 
-def write_harness(directory: Path, prefix: str) -> Path:
-    """``bench_main.c`` for the library ``PREFIX_model.h`` (already saved in ``directory``)."""
-    text = Template(CSRC.joinpath("bench_main.c").read_text()).substitute(p=prefix, P=prefix.upper())
-    path = Path(directory) / "bench_main.c"
+def write_harness(directory: Path, prefix: str, name: str = "bench_main.c") -> Path:
+    """``name`` (a harness in ``csrc/``) for the library ``PREFIX_model.h`` (already saved in ``directory``)."""
+    text = Template(CSRC.joinpath(name).read_text()).substitute(p=prefix, P=prefix.upper())
+    path = Path(directory) / name
     path.write_text(text)
     return path
 
@@ -130,17 +146,22 @@ def run_platform(platform: Platform, c_model, records: bytes, n: int, plugin: Pa
         d = Path(tmp)
         c_model.save(d)
         lib = d / f"{c_model.prefix}_model.c"
-        harness = write_harness(d, c_model.prefix)
+        xtensa = platform.kind == "xtensa"
+        harness = write_harness(d, c_model.prefix, "bench_xtensa.c" if xtensa else "bench_main.c")
         text, data, bss = object_sizes(platform.cc, platform.size_tool, platform.flags, lib)
-        elf = d / "bench.elf"
-        _run([platform.cc, *HARNESS_FLAGS, *platform.flags, "-o", str(elf), str(harness), str(lib)],
-             f"linking the bench harness for {platform.name}")
+        # the Xtensa harness has no command line: a second build does the skip run
+        elfs = {mode: d / f"bench_{mode}.elf" for mode in ("run", "skip")} if xtensa else \
+            dict.fromkeys(("run", "skip"), d / "bench.elf")
+        for mode, elf in elfs.items():
+            skip = ("-DBENCH_SKIP",) if xtensa and mode == "skip" else ()
+            _run([platform.cc, *HARNESS_FLAGS, *platform.flags, *skip, "-o", str(elf), str(harness), str(lib)],
+                 f"linking the bench harness for {platform.name}")
         (d / "beats.bin").write_bytes(records)
         counts = {}
         for mode in ("run", "skip"):
             args = ["beats.bin", f"logits_{mode}.bin"] + (["skip"] if mode == "skip" else [])
             count_file = d / f"icount_{mode}.txt"
-            _run(platform.command(elf, args, plugin, count_file), f"running {platform.name} under qemu",
+            _run(platform.command(elfs[mode], args, plugin, count_file), f"running {platform.name} under qemu",
                  cwd=d, timeout=timeout)
             counts[mode] = int(count_file.read_text())
         logits, classes = read_outputs((d / "logits_run.bin").read_bytes())
