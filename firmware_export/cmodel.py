@@ -139,7 +139,8 @@ class CModel:
     def _has_left_shift(self) -> bool:
         return any(int(np.max(lay.shift)) > 0 for lay in self.graph.layers if lay.shift is not None)
 
-    def _weights_above_min(self) -> bool:
+    @property
+    def weights_above_min(self) -> bool:
         """No weight is -128 (TFLite's symmetric int8 weights never are): two products then sum in int16."""
         return all(int(lay.weights.min()) > -128 for lay in self.graph.layers if lay.weights is not None)
 
@@ -196,7 +197,7 @@ class CModel:
                  f"#define BLOCK {self.block} /* output channels computed together (accumulators) */",
                  f"#define LEFT_SHIFT {int(self._has_left_shift())} /* some requantization multiplier is > 1 */",
                  f"#define WIDE_INPUT_MAX {self._longest_input()} /* values in the longest layer input */",
-                 f"#define WEIGHTS_ABOVE_MIN {int(self._weights_above_min())} /* no weight is -128 */",
+                 f"#define WEIGHTS_ABOVE_MIN {int(self.weights_above_min)} /* no weight is -128 */",
                  f"#define FAST_REQUANT {int(self._fast_requant())} /* right shifts only, |accumulators| < 2^30 */",
                  "", kernels]
         pad = lambda a: _pad_channels(np.asarray(a), self.block)  # noqa: E731

@@ -429,3 +429,20 @@ def test_stream_command_bad_input_is_one_line(exported, synth_dir, tmp_path, cas
                                               "--no-cross"])
     assert res.exit_code == 1 and message in res.output and res.output.count("\n") == 1, res.output
     assert not (tmp_path / "o").exists()
+
+
+@needs_cc
+def test_stream_cross_rows_cover_every_bench_platform(exported, synth_dir, tmp_path):
+    """Every qemu platform of the bench is either measured (and bit-exact with the host) or skipped
+    with a reason in stream.json; none makes the command fail."""
+    from edgeecg.bench.cross import PLATFORMS
+    from edgeecg.stream.run import stream_command
+
+    d, _ = exported
+    out = tmp_path / "s"
+    res = CliRunner().invoke(stream_command, [str(d / "run"), "--target", str(d / "roomy.toml"), "--records", "s1",
+                                              "--data", str(synth_dir), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    cross = json.loads((out / "stream.json").read_text())["cross"]
+    assert len(cross["platforms"]) + len(cross["skipped"]) == len(PLATFORMS)
+    assert all(p["bit_exact_vs_host"] for p in cross["platforms"].values())

@@ -70,7 +70,7 @@ class HostC:
         else:
             raise RuntimeError(f"compiling the C bench harness failed:\n{res.stderr}")
         self.flags = " ".join(flags)
-        self.kernels = kernel_build(c_model.block, cc, flags)     # "avx2" or "portable"
+        self.kernels = kernel_build(c_model.block, cc, flags, c_model.weights_above_min)   # "avx2", "neon", ...
         text, data, bss = object_sizes(cc, "size", flags, d / f"{c_model.prefix}_model.c")
         self.flash_bytes, self.static_ram_bytes = text + data, data + bss
 

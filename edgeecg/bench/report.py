@@ -28,11 +28,11 @@ def _tail(r: dict) -> str:
 def _multilabel_table(result: dict) -> str:
     """Rows of a multi-label model: macro-ROC-AUC, its Δ vs the float model, and each label's AUC."""
     labels = list(result["rows"][0]["per_class"])
-    head = f"{'artifact':<13}{'mAUC':>7}{'Δ':>8}" + "".join(f"{c:>6}" for c in labels) + _TAIL_HEAD
+    head = f"{'artifact':<15}{'mAUC':>7}{'Δ':>8}" + "".join(f"{c:>6}" for c in labels) + _TAIL_HEAD
     lines = [head, "-" * len(head)]
     for r in result["rows"]:
         lines.append(
-            f"{r['artifact']:<13}{_fmt(r['macro_auc'], '.4f'):>7}{_fmt(r['delta_macro_auc'], '+.4f'):>8}"
+            f"{r['artifact']:<15}{_fmt(r['macro_auc'], '.4f'):>7}{_fmt(r['delta_macro_auc'], '+.4f'):>8}"
             + "".join(f"{_fmt(r['per_class'][c]['auc'], '.3f'):>6}" for c in labels) + _tail(r))
     return "\n".join(lines)
 
@@ -41,12 +41,12 @@ def table(result: dict) -> str:
     """The fixed-width table of every row."""
     if result.get("multilabel"):
         return _multilabel_table(result)
-    head = f"{'artifact':<13}{'mF1':>6}{'Δ pp':>7}{'S Se':>6}{'S +P':>6}{'V Se':>6}{'V +P':>6}{'F Se':>6}" + _TAIL_HEAD
+    head = f"{'artifact':<15}{'mF1':>6}{'Δ pp':>7}{'S Se':>6}{'S +P':>6}{'V Se':>6}{'V +P':>6}{'F Se':>6}" + _TAIL_HEAD
     lines = [head, "-" * len(head)]
     for r in result["rows"]:
         pc = r["per_class"]
         lines.append(
-            f"{r['artifact']:<13}{r['macro_f1']:>6.1f}{r['delta_macro_f1']:>+7.2f}{pc['S']['se']:>6.1f}"
+            f"{r['artifact']:<15}{r['macro_f1']:>6.1f}{r['delta_macro_f1']:>+7.2f}{pc['S']['se']:>6.1f}"
             f"{pc['S']['ppv']:>6.1f}{pc['V']['se']:>6.1f}{pc['V']['ppv']:>6.1f}{pc['F']['se']:>6.1f}" + _tail(r))
     return "\n".join(lines)
 

@@ -270,9 +270,14 @@ static int8_t to_int8(int64_t v)                         /* a Q24 value to the m
 
 static void beat_input(prefix_stream_t *st, int64_t start, int regular)
 {
-    int32_t slot0 = (int32_t)(start % RING_N), j, slot;
+    /* start's slot: n - start <= RING_N samples back from the next one to be written (no 64-bit
+     * modulo: a library call per beat on a 32-bit core) */
+    int32_t slot0 = st->head - (int32_t)(st->n - start), j, slot;
     int64_t sum = 0, cmax = 0, v = 0, rcp = 0, d, dfl;
     int shift = 0;
+    if (slot0 < 0) {
+        slot0 += RING_N;
+    }
     for (j = 0, slot = slot0; j < WIN; ++j, slot = slot + 1 < RING_N ? slot + 1 : 0) {
         sum += st->ring[slot];
     }
@@ -355,6 +360,7 @@ void prefix_stream_reset(prefix_stream_t *st)
     prefix_qrs_reset(&st->qrs);
     st->dec_acc = st->dec_count = st->bq_started = 0;
     st->n = 0;
+    st->head = 0;
     for (j = 0; j < NS; ++j) {
         st->u1[j] = st->u2[j] = st->v1[j] = st->v2[j] = st->e1[j] = st->e2[j] = 0;
     }
@@ -412,7 +418,8 @@ int prefix_stream_push(prefix_stream_t *st, int16_t sample, prefix_beat_t *out)
         const int32_t x = (int32_t)floor_shift(st->dec_acc, PREFIX_STREAM_IN_SHIFT);
         st->dec_acc = 0;
         st->dec_count = 0;
-        st->ring[st->n % RING_N] = bandpass(st, x);
+        st->ring[st->head] = bandpass(st, x);
+        st->head = st->head + 1 < RING_N ? st->head + 1 : 0;
         st->n++;
         prefix_qrs_step(&st->qrs, x);       /* the detector takes the same decimated sample */
     }

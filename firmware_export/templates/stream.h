@@ -125,6 +125,7 @@ typedef struct {
     /* decimation and band-pass */
     int32_t dec_acc, dec_count, bq_started;
     int64_t n;                                              /* filtered samples */
+    int32_t head;                                           /* n % RING_N: the ring slot written next */
     int32_t u1[PREFIX_STREAM_N_SECTIONS], u2[PREFIX_STREAM_N_SECTIONS];
     int32_t v1[PREFIX_STREAM_N_SECTIONS], v2[PREFIX_STREAM_N_SECTIONS];
     int32_t e1[PREFIX_STREAM_N_SECTIONS], e2[PREFIX_STREAM_N_SECTIONS];
