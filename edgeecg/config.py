@@ -14,6 +14,7 @@ from pathlib import Path
 
 import tomli_w
 
+from edgeecg import resources
 from edgeecg.errors import EdgeECGError
 
 # de Chazal et al., IEEE TBME 2004: the standard inter-patient split of MIT-BIH.
@@ -282,12 +283,21 @@ def _check_rr_features(data: DataConfig, source: str) -> None:
 
 
 def load_config(path: str | Path | None) -> Config:
-    """Read a TOML recipe; ``None`` gives the defaults."""
+    """Read a TOML recipe: a file, or a shipped recipe by name (``hybrid``: see :func:`recipe_names`);
+    ``None`` gives the defaults."""
     if path is None:
         return Config()
+    text = None
+    name = str(path)
+    if not name.endswith(".toml") and "/" not in name and "\\" not in name and not Path(name).is_file():
+        text = resources.read("recipes", name)
+        if text is None:
+            raise EdgeECGError(f"unknown recipe {name!r} (shipped: {', '.join(recipe_names())}, "
+                               f"or the path of a .toml file)")
+        path = Path(f"{name}.toml")
     path = Path(path)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = tomllib.loads(text if text is not None else path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise EdgeECGError(f"{path}: config file not found") from None
     except (OSError, UnicodeDecodeError) as err:
@@ -295,6 +305,11 @@ def load_config(path: str | Path | None) -> Config:
     except tomllib.TOMLDecodeError as err:
         raise EdgeECGError(f"{path}: invalid TOML ({err})") from None
     return config_from_dict(raw, str(path))
+
+
+def recipe_names() -> list[str]:
+    """The recipes shipped in the package (``edgeecg/resources/recipes``; ``training/`` links to them)."""
+    return resources.names("recipes")
 
 
 def config_to_dict(cfg: Config) -> dict:

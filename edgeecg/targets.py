@@ -1,4 +1,5 @@
-"""Deployment targets: ``targets/*.toml`` with clock, budgets and the artifacts each one gets."""
+"""Deployment targets: the shipped ``edgeecg/resources/targets/*.toml`` (by name) or a TOML file of
+the user's (by path), with clock, budgets and the artifacts each one gets."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgeecg import resources
 from edgeecg.errors import EdgeECGError
 
-TARGETS_DIR = Path(__file__).resolve().parents[1] / "targets"
 FORMATS = ("torchscript", "pt2", "onnx_fp32", "onnx_int8", "tflite_fp32", "tflite_int8", "tflm", "c_int8")
 
 
@@ -44,35 +45,52 @@ def accuracy_loss_problems(row: dict, target: Target) -> list[str]:
             if f"delta_{key}" in row and row[f"delta_{key}"] < -limit]
 
 
-def target_names(directory: Path = TARGETS_DIR) -> list[str]:
-    return sorted(p.stem for p in directory.glob("*.toml"))
+def target_names() -> list[str]:
+    """The shipped targets' names."""
+    return resources.names("targets")
 
 
-def load_target(name_or_path: str, directory: Path = TARGETS_DIR) -> Target:
-    """A target by name (``esp32``) or by the path of a TOML file."""
-    path = Path(name_or_path)
-    if path.suffix != ".toml":
-        path = directory / f"{name_or_path}.toml"
-        if not path.exists():
-            raise EdgeECGError(f"unknown target {name_or_path!r} (valid: {', '.join(target_names(directory))})")
+def load_target(name_or_path: str) -> Target:
+    """A shipped target by name (``esp32``) or a target file by path (``./my-board.toml``)."""
+    if name_or_path.endswith(".toml") or "/" in name_or_path or "\\" in name_or_path:
+        path = Path(name_or_path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise EdgeECGError(f"{path}: target file not found") from None
+        except (OSError, UnicodeDecodeError) as err:
+            raise EdgeECGError(f"{path}: cannot read the target file ({err})") from None
+    else:
+        path, text = Path(f"{name_or_path}.toml"), resources.read("targets", name_or_path)
+        if text is None:
+            raise EdgeECGError(f"unknown target {name_or_path!r} (valid: {', '.join(target_names())}, "
+                               f"or the path of a .toml file)")
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = tomllib.loads(text)
         budget, artifacts = raw["budget"], raw["artifacts"]
         formats = tuple(artifacts["formats"])
         deploy = tuple(artifacts.get("deploy", formats))
         unknown = [f for f in formats + deploy if f not in FORMATS]
         if unknown:
             raise EdgeECGError(f"{path}: unknown artifact format(s) {', '.join(unknown)}")
-        return Target(name=raw["name"], description=raw.get("description", ""), isa=raw["isa"],
+        target = Target(name=raw["name"], description=raw.get("description", ""), isa=raw["isa"],
                       clock_mhz=float(raw["clock_mhz"]), peak_macs_per_cycle=float(raw["peak_macs_per_cycle"]),
                       flash_bytes=int(budget["flash_bytes"]), ram_bytes=int(budget["ram_bytes"]),
                       max_macro_f1_loss_pp=float(budget["max_macro_f1_loss_pp"]),
                       max_se_loss_pp=float(budget["max_se_loss_pp"]), formats=formats,
                       deploy=deploy, c_block=int(raw.get("c_block", Target.c_block)),
                       adc_hz=float(raw.get("adc_hz", Target.adc_hz)), adc_gain=float(raw.get("adc_gain", Target.adc_gain)))
-    except FileNotFoundError:
-        raise EdgeECGError(f"{path}: target file not found") from None
     except tomllib.TOMLDecodeError as err:
         raise EdgeECGError(f"{path}: invalid TOML ({err})") from None
     except KeyError as err:
         raise EdgeECGError(f"{path}: missing key {err}") from None
+    except (TypeError, ValueError) as err:
+        raise EdgeECGError(f"{path}: bad value ({err})") from None
+    for field, value in (("clock_mhz", target.clock_mhz), ("peak_macs_per_cycle", target.peak_macs_per_cycle),
+                         ("budget.flash_bytes", target.flash_bytes), ("budget.ram_bytes", target.ram_bytes),
+                         ("adc_hz", target.adc_hz), ("adc_gain", target.adc_gain)):
+        if not value > 0:
+            raise EdgeECGError(f"{path}: {field} = {value} must be > 0")
+    if target.c_block < 2 or target.c_block % 2:
+        raise EdgeECGError(f"{path}: c_block = {target.c_block} must be an even number >= 2")
+    return target

@@ -1,0 +1,78 @@
+"""The package as a user installs it: a wheel built from this checkout, unpacked into a fresh virtual
+environment outside it (the dependencies come from this environment's site-packages, without its
+editable install), then run from another directory: shipped targets and recipes found by name, a
+target file by path, a bad target file refused with one line."""
+
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    d = tmp_path_factory.mktemp("install")
+    res = subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation",
+                          "-w", str(d / "dist")], capture_output=True, text=True)
+    if res.returncode != 0:
+        pytest.skip(f"cannot build a wheel here: {res.stderr.strip().splitlines()[-1:]}")
+    wheel = next((d / "dist").glob("edgeecg-*.whl"))
+    venv = d / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = Path(subprocess.run([str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               capture_output=True, text=True, check=True).stdout.strip())
+    with zipfile.ZipFile(wheel) as z:
+        z.extractall(site)
+    # the dependencies: this environment's site-packages as a plain path (its .pth files, the
+    # editable install among them, are not processed from there)
+    (site / "zz_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    work = d / "elsewhere"
+    work.mkdir()
+    return venv / "bin" / "python", site, work, wheel
+
+
+def run(installed, *args, code=None):
+    python, _, work, _ = installed
+    cmd = [str(python), "-c", code] if code else [str(python), "-m", "edgeecg", *args]
+    return subprocess.run(cmd, cwd=work, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+
+
+def test_the_wheel_carries_the_targets_and_recipes(installed):
+    names = zipfile.ZipFile(installed[3]).namelist()
+    assert "edgeecg/resources/targets/esp32.toml" in names and "edgeecg/resources/recipes/hybrid.toml" in names
+    assert "edgeecg/bench/csrc/xtensa_lx106.ld" in names and "firmware_export/templates/kernels.c" in names
+
+
+def test_installed_package_runs_from_outside_the_checkout(installed):
+    _, site, _, _ = installed
+    res = run(installed, code="import edgeecg, edgeecg.config as c; print(edgeecg.__file__); "
+                              "cfg = c.load_config('hybrid'); print(cfg.train.epochs, cfg.sources[0].database)")
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0].startswith(str(site)) and lines[1] == "10 svdb"
+    res = run(installed, "targets")
+    assert res.returncode == 0 and all(t in res.stdout for t in ("esp32", "esp32c3", "rpi4")), res.stderr
+
+
+def test_installed_quantize_takes_a_shipped_target_and_a_target_file(installed, exported, synth_dir):
+    d, _ = exported
+    python, _, work, _ = installed
+    res = run(installed, "quantize", str(d / "run"), "--target", "esp32", "--data", str(synth_dir),
+              "--calib-beats", "100", "--out", str(work / "esp32"))
+    assert "unknown target" not in res.stderr + res.stdout
+    assert (work / "esp32" / "report.json").exists(), res.stderr + res.stdout     # written even if over budget
+    roomy = (d / "roomy.toml").read_text()
+    (work / "board.toml").write_text(roomy)
+    res = run(installed, "quantize", str(d / "run"), "--target", "./board.toml", "--data", str(synth_dir),
+              "--calib-beats", "100", "--out", str(work / "board"))
+    assert res.returncode == 0, res.stderr + res.stdout
+    (work / "bad.toml").write_text(roomy.replace('isa = "x86-64"\n', 'isa = "x86-64"\nc_block = 3\n'))
+    res = run(installed, "quantize", str(d / "run"), "--target", "./bad.toml", "--out", str(work / "bad"))
+    assert res.returncode == 1, res.stderr + res.stdout
+    assert "bad.toml: c_block = 3 must be an even number >= 2" in res.stderr + res.stdout
+    assert (res.stderr + res.stdout).strip().count("\n") == 0 and not (work / "bad").exists()
