@@ -104,11 +104,12 @@ def test_the_class_is_decided_below_the_int8_step():
 def test_blocked_weights_layout_and_padding():
     w = np.arange(1, 5 * 3 * 3 + 1).reshape(5, 3, 3).astype(np.int8)     # (out 5, k 3, in 3): 9 inputs
     b = blocked_weights(w, 4)
-    # 2 blocks, 5 input pairs (9 + 1 zero), 2 channel pairs, (input, channel) within a pair of each
-    assert b.shape == (2, 5, 2, 2, 2)
+    # 2 blocks, 8 input pairs (9 inputs + 7 zeros: a multiple of GROUP = 8), 2 channel pairs,
+    # (input, channel) within a pair of each
+    assert b.shape == (2, 8, 2, 2, 2)
     assert b[0, 2, 1, 1, 1] == w[3, 1, 2]               # channel 2 * 1 + 1, input 2 * 2 + 1 = tap 1 * 3 + 2
     assert b[0, 0, 0].ravel().tolist() == [w[0, 0, 0], w[1, 0, 0], w[0, 0, 1], w[1, 0, 1]]   # SXTB16's order
-    assert b[1, :, 0, :, 0].ravel().tolist() == [*w[4].ravel(), 0]       # odd input count: one zero weight
+    assert b[1, :, 0, :, 0].ravel().tolist() == [*w[4].ravel()] + [0] * 7   # padded with zero weights
     assert not b[1, :, 0, :, 1].any() and not b[1, :, 1].any()          # padding channels
 
 

@@ -16,13 +16,20 @@
  *   KERNELS_DSP   32-bit Arm with the DSP extension (Cortex-M4/M7/M33/M55, ...): SMLAD, 2 per instruction
  *   portable      everything else (RISC-V, Xtensa, Cortex-M0, ...)
  *
- * The kernels read x[n] after an odd number n of inputs (its weight is zero): the generator
- * leaves a byte after every such buffer.
+ * Each layer's input count n is padded with zero weights to a multiple of GROUP (8): the NEON
+ * kernels read whole groups, the others stop at n (or n + 1 when n is odd). The generator leaves the
+ * bytes up to the padded count after every layer input, so no read leaves its buffer.
  *
  * A convolution's input buffer holds (k - 1) / 2 rows before its data and k / 2 rows after it
  * that are set to the input zero point, so every output reads one contiguous window, and
  * sum((x - zp) * w) = sum(x * w) - zp * sum(w) holds at the edges too: the second term is folded
  * into the bias at generation time (bias_zp). */
+
+#if defined(__GNUC__)
+#define BLOCK_INLINE static inline __attribute__((always_inline))   /* one copy per layer loop */
+#else
+#define BLOCK_INLINE static
+#endif
 
 #if defined(__AVX2__) && BLOCK % 8 == 0
 #define KERNELS_AVX2 1
@@ -129,9 +136,10 @@ static int32_t sxtb16_ror8(uint32_t x)      /* SXTB16 of bytes 1 and 3 */
 #endif
 }
 
-static inline void block_s8(const input_t *x, int32_t stride, int32_t npos, const int8_t *w, int32_t n,
-                     const int32_t *bias_zp, const int32_t *mult, const int32_t *shift, int32_t count,
-                     int32_t out_zp, int32_t act_min, int32_t act_max, int8_t *out, int32_t out_stride)
+BLOCK_INLINE void block_s8(const input_t *x, int32_t stride, int32_t npos, const int8_t *restrict w, int32_t n,
+                     const int32_t *restrict bias_zp, const int32_t *restrict mult, const int32_t *restrict shift,
+                     int32_t count, int32_t out_zp, int32_t act_min, int32_t act_max, int8_t *restrict out,
+                     int32_t out_stride)
 {
     int32_t acc[2][BLOCK], q, j;
     const input_t *x1 = npos > 1 ? x + stride : x;      /* one position: computed twice, stored once */
@@ -204,28 +212,19 @@ static int32x4_t requantize4(int32x4_t acc, int32x4_t mult, int32x4_t shift)
     return vrshlq_s32(vqaddq_s32(high, fixup), right_neg);
 }
 
-/* x[j], x[j], x[j+1], x[j+1] in every 32-bit lane: the inputs of one pair against the weight
- * bytes of two channels (w[c][j], w[c+1][j], w[c][j+1], w[c+1][j+1]) */
-static int8x16_t pair_lanes(const int8_t *x)
-{
-    int16_t pair;
-    int8x16_t v;
-    memcpy(&pair, x, 2);
-    v = vreinterpretq_s8_s16(vdupq_n_s16(pair));
-    return vzip1q_s8(v, v);
-}
-
-static inline void block_s8(const input_t *x, int32_t stride, int32_t npos, const int8_t *w, int32_t n,
-                     const int32_t *bias_zp, const int32_t *mult, const int32_t *shift, int32_t count,
-                     int32_t out_zp, int32_t act_min, int32_t act_max, int8_t *out, int32_t out_stride)
+/* The block kernel for np (1 or 2, a constant where it is inlined) positions. */
+BLOCK_INLINE void neon_block(const input_t *x, int32_t stride, const int32_t np, const int8_t *restrict w, int32_t n,
+                             const int32_t *restrict bias_zp, const int32_t *restrict mult,
+                             const int32_t *restrict shift, int32_t count, int32_t out_zp, int32_t act_min,
+                             int32_t act_max, int8_t *restrict out, int32_t out_stride)
 {
     /* acc[p][k]: channels 2k, 2k + 1 as (even inputs of 2k, of 2k + 1, odd inputs of 2k, of 2k + 1) */
     int32x4_t acc[2][BLOCK / 2];
     const input_t *xs[2];
     int32_t i, j, p;
     xs[0] = x;
-    xs[1] = npos > 1 ? x + stride : x;
-    for (p = 0; p < 2; ++p) {
+    xs[1] = x + stride;
+    for (p = 0; p < np; ++p) {
         for (i = 0; i < BLOCK / 2; ++i) {
             acc[p][i] = vdupq_n_s32(0);
         }
@@ -233,9 +232,9 @@ static inline void block_s8(const input_t *x, int32_t stride, int32_t npos, cons
     /* four input pairs at a time, as two steps of two: the two products per lane of a step are
      * summed in int16, exactly (|w| <= 127, so |sum| <= 2 * 127 * 128 < 2^15), then widened into
      * the int32 lanes */
-    for (j = 0; j + 8 <= n; j += 8, w += 8 * BLOCK) {
+    for (j = 0; j < n; j += 8, w += 8 * BLOCK) {     /* up to n rounded up to GROUP: zero weights */
 #pragma GCC unroll 2
-        for (p = 0; p < 2; ++p) {
+        for (p = 0; p < np; ++p) {
             uint64_t eight;                                 /* x[j] .. x[j + 7] */
             int32x4_t quads;                                /* x[j] x[j] x[j+1] x[j+1] .. x[j+7] x[j+7] */
             int8x16_t v;
@@ -264,41 +263,7 @@ static inline void block_s8(const input_t *x, int32_t stride, int32_t npos, cons
             }
         }
     }
-    if (j + 4 <= n) {                           /* two more pairs */
-#pragma GCC unroll 2
-        for (p = 0; p < 2; ++p) {
-            const int8x16_t xa = pair_lanes(xs[p] + j), xb = pair_lanes(xs[p] + j + 2);
-#pragma GCC unroll 4
-            for (i = 0; i < BLOCK / 8; ++i) {
-                const int8x16_t wa = vld1q_s8(w + 16 * i), wb = vld1q_s8(w + 2 * BLOCK + 16 * i);
-                const int16x8_t lo = vmlal_s8(vmull_s8(vget_low_s8(wa), vget_low_s8(xa)), vget_low_s8(wb),
-                                              vget_low_s8(xb));
-                const int16x8_t hi = vmlal_high_s8(vmull_high_s8(wa, xa), wb, xb);
-                acc[p][4 * i] = vaddw_s16(acc[p][4 * i], vget_low_s16(lo));
-                acc[p][4 * i + 1] = vaddw_high_s16(acc[p][4 * i + 1], lo);
-                acc[p][4 * i + 2] = vaddw_s16(acc[p][4 * i + 2], vget_low_s16(hi));
-                acc[p][4 * i + 3] = vaddw_high_s16(acc[p][4 * i + 3], hi);
-            }
-        }
-        j += 4;
-        w += 4 * BLOCK;
-    }
-    for (; j < n; j += 2, w += 2 * BLOCK) {     /* a last pair (an odd input with its zero weight) */
-#pragma GCC unroll 2
-        for (p = 0; p < 2; ++p) {
-            const int8x16_t xa = pair_lanes(xs[p] + j);
-#pragma GCC unroll 4
-            for (i = 0; i < BLOCK / 8; ++i) {
-                const int8x16_t wa = vld1q_s8(w + 16 * i);
-                const int16x8_t lo = vmull_s8(vget_low_s8(wa), vget_low_s8(xa)), hi = vmull_high_s8(wa, xa);
-                acc[p][4 * i] = vaddw_s16(acc[p][4 * i], vget_low_s16(lo));
-                acc[p][4 * i + 1] = vaddw_high_s16(acc[p][4 * i + 1], lo);
-                acc[p][4 * i + 2] = vaddw_s16(acc[p][4 * i + 2], vget_low_s16(hi));
-                acc[p][4 * i + 3] = vaddw_high_s16(acc[p][4 * i + 3], hi);
-            }
-        }
-    }
-    for (p = 0; p < npos; ++p) {
+    for (p = 0; p < np; ++p) {
         int8_t y8[BLOCK];
         int8_t *dst = count == BLOCK ? out + p * out_stride : y8;     /* a full block: stored in place */
 #pragma GCC unroll 4
@@ -321,6 +286,18 @@ static inline void block_s8(const input_t *x, int32_t stride, int32_t npos, cons
         if (count < BLOCK) {
             memcpy(out + p * out_stride, y8, (size_t)count);
         }
+    }
+}
+
+BLOCK_INLINE void block_s8(const input_t *x, int32_t stride, int32_t npos, const int8_t *restrict w, int32_t n,
+                           const int32_t *restrict bias_zp, const int32_t *restrict mult,
+                           const int32_t *restrict shift, int32_t count, int32_t out_zp, int32_t act_min,
+                           int32_t act_max, int8_t *restrict out, int32_t out_stride)
+{
+    if (npos > 1) {
+        neon_block(x, stride, 2, w, n, bias_zp, mult, shift, count, out_zp, act_min, act_max, out, out_stride);
+    } else {            /* a dense layer, or a convolution's last odd position */
+        neon_block(x, stride, 1, w, n, bias_zp, mult, shift, count, out_zp, act_min, act_max, out, out_stride);
     }
 }
 
@@ -356,9 +333,10 @@ static __m256i requantize8(__m256i acc, __m256i mult, __m256i shift)
                             _mm256_cmpgt_epi32(_mm256_and_si256(high, mask), threshold));
 }
 
-static inline void block_s8(const input_t *x, int32_t stride, int32_t npos, const int8_t *w, int32_t n,
-                     const int32_t *bias_zp, const int32_t *mult, const int32_t *shift, int32_t count,
-                     int32_t out_zp, int32_t act_min, int32_t act_max, int8_t *out, int32_t out_stride)
+BLOCK_INLINE void block_s8(const input_t *x, int32_t stride, int32_t npos, const int8_t *restrict w, int32_t n,
+                     const int32_t *restrict bias_zp, const int32_t *restrict mult, const int32_t *restrict shift,
+                     int32_t count, int32_t out_zp, int32_t act_min, int32_t act_max, int8_t *restrict out,
+                     int32_t out_stride)
 {
     /* bytes (c j, c+1 j, c j+1, c+1 j+1) -> (c j, c j+1, c+1 j, c+1 j+1): one channel's pair per
      * int16 pair after widening, as pmaddwd multiplies it with (x[j], x[j + 1]) */
@@ -414,9 +392,10 @@ static inline void block_s8(const input_t *x, int32_t stride, int32_t npos, cons
 
 #else /* portable */
 
-static inline void block_s8(const input_t *x, int32_t stride, int32_t npos, const int8_t *w, int32_t n,
-                     const int32_t *bias_zp, const int32_t *mult, const int32_t *shift, int32_t count,
-                     int32_t out_zp, int32_t act_min, int32_t act_max, int8_t *out, int32_t out_stride)
+BLOCK_INLINE void block_s8(const input_t *x, int32_t stride, int32_t npos, const int8_t *restrict w, int32_t n,
+                     const int32_t *restrict bias_zp, const int32_t *restrict mult, const int32_t *restrict shift,
+                     int32_t count, int32_t out_zp, int32_t act_min, int32_t act_max, int8_t *restrict out,
+                     int32_t out_stride)
 {
     /* four channels at both positions per pass: 8 accumulators in registers, each weight byte
      * loaded once for two multiply-adds, each input once per four channels */
@@ -468,18 +447,19 @@ static inline void block_s8(const input_t *x, int32_t stride, int32_t npos, cons
 /* Channels-last 1-D convolution, stride 1, SAME padding. `in` is the window of output 0: the
  * (k - 1) / 2 zero-point rows before the len input rows; weights (cout / BLOCK, k * cin inputs).
  * Two output positions per block call (their windows are cin apart). */
-static void conv1d_s8(const int8_t *in, int32_t len, int32_t cin, const int8_t *w, const int32_t *bias_zp,
-                      const int32_t *mult, const int32_t *shift, int32_t cout, int32_t k, int32_t out_zp,
-                      int32_t act_min, int32_t act_max, int8_t *out)
+static void conv1d_s8(const int8_t *in, int32_t len, int32_t cin, const int8_t *restrict w,
+                      const int32_t *restrict bias_zp, const int32_t *restrict mult, const int32_t *restrict shift,
+                      int32_t cout, int32_t k, int32_t out_zp, int32_t act_min, int32_t act_max,
+                      int8_t *restrict out)
 {
-    const int32_t n = k * cin, n_even = n + (n & 1);
-    const input_t *x = layer_input(in, (len - 1) * cin + n_even);
+    const int32_t n = k * cin, n_pad = (n + GROUP - 1) / GROUP * GROUP;
+    const input_t *x = layer_input(in, (len - 1) * cin + n + (n & 1));
     int32_t t, o;
-    for (t = 0; t < len; t += 2) {
-        const int32_t npos = len - t < 2 ? len - t : 2;
-        for (o = 0; o < cout; o += BLOCK) {
-            block_s8(x + t * cin, cin, npos, w + o * n_even, n, bias_zp + o, mult + o, shift + o,
-                     cout - o < BLOCK ? cout - o : BLOCK, out_zp, act_min, act_max, out + t * cout + o, cout);
+    for (o = 0; o < cout; o += BLOCK) {
+        for (t = 0; t < len; t += 2) {
+            block_s8(x + t * cin, cin, len - t < 2 ? len - t : 2, w + o * n_pad, n, bias_zp + o, mult + o,
+                     shift + o, cout - o < BLOCK ? cout - o : BLOCK, out_zp, act_min, act_max, out + t * cout + o,
+                     cout);
         }
     }
 }
@@ -497,23 +477,23 @@ static void maxpool2_s8(const int8_t *in, int32_t len, int32_t ch, int8_t *out)
 }
 
 /* Fully connected; weights (n_out / BLOCK, n_in inputs); bias_zp = bias - in_zp * sum(w). */
-static void fc_s8(const int8_t *in, int32_t n_in, const int8_t *w, const int32_t *bias_zp,
-                  const int32_t *mult, const int32_t *shift, int32_t n_out, int32_t out_zp,
-                  int32_t act_min, int32_t act_max, int8_t *out)
+static void fc_s8(const int8_t *in, int32_t n_in, const int8_t *restrict w, const int32_t *restrict bias_zp,
+                  const int32_t *restrict mult, const int32_t *restrict shift, int32_t n_out, int32_t out_zp,
+                  int32_t act_min, int32_t act_max, int8_t *restrict out)
 {
-    const int32_t n_even = n_in + (n_in & 1);
-    const input_t *x = layer_input(in, n_even);
+    const int32_t n_pad = (n_in + GROUP - 1) / GROUP * GROUP;
+    const input_t *x = layer_input(in, n_in + (n_in & 1));
     int32_t o;
     for (o = 0; o < n_out; o += BLOCK) {
-        block_s8(x, 0, 1, w + o * n_even, n_in, bias_zp + o, mult + o, shift + o,
+        block_s8(x, 0, 1, w + o * n_pad, n_in, bias_zp + o, mult + o, shift + o,
                  n_out - o < BLOCK ? n_out - o : BLOCK, out_zp, act_min, act_max, out + o, 0);
     }
 }
 
 /* Weight w(o, j) of output o and input j in the layout above. */
-static int32_t weight_at(const int8_t *w, int32_t n_even, int32_t o, int32_t j)
+static int32_t weight_at(const int8_t *w, int32_t n_pad, int32_t o, int32_t j)
 {
-    return w[(o / BLOCK) * n_even * BLOCK + (j >> 1) * 2 * BLOCK + ((o % BLOCK) >> 1) * 4 + (j & 1) * 2 + (o & 1)];
+    return w[(o / BLOCK) * n_pad * BLOCK + (j >> 1) * 2 * BLOCK + ((o % BLOCK) >> 1) * 4 + (j & 1) * 2 + (o & 1)];
 }
 
 /* The class of a beat, from the output layer's int32 accumulators. The int8 logits round that
@@ -525,7 +505,7 @@ static int32_t weight_at(const int8_t *w, int32_t n_even, int32_t o, int32_t j)
 static int decide_fc(const int8_t *in, int32_t n_in, const int8_t *w, const int32_t *bias_zp,
                      const int32_t *mult, const int32_t *shift, int32_t n_out, int32_t bits)
 {
-    const int32_t n_even = n_in + (n_in & 1);
+    const int32_t n_pad = (n_in + GROUP - 1) / GROUP * GROUP;
     int32_t o, j;
     int best = 0;
     int64_t best_score = 0;
@@ -534,7 +514,7 @@ static int decide_fc(const int8_t *in, int32_t n_in, const int8_t *w, const int3
         int32_t acc = bias_zp[o];
         int64_t score;
         for (j = 0; j < n_in; ++j) {
-            acc += (int32_t)in[j] * weight_at(w, n_even, o, j);
+            acc += (int32_t)in[j] * weight_at(w, n_pad, o, j);
         }
         score = ((int64_t)acc * mult[o] + ((int64_t)1 << (right - 1))) >> right;
         if (o == 0 || score > best_score) {

@@ -1,0 +1,75 @@
+"""The Python interface (``import edgeecg``): an exported run classifies a signal end to end with the
+integer twin and with the compiled C, identically; bad input is one line of EdgeECGError."""
+
+import re
+
+import numpy as np
+import pytest
+
+import edgeecg
+from edgeecg.stream.run import read_lead
+
+
+@pytest.fixture(scope="module")
+def device(exported):
+    d, _ = exported
+    return edgeecg.load_device(d / "run", str(d / "roomy.toml"))
+
+
+@pytest.fixture(scope="module")
+def record(synth_dir):
+    adc, fs, *_ = read_lead(synth_dir, "s1", "MLII")
+    return adc, fs
+
+
+def test_public_names():
+    assert {"load_device", "Device", "Beats", "EdgeECGError", "load_config", "load_target", "recipe_names",
+            "target_names"} <= set(edgeecg.__all__)
+    assert "hybrid" in edgeecg.recipe_names() and "esp32" in edgeecg.target_names()
+
+
+def test_twin_and_compiled_c_classify_a_record_identically(device, record):
+    adc, fs = record
+    twin = device.classify(adc, fs)
+    c = device.classify(adc, fs, engine="c")
+    assert len(twin) > 10 and set(twin.labels) <= set("NSVFQ")
+    np.testing.assert_array_equal(twin.sample, c.sample)
+    np.testing.assert_array_equal(twin.classes, c.classes)
+    np.testing.assert_array_equal(twin.logits, c.logits)
+    assert np.all(np.diff(twin.sample) > 0) and twin.sample.max() < len(adc)
+
+
+def test_millivolts_are_scaled_by_the_targets_gain(device, record):
+    adc, fs = record
+    mv = adc.astype(np.float64) / device.target.adc_gain
+    np.testing.assert_array_equal(device.classify_mv(mv, fs).classes, device.classify(adc, fs).classes)
+
+
+@pytest.mark.parametrize("case,message", [
+    ("rate", "fs = 250 Hz: this export's front end takes 360 Hz"),
+    ("dtype", "signal: dtype float32, expected int16 ADC counts"),
+    ("empty", "signal: empty"),
+    ("shape", "signal: shape (10, 2), expected one lead"),
+    ("engine", "engine 'gpu': one of twin, c"),
+    ("nan", "signal: contains NaN or infinite values"),
+    ("range", "exceeds the int16 ADC range"),
+])
+def test_bad_input_is_one_line(device, record, case, message):
+    adc, fs = record
+    call = {
+        "rate": lambda: device.classify(adc, 250),
+        "dtype": lambda: device.classify(adc.astype(np.float32), fs),
+        "empty": lambda: device.classify(adc[:0], fs, engine="c"),
+        "shape": lambda: device.classify(np.zeros((10, 2), np.int16), fs),
+        "engine": lambda: device.classify(adc, fs, engine="gpu"),
+        "nan": lambda: device.classify_mv(np.array([0.1, np.nan]), fs),
+        "range": lambda: device.classify_mv(np.array([0.0, 500.0]), fs),
+    }[case]
+    with pytest.raises(edgeecg.EdgeECGError, match=re.escape(message)) as err:
+        call()
+    assert "\n" not in str(err.value)
+
+
+def test_a_directory_that_is_no_run_is_one_line(tmp_path):
+    with pytest.raises(edgeecg.EdgeECGError, match="not a run directory"):
+        edgeecg.load_device(tmp_path, "esp32")
