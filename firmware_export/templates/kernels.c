@@ -25,6 +25,12 @@
  * sum((x - zp) * w) = sum(x * w) - zp * sum(w) holds at the edges too: the second term is folded
  * into the bias at generation time (bias_zp). */
 
+#define POSITIONS 2         /* a convolution's output positions per block call (sharing its weight loads) */
+
+#if defined(__cplusplus)
+#define restrict __restrict /* C99's restrict, where the library is compiled as C++ (Arduino) */
+#endif
+
 #if defined(__GNUC__)
 #define BLOCK_INLINE static inline __attribute__((always_inline))   /* one copy per layer loop */
 #else
@@ -81,15 +87,11 @@ static int32_t requantize(int32_t acc, int32_t multiplier, int32_t shift)
 }
 #endif
 
-/* Requantize `count` accumulators to int8 (clamped to the activation range) and store them. */
-static void store_s8(const int32_t *acc, const int32_t *mult, const int32_t *shift, int32_t count,
-                     int32_t out_zp, int32_t act_min, int32_t act_max, int8_t *out)
+/* One accumulator to its int8 output, clamped to the activation range. */
+static int8_t requant_s8(int32_t acc, int32_t mult, int32_t shift, int32_t out_zp, int32_t act_min, int32_t act_max)
 {
-    int32_t b;
-    for (b = 0; b < count; ++b) {
-        const int32_t v = requantize(acc[b], mult[b], shift[b]) + out_zp;
-        out[b] = (int8_t)(v < act_min ? act_min : (v > act_max ? act_max : v));
-    }
+    const int32_t v = requantize(acc, mult, shift) + out_zp;
+    return (int8_t)(v < act_min ? act_min : (v > act_max ? act_max : v));
 }
 
 #endif
@@ -120,7 +122,7 @@ static const input_t *layer_input(const int8_t *in, int32_t n)
 
 /* Every path defines
  *   block_s8(x, stride, npos, w, n, bias_zp, mult, shift, count, out_zp, act_min, act_max, out, out_stride):
- * for positions p < npos (1 or 2) and the first `count` channels b of a block,
+ * for positions p < npos (1 or POSITIONS = 2) and the first `count` channels b of a block,
  *   out[p * out_stride + b] = requantized(bias_zp[b] + sum_{j < n} x[p * stride + j] * w(b, j)). */
 
 #if defined(KERNELS_DSP)
@@ -141,7 +143,7 @@ BLOCK_INLINE void block_s8(const input_t *x, int32_t stride, int32_t npos, const
                      int32_t count, int32_t out_zp, int32_t act_min, int32_t act_max, int8_t *restrict out,
                      int32_t out_stride)
 {
-    int32_t acc[2][BLOCK], q, j;
+    int32_t q, j;
     const input_t *x1 = npos > 1 ? x + stride : x;      /* one position: computed twice, stored once */
     for (q = 0; 2 * q < count; ++q) {
         /* channels 2q, 2q + 1 at both positions: 4 accumulators, 2 input words, 2 weight words and
@@ -183,14 +185,18 @@ BLOCK_INLINE void block_s8(const input_t *x, int32_t stride, int32_t npos, const
             a1 = __smlad(wc, xb, a1);
             b1 = __smlad(wd, xb, b1);
         }
-        acc[0][2 * q] = a0;
-        acc[0][2 * q + 1] = b0;
-        acc[1][2 * q] = a1;
-        acc[1][2 * q + 1] = b1;
-    }
-    store_s8(acc[0], mult, shift, count, out_zp, act_min, act_max, out);
-    if (npos > 1) {
-        store_s8(acc[1], mult, shift, count, out_zp, act_min, act_max, out + out_stride);
+        /* straight to int8: each channel's multiplier and shift loaded once for both positions */
+        out[2 * q] = requant_s8(a0, mult[2 * q], shift[2 * q], out_zp, act_min, act_max);
+        if (npos > 1) {
+            out[out_stride + 2 * q] = requant_s8(a1, mult[2 * q], shift[2 * q], out_zp, act_min, act_max);
+        }
+        if (2 * q + 1 < count) {
+            out[2 * q + 1] = requant_s8(b0, mult[2 * q + 1], shift[2 * q + 1], out_zp, act_min, act_max);
+            if (npos > 1) {
+                out[out_stride + 2 * q + 1] = requant_s8(b1, mult[2 * q + 1], shift[2 * q + 1], out_zp, act_min,
+                                                         act_max);
+            }
+        }
     }
 }
 
@@ -392,57 +398,82 @@ BLOCK_INLINE void block_s8(const input_t *x, int32_t stride, int32_t npos, const
 
 #else /* portable */
 
-BLOCK_INLINE void block_s8(const input_t *x, int32_t stride, int32_t npos, const int8_t *restrict w, int32_t n,
-                     const int32_t *restrict bias_zp, const int32_t *restrict mult, const int32_t *restrict shift,
-                     int32_t count, int32_t out_zp, int32_t act_min, int32_t act_max, int8_t *restrict out,
-                     int32_t out_stride)
+/* Channels per pass: 4 (2 where BLOCK is not a multiple of 4). Three positions per pass on
+ * rv32imc were measured and spill: 8 % more instructions than two. */
+#define PCH (BLOCK % 4 == 0 ? 4 : 2)
+
+/* The block kernel for np positions (a constant where it is inlined), npos <= np of them stored. */
+BLOCK_INLINE void portable_block(const input_t *x, int32_t stride, const int32_t np, int32_t npos,
+                                 const int8_t *restrict w, int32_t n, const int32_t *restrict bias_zp,
+                                 const int32_t *restrict mult, const int32_t *restrict shift, int32_t count,
+                                 int32_t out_zp, int32_t act_min, int32_t act_max, int8_t *restrict out,
+                                 int32_t out_stride)
 {
-    /* four channels at both positions per pass: 8 accumulators in registers, each weight byte
-     * loaded once for two multiply-adds, each input once per four channels */
-    int32_t acc[2][BLOCK], g, j;
-    const input_t *x1 = npos > 1 ? x + stride : x;
-    for (g = 0; g < count; g += 4) {
+    /* PCH channels at every position per pass: each weight byte loaded once for POSITIONS
+     * multiply-adds, each input once per PCH channels; the accumulators go straight to the
+     * requantization (the per-channel multiplier and shift loaded once for all positions) */
+    const input_t *xs[POSITIONS];
+    int32_t g, j, c, p;
+    for (p = 0; p < np; ++p) {
+        xs[p] = x + (p < npos ? p : npos - 1) * stride;     /* missing positions: computed, not stored */
+    }
+    for (g = 0; g < count; g += PCH) {
         const int8_t *wg = w + 2 * g;
-        int32_t a0 = bias_zp[g], a1 = bias_zp[g + 1], a2 = g + 2 < BLOCK ? bias_zp[g + 2] : 0;
-        int32_t a3 = g + 3 < BLOCK ? bias_zp[g + 3] : 0, b0 = a0, b1 = a1, b2 = a2, b3 = a3;
-        for (j = 0; j < n; j += 2, wg += 2 * BLOCK) {
-            const int32_t xa0 = x[j], xa1 = x[j + 1], xb0 = x1[j], xb1 = x1[j + 1];
-            int32_t w0 = wg[0], w1 = wg[2];             /* channel g: inputs j, j + 1 */
-            a0 += xa0 * w0 + xa1 * w1;
-            b0 += xb0 * w0 + xb1 * w1;
-            w0 = wg[1];
-            w1 = wg[3];                                 /* channel g + 1 */
-            a1 += xa0 * w0 + xa1 * w1;
-            b1 += xb0 * w0 + xb1 * w1;
-            if (g + 2 < BLOCK) {                        /* channels g + 2, g + 3 (a block of 2 has none) */
-                w0 = wg[4];
-                w1 = wg[6];
-                a2 += xa0 * w0 + xa1 * w1;
-                b2 += xb0 * w0 + xb1 * w1;
-                w0 = wg[5];
-                w1 = wg[7];
-                a3 += xa0 * w0 + xa1 * w1;
-                b3 += xb0 * w0 + xb1 * w1;
+        int32_t acc[POSITIONS][PCH];
+#pragma GCC unroll 4
+        for (p = 0; p < np; ++p) {
+#pragma GCC unroll 4
+            for (c = 0; c < PCH; ++c) {
+                acc[p][c] = bias_zp[g + c];
             }
         }
-        acc[0][g] = a0;
-        acc[0][g + 1] = a1;
-        acc[1][g] = b0;
-        acc[1][g + 1] = b1;
-        if (g + 2 < BLOCK) {
-            acc[0][g + 2] = a2;
-            acc[0][g + 3] = a3;
-            acc[1][g + 2] = b2;
-            acc[1][g + 3] = b3;
+        for (j = 0; j < n; j += 2, wg += 2 * BLOCK) {
+            int32_t x0[POSITIONS], x1[POSITIONS];
+#pragma GCC unroll 4
+            for (p = 0; p < np; ++p) {
+                x0[p] = xs[p][j];
+                x1[p] = xs[p][j + 1];
+            }
+#pragma GCC unroll 4
+            for (c = 0; c < PCH; ++c) {     /* channel g + c: bytes (c & 1) and 2 + (c & 1) of its pair */
+                const int32_t w0 = wg[4 * (c >> 1) + (c & 1)], w1 = wg[4 * (c >> 1) + 2 + (c & 1)];
+#pragma GCC unroll 4
+                for (p = 0; p < np; ++p) {
+                    acc[p][c] += x0[p] * w0 + x1[p] * w1;
+                }
+            }
+        }
+#pragma GCC unroll 4
+        for (c = 0; c < PCH; ++c) {
+            if (g + c < count) {
+                const int32_t m = mult[g + c], s = shift[g + c];
+#pragma GCC unroll 4
+                for (p = 0; p < np; ++p) {
+                    if (p < npos) {
+                        out[p * out_stride + g + c] = requant_s8(acc[p][c], m, s, out_zp, act_min, act_max);
+                    }
+                }
+            }
         }
     }
-    store_s8(acc[0], mult, shift, count, out_zp, act_min, act_max, out);
+}
+
+BLOCK_INLINE void block_s8(const input_t *x, int32_t stride, int32_t npos, const int8_t *restrict w, int32_t n,
+                           const int32_t *restrict bias_zp, const int32_t *restrict mult,
+                           const int32_t *restrict shift, int32_t count, int32_t out_zp, int32_t act_min,
+                           int32_t act_max, int8_t *restrict out, int32_t out_stride)
+{
     if (npos > 1) {
-        store_s8(acc[1], mult, shift, count, out_zp, act_min, act_max, out + out_stride);
+        portable_block(x, stride, POSITIONS, npos, w, n, bias_zp, mult, shift, count, out_zp, act_min, act_max,
+                       out, out_stride);
+    } else {            /* a dense layer, or a convolution's last odd position */
+        portable_block(x, stride, 1, 1, w, n, bias_zp, mult, shift, count, out_zp, act_min, act_max, out,
+                       out_stride);
     }
 }
 
 #endif
+
 
 /* Channels-last 1-D convolution, stride 1, SAME padding. `in` is the window of output 0: the
  * (k - 1) / 2 zero-point rows before the len input rows; weights (cout / BLOCK, k * cin inputs).
@@ -456,10 +487,10 @@ static void conv1d_s8(const int8_t *in, int32_t len, int32_t cin, const int8_t *
     const input_t *x = layer_input(in, (len - 1) * cin + n + (n & 1));
     int32_t t, o;
     for (o = 0; o < cout; o += BLOCK) {
-        for (t = 0; t < len; t += 2) {
-            block_s8(x + t * cin, cin, len - t < 2 ? len - t : 2, w + o * n_pad, n, bias_zp + o, mult + o,
-                     shift + o, cout - o < BLOCK ? cout - o : BLOCK, out_zp, act_min, act_max, out + t * cout + o,
-                     cout);
+        for (t = 0; t < len; t += POSITIONS) {
+            block_s8(x + t * cin, cin, len - t < POSITIONS ? len - t : POSITIONS, w + o * n_pad, n, bias_zp + o,
+                     mult + o, shift + o, cout - o < BLOCK ? cout - o : BLOCK, out_zp, act_min, act_max,
+                     out + t * cout + o, cout);
         }
     }
 }
