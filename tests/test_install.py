@@ -1,7 +1,8 @@
 """The package as a user installs it: a wheel built from this checkout, unpacked into a fresh virtual
 environment outside it (the dependencies come from this environment's site-packages, without its
 editable install), then run from another directory: shipped targets and recipes found by name, a
-target file by path, a bad target file refused with one line."""
+target file by path, a bad target file refused with one line; and the Raspberry Pi's runtime-only
+use (bench and classify an exported run) with torch and TensorFlow made unimportable."""
 
 import subprocess
 import sys
@@ -31,15 +32,32 @@ def installed(tmp_path_factory):
     # the dependencies: this environment's site-packages as a plain path (its .pth files, the
     # editable install among them, are not processed from there)
     (site / "zz_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    (site / "runtime_only_blocker.py").write_text(BLOCKER)
+    (site / "aa_runtime_only.pth").write_text("import runtime_only_blocker\n")
     work = d / "elsewhere"
     work.mkdir()
     return venv / "bin" / "python", site, work, wheel
 
 
-def run(installed, *args, code=None):
+def run(installed, *args, code=None, runtime_only=False):
     python, _, work, _ = installed
     cmd = [str(python), "-c", code] if code else [str(python), "-m", "edgeecg", *args]
-    return subprocess.run(cmd, cwd=work, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    env = {"PATH": "/usr/bin:/bin", **({"EDGEECG_TEST_RUNTIME_ONLY": "1"} if runtime_only else {})}
+    return subprocess.run(cmd, cwd=work, capture_output=True, text=True, env=env)
+
+
+# What `pip install "edgeecg[runtime]"` leaves out, made unimportable in the installed environment
+# when EDGEECG_TEST_RUNTIME_ONLY is set (a .pth line runs this at start-up).
+BLOCKER = """import importlib.abc, os, sys
+BLOCKED = {"torch", "tensorflow", "tflite_micro", "torchao", "onnxscript", "keras"}
+class RuntimeOnly(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ModuleNotFoundError(f"No module named {name!r} (runtime-only test)")
+        return None
+if os.environ.get("EDGEECG_TEST_RUNTIME_ONLY"):
+    sys.meta_path.insert(0, RuntimeOnly())
+"""
 
 
 def test_the_wheel_carries_the_targets_and_recipes(installed):
@@ -76,3 +94,26 @@ def test_installed_quantize_takes_a_shipped_target_and_a_target_file(installed, 
     assert res.returncode == 1, res.stderr + res.stdout
     assert "bad.toml: c_block = 3 must be an even number >= 2" in res.stderr + res.stdout
     assert (res.stderr + res.stdout).strip().count("\n") == 0 and not (work / "bad").exists()
+
+
+def test_runtime_only_bench_and_classify_an_exported_run(installed, exported, synth_dir):
+    """No torch, no TensorFlow: the bench skips their rows and runs the rest; the Python interface
+    classifies a record with the compiled C and with the integer twin, identically."""
+    d, export = exported
+    _, _, work, _ = installed
+    res = run(installed, code="import torch", runtime_only=True)
+    assert res.returncode != 0 and "runtime-only test" in res.stderr
+    res = run(installed, "bench", str(d / "run"), "--target", str(d / "roomy.toml"), "--export", str(export),
+              "--out", str(work / "bench-runtime"), "--data", str(synth_dir), "--max-beats", "60", "--repeat", "3",
+              "--warmup", "1", "--no-cross", runtime_only=True)
+    assert res.returncode == 0, res.stderr + res.stdout
+    bench = (work / "bench-runtime" / "bench.json").read_text()
+    assert '"reference": "onnx_fp32"' in bench and '"c_int8"' in bench
+    code = (f"import edgeecg\nfrom edgeecg.stream.run import read_lead\nfrom pathlib import Path\n"
+            f"adc, fs, *_ = read_lead(Path({str(synth_dir)!r}), 's1', 'MLII')\n"
+            f"dev = edgeecg.load_device({str(d / 'run')!r}, {str(d / 'roomy.toml')!r})\n"
+            f"a, b = dev.classify(adc, fs), dev.classify(adc, fs, engine='c')\n"
+            f"assert len(a) > 10 and (a.classes == b.classes).all() and (a.sample == b.sample).all()\n"
+            f"import sys; assert 'torch' not in sys.modules and 'tensorflow' not in sys.modules\nprint(len(a))")
+    res = run(installed, code=code, runtime_only=True)
+    assert res.returncode == 0 and int(res.stdout.strip()) > 10, res.stderr
