@@ -16,6 +16,7 @@ raises :class:`edgeecg.errors.EdgeECGError` with one line; nothing reaches the C
 
 from __future__ import annotations
 
+import numbers
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,7 +80,7 @@ class Device:
         else:
             raise EdgeECGError(f"engine {engine!r}: one of {', '.join(ENGINES)}")
         return Beats(sample=np.asarray(r, np.int64) * self.spec.decim, classes=np.asarray(cls, np.int64),
-                     logits=np.asarray(logits, np.int8).reshape(len(cls), -1))
+                     logits=np.asarray(logits, np.int8).reshape(len(cls), self.spec.n_classes))
 
     def classify_mv(self, ecg_mv, fs: float, engine: str = "twin") -> Beats:
         """:meth:`classify` of a signal in millivolts, scaled by the target's ``adc_gain`` counts/mV."""
@@ -97,7 +98,9 @@ class Device:
     # -- helpers ---------------------------------------------------------------------------------
     def _checked(self, adc, fs) -> np.ndarray:
         x = np.asarray(adc)
-        if not isinstance(fs, (int, float)) or not np.isfinite(fs) or abs(fs - self.fs) > 1e-9 * self.fs:
+        if not isinstance(fs, numbers.Real) or not np.isfinite(fs):
+            raise EdgeECGError(f"fs = {fs!r}: the sampling rate must be a finite number of Hz")
+        if abs(fs - self.fs) > 1e-9 * self.fs:
             raise EdgeECGError(f"fs = {fs!r} Hz: this export's front end takes {self.fs:g} Hz "
                                f"(target {self.target.name}'s adc_hz); resample the signal first")
         if x.ndim != 1:

@@ -39,6 +39,13 @@ def test_twin_and_compiled_c_classify_a_record_identically(device, record):
     assert np.all(np.diff(twin.sample) > 0) and twin.sample.max() < len(adc)
 
 
+def test_a_flat_signal_has_no_beats_and_numpy_rates_are_rates(device):
+    flat = np.zeros(3600, np.int16)
+    for engine in ("twin", "c"):
+        beats = device.classify(flat, np.float32(360), engine=engine)
+        assert len(beats) == 0 and beats.logits.shape == (0, 5) and beats.labels == []
+
+
 def test_millivolts_are_scaled_by_the_targets_gain(device, record):
     adc, fs = record
     mv = adc.astype(np.float64) / device.target.adc_gain
