@@ -6,13 +6,13 @@
  * bytes are w[c][j], w[c+1][j], w[c][j+1], w[c+1][j+1]. Bytes 0 and 2 are then channel c's pair
  * and bytes 1 and 3 channel c + 1's, which is what the Arm DSP instruction SXTB16 extracts (it
  * sign-extends bytes 0 and 2, or 1 and 3 after a rotation) for SMLAD to multiply-add with an int16
- * input pair. Layer widths are zero-padded to a multiple of BLOCK and input counts to an even
- * number; the padding is computed and never stored.
+ * input pair. Layer widths are zero-padded to a multiple of BLOCK: the padding channels are
+ * computed and never stored.
  *
  * One portable C99 path, and target paths chosen from the compiler's ISA macros, each bit-exact
  * with it (tests run each under qemu against the numpy reference):
  *   KERNELS_AVX2  x86-64 with AVX2 (the host): pmaddwd on 8 channels at once
- *   KERNELS_NEON  AArch64 (Raspberry Pi 3/4/5): smull/smlal on int8, 16 multiply-adds per instruction
+ *   KERNELS_NEON  AArch64 (Raspberry Pi 3/4/5): smull/smlal on int8, 8 multiply-adds per instruction
  *   KERNELS_DSP   32-bit Arm with the DSP extension (Cortex-M4/M7/M33/M55, ...): SMLAD, 2 per instruction
  *   portable      everything else (RISC-V, Xtensa, Cortex-M0, ...)
  *
