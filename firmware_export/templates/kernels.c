@@ -138,6 +138,24 @@ static int32_t sxtb16_ror8(uint32_t x)      /* SXTB16 of bytes 1 and 3 */
 #endif
 }
 
+/* One input pair (j, j + 1) of channels 2q, 2q + 1 at two positions: the channel pair's weight word
+ * split by SXTB16 into each channel's int16 pair, multiply-added with each position's input pair. */
+BLOCK_INLINE void smlad_pair(const int8_t *wq, const input_t *xa_at, const input_t *xb_at, int32_t acc[4])
+{
+    uint32_t ww;
+    int32_t xa, xb;
+    memcpy(&ww, wq, 4);
+    memcpy(&xa, xa_at, 4);
+    memcpy(&xb, xb_at, 4);
+    {
+        const int32_t wc = (int32_t)__sxtb16((int32_t)ww), wd = sxtb16_ror8(ww);
+        acc[0] = __smlad(wc, xa, acc[0]);
+        acc[1] = __smlad(wd, xa, acc[1]);
+        acc[2] = __smlad(wc, xb, acc[2]);
+        acc[3] = __smlad(wd, xb, acc[3]);
+    }
+}
+
 BLOCK_INLINE void block_s8(const input_t *x, int32_t stride, int32_t npos, const int8_t *restrict w, int32_t n,
                      const int32_t *restrict bias_zp, const int32_t *restrict mult, const int32_t *restrict shift,
                      int32_t count, int32_t out_zp, int32_t act_min, int32_t act_max, int8_t *restrict out,
@@ -149,52 +167,26 @@ BLOCK_INLINE void block_s8(const input_t *x, int32_t stride, int32_t npos, const
         /* channels 2q, 2q + 1 at both positions: 4 accumulators, 2 input words, 2 weight words and
          * 3 pointers stay in the 14 registers a Cortex-M has; two input pairs per pass */
         const int8_t *wq = w + 4 * q;
-        int32_t a0 = bias_zp[2 * q], b0 = bias_zp[2 * q + 1], a1 = a0, b1 = b0;
+        int32_t acc[4];                                 /* channel 2q, 2q + 1 at position 0, then 1 */
+        acc[0] = acc[2] = bias_zp[2 * q];
+        acc[1] = acc[3] = bias_zp[2 * q + 1];
         for (j = 0; j + 4 <= n; j += 4, wq += 4 * BLOCK) {
-            uint32_t ww;
-            int32_t xa, xb, wc, wd;
-            memcpy(&ww, wq, 4);
-            memcpy(&xa, x + j, 4);
-            memcpy(&xb, x1 + j, 4);
-            wc = (int32_t)__sxtb16((int32_t)ww);
-            wd = sxtb16_ror8(ww);
-            a0 = __smlad(wc, xa, a0);
-            b0 = __smlad(wd, xa, b0);
-            a1 = __smlad(wc, xb, a1);
-            b1 = __smlad(wd, xb, b1);
-            memcpy(&ww, wq + 2 * BLOCK, 4);
-            memcpy(&xa, x + j + 2, 4);
-            memcpy(&xb, x1 + j + 2, 4);
-            wc = (int32_t)__sxtb16((int32_t)ww);
-            wd = sxtb16_ror8(ww);
-            a0 = __smlad(wc, xa, a0);
-            b0 = __smlad(wd, xa, b0);
-            a1 = __smlad(wc, xb, a1);
-            b1 = __smlad(wd, xb, b1);
+            smlad_pair(wq, x + j, x1 + j, acc);
+            smlad_pair(wq + 2 * BLOCK, x + j + 2, x1 + j + 2, acc);
         }
         for (; j < n; j += 2, wq += 2 * BLOCK) {       /* the last pairs */
-            uint32_t ww;
-            int32_t xa, xb, wc, wd;
-            memcpy(&ww, wq, 4);
-            memcpy(&xa, x + j, 4);
-            memcpy(&xb, x1 + j, 4);
-            wc = (int32_t)__sxtb16((int32_t)ww);
-            wd = sxtb16_ror8(ww);
-            a0 = __smlad(wc, xa, a0);
-            b0 = __smlad(wd, xa, b0);
-            a1 = __smlad(wc, xb, a1);
-            b1 = __smlad(wd, xb, b1);
+            smlad_pair(wq, x + j, x1 + j, acc);
         }
         /* straight to int8: each channel's multiplier and shift loaded once for both positions */
-        out[2 * q] = requant_s8(a0, mult[2 * q], shift[2 * q], out_zp, act_min, act_max);
+        out[2 * q] = requant_s8(acc[0], mult[2 * q], shift[2 * q], out_zp, act_min, act_max);
         if (npos > 1) {
-            out[out_stride + 2 * q] = requant_s8(a1, mult[2 * q], shift[2 * q], out_zp, act_min, act_max);
+            out[out_stride + 2 * q] = requant_s8(acc[2], mult[2 * q], shift[2 * q], out_zp, act_min, act_max);
         }
         if (2 * q + 1 < count) {
-            out[2 * q + 1] = requant_s8(b0, mult[2 * q + 1], shift[2 * q + 1], out_zp, act_min, act_max);
+            out[2 * q + 1] = requant_s8(acc[1], mult[2 * q + 1], shift[2 * q + 1], out_zp, act_min, act_max);
             if (npos > 1) {
-                out[out_stride + 2 * q + 1] = requant_s8(b1, mult[2 * q + 1], shift[2 * q + 1], out_zp, act_min,
-                                                         act_max);
+                out[out_stride + 2 * q + 1] = requant_s8(acc[3], mult[2 * q + 1], shift[2 * q + 1], out_zp,
+                                                         act_min, act_max);
             }
         }
     }
