@@ -145,6 +145,12 @@ class CModel:
         """No weight is -128 (TFLite's symmetric int8 weights never are): two products then sum in int16."""
         return all(int(lay.weights.min()) > -128 for lay in self.graph.layers if lay.weights is not None)
 
+    def _bias_zp(self, lay) -> np.ndarray:
+        """``bias - in_zp * sum(w)`` per output channel (int64): the bias the kernels start from,
+        with the input zero point folded in."""
+        in_zp = self.graph.qparams[lay.inputs[0]].zero_point
+        return lay.bias.astype(np.int64) - in_zp * lay.weights.reshape(len(lay.weights), -1).sum(1, dtype=np.int64)
+
     def _fast_requant(self) -> bool:
         """Every requantization shifts right (>= 1) and no accumulator can reach 2^30 for any int8
         input: the kernels' short requantization (``FAST_REQUANT``) is then exact."""
@@ -154,9 +160,7 @@ class CModel:
             if int(np.max(lay.shift)) > -1:
                 return False
             w = lay.weights.reshape(len(lay.weights), -1).astype(np.int64)
-            in_zp = self.graph.qparams[lay.inputs[0]].zero_point
-            bias_zp = lay.bias.astype(np.int64) - in_zp * w.sum(1)
-            if int(np.max(np.abs(bias_zp) + 128 * np.abs(w).sum(1))) >= 1 << 30:
+            if int(np.max(np.abs(self._bias_zp(lay)) + 128 * np.abs(w).sum(1))) >= 1 << 30:
                 return False
         return True
 
@@ -206,10 +210,8 @@ class CModel:
         for i, lay in enumerate(g.layers):
             if lay.weights is None:
                 continue
-            in_zp = g.qparams[lay.inputs[0]].zero_point
-            bias_zp = lay.bias.astype(np.int64) - in_zp * lay.weights.reshape(len(lay.weights), -1).sum(1, dtype=np.int64)
             parts += [c_array("int8_t", f"{p}_w{i}", blocked_weights(lay.weights, self.block)),
-                      c_array("int32_t", f"{p}_z{i}", pad(bias_zp.astype(np.int32)), per_line=8),
+                      c_array("int32_t", f"{p}_z{i}", pad(self._bias_zp(lay).astype(np.int32)), per_line=8),
                       c_array("int32_t", f"{p}_m{i}", pad(lay.multiplier), per_line=8),
                       c_array("int32_t", f"{p}_s{i}", pad(lay.shift), per_line=16)]
         bufs = self._buffers

@@ -79,6 +79,13 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     return q, shift
 
 
+def channel_multipliers(in_scale: float, weight_scales, out_scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """The int32 multipliers and shifts (per output channel) that requantize a layer's accumulators
+    from ``in_scale * weight_scale`` to ``out_scale``, as TFLite's kernels compute them."""
+    mults = [quantize_multiplier(in_scale * s / out_scale) for s in weight_scales]
+    return np.array([m for m, _ in mults], np.int32), np.array([s for _, s in mults], np.int32)
+
+
 def _builtin_names():
     from ai_edge_litert import schema_py_generated as schema
     return {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}, schema
@@ -140,10 +147,8 @@ def read_tflite(data: bytes, source: str = "model.int8.tflite") -> Int8Graph:
             if name == "CONV_2D" and (opts.strideW != 1 or opts.padding != schema.Padding.SAME):
                 raise EdgeECGError(f"{source}: only stride-1 SAME convolutions are supported")
             in_q, out_q = g.qparams[x], g.qparams[out]
-            mults = [quantize_multiplier(in_q.scale * s / out_q.scale) for s in w_scales]
             layer = Layer("conv" if name == "CONV_2D" else "fc", [x], out, w, const(ins[2]).astype(np.int32),
-                          np.array([m for m, _ in mults], np.int32), np.array([s for _, s in mults], np.int32),
-                          weight_scale=w_scales)
+                          *channel_multipliers(in_q.scale, w_scales, out_q.scale), weight_scale=w_scales)
             if opts.fusedActivationFunction == relu:
                 layer.act_min = max(-128, out_q.zero_point)
             elif opts.fusedActivationFunction != schema.ActivationFunctionType.NONE:

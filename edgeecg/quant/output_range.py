@@ -18,13 +18,13 @@ The float model, the weights and the biases are unchanged.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from edgeecg.quant.graph import Int8Graph, QParams, quantize_multiplier
-from edgeecg.quant.reference import class_scores, forward_int8, multiply_by_quantized_multiplier, score_bits
+from edgeecg.quant.graph import Int8Graph, QParams, channel_multipliers
+from edgeecg.quant.reference import class_scores, forward_int8, requantize, score_bits
 
 LOW_PERCENTILES = (0.0, 0.1, 0.5, 1.0)          # of the per-beat largest logit: where the range starts
 HIGH_PERCENTILES = (99.0, 99.5, 99.9, 100.0)    # of the per-beat second largest: where it ends
@@ -55,12 +55,8 @@ def qparams_for(lo: float, hi: float) -> QParams:
 def int8_logits(acc: np.ndarray, graph: Int8Graph, out: QParams) -> np.ndarray:
     """The output layer's int8 logits from its int32 accumulators if its output had ``out``."""
     last = graph.output_layer()
-    in_scale = graph.qparams[last.inputs[0]].scale
-    mults = [quantize_multiplier(in_scale * s / out.scale) for s in last.weight_scale]
-    mult = np.array([m for m, _ in mults], np.int64)
-    shift = np.array([s for _, s in mults], np.int64)
-    y = multiply_by_quantized_multiplier(acc, mult, shift) + out.zero_point
-    return np.clip(y, last.act_min, last.act_max)
+    mult, shift = channel_multipliers(graph.qparams[last.inputs[0]].scale, last.weight_scale, out.scale)
+    return requantize(acc, replace(last, multiplier=mult, shift=shift), out.zero_point)
 
 
 def disagreements(acc: np.ndarray, graph: Int8Graph, out: QParams, decided: np.ndarray) -> int:

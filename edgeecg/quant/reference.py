@@ -39,7 +39,8 @@ def multiply_by_quantized_multiplier(acc: np.ndarray, mult: np.ndarray, shift: n
     return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(scaled, mult), right)
 
 
-def _requantize(acc: np.ndarray, layer: Layer, out_zp: int) -> np.ndarray:
+def requantize(acc: np.ndarray, layer: Layer, out_zp: int) -> np.ndarray:
+    """``layer``'s int8 outputs from its int32 accumulators (multiplier, shift, zero point, clamp)."""
     y = multiply_by_quantized_multiplier(acc, layer.multiplier, layer.shift) + out_zp
     return np.clip(y, layer.act_min, layer.act_max).astype(np.int8)
 
@@ -88,14 +89,14 @@ def forward_int8(g: Int8Graph, beat: np.ndarray, rr: np.ndarray | None = None) -
             pad = np.pad(x, ((0, 0), ((k - 1) // 2, k // 2), (0, 0)))
             cols = np.stack([pad[:, i:i + x.shape[1], :] for i in range(k)], axis=2)   # n, L, k, C
             acc = np.einsum("nlkc,okc->nlo", cols, layer.weights.astype(np.int64)) + layer.bias
-            values[layer.output] = _requantize(acc, layer, out_zp).astype(np.int64)
+            values[layer.output] = requantize(acc, layer, out_zp).astype(np.int64)
         elif layer.kind == "maxpool":
             n, length, c = x.shape
             values[layer.output] = x[:, : length // 2 * 2].reshape(n, length // 2, 2, c).max(axis=2)
         elif layer.kind == "fc":
             x = x.reshape(x.shape[0], -1) - g.qparams[layer.inputs[0]].zero_point
             acc = x @ layer.weights.astype(np.int64).T + layer.bias
-            values[layer.output] = _requantize(acc, layer, out_zp).astype(np.int64)
+            values[layer.output] = requantize(acc, layer, out_zp).astype(np.int64)
             if layer is last:
                 last_acc = acc
         elif layer.kind == "concat":
