@@ -289,7 +289,7 @@ def load_config(path: str | Path | None) -> Config:
         return Config()
     text = None
     name = str(path)
-    if not name.endswith(".toml") and "/" not in name and "\\" not in name and not Path(name).is_file():
+    if not resources.is_path(name) and not Path(name).is_file():
         text = resources.read("recipes", name)
         if text is None:
             raise EdgeECGError(f"unknown recipe {name!r} (shipped: {', '.join(recipe_names())}, "

@@ -52,7 +52,7 @@ def target_names() -> list[str]:
 
 def load_target(name_or_path: str) -> Target:
     """A shipped target by name (``esp32``) or a target file by path (``./my-board.toml``)."""
-    if name_or_path.endswith(".toml") or "/" in name_or_path or "\\" in name_or_path:
+    if resources.is_path(name_or_path):
         path = Path(name_or_path)
         try:
             text = path.read_text(encoding="utf-8")

@@ -149,21 +149,20 @@ def run_platform(platform: Platform, c_model, records: bytes, n: int, plugin: Pa
         xtensa = platform.kind == "xtensa"
         harness = write_harness(d, c_model.prefix, "bench_xtensa.c" if xtensa else "bench_main.c")
         text, data, bss = object_sizes(platform.cc, platform.size_tool, platform.flags, lib)
-        # the Xtensa harness has no command line: a second build does the skip run
-        elfs = {mode: d / f"bench_{mode}.elf" for mode in ("run", "skip")} if xtensa else \
-            dict.fromkeys(("run", "skip"), d / "bench.elf")
-        for mode, elf in elfs.items():
-            if mode == "skip" and not xtensa:
-                continue                    # one program does both (its skip argument)
-            skip = ("-DBENCH_SKIP",) if xtensa and mode == "skip" else ()
-            _run([platform.cc, *HARNESS_FLAGS, *platform.flags, *skip, "-o", str(elf), str(harness), str(lib)],
-                 f"linking the bench harness for {platform.name}")
+        # one program does both runs (its skip argument); the Xtensa harness has no command line,
+        # so a second build, -DBENCH_SKIP, does the skip run
+        builds = {"run": (), "skip": ("-DBENCH_SKIP",)} if xtensa else {"run": ()}
+        elfs = {mode: d / f"bench_{mode}.elf" for mode in builds}
+        for mode, defines in builds.items():
+            _run([platform.cc, *HARNESS_FLAGS, *platform.flags, *defines, "-o", str(elfs[mode]), str(harness),
+                  str(lib)], f"linking the bench harness for {platform.name}")
         (d / "beats.bin").write_bytes(records)
         counts = {}
         for mode in ("run", "skip"):
             args = ["beats.bin", f"logits_{mode}.bin"] + (["skip"] if mode == "skip" else [])
             count_file = d / f"icount_{mode}.txt"
-            _run(platform.command(elfs[mode], args, plugin, count_file), f"running {platform.name} under qemu",
+            _run(platform.command(elfs.get(mode, elfs["run"]), args, plugin, count_file),
+                 f"running {platform.name} under qemu",
                  cwd=d, timeout=timeout)
             counts[mode] = int(count_file.read_text())
         logits, classes = read_outputs((d / "logits_run.bin").read_bytes())

@@ -67,31 +67,39 @@ def regular_rr(rr: np.ndarray, cfg: DataConfig) -> np.ndarray:
     Entry ``i`` uses intervals ``0..i-1`` only: the estimate a device holds when beat ``i`` arrives.
     ``rr`` in any unit (the device uses samples); the estimate is in the same unit.
     """
+    return regular_rr_steps(rr, cfg)[0]
+
+
+def regular_rr_steps(rr: np.ndarray, cfg: DataConfig) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`regular_rr`, and per interval whether it fell in the band of the estimate before it."""
     out = np.empty(len(rr))
+    regular = np.zeros(len(rr), bool)
     if not len(rr):
-        return out
+        return out, regular
     recent = [float(rr[0])]
     estimate = float(rr[0])
     for i, v in enumerate(rr):
         out[i] = estimate
-        if in_band(float(v), estimate, cfg):
+        regular[i] = in_band(float(v), estimate, cfg)
+        if regular[i]:
             recent = (recent + [float(v)])[-cfg.regular_rr_beats:]
             estimate = float(np.mean(recent))
         else:
             estimate += cfg.regular_rr_follow * (v - estimate)
-    return out
+    return out, regular
 
 
-def regular_spread(rr: np.ndarray, regular: np.ndarray, cfg: DataConfig) -> np.ndarray:
-    """Mean distance of the last ``regular_rr_beats`` regular intervals from the regular estimate
-    *before* each beat: how much this patient's own regular rhythm varies (same unit as ``rr``).
-    A beat 7 % early is premature in a metronomic patient and not in one with sinus arrhythmia."""
+def regular_spread(rr: np.ndarray, estimate: np.ndarray, regular: np.ndarray, n: int) -> np.ndarray:
+    """Mean distance of the last ``n`` regular intervals (``regular``, from :func:`regular_rr_steps`)
+    from the estimate ``estimate`` *before* each beat: how much this patient's own regular rhythm
+    varies (same unit as ``rr``). A beat 7 % early is premature in a metronomic patient and not in
+    one with sinus arrhythmia."""
     out = np.empty(len(rr))
     recent: list[float] = []
     for i, v in enumerate(rr):
         out[i] = float(np.mean(recent)) if recent else 0.0
-        if in_band(float(v), float(regular[i]), cfg):
-            recent = (recent + [abs(float(v) - float(regular[i]))])[-cfg.regular_rr_beats:]
+        if regular[i]:
+            recent = (recent + [abs(float(v) - float(estimate[i]))])[-n:]
     return out
 
 
@@ -116,11 +124,12 @@ def rr_features(r_peaks: np.ndarray, fs: float, cfg: DataConfig) -> np.ndarray:
     prev = np.concatenate([pre[:1], pre[:-1]])
     local = _trailing_mean(pre, cfg.local_rr_beats)
     avg = _trailing_mean(pre, cfg.avg_rr_beats)
-    regular = regular_rr(samples, cfg) / fs        # estimated on whole samples, as the device does
+    estimate, in_band_flags = regular_rr_steps(samples, cfg)    # on whole samples, as the device does
+    regular = estimate / fs
     post = np.append(pre[1:], np.nan)
     values = {}
     if "pre_z_regular" in cfg.rr_features:   # how early, in units of the patient's own regular spread
-        spread = regular_spread(samples, regular * fs, cfg) / fs
+        spread = regular_spread(samples, estimate, in_band_flags, cfg.regular_rr_beats) / fs
         values["pre_z_regular"] = np.clip((pre - regular) / (spread + regular / 64), -16, 16)
     values |= {
         "pre_rr": pre, "prev_rr": prev, "local_rr": local, "avg_rr": avg, "regular_rr": regular,

@@ -6,7 +6,11 @@ from __future__ import annotations
 
 from importlib import resources
 
-KINDS = ("targets", "recipes")
+
+def is_path(name_or_path: str) -> bool:
+    """Whether a ``--target`` or ``--config`` value names a file (ends in ``.toml`` or has a
+    directory in it) rather than a shipped one."""
+    return name_or_path.endswith(".toml") or "/" in name_or_path or "\\" in name_or_path
 
 
 def names(kind: str) -> list[str]:
