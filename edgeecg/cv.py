@@ -58,6 +58,15 @@ def record_folds(beats: BeatSet, n_folds: int, seed: int) -> list[tuple[str, ...
             for _, test in splitter.split(np.zeros(len(beats)), beats.y, groups=beats.record)]
 
 
+def database_figures(y: np.ndarray, pred: np.ndarray, record: np.ndarray,
+                     hours: dict[str, float] | None) -> tuple[dict, dict | None]:
+    """Per database of the pool: its classification report, and its false S/V calls per hour of
+    recording per record (None without ``hours``)."""
+    alarms = ({db: false_alarms(per_record_report(y[m], pred[m], record[m]), hours)
+               for db, m in database_masks(record).items()} if hours else None)
+    return database_reports(y, pred, record), alarms
+
+
 @dataclass
 class CVResult:
     folds: list[tuple[str, ...]]
@@ -150,9 +159,7 @@ def cv_json(result: CVResult, cfg: Config, n_folds: int, seed: int) -> dict:
     return {
         "folds": folds,
         "pooled": result.epoch_reports()[e - 1],
-        "per_database": database_reports(result.y, pred, result.record),
-        "false_alarms": ({db: false_alarms(per_record_report(result.y[m], pred[m], result.record[m]), result.hours)
-                          for db, m in database_masks(result.record).items()} if result.hours else None),
+        **dict(zip(("per_database", "false_alarms"), database_figures(result.y, pred, result.record, result.hours))),
         "logit_offsets": offsets,
         "pooled_with_offsets": adjusted,
         "per_record": per_record_report(result.y, pred, result.record),

@@ -16,18 +16,15 @@ from pathlib import Path
 import numpy as np
 
 from edgeecg.config import config_from_dict
+from edgeecg.cv import database_figures
 from edgeecg.data.sources import record_hours
-from edgeecg.metrics import database_reports, false_alarms, per_record_report
 
 
 def figures(y, proba, record, hours) -> dict:
-    pred = proba.argmax(1)
-    per_record = per_record_report(y, pred, record)
+    reports, alarms = database_figures(y, proba.argmax(1), record, hours)
     out = {}
-    for db, rep in database_reports(y, pred, record).items():
-        mine = {k: v for k, v in per_record.items() if k.startswith("svdb/") == (db == "svdb")}
-        fa = false_alarms(mine, hours)["summary"]
-        pc = rep["per_class"]
+    for db, rep in reports.items():
+        fa, pc = alarms[db]["summary"], rep["per_class"]
         out[db] = (f"macro-F1 {rep['macro_f1']:.1f}  S {pc['S']['se']:.1f} / {pc['S']['ppv']:.1f}  "
                    f"V {pc['V']['se']:.1f} / {pc['V']['ppv']:.1f}  false/h {fa['median']:.1f} / {fa['p90']:.0f}")
     return out
