@@ -79,7 +79,7 @@ class Device:
             r, cls, logits = out["r_peak"], out["cls"], out["logits"]
         else:
             raise EdgeECGError(f"engine {engine!r}: one of {', '.join(ENGINES)}")
-        return Beats(sample=np.asarray(r, np.int64) * self.spec.decim, classes=np.asarray(cls, np.int64),
+        return Beats(sample=self.spec.rate.adc_index(np.asarray(r, np.int64)), classes=np.asarray(cls, np.int64),
                      logits=np.asarray(logits, np.int8).reshape(len(cls), self.spec.n_classes))
 
     def classify_mv(self, ecg_mv, fs: float, engine: str = "twin") -> Beats:

@@ -142,12 +142,12 @@ def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Pa
         outputs,
         tflm_arena_bytes,
     )
-    from edgeecg.stream.decimate import decimation_factor
+    from edgeecg.stream.rate import rate_converter
     from firmware_export import convert
     from firmware_export.golden import write_golden
     from firmware_export.tflm import write_model_data
 
-    decimation_factor(target.adc_hz)        # the stream front end's ADC rate: checked before any work
+    rate_converter(target.adc_hz)           # the stream front end's ADC rate: checked before any work
     if not target.adc_gain > 0:
         raise EdgeECGError(f"target {target.name}: adc_gain = {target.adc_gain} must be > 0 counts/mV")
     splits = splits if splits is not None else make_splits(data_dir, cfg)
@@ -300,7 +300,7 @@ def stream_export(directory: Path, prefix: str, data_cfg, graph, target: Target)
         return {"written": False, "reason": str(err)}
     paths = write_spec(directory, prefix, spec)
     return {"written": True, "files": {p.name: p.stat().st_size for p in paths},
-            "adc_hz": spec.adc_hz, "adc_gain": spec.adc_gain, "decimation": spec.decim,
+            "adc_hz": spec.adc_hz, "adc_gain": spec.adc_gain, "rate_conversion": spec.rate.describe(),
             "filter_fraction_bits": spec.bandpass.g, "ring_samples": spec.ring_n,
             "window_latency_samples": spec.latency_samples, "pending_beats": spec.pend_n}
 

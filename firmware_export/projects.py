@@ -83,10 +83,11 @@ def sample_header(adc: np.ndarray, record: str, lead: str, adc_hz: int, adc_gain
             + "\n#endif /* ECG_SAMPLE_H */\n")
 
 
-def beat_lines(result, decim: int) -> list[str]:
+def beat_lines(result, rate) -> list[str]:
     """The lines ``PREFIX_beat_line`` prints for the beats of a :class:`~edgeecg.stream.frontend.RecordResult`."""
-    return [f"{int(r) * decim} {CLASSES[int(c)]} " + " ".join(str(int(v)) for v in logits)
-            for r, c, logits in zip(result.r_peak, result.cls, result.logits)]
+    at = rate.adc_index(np.asarray(result.r_peak, np.int64)) if len(result.r_peak) else []
+    return [f"{int(a) % 2**32} {CLASSES[int(c)]} " + " ".join(str(int(v)) for v in logits)
+            for a, c, logits in zip(at, result.cls, result.logits)]
 
 
 def records_dir(run_dir: Path, data_path: Path | None) -> Path:
@@ -163,7 +164,7 @@ def write_projects(run_dir, target, out, data_path: Path | None = None, record: 
         raise EdgeECGError(f"{hea}: {gain:g} ADC counts/mV, target {target.name} has adc_gain = {spec.adc_gain:g}")
     adc_hz = int(spec.adc_hz)
     adc = adc[: SECONDS * adc_hz]
-    lines = beat_lines(run_record(adc, spec, graph), spec.decim)
+    lines = beat_lines(run_record(adc, spec, graph), spec.rate)
     values = {"TARGET": target.name, "IDF_CHIP": target.name if target.name.startswith("esp32") else "esp32",
               "RECORD": name, "LEAD": cfg.data.lead, "SECONDS": f"{len(adc) / adc_hz:g}",
               "ADC_HZ": str(adc_hz), "GAIN": f"{spec.adc_gain:g}", "VERSION": metadata.version("edgeecg")}

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from edgeecg.errors import EdgeECGError
-from edgeecg.stream.decimate import FS, decimation_factor
-from edgeecg.stream.qrs import Params, input_shift, params_for
+from edgeecg.stream.qrs import Params, params_for
+from edgeecg.stream.rate import RateConverter, rate_converter
 from firmware_export.cmodel import CFLAGS
 from firmware_export.templating import compile_c, render_module, write_files
 
@@ -56,9 +56,16 @@ int main(void)
 """
 
 
-def _defines(params: Params, adc_hz) -> dict[str, int]:
-    m = decimation_factor(adc_hz, FS)
-    values = {"DECIM": m, "IN_SHIFT": input_shift(m)}
+def rate_defines(conv: RateConverter) -> dict[str, str]:
+    """The ``#define PREFIX_QRS_RATE_*`` values (and ``ADC_HZ``) of a rate converter."""
+    coeffs = conv.coeffs or (0,)
+    return {"ADC_HZ": str(int(conv.adc_hz)), "RATE_UP": str(conv.up), "RATE_DOWN": str(conv.down),
+            "RATE_TAPS": str(conv.taps), "RATE_SHIFT": str(conv.shift),
+            "RATE_COEFFS": "{" + ", ".join(str(v) for v in coeffs) + "}"}
+
+
+def _defines(params: Params, adc_hz) -> dict:
+    values: dict = rate_defines(rate_converter(adc_hz))
     values.update({k.upper(): v for k, v in dataclasses.asdict(params).items()})
     return values
 

@@ -99,9 +99,8 @@ def defines(spec: FrontEndSpec) -> dict[str, str]:
     rr = spec.rr_q
     adc_hz = spec.adc_hz
     out = {
-        "ADC_HZ": str(int(adc_hz)) if float(adc_hz).is_integer() else repr(adc_hz),
+        "ADC_HZ": str(int(adc_hz)),
         "ADC_GAIN_X1000": str(int(round(spec.adc_gain * 1000))),
-        "DECIM": str(spec.decim), "IN_SHIFT": str(spec.in_shift),
         "N_SECTIONS": str(len(bp.sections)), "G": str(bp.g), "SECTIONS": "{" + sections + "}",
         "BEFORE": str(spec.before), "AFTER": str(spec.after), "RING_N": str(spec.ring_n),
         "PEND_N": str(spec.pend_n), "BEAT_CHANNEL": str(int(spec.beat_channel)),

@@ -67,7 +67,7 @@ def twin(exported):
     target = load_target(str(d / "roomy.toml"))
     cfg, graph, _, _ = load_export(d / "run", target)
     spec = front_end_spec(cfg.data, graph, target.adc_hz, target.adc_gain)
-    return lambda adc: beat_lines(run_record(np.asarray(adc, np.int16), spec, graph), spec.decim)
+    return lambda adc: beat_lines(run_record(np.asarray(adc, np.int16), spec, graph), spec.rate)
 
 
 def lead_samples(directory: Path, name: str, lead: str = "MLII") -> np.ndarray:

@@ -234,11 +234,11 @@ def test_unsupported_recipes_are_one_line_errors(kw, message):
 
 # -- the C twin -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("adc_hz", [250, 361, 90, "fast"])
+@pytest.mark.parametrize("adc_hz", [1500, 361.5, 90, "fast"])
 def test_wrong_adc_rate_is_one_line_and_writes_nothing(tmp_path, adc_hz):
     with pytest.raises(EdgeECGError) as err:
         stream_c.write_stream(tmp_path / "out", "ecg", DataConfig(), tiny_graph(), target(adc_hz))
-    assert "\n" not in str(err.value) and ("180" in str(err.value) or "not a number" in str(err.value))
+    assert "\n" not in str(err.value) and ("1000 is supported" in str(err.value) or "not a number" in str(err.value))
     assert not (tmp_path / "out").exists()
 
 
@@ -285,6 +285,9 @@ def test_c_equals_python_on_synthetic_records(tmp_path):
     (DataConfig(template_beats=0, before=40, after=60), {"channels": 1, "n_rr": None}, 720),
     (DataConfig(beat_channel=False, template_beats=10, regular_rr_band=(0.75, 1.25), avg_rr_beats=20,
                 rr_features=("pre_over_avg", "avg_rr")), {"channels": 1, "n_rr": 2}, 180),
+    (DataConfig(), {}, 128),              # up-sampled by a polyphase FIR (45 / 32): SVDB's rate
+    (DataConfig(), {}, 250),              # down-sampled by a polyphase FIR (18 / 25)
+    (DataConfig(), {}, 512),
 ])
 def test_c_equals_python_for_other_recipes_and_adc_rates(tmp_path, data, graph_kw, adc_hz):
     graph = tiny_graph(window=data.before + data.after, **graph_kw)
@@ -357,7 +360,7 @@ def test_quantize_writes_the_stream_c_and_reports_it(exported):
     _, out = exported
     report = json.loads((out / "report.json").read_text())
     s = report["stream"]
-    assert s["written"] is True and s["decimation"] == 2 and s["ring_samples"] >= 48 + 986
+    assert s["written"] is True and s["rate_conversion"]["factor"] == 2 and s["ring_samples"] >= 48 + 986
     for name, size in s["files"].items():
         assert (out / name).stat().st_size == size
     assert set(s["files"]) == {"ecg_stream.h", "ecg_stream.c", "ecg_qrs.h", "ecg_qrs.c"}
@@ -369,10 +372,10 @@ def test_quantize_refuses_a_target_adc_rate_before_any_work(exported, tmp_path):
 
     d, _ = exported
     (tmp_path / "odd.toml").write_text(TARGET.format(name="odd", flash=1 << 20).replace(
-        "peak_macs_per_cycle = 1", "peak_macs_per_cycle = 1\nadc_hz = 500"))
+        "peak_macs_per_cycle = 1", "peak_macs_per_cycle = 1\nadc_hz = 1500"))
     res = CliRunner().invoke(main, ["quantize", str(d / "run"), "--target", str(tmp_path / "odd.toml"),
                                     "--out", str(tmp_path / "x")])
-    assert res.exit_code == 1 and "not an integer multiple" in res.output and res.output.count("\n") == 1
+    assert res.exit_code == 1 and "1000 is supported" in res.output and res.output.count("\n") == 1
     assert not (tmp_path / "x").exists()
 
 

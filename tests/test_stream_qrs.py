@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from edgeecg.errors import EdgeECGError
-from edgeecg.stream import Decimator, QRSDetector, decimate, decimation_factor, detect, ec57, match
+from edgeecg.stream import QRSDetector, decimate, detect, ec57, match, rate_converter
 from edgeecg.stream.detection import detect_command, markdown, read_adc
 from edgeecg.stream.qrs import DEFAULT, Params, params_for
 from firmware_export.qrs import build_host, render, run_host, write_qrs
@@ -121,14 +121,15 @@ def test_reference_beats_are_every_aami_symbol():
 # -- decimation ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("adc_hz, m", [(180, 1), (360, 2), (540, 3), (720, 4), (360.0, 2)])
-def test_decimation_factor(adc_hz, m):
-    assert decimation_factor(adc_hz) == m
+def test_integer_multiples_are_block_sums(adc_hz, m):
+    conv = rate_converter(adc_hz)
+    assert conv.is_block and conv.down == m
 
 
-@pytest.mark.parametrize("adc_hz", [250, 361, 90, 0, -360, "fast", 180 * 65])
-def test_non_integer_ratio_is_a_one_line_error(adc_hz):
+@pytest.mark.parametrize("adc_hz", [99, 1001, 250.5, 0, -360, "fast", float("nan")])
+def test_unsupported_rate_is_a_one_line_error(adc_hz):
     with pytest.raises(EdgeECGError) as err:
-        decimation_factor(adc_hz)
+        rate_converter(adc_hz)
     assert "\n" not in str(err.value)
     with pytest.raises(EdgeECGError):
         QRSDetector(adc_hz)
@@ -140,8 +141,8 @@ def test_decimate_is_the_exact_block_sum():
     x = np.array([32767, 32767, -32768, -32768, 5, -6, 7], np.int16)
     assert decimate(x, 2).tolist() == [65534, -65536, -1]            # the incomplete block is dropped
     assert decimate(x, 3).tolist() == [32766, -32769]
-    d = Decimator(3)
-    assert [v for v in (d.push(int(s)) for s in x) if v is not None] == [32766, -32769]
+    d = rate_converter(540).stream()
+    assert [v for s in x for v in d.push(int(s))] == [32766 >> 1, -32769 >> 1]      # 540 Hz: M 3, shift 1
     with pytest.raises(EdgeECGError, match="integers"):
         decimate(np.zeros(4), 2)
     with pytest.raises(EdgeECGError, match="int16"):
@@ -223,10 +224,10 @@ def test_template_defines_are_the_python_defaults():
     defines = dict(re.findall(r"^#define PREFIX_QRS_(\w+) (\d+)$", header.read_text(), flags=re.M))
     for key, value in vars(DEFAULT).items():
         assert int(defines[key.upper()]) == value, key
-    assert (int(defines["DECIM"]), int(defines["IN_SHIFT"])) == (2, 0)
+    assert (int(defines["RATE_DOWN"]), int(defines["RATE_SHIFT"]), int(defines["RATE_TAPS"])) == (2, 0, 0)
     files = render("ecg", Params(mwi_n=20), adc_hz=720)
-    assert "#define ECG_QRS_MWI_N 20" in files["ecg_qrs.h"] and "#define ECG_QRS_DECIM 4" in files["ecg_qrs.h"]
-    assert "#define ECG_QRS_IN_SHIFT 1" in files["ecg_qrs.h"]
+    assert "#define ECG_QRS_MWI_N 20" in files["ecg_qrs.h"] and "#define ECG_QRS_RATE_DOWN 4" in files["ecg_qrs.h"]
+    assert "#define ECG_QRS_RATE_SHIFT 1" in files["ecg_qrs.h"]
     assert not re.search("prefix_|PREFIX_", "".join(files.values()))
     with pytest.raises(EdgeECGError, match="not a valid C identifier"):
         render("2bad")
@@ -262,11 +263,15 @@ def test_c_equals_python_on_a_synthetic_record(host):
 
 
 @needs_cc
-def test_c_equals_python_at_another_rate(tmp_path):
-    sig, _, _ = synthetic_ecg(n_beats=60, fs=540.0, seed=6)
+@pytest.mark.parametrize("adc_hz", [540, 128, 250, 1000])
+def test_c_equals_python_at_other_rates(tmp_path, adc_hz):
+    sig, peaks, _ = synthetic_ecg(n_beats=60, fs=float(adc_hz), seed=6)
     adc = adc_counts(sig[:, 0])
-    exe = build_host(tmp_path, "r540", adc_hz=540)
-    assert run_host(exe, adc)[0].tolist() == detect(adc, 540).tolist()
+    exe = build_host(tmp_path, f"r{adc_hz}", adc_hz=adc_hz)
+    r = run_host(exe, adc)[0]
+    assert r.tolist() == detect(adc, adc_hz).tolist()
+    m = match(peaks, rate_converter(adc_hz).adc_index(r), ec57.tolerance_samples(adc_hz))
+    assert (m.fn, m.fp) == (0, 0)
 
 
 @needs_cc
@@ -416,8 +421,25 @@ def test_detect_command_truncated_record(tmp_path):
     assert res.exit_code == 1 and "truncated signal file" in res.output and res.output.count("\n") == 1
 
 
+def test_detect_command_runs_at_the_records_own_rate(synth_dir, tmp_path):
+    """s4 is sampled at 250 Hz: the detector runs there through the polyphase converter."""
+    res = CliRunner().invoke(detect_command, ["--data", str(synth_dir), "--records", "s4", "--out",
+                                              str(tmp_path / "o"), "--no-peers"])
+    assert res.exit_code == 0, res.output
+    result = json.loads((tmp_path / "o" / "qrs.json").read_text())
+    assert result["gross"]["se"] == 100.0 and result["gross"]["ppv"] == 100.0
+
+
+def test_detect_command_refuses_a_rate_outside_the_range(tmp_path):
+    from synthetic import write_record
+
+    write_record(tmp_path, "fast", fs=2000.0, n_beats=10)
+    res = CliRunner().invoke(detect_command, ["--data", str(tmp_path), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 1 and "fast.hea" in res.output and "1000" in res.output and res.output.count("\n") == 1
+    assert not (tmp_path / "o").exists()
+
+
 @pytest.mark.parametrize("args, message", [
-    (["--records", "s4"], "not an integer multiple"),              # s4 is sampled at 250 Hz
     (["--records", "nope"], "'nope' not found"),
     (["--records", ","], "no record names"),
 ])

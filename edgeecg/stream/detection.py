@@ -5,8 +5,11 @@
 
 Every detector gets the same lead: MLII, else the record's first signal (MIT-BIH 102 and 104 have no
 MLII; their first lead is V5). Ours reads the raw ADC counts (``physical=False``) at the record's
-own rate; ``xqrs_detect`` and ``gqrs_detect`` read the same lead in physical units (mV) at the record's
-rate, as ``wfdb`` documents. Our R peaks (180 Hz) are compared at the record's rate (index times M).
+own rate (any whole rate from 100 to 1000 Hz: :mod:`edgeecg.stream.rate`); ``xqrs_detect`` and
+``gqrs_detect`` read the same lead in physical units (mV) at the record's rate, as ``wfdb`` documents.
+Our R peaks (180 Hz) are compared at the record's rate (:meth:`RateConverter.adc_index`).
+``--adc-hz`` first resamples every record (its counts, rounded, and its annotations) to another rate:
+MIT-BIH at 250 or 500 Hz stands in for the front ends sold at those rates; the peers get the same.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ from edgeecg.io.wfdb_records import (
 )
 from edgeecg.processing.aami import CLASSES
 from edgeecg.stream import ec57, qrs
-from edgeecg.stream.decimate import FS, decimation_factor
+from edgeecg.stream.decimate import FS
+from edgeecg.stream.rate import rate_converter
 
 LEAD = "MLII"
 PEERS = ("xqrs", "gqrs")
@@ -87,6 +91,19 @@ def _physical(data_dir: Path, name: str, lead: str) -> tuple[np.ndarray, float]:
     return np.asarray(rec.p_signal[:, 0], dtype=np.float64), float(rec.fs)
 
 
+def resampled(rec: AdcRecord, fs: float) -> AdcRecord:
+    """``rec`` as a front end sampling at ``fs`` would have seen it: the counts resampled (polyphase,
+    :func:`edgeecg.processing.filters.resample`) and rounded to int16, the annotations rounded to
+    that rate's grid."""
+    if fs == rec.fs:
+        return rec
+    from edgeecg.processing.filters import resample
+
+    adc = np.clip(np.round(resample(rec.adc.astype(np.float64), rec.fs, fs)), -32768, 32767).astype(np.int16)
+    samples = np.round(rec.ann_samples * (fs / rec.fs)).astype(np.int64)
+    return AdcRecord(rec.name, rec.lead, adc, float(fs), rec.adc_gain, samples, rec.ann_symbols)
+
+
 def run_peer(peer: str, sig: np.ndarray, fs: float) -> np.ndarray:
     """R peaks (samples at ``fs``) of ``wfdb.processing.xqrs_detect`` or ``gqrs_detect``."""
     from wfdb import processing
@@ -110,11 +127,12 @@ def _stats(v: np.ndarray) -> dict:
             **{f"p{q:g}": float(x) for q, x in zip((0.5, 1, 5, 25, 50, 75, 95, 99, 99.5), pct)}}
 
 
-def detect_records(data_dir, records=None, peers=PEERS, log=None) -> dict:
+def detect_records(data_dir, records=None, peers=PEERS, log=None, adc_hz: float | None = None) -> dict:
     """Detect and score every record; returns the content of ``qrs.json``.
 
     ``records``: names (default: every record in ``data_dir``). ``peers``: the ``wfdb`` detectors to
     run on the same lead (``()`` for none). ``log``: a callable for one progress line per record.
+    ``adc_hz``: resample every record to this rate first (:func:`resampled`; default: its own rate).
     """
     t_start = time.perf_counter()
     data_dir = Path(data_dir)
@@ -127,14 +145,17 @@ def detect_records(data_dir, records=None, peers=PEERS, log=None) -> dict:
     ours, theirs = {}, {p: {} for p in peers}
     with_vf = {p: [] for p in ("ours", *peers)}    # the same counts with the flutter not excluded
     seconds = {"read": 0.0, "ours": 0.0, **{p: 0.0 for p in peers}}
-    offsets, offset_classes, delays = [], [], []
+    offsets, offset_classes, delays, rates = [], [], [], []
     vf_excluded, params_used = {}, None
     for name in names:
         t0 = time.perf_counter()
         rec = read_adc(data_dir, name)
+        if adc_hz:
+            rec = resampled(rec, float(adc_hz))
         seconds["read"] += time.perf_counter() - t0
         try:
-            m = decimation_factor(rec.fs, FS)
+            conv = rate_converter(rec.fs, FS)
+            rates.append(rec.fs)
         except EdgeECGError as err:
             raise EdgeECGError(f"{data_dir / name}.hea: {err}") from None
         params = qrs.params_for(rec.fs, rec.adc_gain)
@@ -148,11 +169,11 @@ def detect_records(data_dir, records=None, peers=PEERS, log=None) -> dict:
         if vf:
             vf_excluded[name] = [[int(a), int(b)] for a, b in vf]
         tol = ec57.tolerance_samples(rec.fs)
-        res = ec57.match(ref, beats * m, tol, vf)
+        res = ec57.match(ref, conv.adc_index(beats), tol, vf)
         ours[name] = {**res.counts(), "beats": int(len(ref)), "detections": int(len(beats)), "lead": rec.lead}
-        with_vf["ours"].append(ec57.match(ref, beats * m, tol).counts() if vf else res.counts())
+        with_vf["ours"].append(ec57.match(ref, conv.adc_index(beats), tol).counts() if vf else res.counts())
         ref180 = np.round(ref[res.ref_index] * (FS / rec.fs)).astype(np.int64)
-        offsets.append(beats[res.det_index] - ref180)
+        offsets.append(beats[res.det_index] - ref180 - conv.delay_adc * FS / rec.fs)   # the FIR's delay out
         offset_classes.append(ref_cls[res.ref_index])
         delays.append(confirmed - beats)
         line = f"{name}: ours Se {res.se:6.2f} +P {res.ppv:6.2f} (FN {res.fn}, FP {res.fp})"
@@ -160,6 +181,10 @@ def detect_records(data_dir, records=None, peers=PEERS, log=None) -> dict:
         if peers:
             t0 = time.perf_counter()
             sig, fs = _physical(data_dir, name, rec.lead)
+            if fs != rec.fs:
+                from edgeecg.processing.filters import resample
+
+                sig, fs = resample(sig, fs, rec.fs), rec.fs
             seconds["read"] += time.perf_counter() - t0
             for p in peers:
                 t0 = time.perf_counter()
@@ -176,7 +201,8 @@ def detect_records(data_dir, records=None, peers=PEERS, log=None) -> dict:
     off_cls = np.concatenate(offset_classes) if offset_classes else np.zeros(0, np.int64)
     dly = np.concatenate(delays) if delays else np.zeros(0, np.int64)
     fiducial = {
-        "unit": "samples at 180 Hz: our R peak minus round(reference sample * 180 / fs), matched beats",
+        "unit": ("samples at 180 Hz: our R peak minus round(reference sample * 180 / fs), less the rate "
+                 "converter's group delay (0 for a block sum), matched beats"),
         **_stats(off),
         "share_abs_le_1": round(float(np.mean(np.abs(off) <= 1)), 5) if off.size else None,
         "share_abs_le_2": round(float(np.mean(np.abs(off) <= 2)), 5) if off.size else None,
@@ -194,6 +220,8 @@ def detect_records(data_dir, records=None, peers=PEERS, log=None) -> dict:
                      "each detection at most once, closest pairs first; reference-marked ventricular "
                      "flutter ([ ... ]) is excluded as bxb does; whole records, no learning period excluded"),
         "fs": FS,
+        "adc_hz": sorted(set(rates)),
+        "resampled_to": adc_hz,
         "params": params_used,
         "gross": ec57.gross(ours.values()),
         "records": ours,
@@ -260,14 +288,18 @@ DATA_HELP = ("Directory with the MIT-BIH records (or one holding mitdb/). "
 @click.option("--records", help="Comma-separated record names. Default: every record in the directory.")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Directory for qrs.json and qrs.md.")
 @click.option("--no-peers", is_flag=True, help="Skip wfdb's xqrs and gqrs.")
+@click.option("--adc-hz", type=int, help="Resample every record to this rate first (100-1000 Hz): a stand-in "
+                                         "for a front end sampling there. Default: each record's own rate.")
 @click.option("--force", is_flag=True, help="Replace an existing output directory.")
-def detect_command(data_path, records, out, no_peers, force):
+def detect_command(data_path, records, out, no_peers, adc_hz, force):
     """Streaming integer QRS detector on every record, scored beat by beat (EC57) against xqrs and gqrs.
 
     \b
     Example:
       edgeecg detect --data ../shared/data/mitdb --out runs/qrs
       edgeecg detect --data ../shared/data/mitdb --records 100,207 --no-peers --out runs/qrs-2
+      edgeecg detect --data ../shared/data/svdb --out runs/qrs-svdb            (128 Hz, its own rate)
+      edgeecg detect --data ../shared/data/mitdb --adc-hz 250 --out runs/qrs-250
     """
     try:
         if out.exists() and not force:
@@ -275,6 +307,8 @@ def detect_command(data_path, records, out, no_peers, force):
         names = tuple(r.strip() for r in records.split(",") if r.strip()) if records else ()
         if records is not None and not names:
             raise EdgeECGError("--records: no record names given")
+        if adc_hz is not None:
+            rate_converter(adc_hz)              # a one-line error for a rate the front end cannot take
         data_dir = resolve_data_dir(data_path, names)
         if names:
             known = set(list_records(data_dir)) | {p.stem for p in data_dir.glob("*.hea")}
@@ -282,7 +316,7 @@ def detect_command(data_path, records, out, no_peers, force):
             if unknown:
                 raise EdgeECGError(f"{data_dir}: record {unknown[0]!r} not found")
         result = detect_records(data_dir, names or None, peers=() if no_peers else PEERS,
-                                log=lambda m: click.echo(m, err=True))
+                                log=lambda m: click.echo(m, err=True), adc_hz=adc_hz)
         write_dir(out, {"qrs.json": json.dumps(result, indent=2) + "\n", "qrs.md": markdown(result)}, force=force)
     except EdgeECGError as err:
         raise click.ClickException(str(err)) from None

@@ -10,8 +10,9 @@ instead of the reference annotations.
 
 Chain, per ADC sample (``push``)
 --------------------------------
-1. **Decimation** (:class:`~edgeecg.stream.decimate.Decimator`): the block sum of ``M = adc_hz / 180``
-   samples, floor-shifted right by ``k = input_shift(M)`` (as the detector does), so ``|x| <= 2**16``.
+1. **Rate conversion** (:mod:`edgeecg.stream.rate`): the ADC samples at ``adc_hz`` (100-1000 Hz)
+   to 180 Hz, the block sum of ``M = adc_hz / 180`` samples floor-shifted right by ``k`` at an
+   integer multiple, else a polyphase FIR; ``|x| <= 2**16``. The detector takes the same ``x``.
 2. **Band-pass** (:class:`IntBandpass`): the model's causal Butterworth band-pass (the SOS of
    :func:`~edgeecg.processing.filters.design_bandpass`) as direct-form-I biquads with coefficients
    in Q29 (``int32``) and signals in Q\\ ``G`` (``G = 12`` for the default recipe: the filtered
@@ -48,7 +49,7 @@ Rounding rules (identical in C)
 * ``rshift_round(v, s)`` = ``v / 2**s`` rounded half away from zero (computed on ``|v|``).
 * ``div_round(a, b)`` (``b > 0``) = ``a / b`` rounded half away from zero: ``(|a| + b // 2) // b``
   with the sign of ``a``.
-* ``floor_shift(v, s)`` = ``floor(v / 2**s)`` (the biquad outputs and the decimator's input shift).
+* ``floor_shift(v, s)`` = ``floor(v / 2**s)`` (the biquad outputs and the rate converter's output shift).
 * ``isqrt`` = floor of the square root (``math.isqrt``; a bitwise loop in C).
 * int8 quantization of a Q24 value ``v``: ``clip(zp + rshift_round(clamp(v, ±vmax) * m, sh), -128,
   127)`` where ``m / 2**sh`` approximates ``1 / (scale * 2**24)`` to better than 2**-20 (``m`` < 2**31)
@@ -58,7 +59,7 @@ Z-scores: for the window ``w`` (Q\\ ``G``), ``S = sum w``, ``c_i = W w_i - S`` (
 by ``2**L`` (left shift, exact; or ``rshift_round`` for a right shift) so that ``max |c'|`` is in
 ``[2**NB, 2**(NB+1)]``; ``D = isqrt(Q * sum c'^2)`` where ``Q`` is the smallest integer making
 ``W Q = s^2`` a square (W = 128: Q = 2, s = 16), so that ``z_i = c'_i s / D``. The floor: ``D_eff =
-max(D, DFL * 2**L)`` with ``DFL = round(STD_FLOOR_MV * gain * M / 2**k * 2**G * W * s)``.
+max(D, DFL * 2**L)`` with ``DFL = round(STD_FLOOR_MV * gain * scale * 2**G * W * s)`` (``scale``: ``x`` units per ADC count, :attr:`RateConverter.scale`).
 ``z_i (Q24) = rshift_round(c'_i * s * floor(2**R / D_eff), R - 24)``. A flat window (all ``c`` = 0)
 gives z = 0. Template: ``T += div_round(z - T, template_beats)`` (Q24, ``int32``).
 
@@ -92,8 +93,9 @@ from edgeecg.config import DataConfig, rr_feature_names
 from edgeecg.errors import EdgeECGError
 from edgeecg.processing.beats import STD_FLOOR_MV
 from edgeecg.processing.filters import design_bandpass
-from edgeecg.stream.decimate import FS, Decimator, decimate, decimation_factor
-from edgeecg.stream.qrs import Params, QRSDetector, detect, input_shift, params_for
+from edgeecg.stream.decimate import FS
+from edgeecg.stream.qrs import Params, QRSDetector, detect, params_for
+from edgeecg.stream.rate import RateConverter, rate_converter
 
 COEF_FRAC = 29          # biquad coefficients: Q29 int32
 G_MAX = 12              # filtered signal: at most Q12 (chosen by bandpass_design)
@@ -354,8 +356,7 @@ class FrontEndSpec:
 
     adc_hz: float
     adc_gain: float
-    decim: int
-    in_shift: int
+    rate: RateConverter          # ADC rate -> 180 Hz
     bandpass: BandpassDesign
     before: int
     after: int
@@ -409,9 +410,9 @@ def max_detector_delay(p: Params) -> int:
 
 def front_end_spec(data: DataConfig, graph, adc_hz=360, adc_gain: float = 200.0) -> FrontEndSpec:
     """The front end of a recipe (``data``) and an int8 graph (its input scales), for an ADC at
-    ``adc_hz`` with ``adc_gain`` counts/mV. A one-line :class:`EdgeECGError` when the ADC rate is not
-    an integer multiple of 180 Hz or the recipe is something the integer front end cannot reproduce."""
-    m = decimation_factor(adc_hz, FS)
+    ``adc_hz`` with ``adc_gain`` counts/mV. A one-line :class:`EdgeECGError` when the ADC rate is
+    outside 100-1000 Hz or the recipe is something the integer front end cannot reproduce."""
+    conv = rate_converter(adc_hz, FS)
     if not (isinstance(adc_gain, (int, float)) and adc_gain > 0 and math.isfinite(adc_gain)):
         raise EdgeECGError(f"ADC gain {adc_gain!r} counts/mV must be a positive number")
     if data.fs != FS:
@@ -430,10 +431,9 @@ def front_end_spec(data: DataConfig, graph, adc_hz=360, adc_gain: float = 200.0)
     bshape = tuple(graph.shapes[graph.beat_input])[-2:]
     if bshape != (window, channels):
         raise EdgeECGError(f"the int8 graph's beat input is {bshape}, the recipe makes ({window}, {channels})")
-    k = input_shift(m)
     bp = bandpass_design(FS, data.band_hz, data.filter_order)
     nq, ns, nb, nr = _norm_constants(window)
-    floor_real = STD_FLOOR_MV * adc_gain * m / (1 << k) * (1 << bp.g) * window * ns
+    floor_real = STD_FLOOR_MV * adc_gain * float(conv.scale) * (1 << bp.g) * window * ns
     if floor_real >= 2.0 ** 62:
         raise EdgeECGError(f"ADC gain {adc_gain} counts/mV is too large for the integer front end")
     bq = graph.qparams[graph.beat_input]
@@ -475,7 +475,7 @@ def front_end_spec(data: DataConfig, graph, adc_hz=360, adc_gain: float = 200.0)
             raise EdgeECGError(f"RR feature {f} does not fit the front end's int64 arithmetic")
     qp = params_for(adc_hz, adc_gain)
     return FrontEndSpec(
-        adc_hz=float(adc_hz), adc_gain=float(adc_gain), decim=m, in_shift=k, bandpass=bp,
+        adc_hz=conv.adc_hz, adc_gain=float(adc_gain), rate=conv, bandpass=bp,
         before=data.before, after=data.after,
         ring_n=data.before + max(data.after, max_detector_delay(qp) + RING_MARGIN),
         pend_n=PEND_N, beat_channel=data.beat_channel, template_beats=data.template_beats,
@@ -674,7 +674,7 @@ class StreamFrontEnd:
 
     def __init__(self, spec: FrontEndSpec, graph):
         self.spec, self.graph = spec, graph
-        self.decim = Decimator(spec.decim)
+        self.rate = spec.rate.stream()
         self.filter = IntBandpass(spec.bandpass)
         self.qrs = QRSDetector(spec.adc_hz, spec.adc_gain, params=spec.qrs)
         self.rr = RRState(spec)
@@ -682,7 +682,7 @@ class StreamFrontEnd:
         self.reset()
 
     def reset(self) -> None:
-        self.decim.reset()
+        self.rate.reset()
         self.filter.reset()
         self.qrs.reset()
         self.rr.reset()
@@ -695,12 +695,10 @@ class StreamFrontEnd:
 
     def push(self, sample: int) -> StreamBeat | None:
         s = self.spec
-        x = self.decim.push(sample)           # checks that the sample fits int16
-        if x is not None:
-            x >>= s.in_shift
+        for x in self.rate.push(sample):      # checks that the sample fits int16
             self.ring[self.n % s.ring_n] = self.filter.step(x)
             self.n += 1
-            self.qrs.step(x)            # the detector takes the same decimated sample
+            self.qrs.step(x)            # the detector takes the same 180 Hz sample
         r = self.qrs.pop()
         if r is not None:
             self._on_r_peak(r)
@@ -763,10 +761,9 @@ def detector_emissions(adc: np.ndarray, spec: FrontEndSpec) -> tuple[np.ndarray,
     """R peaks and the ADC sample at which ``QRSDetector.push`` returns each (beats still queued
     at the end are left out, as a stream that stops there never returns them)."""
     beats, confirmed = detect(adc, spec.adc_hz, spec.qrs, confirmed=True)
-    m = spec.decim
     emitted = np.empty(len(beats), np.int64)
     last = -1
-    for i, c in enumerate(((confirmed + 1) * m - 1).tolist()):
+    for i, c in enumerate(spec.rate.produced_at(confirmed).tolist()):
         last = max(c, last + 1)
         emitted[i] = last
     keep = emitted < len(adc)
@@ -802,26 +799,26 @@ def run_record(adc, spec: FrontEndSpec, graph, filtered: np.ndarray | None = Non
     adc = np.asarray(adc)
     s = spec
     if filtered is None:
-        filtered = IntBandpass(s.bandpass).run(decimate(adc, s.decim) >> s.in_shift)
+        filtered = IntBandpass(s.bandpass).run(s.rate.convert(adc))
     beats, emitted = detector_emissions(adc, s)
     rr = RRState(s)
     c = Counters()
     pending: deque[_Pending] = deque()
     out: list[tuple[_Pending, int]] = []
-    n_adc, m = len(adc), s.decim
+    n_adc = len(adc)
     i, t, k = 0, -1, len(beats)
     while True:
         cand = []
         if i < k:
             cand.append(int(emitted[i]))
         if pending:
-            cand.append(max((pending[0].r + s.after) * m - 1, t + 1))
+            cand.append(max(int(s.rate.produced_at(pending[0].r + s.after - 1)), t + 1))
         if not cand:
             break
         t = min(cand)
         if t >= n_adc:
             break
-        n = (t + 1) // m
+        n = s.rate.outputs_by(t)
         if i < k and emitted[i] == t:
             on_r_peak(int(beats[i]), rr, c, pending, s)
             i += 1

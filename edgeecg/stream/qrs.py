@@ -21,9 +21,9 @@ Everything is integer: Python ints here, ``int32_t`` / ``int64_t`` in the C, and
 multiplications by small constants, comparisons and right shifts of non-negative values (one floor
 shift of the input, written portably in the C), so the two give the same beats, bit for bit.
 
-Signal chain at ``fs`` = 180 Hz, decimated sample i. ``x`` is the block sum of M ADC samples (see
-:mod:`edgeecg.stream.decimate`) shifted right by ``k = max(0, bit_length(M - 1) - 1)`` (floor), so
-that ``|x| <= 65536`` for any int16 input and any M <= 64:
+Signal chain at ``fs`` = 180 Hz, sample i. ``x`` is the ADC signal converted to 180 Hz by
+:mod:`edgeecg.stream.rate` (the block sum of M samples shifted right by ``k`` at an integer multiple
+of 180 Hz, else a polyphase FIR in ADC counts), so that ``|x| <= 65536`` for any int16 input:
 
 =====  =========================================================  =====  ===========================
        formula                                                    delay  bound for any int16 input
@@ -42,7 +42,7 @@ Levels and thresholds are sums of 8 MWI values (< 2**34: ``int64_t`` in the C).
 
 Conventions
 -----------
-* Sample indices count decimated (180 Hz) samples from the first one after construction or
+* Sample indices count converted (180 Hz) samples from the first one after construction or
   :meth:`QRSDetector.reset`. The filters start in the steady state of that first sample (as if it
   had always been there), so there is no start-up transient.
 * A *peak* is a sample c of the MWI with ``f[c] > 0``, greater than each of the ``PEAK_W`` = 36
@@ -71,13 +71,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from edgeecg.errors import EdgeECGError
-from edgeecg.stream.decimate import (
-    FS,
-    MAX_FACTOR,
-    Decimator,
-    decimate,
-    decimation_factor,
-)
+from edgeecg.stream.decimate import FS
+from edgeecg.stream.rate import RateConverter, rate_converter
 
 # Structure of the filters (fixed: the C has them as #defines too).
 LP_N = 5            # each of the two moving sums of the low-pass
@@ -133,26 +128,21 @@ class Params:
 DEFAULT = Params()
 
 
-def input_shift(factor: int) -> int:
-    """Right shift of the decimated block sum so that ``|x| <= 65536`` (M / 2**k <= 2)."""
-    if not 1 <= factor <= MAX_FACTOR:
-        raise EdgeECGError(f"decimation factor {factor} outside 1..{MAX_FACTOR}")
-    return max(0, (factor - 1).bit_length() - 1)
-
-
-def min_threshold(adc_gain: float = 200.0, factor: int = 2) -> int:
-    """``MIN_THRESH`` for an ADC of ``adc_gain`` counts/mV decimated by ``factor``: the MWI of a
-    QRS scales with its amplitude in ``x`` units, i.e. with ``adc_gain * factor / 2**k``."""
+def min_threshold(adc_gain: float = 200.0, conv: RateConverter | None = None) -> int:
+    """``MIN_THRESH`` for an ADC of ``adc_gain`` counts/mV converted by ``conv`` (default: 360 Hz's
+    block sum of 2): the MWI of a QRS scales with its amplitude in ``x`` units, i.e. with
+    ``adc_gain * conv.scale``."""
     if not adc_gain > 0:
         raise EdgeECGError(f"ADC gain must be > 0 counts/mV, not {adc_gain}")
-    scale = adc_gain / 200.0 * factor / (1 << input_shift(factor)) / 2.0
+    conv = conv if conv is not None else rate_converter(360)
+    scale = adc_gain / 200.0 * float(conv.scale) / 2.0
     return max(1, int(round(BASE_MIN_THRESH * scale)))
 
 
 def params_for(adc_hz=360, adc_gain: float = 200.0, **overrides) -> Params:
     """:data:`DEFAULT` with ``min_thresh`` scaled for the ADC (and any field overridden)."""
-    m = decimation_factor(adc_hz, FS)
-    return Params(**{**asdict(DEFAULT), "min_thresh": min_threshold(adc_gain, m), **overrides})
+    conv = rate_converter(adc_hz)
+    return Params(**{**asdict(DEFAULT), "min_thresh": min_threshold(adc_gain, conv), **overrides})
 
 
 # --------------------------------------------------------------------------------------------
@@ -356,7 +346,7 @@ def _fwd_max(v: np.ndarray, w: int) -> np.ndarray:
 
 
 def filter_chain(x: np.ndarray, p: Params = DEFAULT):
-    """(g, a, f) of the scaled, decimated input ``x``: the fiducial signal, the derivative magnitude
+    """(g, a, f) of the converted input ``x``: the fiducial signal, the derivative magnitude
     and the MWI (int64), each after ``_PAD`` samples of the steady state of ``x[0]`` (index
     ``_PAD + i`` is sample i; the steady state of g, a and f is 0)."""
     x = np.asarray(x, dtype=np.int64)
@@ -386,13 +376,12 @@ def _peaks(f: np.ndarray, w: int) -> np.ndarray:
 
 
 def scaled_input(adc, adc_hz) -> np.ndarray:
-    """The detector's input ``x``: block sums of the ADC samples shifted right by ``k`` (int64)."""
-    m = decimation_factor(adc_hz, FS)
-    return decimate(adc, m) >> input_shift(m)
+    """The detector's input ``x``: the ADC samples converted to 180 Hz (:mod:`edgeecg.stream.rate`, int64)."""
+    return rate_converter(adc_hz).convert(adc)
 
 
 def detect(adc: np.ndarray, adc_hz=360, params: Params | None = None, confirmed: bool = False):
-    """R-peak indices (at 180 Hz, from the first decimated sample) for a whole record of int16 ADC
+    """R-peak indices (at 180 Hz, from the first converted sample) for a whole record of int16 ADC
     counts at ``adc_hz``: exactly what :class:`QRSDetector` returns sample by sample (its ``push``
     results, then :meth:`QRSDetector.drain`). ``params`` default: :func:`params_for` ``(adc_hz)``.
 
@@ -443,24 +432,23 @@ class QRSDetector:
     """Sample-by-sample QRS detector holding all its state (the C's ``PREFIX_qrs_state``).
 
     ``push(adc_sample)`` takes one int16 ADC sample at ``adc_hz`` and returns the index (at 180 Hz,
-    counted from the first decimated sample) of an R peak confirmed by then, or None.
+    counted from the first converted sample) of an R peak confirmed by then, or None.
     """
 
     def __init__(self, adc_hz=360, adc_gain: float = 200.0, params: Params | None = None):
-        self.factor = decimation_factor(adc_hz, FS)
-        self.shift = input_shift(self.factor)
+        self.rate = rate_converter(adc_hz)
         self.p = params if params is not None else params_for(adc_hz, adc_gain)
-        self._decim = Decimator(self.factor)
+        self._rate = self.rate.stream()
         self._dec = _Decider(self.p)
         self.reset()
 
     def reset(self) -> None:
         """Forget everything: the next sample is sample 0 and the detector learns again."""
         p = self.p
-        self._decim.reset()
+        self._rate.reset()
         self._dec.reset()
         self._taken = 0                         # beats of self._dec.out already returned
-        self.n = 0                              # decimated samples seen
+        self.n = 0                              # 180 Hz samples seen
         self._xb, self._sb, self._ub = [0] * LP_N, [0] * LP_N, [0] * FID_N
         self._lb, self._vb = [0] * HP_N, [0] * HP_N
         self._s = self._lp = self._hsum = self._u = self._gsum = 0
@@ -477,10 +465,10 @@ class QRSDetector:
         self._prev = -1                         # the previous peak
 
     def push(self, sample: int) -> int | None:
-        """One int16 ADC sample in (the decimator checks it); an R-peak index out when one is ready."""
-        x = self._decim.push(sample)
-        if x is not None:
-            self.step(x >> self.shift)
+        """One int16 ADC sample in (the rate converter checks it); an R-peak index out when one is ready
+        (at most one per call, as the C's ``prefix_qrs_push``: the others wait for the next calls)."""
+        for x in self._rate.push(sample):
+            self.step(x)
         return self.pop()
 
     def drain(self) -> list[int]:
@@ -504,8 +492,8 @@ class QRSDetector:
         return r
 
     def step(self, x: int) -> None:
-        """One 180 Hz sample in (the ADC block sum shifted right by ``shift``), for a caller that
-        decimates itself (the stream front end); :meth:`pop` returns the beats it confirms."""
+        """One 180 Hz sample in (the output of the rate converter), for a caller that converts the
+        ADC itself (the stream front end); :meth:`pop` returns the beats it confirms."""
         p = self.p
         if self.n == 0:                           # the steady state of the first sample
             self._xb, self._ub = [x] * LP_N, [x] * FID_N

@@ -22,6 +22,7 @@ float pipeline's inputs quantized as the ``.tflite`` does.
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -41,7 +42,8 @@ from edgeecg.metrics import classification_report, report_from_confusion
 from edgeecg.processing.aami import CLASSES
 from edgeecg.stream import ec57
 from edgeecg.stream.decimate import FS
-from edgeecg.stream.detection import DATA_HELP, read_adc
+from edgeecg.stream.rate import rate_converter
+from edgeecg.stream.detection import DATA_HELP, AdcRecord, read_adc, resampled
 from edgeecg.stream.frontend import (
     FrontEndSpec,
     classify,
@@ -149,15 +151,42 @@ def check_generated(export: Path, prefix: str, spec: FrontEndSpec) -> None:
                                f"(re-export with `edgeecg quantize RUN --target T`)")
 
 
-def stream_records(run_dir, target, data_dir, records=None, cross_platforms=True, log=None) -> dict:
-    """Play, check and score every record; returns the content of ``stream.json``."""
+def _twin_vs_float(py, ref, fs, fb, fcls, spec, cfg, graph, runner, hea, diffs_beat, diffs_rr, same_class) -> dict:
+    """The twin's int8 inputs on the reference R peaks against the float pipeline's, quantized: the
+    differences are appended to ``diffs_beat`` / ``diffs_rr`` / ``same_class``; returns the record's shares."""
+    r_ref = np.round(ref * (cfg.data.fs / fs)).astype(np.int64)
+    kept, tbq, trq = reference_inputs(py.filtered, r_ref, spec)
+    if not np.array_equal(kept, fb.sample):
+        raise EdgeECGError(f"{hea}: the twin keeps {len(kept)} reference beats, the float pipeline "
+                           f"{len(fb.sample)}")
+    fbq, frq = runner.quantized_inputs(fb.x, fb.rr)
+    diffs_beat.append((tbq.astype(np.int64) - fbq).reshape(-1))
+    if frq is not None:
+        diffs_rr.append((trq.astype(np.int64) - frq).reshape(-1))
+    same_class.append(classify(graph, tbq, trq)[1] == fcls)
+    pct = lambda a: round(100.0 * float(np.mean(a)), 4) if np.size(a) else None  # noqa: E731
+    return {"beat_equal_pct": pct(diffs_beat[-1] == 0),
+            "rr_equal_pct": pct(diffs_rr[-1] == 0) if frq is not None else None,
+            "class_agreement_pct": pct(same_class[-1])}
+
+
+def stream_records(run_dir, target, data_dir, records=None, cross_platforms=True, log=None,
+                   adc_hz: int | None = None) -> dict:
+    """Play, check and score every record; returns the content of ``stream.json``.
+
+    ``adc_hz``: every record resampled to this rate first (:func:`edgeecg.stream.detection.resampled`)
+    and the front end generated for it (in a temporary copy of the export), a stand-in for a front end
+    sampling there; the twin-versus-float input comparison is then left out (other samples)."""
     from edgeecg.runtimes import Int8GraphRunner
     from firmware_export import stream as stream_c
+    from firmware_export.templating import write_files
 
     t_start = time.perf_counter()
     cfg, graph, prefix, export = load_export(run_dir, target)
-    spec = front_end_spec(cfg.data, graph, target.adc_hz, target.adc_gain)
-    check_generated(export, prefix, spec)
+    resample_to = adc_hz if adc_hz is not None and adc_hz != target.adc_hz else None
+    spec = front_end_spec(cfg.data, graph, resample_to or target.adc_hz, target.adc_gain)
+    if resample_to is None:
+        check_generated(export, prefix, spec)
     data_dir = Path(data_dir)
     names = list(records) if records else [r for r in DS2 if r not in PACED]
     runner = Int8GraphRunner(graph)
@@ -171,10 +200,18 @@ def stream_records(run_dir, target, data_dir, records=None, cross_platforms=True
     all_exact, samples, total_seconds = True, 0, 0.0
     first_adc = None
     with tempfile.TemporaryDirectory(prefix="edgeecg-stream-") as tmp:
-        exe = stream_c.build_host(export, Path(tmp) / "host", prefix)
+        source = export
+        if resample_to is not None:          # the export's C, with the stream and detector for this rate
+            source = Path(tmp) / "export"
+            shutil.copytree(export, source)
+            write_files(source, stream_c.render_all(prefix, spec))
+        exe = stream_c.build_host(source, Path(tmp) / "host", prefix)
         for name in names:
             t0 = time.perf_counter()
             adc, fs, gain, ann, symbols, hea = read_lead(data_dir, name, cfg.data.lead)
+            if resample_to is not None:
+                rec = resampled(AdcRecord(name, cfg.data.lead, adc, fs, gain, ann, symbols), float(resample_to))
+                adc, fs, ann = rec.adc, rec.fs, rec.ann_samples
             seconds["read"] += time.perf_counter() - t0
             if abs(fs - spec.adc_hz) > 1e-6:
                 raise EdgeECGError(f"{hea}: sampled at {fs:g} Hz, target {target.name} takes adc_hz = {spec.adc_hz:g}")
@@ -198,12 +235,11 @@ def stream_records(run_dir, target, data_dir, records=None, cross_platforms=True
             ref, ref_cls = ec57.reference_beats(ann, symbols)
             vf = ec57.vf_intervals(ann, symbols, end=len(adc))
             tol = ec57.tolerance_samples(fs)
-            m_fac = spec.decim
-            qrs = ec57.match(ref, py.detections * m_fac, tol, vf)
+            qrs = ec57.match(ref, spec.rate.adc_index(py.detections), tol, vf)
             qrs_counts.append(qrs.counts())
-            cm, m = classified_confusion(ref, ref_cls, py.r_peak * m_fac, py.cls, tol, vf)
+            cm, m = classified_confusion(ref, ref_cls, spec.rate.adc_index(py.r_peak), py.cls, tol, vf)
             cm_total += cm
-            latency.append(py.emitted // m_fac - py.r_peak)
+            latency.append(np.floor((py.emitted - spec.rate.adc_index(py.r_peak)) * (FS / spec.adc_hz)).astype(np.int64))
 
             # the same int8 model on the float pipeline's beats, and the twin on the same R peaks
             t0 = time.perf_counter()
@@ -211,20 +247,8 @@ def stream_records(run_dir, target, data_dir, records=None, cross_platforms=True
             fcls = runner.classify(fb.x, fb.rr)[1] if len(fb.y) else np.zeros(0, np.int64)
             ref_y.append(fb.y)
             ref_pred.append(fcls)
-            r_ref = np.round(ref * (cfg.data.fs / fs)).astype(np.int64)
-            kept, tbq, trq = reference_inputs(py.filtered, r_ref, spec)
-            if not np.array_equal(kept, fb.sample):
-                raise EdgeECGError(f"{hea}: the twin keeps {len(kept)} reference beats, the float pipeline "
-                                   f"{len(fb.sample)}")
-            fbq, frq = runner.quantized_inputs(fb.x, fb.rr)
-            diffs_beat.append((tbq.astype(np.int64) - fbq).reshape(-1))
-            if frq is not None:
-                diffs_rr.append((trq.astype(np.int64) - frq).reshape(-1))
-            same_class.append(classify(graph, tbq, trq)[1] == fcls)
-            pct = lambda a: round(100.0 * float(np.mean(a)), 4) if np.size(a) else None  # noqa: E731
-            twin = {"beat_equal_pct": pct(diffs_beat[-1] == 0),
-                    "rr_equal_pct": pct(diffs_rr[-1] == 0) if frq is not None else None,
-                    "class_agreement_pct": pct(same_class[-1])}
+            twin = None if resample_to is not None else _twin_vs_float(
+                py, ref, fs, fb, fcls, spec, cfg, graph, runner, hea, diffs_beat, diffs_rr, same_class)
             seconds["reference"] += time.perf_counter() - t0
 
             rep = ec57_report(cm)
@@ -264,7 +288,8 @@ def stream_records(run_dir, target, data_dir, records=None, cross_platforms=True
         "bit_exact_c_vs_python": bool(all_exact),
         "samples": int(samples), "ecg_seconds": round(total_seconds, 1),
         "records": names,
-        "adc": {"hz": spec.adc_hz, "gain_counts_per_mv": spec.adc_gain, "decimation": spec.decim},
+        "adc": {"hz": spec.adc_hz, "gain_counts_per_mv": spec.adc_gain, "rate_conversion": spec.rate.describe(),
+                "records_resampled_to": resample_to},
         "qrs": {"tolerance_ms": round(ec57.TOLERANCE_S * 1000), "gross": ec57.gross(qrs_counts)},
         "scoring": ("EC57 beat by beat, 150 ms: every AAMI beat annotation is a reference beat; a reference beat "
                     "with no classified beat counts as 'no beat' in its class's row (Se drops), a classified "
@@ -477,14 +502,18 @@ def markdown(result: dict) -> str:
 @click.option("--data", "data_path", type=click.Path(path_type=Path), help=DATA_HELP)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Directory for stream.json and stream.md.")
 @click.option("--no-cross", is_flag=True, help="Skip the qemu runs (RAM, flash, instructions).")
+@click.option("--adc-hz", type=int, help="Resample every record to this rate (100-1000 Hz) and generate the front "
+                                         "end for it: a stand-in for a front end sampling there. Default: the "
+                                         "target's adc_hz (the records must be sampled at it).")
 @click.option("--force", is_flag=True, help="Replace an existing output directory.")
-def stream_command(run_dir, target_name, records, data_path, out, no_cross, force):
+def stream_command(run_dir, target_name, records, data_path, out, no_cross, adc_hz, force):
     """Play records through the generated stream C and its Python twin; EC57 scores, RAM and CPU.
 
     \b
     Example:
       edgeecg stream runs/hybrid --target esp32 --data ../shared/data/mitdb --out runs/stream
       edgeecg stream runs/hybrid --target esp32 --records 100,232 --no-cross --out runs/stream-2
+      edgeecg stream runs/hybrid --target esp32 --adc-hz 250 --no-cross --out runs/stream-250
     """
     from edgeecg.targets import load_target
 
@@ -501,8 +530,10 @@ def stream_command(run_dir, target_name, records, data_path, out, no_cross, forc
             unknown = [n for n in names if n not in known]
             if unknown:
                 raise EdgeECGError(f"{data_dir}: record {unknown[0]!r} not found")
+        if adc_hz is not None:
+            rate_converter(adc_hz)              # a one-line error for a rate the front end cannot take
         result = stream_records(run_dir, target, data_dir, names or None, cross_platforms=not no_cross,
-                                log=lambda m: click.echo(m, err=True))
+                                log=lambda m: click.echo(m, err=True), adc_hz=adc_hz)
         write_dir(out, {"stream.json": json.dumps(result, indent=2) + "\n", "stream.md": markdown(result)}, force=force)
     except EdgeECGError as err:
         raise click.ClickException(str(err)) from None

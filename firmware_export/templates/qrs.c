@@ -2,7 +2,8 @@
  *
  * Line for line the twin of edgeecg/stream/qrs.py; see that module for the algorithm.
  *
- * Bounds, for any int16 input (x is the block sum of DECIM <= 64 samples shifted so |x| <= 2^16):
+ * Bounds, for any int16 input (x, from prefix_rate_push: |x| <= 2^16; the FIR's accumulator is
+ * below 2^31, checked by the generator from its coefficients):
  *   s, u    moving sums of 5 and 3 x          |s| <= 5 * 2^16, |u| <= 3 * 2^16
  *   lp      moving sum of 5 s                 |lp| <= 25 * 2^16 < 2^21
  *   h       31 lp[i-15] - sum of 31 lp        |h| <= 60 * 25 * 2^16 < 2^27  (hsum < 2^26)
@@ -32,8 +33,8 @@
 #if PREFIX_QRS_MWI_N < 1 || PREFIX_QRS_MWI_N > 58 || PREFIX_QRS_MWI_N > PREFIX_QRS_PEAK_W
 #error "PREFIX_QRS_MWI_N must be in 1..min(58, PEAK_W) (int32 MWI)"
 #endif
-#if PREFIX_QRS_DECIM < 1 || PREFIX_QRS_DECIM > 64
-#error "PREFIX_QRS_DECIM must be in 1..64"
+#if PREFIX_QRS_RATE_TAPS == 0 && (PREFIX_QRS_RATE_DOWN < 1 || PREFIX_QRS_RATE_DOWN > 64 || PREFIX_QRS_RATE_UP != 1)
+#error "a block sum needs RATE_UP 1 and RATE_DOWN in 1..64"
 #endif
 #if FID_DELAY > PREFIX_QRS_PEAK_W || PREFIX_QRS_FID_BEFORE > PREFIX_QRS_PEAK_W + FID_DELAY
 #error "the fiducial window reaches outside the rings"
@@ -335,12 +336,64 @@ void prefix_qrs_step(prefix_qrs_state *st, int32_t x)
     tick(st, tau);
 }
 
+/* ---- ADC rate -> 180 Hz (edgeecg.stream.rate) ---------------------------------------------- */
+
+#define RATE_TAPS PREFIX_QRS_RATE_TAPS
+#define RATE_UP PREFIX_QRS_RATE_UP
+#define RATE_DOWN PREFIX_QRS_RATE_DOWN
+
+#if RATE_TAPS > 0
+static const int16_t rate_coeffs[RATE_UP * RATE_TAPS] = PREFIX_QRS_RATE_COEFFS;   /* [phase][tap] */
+#endif
+
+void prefix_rate_reset(prefix_rate_state *rs)
+{
+    rs->acc = 0;
+    rs->count = RATE_TAPS > 0 ? -1 : 0;
+}
+
+int prefix_rate_push(prefix_rate_state *rs, int16_t sample, int32_t *x)
+{
+#if RATE_TAPS == 0
+    rs->acc += sample;
+    if (++rs->count < RATE_DOWN) {
+        return 0;
+    }
+    x[0] = floor_shift(rs->acc, PREFIX_QRS_RATE_SHIFT);
+    rs->acc = rs->count = 0;
+    return 1;
+#else
+    int n = 0, i;
+    if (rs->count < 0) {                        /* the first sample: the steady state of a constant */
+        for (i = 0; i < 2 * RATE_TAPS; ++i) {
+            rs->hist[i] = sample;
+        }
+        rs->count = 0;
+    } else {
+        rs->count = rs->count + 1 < RATE_TAPS ? rs->count + 1 : 0;
+    }
+    rs->hist[rs->count] = rs->hist[rs->count + RATE_TAPS] = sample;
+    while (rs->acc < RATE_UP) {                 /* every output k with floor(k DOWN / UP) = this sample */
+        const int16_t *c = &rate_coeffs[rs->acc * RATE_TAPS];
+        const int16_t *h = &rs->hist[rs->count + RATE_TAPS];      /* h[-i]: i samples before this one */
+        int32_t sum = 0;
+        for (i = 0; i < RATE_TAPS; ++i) {
+            sum += (int32_t)c[i] * h[-i];
+        }
+        x[n++] = floor_shift(sum, PREFIX_QRS_RATE_SHIFT);
+        rs->acc += RATE_DOWN;
+    }
+    rs->acc -= RATE_UP;
+    return n;
+#endif
+}
+
 /* ---- API ------------------------------------------------------------------------------------ */
 
 void prefix_qrs_reset(prefix_qrs_state *st)
 {
     int32_t k;
-    st->dec_acc = st->dec_count = 0;
+    prefix_rate_reset(&st->rate);
     st->n = 0;
     for (k = 0; k < LP_N; ++k) {
         st->xb[k] = st->sb[k] = 0;
@@ -405,12 +458,11 @@ int prefix_qrs_pop(prefix_qrs_state *st, int32_t *r_peak_index)
 
 int prefix_qrs_push(prefix_qrs_state *st, int16_t sample, int32_t *r_peak_index)
 {
-    st->dec_acc += sample;
-    if (++st->dec_count == PREFIX_QRS_DECIM) {
-        const int32_t x = floor_shift(st->dec_acc, PREFIX_QRS_IN_SHIFT);
-        st->dec_acc = 0;
-        st->dec_count = 0;
-        prefix_qrs_step(st, x);
+    int32_t x[PREFIX_QRS_RATE_MAX_OUT];
+    const int n = prefix_rate_push(&st->rate, sample, x);
+    int k;
+    for (k = 0; k < n; ++k) {
+        prefix_qrs_step(st, x[k]);
     }
     return prefix_qrs_pop(st, r_peak_index);
 }

@@ -9,7 +9,7 @@
  *     prefix_qrs_state st;                 (about 2 KiB; the caller owns it, no malloc)
  *     int32_t r;
  *     prefix_qrs_init(&st);
- *     for each ADC sample s (int16, at PREFIX_QRS_DECIM * 180 Hz):
+ *     for each ADC sample s (int16, at PREFIX_QRS_ADC_HZ):
  *         if (prefix_qrs_push(&st, s, &r)) { an R peak at 180 Hz sample r }
  *     at the end of a recording, prefix_qrs_pop(&st, &r) returns the beats still queued.
  *
@@ -24,9 +24,18 @@
 
 #include <stdint.h>
 
-/* ADC: PREFIX_QRS_DECIM samples are summed into one 180 Hz sample, shifted right by IN_SHIFT. */
-#define PREFIX_QRS_DECIM 2
-#define PREFIX_QRS_IN_SHIFT 0
+/* ADC rate -> 180 Hz (edgeecg.stream.rate). RATE_TAPS 0: the block sum of RATE_DOWN samples shifted
+ * right by RATE_SHIFT (an ADC at RATE_DOWN x 180 Hz). Else a polyphase FIR: 180 / ADC_HZ = RATE_UP /
+ * RATE_DOWN, RATE_TAPS coefficients per phase in Q14 (each phase sums to 2^14), output >> RATE_SHIFT. */
+#define PREFIX_QRS_ADC_HZ 360
+#define PREFIX_QRS_RATE_UP 1
+#define PREFIX_QRS_RATE_DOWN 2
+#define PREFIX_QRS_RATE_TAPS 0
+#define PREFIX_QRS_RATE_SHIFT 0
+#define PREFIX_QRS_RATE_COEFFS {0}
+/* 180 Hz samples one ADC sample can produce, and the FIR delay line (each sample stored twice) */
+#define PREFIX_QRS_RATE_MAX_OUT ((PREFIX_QRS_RATE_UP + PREFIX_QRS_RATE_DOWN - 1) / PREFIX_QRS_RATE_DOWN)
+#define PREFIX_QRS_RATE_HIST (PREFIX_QRS_RATE_TAPS > 0 ? 2 * PREFIX_QRS_RATE_TAPS : 1)
 
 /* Detection parameters (samples at 180 Hz, or MWI units); edgeecg.stream.qrs.Params. */
 #define PREFIX_QRS_MWI_N 16
@@ -61,6 +70,12 @@ extern "C" {
 #endif
 
 typedef struct {
+    int32_t acc;            /* block: running sum; FIR: phase (k DOWN - n UP) of the next output */
+    int32_t count;          /* block: samples summed; FIR: the newest slot of hist (-1: none yet) */
+    int16_t hist[PREFIX_QRS_RATE_HIST];     /* FIR: the last TAPS samples, each at slot and slot + TAPS */
+} prefix_rate_state;
+
+typedef struct {
     int64_t t;              /* MWI peak (180 Hz sample) */
     int64_t fid;            /* its fiducial: the R peak reported */
     int32_t h;              /* MWI height */
@@ -69,8 +84,8 @@ typedef struct {
 } prefix_qrs_peak;
 
 typedef struct {
-    /* decimation */
-    int32_t dec_acc, dec_count;
+    /* ADC rate -> 180 Hz */
+    prefix_rate_state rate;
     /* filters */
     int64_t n;                                      /* 180 Hz samples seen */
     int32_t xb[PREFIX_QRS_LP_N], sb[PREFIX_QRS_LP_N], ub[PREFIX_QRS_FID_N];
@@ -96,6 +111,12 @@ typedef struct {
     int32_t out_head, out_count;
 } prefix_qrs_state;
 
+/* ADC rate conversion (used by prefix_qrs_push and by the stream front end). */
+void prefix_rate_reset(prefix_rate_state *rs);
+/* One ADC sample in; the 180 Hz samples it completes (0 .. PREFIX_QRS_RATE_MAX_OUT) written to x[];
+ * returns how many. */
+int prefix_rate_push(prefix_rate_state *rs, int16_t sample, int32_t *x);
+
 /* Sets up a detector (the same as prefix_qrs_reset). */
 void prefix_qrs_init(prefix_qrs_state *st);
 
@@ -108,9 +129,9 @@ int prefix_qrs_push(prefix_qrs_state *st, int16_t sample, int32_t *r_peak_index)
 /* Returns 1 and the oldest beat confirmed but not yet returned, else 0 (call at the end). */
 int prefix_qrs_pop(prefix_qrs_state *st, int32_t *r_peak_index);
 
-/* For a caller that decimates the ADC itself (the stream front end): one 180 Hz sample in, the
- * block sum of PREFIX_QRS_DECIM ADC samples shifted right by PREFIX_QRS_IN_SHIFT. Beats it
- * confirms are returned by prefix_qrs_pop. prefix_qrs_push = this + prefix_qrs_pop. */
+/* For a caller that converts the ADC itself (the stream front end): one 180 Hz sample in, an output
+ * of prefix_rate_push. Beats it confirms are returned by prefix_qrs_pop. prefix_qrs_push =
+ * prefix_rate_push, this for each output, then one prefix_qrs_pop. */
 void prefix_qrs_step(prefix_qrs_state *st, int32_t x);
 
 #ifdef __cplusplus

@@ -3,7 +3,7 @@
  * Line for line the twin of edgeecg/stream/frontend.py; that module's docstring gives the
  * algorithm, the fixed-point formats and the rounding rules. Bounds (checked by the generator for
  * these constants, for any sequence of int16 samples):
- *   x        block sum >> IN_SHIFT                     |x| <= 2^16
+ *   x        prefix_rate_push's output                 |x| <= 2^16
  *   u, v     biquad signals, Q(G)                      |v| < 2^31 (G chosen for that)
  *   acc      b.u - a.v - ((a1 E1 + a2 E2) >> 29)      < 2^62, int64
  *   S, c     window sum, W w_i - S                     < 2^46, int64
@@ -24,7 +24,7 @@
 #define PEND_N PREFIX_STREAM_PEND_N
 #define NF PREFIX_STREAM_N_FEATURES
 
-#if PREFIX_STREAM_DECIM != PREFIX_QRS_DECIM || PREFIX_STREAM_IN_SHIFT != PREFIX_QRS_IN_SHIFT
+#if PREFIX_STREAM_ADC_HZ != PREFIX_QRS_ADC_HZ
 #error "prefix_stream.h and prefix_qrs.h were generated for different ADC rates"
 #endif
 #if WIN != PREFIX_WINDOW || CH != PREFIX_CHANNELS || WIN * CH != PREFIX_BEAT_LEN
@@ -358,7 +358,8 @@ void prefix_stream_reset(prefix_stream_t *st)
 {
     int32_t j;
     prefix_qrs_reset(&st->qrs);
-    st->dec_acc = st->dec_count = st->bq_started = 0;
+    prefix_rate_reset(&st->rate);
+    st->bq_started = 0;
     st->n = 0;
     st->head = 0;
     for (j = 0; j < NS; ++j) {
@@ -412,16 +413,14 @@ void prefix_stream_init(prefix_stream_t *st)
 
 int prefix_stream_push(prefix_stream_t *st, int16_t sample, prefix_beat_t *out)
 {
-    int32_t r;
-    st->dec_acc += sample;
-    if (++st->dec_count == PREFIX_STREAM_DECIM) {
-        const int32_t x = (int32_t)floor_shift(st->dec_acc, PREFIX_STREAM_IN_SHIFT);
-        st->dec_acc = 0;
-        st->dec_count = 0;
-        st->ring[st->head] = bandpass(st, x);
+    int32_t r, x[PREFIX_QRS_RATE_MAX_OUT];
+    const int nx = prefix_rate_push(&st->rate, sample, x);
+    int k;
+    for (k = 0; k < nx; ++k) {
+        st->ring[st->head] = bandpass(st, x[k]);
         st->head = st->head + 1 < RING_N ? st->head + 1 : 0;
         st->n++;
-        prefix_qrs_step(&st->qrs, x);       /* the detector takes the same decimated sample */
+        prefix_qrs_step(&st->qrs, x[k]);    /* the detector takes the same 180 Hz sample */
     }
     if (prefix_qrs_pop(&st->qrs, &r)) {
         /* r is the index modulo 2^31 of a sample <= n - 1, less than 2^31 samples ago */

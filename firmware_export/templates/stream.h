@@ -31,8 +31,6 @@
 /* ---- constants generated from the recipe and the int8 model (edgeecg.stream.frontend.FrontEndSpec) */
 #define PREFIX_STREAM_ADC_HZ 360
 #define PREFIX_STREAM_ADC_GAIN_X1000 200000
-#define PREFIX_STREAM_DECIM 2
-#define PREFIX_STREAM_IN_SHIFT 0
 /* band-pass: N_SECTIONS biquads {b0, b1, b2, a1, a2, dc gain} in Q29, signal in Q(G) */
 #define PREFIX_STREAM_N_SECTIONS 2
 #define PREFIX_STREAM_G 12
@@ -122,8 +120,9 @@ typedef struct {
 
 typedef struct {
     prefix_qrs_state qrs;
-    /* decimation and band-pass */
-    int32_t dec_acc, dec_count, bq_started;
+    /* ADC rate -> 180 Hz (prefix_qrs.c) and band-pass */
+    prefix_rate_state rate;
+    int32_t bq_started;
     int64_t n;                                              /* filtered samples */
     int32_t head;                                           /* n % RING_N: the ring slot written next */
     int32_t u1[PREFIX_STREAM_N_SECTIONS], u2[PREFIX_STREAM_N_SECTIONS];
