@@ -85,16 +85,25 @@ results: | $(BIN)/edgeecg
 	$(BIN)/edgeecg results --cv runs/cv-hybrid $(foreach d,$(wildcard runs/cv-hybrid-seed*),--cv-seed $(d)) --seeds runs/seeds \
 	  $(if $(wildcard runs/seeds-diagnostic/seeds.json),--diagnostic runs/seeds-diagnostic) \
 	  $(foreach d,$(wildcard runs/seeds-ds1 runs/seeds-cnn_bilstm runs/seeds-spectrogram_cnn),--other $(d)) \
-	  $(if $(wildcard runs/stream/stream.json),--stream runs/stream) $(if $(wildcard runs/qrs/qrs.json),--qrs runs/qrs) \
+	  $(foreach d,$(wildcard runs/stream runs/stream-250 runs/stream-500),--stream $(d)) \
+	  $(foreach d,$(wildcard runs/qrs runs/qrs-svdb runs/qrs-250 runs/qrs-500),--qrs $(d)) \
 	  --readme README.md --docs docs/results.md
 
 # The device's QRS detector on all 48 records (EC57, beside wfdb's xqrs and gqrs), and the generated
 # stream C against its Python twin on DS2, end to end (needs `make demo` or `make quantize` first).
+# The detector on MIT-BIH (360 Hz), on the shared SVDB records at their own 128 Hz, and on MIT-BIH
+# resampled to 250 and 500 Hz (stand-ins for the front ends sold at those rates).
+SVDB_DATA ?= $(dir $(EDGEECG_DATA))svdb
 detect: install
 	$(BIN)/edgeecg detect --data $(EDGEECG_DATA) --out runs/qrs --force
+	$(if $(wildcard $(SVDB_DATA)),$(BIN)/edgeecg detect --data $(SVDB_DATA) --out runs/qrs-svdb --force)
+	$(BIN)/edgeecg detect --data $(EDGEECG_DATA) --adc-hz 250 --no-peers --out runs/qrs-250 --force
+	$(BIN)/edgeecg detect --data $(EDGEECG_DATA) --adc-hz 500 --no-peers --out runs/qrs-500 --force
 
 stream: install
 	$(BIN)/edgeecg stream $(RUN) --target $(TARGET) --data $(EDGEECG_DATA) --out runs/stream --force
+	$(BIN)/edgeecg stream $(RUN) --target $(TARGET) --data $(EDGEECG_DATA) --adc-hz 250 --no-cross --out runs/stream-250 --force
+	$(BIN)/edgeecg stream $(RUN) --target $(TARGET) --data $(EDGEECG_DATA) --adc-hz 500 --no-cross --out runs/stream-500 --force
 
 # ESP-IDF, Arduino and Linux (Raspberry Pi) projects around the generated C.
 firmware: install

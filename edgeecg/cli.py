@@ -499,11 +499,13 @@ def seeds(data_path, config_path, seed_list, target_name, device, out, force, ex
               help="seeds.json of the diagnostic-mode recipe, shown beside the default.")
 @click.option("--other", "other_paths", type=click.Path(path_type=Path), multiple=True,
               help="seeds.json of another recipe (model family), shown below the default; repeatable.")
-@click.option("--stream", "stream_path", type=click.Path(path_type=Path), help="stream.json (edgeecg stream) or its directory.")
-@click.option("--qrs", "qrs_path", type=click.Path(path_type=Path), help="qrs.json (edgeecg detect) or its directory.")
+@click.option("--stream", "stream_paths", type=click.Path(path_type=Path), multiple=True,
+              help="stream.json (edgeecg stream) or its directory; repeatable (one per ADC rate).")
+@click.option("--qrs", "qrs_paths", type=click.Path(path_type=Path), multiple=True,
+              help="qrs.json (edgeecg detect) or its directory; repeatable (one per database or rate).")
 @click.option("--readme", type=click.Path(path_type=Path), default=Path("README.md"), show_default=True)
 @click.option("--docs", type=click.Path(path_type=Path), default=Path("docs/results.md"), show_default=True)
-def results(cv_path, cv_seed_paths, seeds_path, diagnostic_path, other_paths, stream_path, qrs_path, readme, docs):
+def results(cv_path, cv_seed_paths, seeds_path, diagnostic_path, other_paths, stream_paths, qrs_paths, readme, docs):
     """Regenerate the README's results section and docs/results.md from cv.json and seeds.json.
 
     \b
@@ -512,7 +514,7 @@ def results(cv_path, cv_seed_paths, seeds_path, diagnostic_path, other_paths, st
     """
     from edgeecg.results import write_results
 
-    write_results(cv_path, seeds_path, readme, docs, diagnostic_path, other_paths, stream_path, qrs_path, cv_seed_paths)
+    write_results(cv_path, seeds_path, readme, docs, diagnostic_path, other_paths, stream_paths, qrs_paths, cv_seed_paths)
     click.echo(f"wrote {readme} (results section) and {docs}")
 
 
@@ -526,10 +528,11 @@ def list_targets():
     """
     from edgeecg.targets import load_target, target_names
 
-    click.echo(f"{'target':<10}{'ISA':<13}{'MHz':>6}{'flash B':>10}{'RAM B':>10}  description")
+    click.echo(f"{'target':<18}{'ISA':<12}{'MHz':>6}{'flash B':>10}{'RAM B':>9}{'ADC Hz':>8}{'counts/mV':>11}  description")
     for name in target_names():
         t = load_target(name)
-        click.echo(f"{t.name:<10}{t.isa:<13}{t.clock_mhz:>6.0f}{t.flash_bytes:>10,d}{t.ram_bytes:>10,d}  {t.description}")
+        click.echo(f"{t.name:<18}{t.isa:<12}{t.clock_mhz:>6.0f}{t.flash_bytes:>10,d}{t.ram_bytes:>9,d}{t.adc_hz:>8.0f}"
+                   f"{t.adc_gain:>11.2f}  {t.description}")
 
 
 def _register_commands() -> None:

@@ -145,20 +145,36 @@ def headline(seeds: dict, cv: dict, diagnostic: dict | None = None, others: tupl
     return "\n".join(lines)
 
 
-def device_lines(stream: dict | None, qrs: dict | None) -> list[str]:
-    """The on-device lines of the README block, from ``stream.json`` (``edgeecg stream``) and
-    ``qrs.json`` (``edgeecg detect``) where given."""
+def _rate(result: dict) -> str:
+    """How a detect or stream result met its ADC: "at 360 Hz", "at 250 Hz (records resampled)"."""
+    if "adc" in result:                                   # stream.json
+        hz, resampled = f"{result['adc']['hz']:g}", result["adc"].get("records_resampled_to")
+    else:                                                 # qrs.json
+        hz, resampled = "/".join(f"{r:g}" for r in result.get("adc_hz") or [360]), result.get("resampled_to")
+    return f"at {hz} Hz" + (" (records resampled)" if resampled else "")
+
+
+def device_lines(streams=(), qrss=()) -> list[str]:
+    """The on-device lines of the README block, from ``stream.json`` files (``edgeecg stream``, one
+    per ADC rate) and ``qrs.json`` files (``edgeecg detect``, one per database or rate)."""
     lines = []
-    if qrs is not None:
+    for qrs in qrss:
         g, peers = qrs["gross"], qrs.get("peers", {})
-        lines.append(f"QRS detector, all {len(qrs['records'])} records, EC57 ({qrs['tolerance_ms']} ms; `make detect`): "
-                     f"Se {g['se']:.3f} %, +P {g['ppv']:.3f} %"
+        lines.append(f"QRS detector, {qrs.get('data', 'mitdb')} ({len(qrs['records'])} records) {_rate(qrs)}, EC57 "
+                     f"({qrs['tolerance_ms']} ms; `make detect`): Se {g['se']:.3f} %, +P {g['ppv']:.3f} %"
                      + "".join(f"; {name} {p['gross']['se']:.3f} / {p['gross']['ppv']:.3f}" for name, p in peers.items())
                      + ".")
-    if stream is not None:
+    for stream in streams:
         d, r = stream["ds2"], stream["ds2_reference_beats"]
+        if stream.get("ram_bytes") is None:               # a rate check without the qemu runs
+            lines.append(f"Stream {_rate(stream)} on {len(stream['records'])} records, `make stream`: C == Python twin "
+                         f"on all {stream['samples']:,d} samples: {'yes' if stream['bit_exact_c_vs_python'] else 'NO'}; "
+                         f"detection Se {stream['qrs']['gross']['se']:.3f} / +P {stream['qrs']['gross']['ppv']:.3f}; "
+                         f"on detected beats macro-F1 {d['macro_f1']:.1f}, S Se {d['per_class']['S']['se']:.1f}, "
+                         f"V Se {d['per_class']['V']['se']:.1f}.")
+            continue
         cpu = ", ".join(f"{isa} {v['percent']:.2f} %" for isa, v in stream["cpu_percent_at_clock"].items())
-        lines.append(f"Stream (ADC samples → beat classes) on {len(stream['records'])} records, `make stream`: C == Python "
+        lines.append(f"Stream (ADC samples → beat classes) {_rate(stream)} on {len(stream['records'])} records, `make stream`: C == Python "
                      f"twin on all {stream['samples']:,d} samples: {'yes' if stream['bit_exact_c_vs_python'] else 'NO'}; "
                      f"on detected beats macro-F1 {d['macro_f1']:.1f}, S Se {d['per_class']['S']['se']:.1f}, "
                      f"V Se {d['per_class']['V']['se']:.1f} (reference beats: {r['macro_f1']:.1f}, "
@@ -176,12 +192,12 @@ def replace_block(text: str, block: str, where: str) -> str:
 
 def write_results(cv_path: Path, seeds_path: Path, readme: Path, docs: Path,
                   diagnostic_path: Path | None = None, other_paths: tuple[Path, ...] = (),
-                  stream_path: Path | None = None, qrs_path: Path | None = None,
+                  stream_paths: tuple[Path, ...] = (), qrs_paths: tuple[Path, ...] = (),
                   cv_seed_paths: tuple[Path, ...] = ()) -> None:
     cv, seeds = load_json(cv_path, "cv.json"), load_json(seeds_path, "seeds.json")
     cv_seeds = tuple(load_json(p, "cv.json") for p in cv_seed_paths)
-    device = device_lines(load_json(stream_path, "stream.json") if stream_path else None,
-                          load_json(qrs_path, "qrs.json") if qrs_path else None)
+    device = device_lines([load_json(p, "stream.json") for p in stream_paths],
+                          [load_json(p, "qrs.json") for p in qrs_paths])
     diagnostic = load_json(diagnostic_path, "seeds.json") if diagnostic_path else None
     others = tuple(load_json(p, "seeds.json") for p in other_paths)
     readme = Path(readme)

@@ -1,5 +1,9 @@
 """Deployment targets: the shipped ``edgeecg/resources/targets/*.toml`` (by name) or a TOML file of
-the user's (by path), with clock, budgets and the artifacts each one gets."""
+the user's (by path), with clock, budgets, the artifacts each one gets and the ECG front end.
+
+A target may start from another shipped one (``base = "esp32"``): its keys are the base's with the
+file's own on top (tables merged key by key). The front-end presets (``esp32-max30003``, ...) are
+written that way: the chip's target plus the ADC rate and gain of an analog front end."""
 
 from __future__ import annotations
 
@@ -27,8 +31,14 @@ class Target:
     formats: tuple[str, ...]
     deploy: tuple[str, ...]     # the formats that run on the device: the ones held to the size budget
     c_block: int = 8            # output channels the generated C computes together (see firmware_export)
-    adc_hz: float = 360.0       # ADC sampling rate the stream front end takes (integer multiple of the model's)
-    adc_gain: float = 200.0     # ADC counts per mV (MIT-BIH: 200)
+    adc_hz: float = 360.0       # ADC rate the stream front end takes: a whole number of Hz, 100-1000
+    adc_gain: float = 200.0     # ADC counts per mV (MIT-BIH: 200), as the int16 samples reach the stream
+    front_end: str = ""         # the analog front end the ADC figures come from (a preset's datasheet)
+
+    @property
+    def input_range_mv(self) -> float:
+        """The largest ECG amplitude the int16 samples hold: 32768 / adc_gain mV."""
+        return 32768.0 / self.adc_gain
 
 
 def accuracy_loss_problems(row: dict, target: Target) -> list[str]:
@@ -67,6 +77,8 @@ def load_target(name_or_path: str) -> Target:
                                f"or the path of a .toml file)")
     try:
         raw = tomllib.loads(text)
+        if "base" in raw:
+            raw = _on_base(raw, path)
         budget, artifacts = raw["budget"], raw["artifacts"]
         formats = tuple(artifacts["formats"])
         deploy = tuple(artifacts.get("deploy", formats))
@@ -79,7 +91,8 @@ def load_target(name_or_path: str) -> Target:
                       max_macro_f1_loss_pp=float(budget["max_macro_f1_loss_pp"]),
                       max_se_loss_pp=float(budget["max_se_loss_pp"]), formats=formats,
                       deploy=deploy, c_block=int(raw.get("c_block", Target.c_block)),
-                      adc_hz=float(raw.get("adc_hz", Target.adc_hz)), adc_gain=float(raw.get("adc_gain", Target.adc_gain)))
+                      adc_hz=float(raw.get("adc_hz", Target.adc_hz)), adc_gain=float(raw.get("adc_gain", Target.adc_gain)),
+                      front_end=str(raw.get("front_end", "")))
     except tomllib.TOMLDecodeError as err:
         raise EdgeECGError(f"{path}: invalid TOML ({err})") from None
     except KeyError as err:
@@ -91,6 +104,31 @@ def load_target(name_or_path: str) -> Target:
                          ("adc_hz", target.adc_hz), ("adc_gain", target.adc_gain)):
         if not value > 0:
             raise EdgeECGError(f"{path}: {field} = {value} must be > 0")
+    from edgeecg.stream.rate import MAX_HZ, MIN_HZ
+
+    if not (MIN_HZ <= target.adc_hz <= MAX_HZ and float(target.adc_hz).is_integer()):
+        raise EdgeECGError(f"{path}: adc_hz = {target.adc_hz:g}: the stream front end takes a whole number of Hz "
+                           f"from {MIN_HZ} to {MAX_HZ}")
+    if target.adc_gain > 32768.0 / 2.0:
+        raise EdgeECGError(f"{path}: adc_gain = {target.adc_gain:g} counts/mV leaves an int16 sample less than "
+                           f"2 mV of range (32768 / adc_gain)")
     if target.c_block < 2 or target.c_block % 2:
         raise EdgeECGError(f"{path}: c_block = {target.c_block} must be an even number >= 2")
     return target
+
+
+def _on_base(raw: dict, path: Path) -> dict:
+    """``raw`` merged onto the shipped target it names as ``base`` (one level: a base has no base)."""
+    name = raw["base"]
+    text = resources.read("targets", name) if isinstance(name, str) else None
+    if text is None:
+        raise EdgeECGError(f"{path}: base = {name!r} is not a shipped target (valid: {', '.join(target_names())})")
+    base = tomllib.loads(text)
+    if "base" in base:
+        raise EdgeECGError(f"{path}: base target {name!r} has a base itself")
+    merged = {**base, **{k: v for k, v in raw.items() if k != "base"}}
+    for key, value in raw.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            merged[key] = {**base[key], **value}
+    return merged
+

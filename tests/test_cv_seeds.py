@@ -277,7 +277,14 @@ def test_results_device_lines_come_from_stream_and_qrs_json():
               "cpu_percent_at_clock": {"cortex_m4": {"clock_mhz": 240.0, "percent": 0.2793}}}
     qrs = {"tolerance_ms": 150, "gross": {"se": 99.9, "ppv": 99.8}, "records": {"100": {}, "101": {}},
            "peers": {"xqrs": {"gross": {"se": 99.2, "ppv": 99.6}}}}
-    qrs_line, stream_line = device_lines(stream, qrs)
-    assert "all 2 records" in qrs_line and "Se 99.900 %" in qrs_line and "xqrs 99.200 / 99.600" in qrs_line
+    qrs_line, stream_line = device_lines([stream], [qrs])
+    assert "(2 records) at 360 Hz" in qrs_line and "Se 99.900 %" in qrs_line and "xqrs 99.200 / 99.600" in qrs_line
     assert "1,300,000 samples: yes" in stream_line and "cortex_m4 0.28 %" in stream_line
-    assert device_lines(None, None) == []
+    assert device_lines() == []
+    # another rate: a detect run on SVDB at its own 128 Hz, a stream on records resampled to 250 Hz
+    svdb = {**qrs, "data": "svdb", "adc_hz": [128.0], "resampled_to": None}
+    at250 = {**stream, "ram_bytes": None, "adc": {"hz": 250.0, "records_resampled_to": 250},
+             "qrs": {"gross": {"se": 99.9, "ppv": 99.8}}}
+    svdb_line, line250 = device_lines([at250], [svdb])
+    assert "svdb (2 records) at 128 Hz" in svdb_line
+    assert "at 250 Hz (records resampled)" in line250 and "macro-F1 50.0" in line250 and "RAM" not in line250

@@ -9,6 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from edgeecg.cli import main
+from edgeecg.config import Config
+from edgeecg.errors import EdgeECGError
 from edgeecg.quant import classify_int8, read_tflite, run_int8
 from edgeecg.quant.graph import quantize_multiplier
 from edgeecg.quant.reference import multiply_by_quantized_multiplier
@@ -263,8 +265,46 @@ def test_quantize_bad_input(exported, synth_dir, args, message):
 def test_targets_lists_every_toml():
     res = CliRunner().invoke(main, ["targets"])
     assert res.exit_code == 0
-    for name in ("esp32", "esp32s3", "esp32c3", "rpi4", "rpi5"):
+    for name in ("esp32", "esp32s3", "esp32c3", "rpi4", "rpi5", "esp32-max30003", "esp32c3-ads1292r", "rpi4-ads1292r"):
         assert name in res.output
+
+
+def test_front_end_presets_are_their_chip_with_an_adc():
+    from edgeecg.stream.frontend import front_end_spec
+    from edgeecg.targets import load_target
+
+    for preset, chip, hz in (("esp32-max30003", "esp32", 256), ("esp32c3-ads1292r", "esp32c3", 500),
+                             ("rpi4-ads1292r", "rpi4", 250)):
+        t, base = load_target(preset), load_target(chip)
+        assert (t.adc_hz, t.isa, t.flash_bytes, t.formats) == (hz, base.isa, base.flash_bytes, base.formats)
+        assert t.front_end and 10 < t.input_range_mv < 1000          # an ECG fits the int16 samples
+        assert not front_end_spec(Config().data, _graph_for_spec(), t.adc_hz, t.adc_gain).rate.is_block
+
+
+def _graph_for_spec():
+    from test_stream_frontend import tiny_graph
+
+    return tiny_graph()
+
+
+@pytest.mark.parametrize("text, message", [
+    ('base = "esp32"\nname = "b"\nadc_hz = 2000\n', "adc_hz = 2000: the stream front end takes a whole number of Hz"),
+    ('base = "esp32"\nname = "b"\nadc_hz = 256.5\n', "adc_hz = 256.5"),
+    ('base = "esp32"\nname = "b"\nadc_gain = 30000\n', "leaves an int16 sample less than 2 mV"),
+    ('base = "esp32"\nname = "b"\nadc_gain = -5\n', "adc_gain = -5.0 must be > 0"),
+    ('base = "nope"\nname = "b"\n', "base = 'nope' is not a shipped target"),
+    ('base = "esp32"\nname = "b"\n[budget]\nram_bytes = 0\n', "budget.ram_bytes = 0 must be > 0"),
+])
+def test_a_bad_front_end_in_a_target_file_is_one_line(tmp_path, text, message):
+    from edgeecg.targets import load_target
+
+    (tmp_path / "board.toml").write_text(text)
+    with pytest.raises(EdgeECGError) as err:
+        load_target(str(tmp_path / "board.toml"))
+    assert message in str(err.value) and "board.toml" in str(err.value) and "\n" not in str(err.value)
+    (tmp_path / "ok.toml").write_text('base = "esp32"\nname = "ok"\nadc_hz = 128\nadc_gain = 400\n[budget]\nram_bytes = 4096\n')
+    ok = load_target(str(tmp_path / "ok.toml"))
+    assert (ok.adc_hz, ok.adc_gain, ok.flash_bytes, ok.ram_bytes) == (128, 400, 16384, 4096)   # tables merged
 
 
 def test_folding_batchnorm_and_rr_standardiser_keeps_the_float_function():

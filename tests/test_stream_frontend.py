@@ -22,6 +22,7 @@ from edgeecg.processing.beats import extract_beats
 from edgeecg.processing.filters import causal_filter, design_bandpass
 from edgeecg.quant.graph import Int8Graph, Layer, QParams, quantize_multiplier
 from edgeecg.runtimes import Int8GraphRunner
+from edgeecg.stream import ec57
 from edgeecg.stream import frontend as fe
 from edgeecg.stream.decimate import decimate
 from edgeecg.targets import Target
@@ -328,29 +329,33 @@ def test_c_equals_python_and_tracks_float_on_real_records(tmp_path, mitdb):
 # -- fuzz: the whole C under ASan + UBSan on >= 10 M samples --------------------------------------
 
 @needs_cc
-def test_c_fuzz_under_sanitizers_and_recovery(tmp_path):
+@pytest.mark.parametrize("adc_hz", [360, 250])        # a block sum and a fractional polyphase FIR
+def test_c_fuzz_under_sanitizers_and_recovery(tmp_path, adc_hz):
     require_sanitizers(tmp_path)
     graph = tiny_graph()
-    exe, spec = build(tmp_path, graph, cflags=[*STRICT, *SANITIZE])
-    adc, ref, bad = fuzz_signal(10_000_000, seed=1)
-    assert len(bad) >= 200 and {k for _, _, k in bad} == set(FUZZ_KINDS)
+    exe, spec = build(tmp_path, graph, adc_hz=adc_hz, cflags=[*STRICT, *SANITIZE])
+    adc, ref, bad = fuzz_signal(10_000_000, seed=1, fs=adc_hz)
+    assert len(bad) >= 150 and {k for _, _, k in bad} == set(FUZZ_KINDS)
     t0 = time.perf_counter()
     beats, counters, err = stream_c.run_host(exe, adc, env=SANITIZER_ENV)
     c_seconds = time.perf_counter() - t0
     assert err == "", err[:2000]
     py = fe.run_record(adc, spec, graph)
     assert same(beats, counters, py)                                   # bit-exact on the fuzz too
-    rec = recovery_seconds(beats["r_peak"] * 2, beats["emitted"], ref, bad)
+    tol = ec57.tolerance_samples(adc_hz)
+    r_adc = spec.rate.adc_index(beats["r_peak"])
+    rec = recovery_seconds(r_adc, beats["emitted"], ref, bad, fs=adc_hz, tol=tol)
     worst = {k: max(s for kk, s in rec if kk == k) for k in FUZZ_KINDS}
     mean = float(np.mean([s for _, s in rec]))
     print(f"\nstream fuzz: {len(adc):,d} samples ({c_seconds:.1f} s under ASan+UBSan), {len(bad)} bad stretches, "
           f"{counters}; seconds of clean signal until every beat is classified again (emitted): mean {mean:.2f}, "
           "worst per kind " + ", ".join(f"{k} {v:.2f}" for k, v in worst.items()))
     (tmp_path / "recovery.json").write_text(json.dumps({"mean": mean, "worst": worst, "counters": counters}))
-    assert max(worst.values()) <= 9.0, worst
+    # 250 Hz: the square waves, band-limited by the FIR, hold the detector's noise level up longer
+    # (measured: worst 9.5 s)
+    assert max(worst.values()) <= (9.0 if adc_hz == 360 else 12.0), worst
     assert counters["too_late"] == 0 and counters["queue_full"] == 0
-    from edgeecg.stream import ec57
-    m = ec57.match(ref, beats["r_peak"] * 2, 54, exclude=[(s0 - 180, e0 + 9 * 360) for s0, e0, _ in bad])
+    m = ec57.match(ref, r_adc, tol, exclude=[(s0 - adc_hz // 2, e0 + 9 * adc_hz) for s0, e0, _ in bad])
     assert m.se > 99.5 and m.ppv > 99.5, m.counts()
 
 

@@ -364,25 +364,31 @@ def recovery_seconds(r_adc, emitted, ref, bad, fs=360, tol=54):
 
 
 @needs_cc
-def test_c_fuzz_under_sanitizers_and_recovery(tmp_path):
+@pytest.mark.parametrize("adc_hz", [360, 128])        # a block sum and an up-sampling polyphase FIR
+def test_c_fuzz_under_sanitizers_and_recovery(tmp_path, adc_hz):
     require_sanitizers(tmp_path)
-    exe = build_host(tmp_path, "fz", cflags=["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", *SANITIZE])
-    adc, ref, bad = fuzz_signal(10_000_000)
-    assert len(bad) >= 200 and {k for _, _, k in bad} == set(FUZZ_KINDS)
+    exe = build_host(tmp_path, "fz", adc_hz=adc_hz,
+                     cflags=["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", *SANITIZE])
+    adc, ref, bad = fuzz_signal(10_000_000, fs=adc_hz)
+    assert len(bad) >= 150 and {k for _, _, k in bad} == set(FUZZ_KINDS)
     r, emitted, err = run_host(exe, adc, env=SANITIZER_ENV)
     assert err == "", err[:2000]
-    assert r.tolist() == detect(adc, 360).tolist()                     # bit-exact on the fuzz too
+    assert r.tolist() == detect(adc, adc_hz).tolist()                  # bit-exact on the fuzz too
     emitted = np.where(emitted < 0, len(adc), emitted)                 # the final pops
-    rec = recovery_seconds(r * 2, emitted, ref, bad)
+    tol = ec57.tolerance_samples(adc_hz)
+    r_adc = rate_converter(adc_hz).adc_index(r)
+    rec = recovery_seconds(r_adc, emitted, ref, bad, fs=adc_hz, tol=tol)
     worst = {k: max(s for kk, s in rec if kk == k) for k in FUZZ_KINDS}
     mean = float(np.mean([s for _, s in rec]))
     print(f"\nfuzz: {len(adc):,d} samples, {len(bad)} bad stretches; seconds of clean signal until "
           f"detection resumed (emitted): mean {mean:.2f}, worst per kind " +
           ", ".join(f"{k} {v:.2f}" for k, v in worst.items()))
     (tmp_path / "recovery.json").write_text(json.dumps({"mean": mean, "worst": worst}))
-    assert max(worst.values()) <= 8.0, worst
+    # 128 Hz: noise and square waves band-limited to 64 Hz put more energy in the detector's band, so
+    # its noise level takes longer to decay after them (measured: worst 13.2 s, after a square wave)
+    assert max(worst.values()) <= (8.0 if adc_hz == 360 else 15.0), worst
     # away from the bad stretches (0.5 s before: the onset's transient; 8 s after: recovery)
-    m = match(ref, r * 2, 54, exclude=[(s0 - 180, e0 + 8 * 360) for s0, e0, _ in bad])
+    m = match(ref, r_adc, tol, exclude=[(s0 - adc_hz // 2, e0 + 8 * adc_hz) for s0, e0, _ in bad])
     assert m.se > 99.9 and m.ppv > 99.9, m.counts()
 
 

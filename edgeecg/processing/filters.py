@@ -17,9 +17,9 @@ def resample(x: np.ndarray, fs_in: float, fs_out: float) -> np.ndarray:
     """A whole record from ``fs_in`` to ``fs_out`` Hz.
 
     An integer ratio (360 -> 180 Hz) is the mean of each block of ``fs_in / fs_out`` samples: what
-    the device's front end does to its ADC samples (:mod:`edgeecg.stream.decimate`), so the model
-    trains on the signal it will get. Any other ratio is polyphase resampling (offline only: a
-    device samples its ADC at an integer multiple of the model's rate).
+    the device's front end does to its ADC samples at such a rate (:mod:`edgeecg.stream.rate`), so
+    the model trains on the signal it will get. Any other ratio is scipy's polyphase resampling (the
+    device converts those rates with its own integer polyphase FIR, flat to 40 Hz like this one).
     """
     x = np.asarray(x, dtype=np.float64)
     if fs_in == fs_out:

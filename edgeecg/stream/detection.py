@@ -91,17 +91,24 @@ def _physical(data_dir: Path, name: str, lead: str) -> tuple[np.ndarray, float]:
     return np.asarray(rec.p_signal[:, 0], dtype=np.float64), float(rec.fs)
 
 
-def resampled(rec: AdcRecord, fs: float) -> AdcRecord:
-    """``rec`` as a front end sampling at ``fs`` would have seen it: the counts resampled (polyphase,
-    :func:`edgeecg.processing.filters.resample`) and rounded to int16, the annotations rounded to
-    that rate's grid."""
-    if fs == rec.fs:
+def resampled(rec: AdcRecord, fs: float, adc_gain: float | None = None) -> AdcRecord:
+    """``rec`` as a front end sampling at ``fs`` (with ``adc_gain`` counts/mV, default the record's)
+    would have seen it: the counts resampled (scipy's polyphase ``resample_poly``, the record's ends
+    extended linearly), rescaled, rounded and clipped to int16; the annotations rounded to that rate's grid."""
+    gain = rec.adc_gain if adc_gain is None else float(adc_gain)
+    if fs == rec.fs and gain == rec.adc_gain:
         return rec
-    from edgeecg.processing.filters import resample
+    from fractions import Fraction
 
-    adc = np.clip(np.round(resample(rec.adc.astype(np.float64), rec.fs, fs)), -32768, 32767).astype(np.int16)
+    from scipy.signal import resample_poly
+
+    ratio = Fraction(fs / rec.fs).limit_denominator(1000)
+    # padtype "line": no step at the ends (zero padding would make a false beat at t = 0)
+    x = resample_poly(rec.adc.astype(np.float64), ratio.numerator, ratio.denominator, padtype="line")
+    x *= gain / rec.adc_gain
+    adc = np.clip(np.round(x), -32768, 32767).astype(np.int16)
     samples = np.round(rec.ann_samples * (fs / rec.fs)).astype(np.int64)
-    return AdcRecord(rec.name, rec.lead, adc, float(fs), rec.adc_gain, samples, rec.ann_symbols)
+    return AdcRecord(rec.name, rec.lead, adc, float(fs), gain, samples, rec.ann_symbols)
 
 
 def run_peer(peer: str, sig: np.ndarray, fs: float) -> np.ndarray:
@@ -220,6 +227,7 @@ def detect_records(data_dir, records=None, peers=PEERS, log=None, adc_hz: float 
                      "each detection at most once, closest pairs first; reference-marked ventricular "
                      "flutter ([ ... ]) is excluded as bxb does; whole records, no learning period excluded"),
         "fs": FS,
+        "data": Path(data_dir).name,
         "adc_hz": sorted(set(rates)),
         "resampled_to": adc_hz,
         "params": params_used,

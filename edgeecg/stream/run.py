@@ -174,9 +174,10 @@ def stream_records(run_dir, target, data_dir, records=None, cross_platforms=True
                    adc_hz: int | None = None) -> dict:
     """Play, check and score every record; returns the content of ``stream.json``.
 
-    ``adc_hz``: every record resampled to this rate first (:func:`edgeecg.stream.detection.resampled`)
-    and the front end generated for it (in a temporary copy of the export), a stand-in for a front end
-    sampling there; the twin-versus-float input comparison is then left out (other samples)."""
+    ``adc_hz``: every record resampled to this rate and rescaled to the target's ``adc_gain`` first
+    (:func:`edgeecg.stream.detection.resampled`) and the front end generated for it (in a temporary
+    copy of the export), a stand-in for a front end sampling there; the twin-versus-float input
+    comparison is then left out (other samples)."""
     from edgeecg.runtimes import Int8GraphRunner
     from firmware_export import stream as stream_c
     from firmware_export.templating import write_files
@@ -209,9 +210,10 @@ def stream_records(run_dir, target, data_dir, records=None, cross_platforms=True
         for name in names:
             t0 = time.perf_counter()
             adc, fs, gain, ann, symbols, hea = read_lead(data_dir, name, cfg.data.lead)
-            if resample_to is not None:
-                rec = resampled(AdcRecord(name, cfg.data.lead, adc, fs, gain, ann, symbols), float(resample_to))
-                adc, fs, ann = rec.adc, rec.fs, rec.ann_samples
+            if resample_to is not None:       # as the target's ADC would deliver it: its rate and gain
+                rec = resampled(AdcRecord(name, cfg.data.lead, adc, fs, gain, ann, symbols), float(resample_to),
+                                target.adc_gain)
+                adc, fs, gain, ann = rec.adc, rec.fs, rec.adc_gain, rec.ann_samples
             seconds["read"] += time.perf_counter() - t0
             if abs(fs - spec.adc_hz) > 1e-6:
                 raise EdgeECGError(f"{hea}: sampled at {fs:g} Hz, target {target.name} takes adc_hz = {spec.adc_hz:g}")
@@ -270,7 +272,7 @@ def stream_records(run_dir, target, data_dir, records=None, cross_platforms=True
                  "cross": {"skipped": {cross_key(p.name): "--no-cross" for p in PLATFORMS}, "platforms": {}}}
         if cross_platforms and first_adc is not None:
             t0 = time.perf_counter()
-            cross = measure_cross(export, prefix, spec, first_adc[: int(CROSS_SECONDS * spec.adc_hz)], exe, log)
+            cross = measure_cross(source, prefix, spec, first_adc[: int(CROSS_SECONDS * spec.adc_hz)], exe, log)
             seconds["cross"] = time.perf_counter() - t0
 
     y = np.concatenate(ref_y) if ref_y else np.zeros(0, np.int64)
