@@ -13,7 +13,7 @@ BEATS ?= ds2
 LATEST = $(shell ls -td runs/*/export/$(TARGET) 2>/dev/null | head -n1 | xargs -r dirname | xargs -r dirname)
 BENCH_RUN ?= $(or $(LATEST),$(RUN))
 
-.PHONY: install install-runtime demo train evaluate quantize bench cv cv-seeds seeds seeds-ds1 results detect stream firmware test clean
+.PHONY: install install-runtime demo train evaluate quantize bench cv cv-seeds seeds seeds-ds1 results detect stream rates firmware test clean
 
 # Everything: training, every export format, tests.
 install: $(VENV)/.installed
@@ -104,6 +104,10 @@ stream: install
 	$(BIN)/edgeecg stream $(RUN) --target $(TARGET) --data $(EDGEECG_DATA) --out runs/stream --force
 	$(BIN)/edgeecg stream $(RUN) --target $(TARGET) --data $(EDGEECG_DATA) --adc-hz 250 --no-cross --out runs/stream-250 --force
 	$(BIN)/edgeecg stream $(RUN) --target $(TARGET) --data $(EDGEECG_DATA) --adc-hz 500 --no-cross --out runs/stream-500 --force
+
+# What each ADC rate costs (RAM, instructions per ECG second, anti-alias response): docs/front_ends.md.
+rates: install
+	$(BIN)/python benchmarks/front_end_rates.py --run $(RUN) --data $(EDGEECG_DATA)
 
 # ESP-IDF, Arduino and Linux (Raspberry Pi) projects around the generated C.
 firmware: install
