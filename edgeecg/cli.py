@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 import json
 from pathlib import Path
@@ -33,11 +32,9 @@ def _require(module: str, extra: str) -> None:
 
 def _run_records_dir(manifest: dict, data_path: Path | None, cfg) -> Path:
     """``--data``, else the records directory the run was trained on, else the download default."""
-    from edgeecg.io import resolve_data_dir
+    from edgeecg.api import records_dir
 
-    if data_path is None and manifest.get("data_dir"):
-        data_path = Path(manifest["data_dir"])
-    return resolve_data_dir(data_path, cfg.split.train + cfg.split.val + cfg.split.test)
+    return records_dir(manifest, data_path, cfg)
 
 
 @click.group(cls=_Group)
@@ -133,35 +130,18 @@ def train(data_path, out, config_path, seed, device, epochs, random_split, force
       edgeecg train --data ../shared/data/mitdb --out runs/hybrid --seed 0
     """
     _require("torch", "train")
-    from edgeecg.data import make_splits
-    from edgeecg.io import resolve_data_dir
+    from edgeecg.api import train as train_run
     from edgeecg.metrics import format_table
-    from edgeecg.run import evaluated_splits, save_run
-    from edgeecg.train import train_model
+    from edgeecg.run import evaluated_splits
 
-    cfg = with_overrides(load_config(config_path), seed=seed, device=device, epochs=epochs)
     if random_split:
-        if cfg.sources:
-            raise EdgeECGError(f"{config_path}: --random-split shuffles MIT-BIH beats; a recipe with [[sources]] "
-                               f"is patient-wise only")
-        cfg = dataclasses.replace(cfg, split=dataclasses.replace(cfg.split, kind="random"))
-    elif cfg.split.kind == "random":
-        raise EdgeECGError(f"{config_path}: [split] kind = 'random' leaks patients; "
-                           f"it needs the explicit --random-split flag")
-    if out.exists() and not force:
-        raise EdgeECGError(f"{out}: already exists (use --force to overwrite)")
-    data_dir = resolve_data_dir(data_path, cfg.split.train + cfg.split.val + cfg.split.test)
-    splits = make_splits(data_dir, cfg)
-    if cfg.split.kind == "random":
         click.secho("WARNING: random beat split: the same patients are in train and test (leaky); "
                     "its accuracy is not an inter-patient result.", fg="yellow", err=True)
-    for name, beats in splits.items():
-        click.echo(f"{name:<6}{len(beats):>7,d} beats  " +
-                   "  ".join(f"{k} {v:,d}" for k, v in beats.counts().items()))
-    result = train_model(cfg, splits, progress=not quiet)
-    metrics = save_run(out, cfg, result.model, result.history, result.best_epoch, splits, data_dir, force)
+    run = train_run(config_path, data_path, out, seed=seed, device=device, epochs=epochs,
+                    random_split=random_split, force=force, progress=not quiet, log=click.echo)
+    cfg, splits, best_epoch, metrics = run.config, run.splits, run.best_epoch, run.metrics
     click.echo(f"\n{cfg.model.name}: {metrics['params']:,d} parameters, {metrics['macs_per_beat']:,d} MACs/beat, "
-               f"best epoch {result.best_epoch}")
+               f"best epoch {best_epoch}")
     for name in evaluated_splits(cfg, splits):
         click.echo("\n" + format_table(metrics[name], f"{name}{' (LEAKY random split)' if cfg.split.kind == 'random' else ''}"))
     click.echo(f"\nwrote {out}")
@@ -356,25 +336,18 @@ def quantize(run_dir, target_name, calib_beats, calib_percentile, calib_rr_perce
     """
     for module in ("torch", "tensorflow", "onnxruntime"):
         _require(module, "export")
-    from edgeecg.quantize import QuantizeOptions, format_report, quantize_run
-    from edgeecg.run import load_run
+    from edgeecg.api import quantize as quantize_run
+    from edgeecg.quantize import format_report
     from edgeecg.targets import load_target
-    from firmware_export.carray import c_identifier
 
     target = load_target(target_name)
-    cfg, model, manifest = load_run(run_dir)
-    c_identifier(prefix)
     out = out or Path(run_dir) / "export" / target.name
-    if out.exists() and not force:
-        raise EdgeECGError(f"{out}: already exists (use --force to overwrite)")
-    data_dir = _run_records_dir(manifest, data_path, cfg)
-    report = quantize_run(Path(run_dir), cfg, model, target, data_dir, out,
-                          QuantizeOptions(calib_beats=calib_beats, calib_percentile=calib_percentile,
-                                          **({} if calib_rr_percentile is None else
-                                             {"calib_rr_percentile": calib_rr_percentile}),
-                                          prefix=prefix, prune=prune, prune_epochs=prune_epochs,
-                                          bias_correction=not no_bias_correction), force=force,
-                          log=lambda m: click.echo(m, err=True))
+    report = quantize_run(run_dir, target_name, out=out, data=data_path, force=force,
+                          log=lambda m: click.echo(m, err=True),
+                          calib_beats=calib_beats, calib_percentile=calib_percentile,
+                          **({} if calib_rr_percentile is None else {"calib_rr_percentile": calib_rr_percentile}),
+                          prefix=prefix, prune=prune, prune_epochs=prune_epochs,
+                          bias_correction=not no_bias_correction)
     click.echo("\n" + format_report(report, target))
     click.echo(f"\nwrote {out}")
     if not report["budget"]["pass"]:
@@ -406,25 +379,14 @@ def bench(run_dir, target_name, beats, repeat, warmup, max_beats, no_cross, expo
       edgeecg bench runs/hybrid --target esp32 --beats ds2
     """
     _require("ai_edge_litert", "runtime")
-    from edgeecg.bench import BenchOptions, bench_export
+    from edgeecg.api import bench as bench_run
     from edgeecg.bench.report import summary, table
     from edgeecg.targets import load_target
 
     target = load_target(target_name)
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.toml").exists():
-        raise EdgeECGError(f"{run_dir}: not a run directory (no config.toml)")
-    export_dir = export_dir or run_dir / "export" / target.name
-    out = out or run_dir / "bench" / target.name
-    if out.exists() and not force:
-        raise EdgeECGError(f"{out}: already exists (use --force to overwrite)")
-    cfg = load_config(run_dir / "config.toml")
-    manifest_path = run_dir / "manifest.json"     # read as JSON: edgeecg.run (load_run) needs torch
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    data_dir = _run_records_dir(manifest, data_path, cfg)
-    opts = BenchOptions(beats=beats, repeat=repeat, warmup=warmup, max_beats=max_beats, cross=not no_cross)
-    result = bench_export(run_dir, cfg, export_dir, target, data_dir, out, opts, force=force,
-                          log=lambda m: click.echo(m, err=True))
+    result = bench_run(run_dir, target_name, beats=beats, out=out, export=export_dir, data=data_path, force=force,
+                       log=lambda m: click.echo(m, err=True), repeat=repeat, warmup=warmup, max_beats=max_beats,
+                       cross=not no_cross)
     click.echo(f"\n{target.name}: {result['beats']:,d} {beats} beats, Δ vs {result['reference']}\n")
     click.echo(table(result))
     click.echo("\n" + summary(result))

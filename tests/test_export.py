@@ -247,7 +247,7 @@ def test_structured_pruning_shrinks_the_exported_model(exported, synth_dir):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["quantize", "{run}", "--target", "esp33"], "unknown target 'esp33' (valid: esp32, esp32c3, esp32s3, rpi4, rpi5, or the path"),
+    (["quantize", "{run}", "--target", "esp33"], "unknown target 'esp33' (valid: esp32, esp32-max30003, esp32c3, esp32c3-ads1292r, esp32s3, rpi4, rpi4-ads1292r, rpi5, or the path"),
     (["quantize", "{d}", "--target", "esp32"], "model.pt: no model in this run directory"),
     (["quantize", "{run}", "--target", "{d}/roomy.toml", "--data", "{synth}"], "already exists (use --force"),
     (["quantize", "{run}", "--target", "esp32", "--calib-beats", "0", "--out", "{d}/x", "--data", "{synth}"],

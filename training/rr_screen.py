@@ -1,0 +1,89 @@
+"""Screen RR normalisations for N versus S without training a network: patient-grouped 5-fold
+gradient-boosted trees (scikit-learn) on the supraventricular beats (N and S) of DS1 and the shared
+SVDB records, from RR features alone (the shape of the factorized head's S-against-N decision).
+Prints S Se / +P and the false S calls per database for each feature set, and how many S beats of
+svdb/865 and svdb/822 it finds (training/README.md).
+
+    python training/rr_screen.py --data ../shared/data/mitdb        (about 2 min on 2 cores)
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.model_selection import StratifiedGroupKFold
+
+from edgeecg.config import load_config
+from edgeecg.io.wfdb_records import list_records, rdann
+from edgeecg.processing.aami import aami_labels
+from edgeecg.processing.beats import irregularity, regular_rr_steps
+
+BASE = ["pre_reg", "prev_reg", "irr"]
+SETS = {"base": BASE, "+q75": BASE + ["pre_q75"], "+q90": BASE + ["pre_q90"], "+max16": BASE + ["pre_max16"],
+        "+med32": BASE + ["pre_med32"], "+avg": BASE + ["pre_avg"], "+post": BASE + ["post_pre"],
+        "+q75+post": BASE + ["pre_q75", "post_pre"], "+q90_300": BASE + ["pre_q90_300"],
+        "+pre_prev": BASE + ["pre_prev"], "+q90_300+post": BASE + ["pre_q90_300", "post_pre"]}
+WATCH = ("svdb/865", "svdb/822")     # the two records with 61 % of the pool's missed S beats
+
+
+def trailing_quantile(pre: np.ndarray, n: int, q: float) -> np.ndarray:
+    """The ``q`` quantile of the ``n`` intervals before each one (the first: its own)."""
+    return np.array([np.quantile(pre[max(0, i - n):i] if i else pre[:1], q) for i in range(len(pre))])
+
+
+def features(folder: Path, name: str, data_cfg) -> tuple[dict, np.ndarray]:
+    samples, symbols = rdann(folder, name)
+    labels = aami_labels(symbols)
+    r, y = samples[labels >= 0], labels[labels >= 0]
+    fs = float((folder / f"{name}.hea").read_text().split()[2].split("/")[0])
+    steps = np.diff(r).astype(float)
+    pre = steps / fs
+    regular = regular_rr_steps(steps, data_cfg)[0] / fs
+    prev = np.concatenate([pre[:1], pre[:-1]])
+    post = np.append(pre[1:], pre[-1])
+    return {"pre_reg": pre / regular, "prev_reg": prev / regular, "irr": irregularity(pre, 16) / regular,
+            "pre_q75": pre / trailing_quantile(pre, 32, 0.75), "pre_q90": pre / trailing_quantile(pre, 32, 0.9),
+            "pre_max16": pre / trailing_quantile(pre, 16, 1.0), "pre_med32": pre / trailing_quantile(pre, 32, 0.5),
+            "pre_avg": pre / (np.cumsum(pre) / np.arange(1, len(pre) + 1)), "post_pre": post / pre,
+            "pre_q90_300": pre / trailing_quantile(pre, 300, 0.9), "pre_prev": pre / prev}, y[1:]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=Path("../shared/data/mitdb"))
+    args = ap.parse_args()
+    cfg = load_config("hybrid")
+    svdb = args.data.parent / "svdb"
+    pool = [(args.data, r, "DS1") for r in cfg.split.train if r not in cfg.split.exclude]
+    pool += [(svdb, r, "SVDB") for r in list_records(svdb)]
+    parts = [(db, name if db == "DS1" else f"svdb/{name}", *features(folder, name, cfg.data)) for folder, name, db in pool]
+    x = {k: np.concatenate([p[2][k] for p in parts]) for k in parts[0][2]}
+    y = np.concatenate([p[3] for p in parts])
+    group = np.concatenate([[p[1]] * len(p[3]) for p in parts])
+    db = np.concatenate([[p[0]] * len(p[3]) for p in parts])
+    sv = y <= 1                                   # N and S beats only
+    ys, gs, dbs = y[sv], group[sv], db[sv]
+    folds = list(StratifiedGroupKFold(5, shuffle=True, random_state=0).split(np.zeros(len(ys)), ys, gs))
+    for label, cols in SETS.items():
+        xs = np.stack([x[c][sv] for c in cols], axis=1)
+        pred = np.zeros(len(ys), int)
+        for train, test in folds:
+            w = np.where(ys[train] == 1, (ys[train] == 0).sum() / (ys[train] == 1).sum(), 1.0) ** 0.5
+            model = HistGradientBoostingClassifier(max_iter=200, max_leaf_nodes=15, random_state=0)
+            pred[test] = model.fit(xs[train], ys[train], sample_weight=w).predict(xs[test])
+        cells = []
+        for d in ("DS1", "SVDB"):
+            m = dbs == d
+            tp = int(((pred == 1) & (ys == 1) & m).sum())
+            cells.append(f"{d} S Se {100 * tp / ((ys == 1) & m).sum():5.1f} +P "
+                         f"{100 * tp / max(((pred == 1) & m).sum(), 1):5.1f} false S {((pred == 1) & (ys == 0) & m).sum():6d}")
+        watch = ", ".join(f"{r} {((pred == 1) & (ys == 1) & (gs == r)).sum()}/{((ys == 1) & (gs == r)).sum()}"
+                          for r in WATCH)
+        print(f"{label:14s} " + " | ".join(cells) + f" | S found: {watch}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
