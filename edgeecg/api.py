@@ -2,9 +2,9 @@
 ECG signal end to end as the device does. The ``edgeecg`` commands call these functions.
 
     import edgeecg
-    edgeecg.train("hybrid", data="../shared/data/mitdb", out="runs/hybrid", seed=0)
-    edgeecg.quantize("runs/hybrid", target="esp32")      # -> report dict (report["budget"]["pass"])
-    edgeecg.bench("runs/hybrid", target="esp32", beats="ds2")
+    edgeecg.train_recipe("hybrid", data="../shared/data/mitdb", out="runs/hybrid", seed=0)
+    edgeecg.export_run("runs/hybrid", target="esp32")    # -> report dict (report["budget"]["pass"])
+    edgeecg.bench_run("runs/hybrid", target="esp32", beats="ds2")
 
     import edgeecg
     device = edgeecg.load_device("runs/hybrid", target="esp32")   # after `edgeecg quantize`
@@ -175,7 +175,7 @@ def records_dir(manifest: dict, data, cfg) -> Path:
 
 @dataclass
 class TrainedRun:
-    """What :func:`train` wrote: the run directory, its recipe, its metrics (``metrics.json``)."""
+    """What :func:`train_recipe` wrote: the run directory, its recipe, its metrics (``metrics.json``)."""
 
     path: Path
     config: object               # edgeecg.config.Config
@@ -184,7 +184,7 @@ class TrainedRun:
     splits: dict                 # the beat sets it trained and was scored on, by part
 
 
-def train(config: str | Path | None = "hybrid", data: str | Path | None = None, out: str | Path = "runs/run", *,
+def train_recipe(config: str | Path | None = "hybrid", data: str | Path | None = None, out: str | Path = "runs/run", *,
           seed: int | None = None, device: str | None = None, epochs: int | None = None,
           random_split: bool = False, force: bool = False, progress: bool = False, log=None) -> TrainedRun:
     """Train ``config`` (a shipped recipe's name, a TOML path, or None for the built-in defaults) on its
@@ -219,7 +219,7 @@ def train(config: str | Path | None = "hybrid", data: str | Path | None = None, 
     return TrainedRun(out, cfg, metrics, result.best_epoch, splits)
 
 
-def quantize(run_dir: str | Path, target: str = "esp32", *, out: str | Path | None = None,
+def export_run(run_dir: str | Path, target: str = "esp32", *, out: str | Path | None = None,
              data: str | Path | None = None, force: bool = False, log=None, **options) -> dict:
     """Export the run for ``target`` (int8 graph, ONNX, TFLite, TFLite Micro data, the generated C and
     its stream front end) into ``out`` (default ``RUN/export/TARGET``); returns the report
@@ -241,7 +241,7 @@ def quantize(run_dir: str | Path, target: str = "esp32", *, out: str | Path | No
                         force=force, log=log or (lambda m: None))
 
 
-def bench(run_dir: str | Path, target: str = "esp32", *, beats: str = "ds1", out: str | Path | None = None,
+def bench_run(run_dir: str | Path, target: str = "esp32", *, beats: str = "ds1", out: str | Path | None = None,
           export: str | Path | None = None, data: str | Path | None = None, force: bool = False, log=None,
           **options) -> dict:
     """Run every exported artifact of ``RUN/export/TARGET`` on the same ``beats`` ("ds1" check beats or
@@ -269,4 +269,4 @@ def bench(run_dir: str | Path, target: str = "esp32", *, beats: str = "ds1", out
                         BenchOptions(beats=beats, **options), force=force, log=log or (lambda m: None))
 
 
-__all__ = ["Beats", "Device", "TrainedRun", "bench", "load_device", "quantize", "train"]
+__all__ = ["Beats", "Device", "TrainedRun", "bench_run", "export_run", "load_device", "train_recipe"]

@@ -130,15 +130,15 @@ def train(data_path, out, config_path, seed, device, epochs, random_split, force
       edgeecg train --data ../shared/data/mitdb --out runs/hybrid --seed 0
     """
     _require("torch", "train")
-    from edgeecg.api import train as train_run
+    from edgeecg.api import train_recipe
     from edgeecg.metrics import format_table
     from edgeecg.run import evaluated_splits
 
     if random_split:
         click.secho("WARNING: random beat split: the same patients are in train and test (leaky); "
                     "its accuracy is not an inter-patient result.", fg="yellow", err=True)
-    run = train_run(config_path, data_path, out, seed=seed, device=device, epochs=epochs,
-                    random_split=random_split, force=force, progress=not quiet, log=click.echo)
+    run = train_recipe(config_path, data_path, out, seed=seed, device=device, epochs=epochs,
+                       random_split=random_split, force=force, progress=not quiet, log=click.echo)
     cfg, splits, best_epoch, metrics = run.config, run.splits, run.best_epoch, run.metrics
     click.echo(f"\n{cfg.model.name}: {metrics['params']:,d} parameters, {metrics['macs_per_beat']:,d} MACs/beat, "
                f"best epoch {best_epoch}")
@@ -336,13 +336,13 @@ def quantize(run_dir, target_name, calib_beats, calib_percentile, calib_rr_perce
     """
     for module in ("torch", "tensorflow", "onnxruntime"):
         _require(module, "export")
-    from edgeecg.api import quantize as quantize_run
+    from edgeecg.api import export_run
     from edgeecg.quantize import format_report
     from edgeecg.targets import load_target
 
     target = load_target(target_name)
     out = out or Path(run_dir) / "export" / target.name
-    report = quantize_run(run_dir, target_name, out=out, data=data_path, force=force,
+    report = export_run(run_dir, target_name, out=out, data=data_path, force=force,
                           log=lambda m: click.echo(m, err=True),
                           calib_beats=calib_beats, calib_percentile=calib_percentile,
                           **({} if calib_rr_percentile is None else {"calib_rr_percentile": calib_rr_percentile}),
@@ -379,7 +379,7 @@ def bench(run_dir, target_name, beats, repeat, warmup, max_beats, no_cross, expo
       edgeecg bench runs/hybrid --target esp32 --beats ds2
     """
     _require("ai_edge_litert", "runtime")
-    from edgeecg.api import bench as bench_run
+    from edgeecg.api import bench_run
     from edgeecg.bench.report import summary, table
     from edgeecg.targets import load_target
 

@@ -24,7 +24,8 @@ def record(synth_dir):
 
 def test_public_names():
     assert {"load_device", "Device", "Beats", "EdgeECGError", "load_config", "load_target", "recipe_names",
-            "target_names"} <= set(edgeecg.__all__)
+            "target_names", "train_recipe", "export_run", "bench_run"} <= set(edgeecg.__all__)
+    assert all(callable(getattr(edgeecg, name)) for name in edgeecg.__all__)
     assert "hybrid" in edgeecg.recipe_names() and "esp32" in edgeecg.target_names()
 
 
@@ -94,3 +95,21 @@ def test_bad_input_is_one_line(device, record, case, message):
 def test_a_directory_that_is_no_run_is_one_line(tmp_path):
     with pytest.raises(edgeecg.EdgeECGError, match="not a run directory"):
         edgeecg.load_device(tmp_path, "esp32")
+
+
+def test_train_quantize_and_bench_through_the_api(exported, synth_dir, tmp_path):
+    """The workflow functions the CLI calls: a tiny recipe trained, exported for a target file and
+    benched from Python; the results are the dicts the CLI prints and writes."""
+    d, _ = exported
+    run = edgeecg.train_recipe(d / "tiny.toml", synth_dir, tmp_path / "run", seed=1, epochs=1)
+    assert run.path == tmp_path / "run" and (run.path / "model.pt").exists() and run.metrics["params"] > 0
+    assert run.config.train.seed == 1 and set(run.splits) >= {"train", "test"}
+    with pytest.raises(edgeecg.EdgeECGError, match="already exists"):
+        edgeecg.train_recipe(d / "tiny.toml", synth_dir, tmp_path / "run")
+    report = edgeecg.export_run(run.path, str(d / "roomy.toml"), data=synth_dir, calib_beats=100, prefix="ecg")
+    assert "budget" in report and (run.path / "export" / "roomy" / "ecg_model.c").exists()
+    result = edgeecg.bench_run(run.path, str(d / "roomy.toml"), data=synth_dir, max_beats=50, repeat=2, warmup=0,
+                           cross=False)
+    assert result["beats"] == 50 and {"c_int8", "tflite_int8"} <= {r["artifact"] for r in result["rows"]} and "pass" in result
+    with pytest.raises(edgeecg.EdgeECGError, match="not a run directory"):
+        edgeecg.bench_run(tmp_path, "esp32")
