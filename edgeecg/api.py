@@ -186,10 +186,12 @@ class TrainedRun:
 
 def train_recipe(config: str | Path | None = "hybrid", data: str | Path | None = None, out: str | Path = "runs/run", *,
           seed: int | None = None, device: str | None = None, epochs: int | None = None,
-          random_split: bool = False, force: bool = False, progress: bool = False, log=None) -> TrainedRun:
+          random_split: bool = False, force: bool = False, progress: bool = False, log=None,
+          warn=None) -> TrainedRun:
     """Train ``config`` (a shipped recipe's name, a TOML path, or None for the built-in defaults) on its
     training pool and score it on its test records (DS2); writes the run directory ``out``.
-    ``random_split`` shuffles beats of all records together (leaks patients: never a valid claim)."""
+    ``random_split`` shuffles beats of all records together (leaks patients: never a valid claim; ``warn``,
+    default ``log``, says so). ``log``: a callable for the progress lines."""
     import dataclasses
 
     from edgeecg.config import load_config, with_overrides
@@ -212,6 +214,9 @@ def train_recipe(config: str | Path | None = "hybrid", data: str | Path | None =
         raise EdgeECGError(f"{out}: already exists (use --force to overwrite)")
     data_dir = resolve_data_dir(data, cfg.split.train + cfg.split.val + cfg.split.test)
     splits = make_splits(data_dir, cfg)
+    if cfg.split.kind == "random":
+        (warn or log)("WARNING: random beat split: the same patients are in train and test (leaky); "
+                      "its accuracy is not an inter-patient result.")
     for name, beats in splits.items():
         log(f"{name:<6}{len(beats):>7,d} beats  " + "  ".join(f"{k} {v:,d}" for k, v in beats.counts().items()))
     result = train_model(cfg, splits, progress=progress)

@@ -134,11 +134,9 @@ def train(data_path, out, config_path, seed, device, epochs, random_split, force
     from edgeecg.metrics import format_table
     from edgeecg.run import evaluated_splits
 
-    if random_split:
-        click.secho("WARNING: random beat split: the same patients are in train and test (leaky); "
-                    "its accuracy is not an inter-patient result.", fg="yellow", err=True)
     run = train_recipe(config_path, data_path, out, seed=seed, device=device, epochs=epochs,
-                       random_split=random_split, force=force, progress=not quiet, log=click.echo)
+                       random_split=random_split, force=force, progress=not quiet, log=click.echo,
+                       warn=lambda m: click.secho(m, fg="yellow", err=True))
     cfg, splits, best_epoch, metrics = run.config, run.splits, run.best_epoch, run.metrics
     click.echo(f"\n{cfg.model.name}: {metrics['params']:,d} parameters, {metrics['macs_per_beat']:,d} MACs/beat, "
                f"best epoch {best_epoch}")

@@ -2,7 +2,8 @@
 environment outside it (the dependencies come from this environment's site-packages, without its
 editable install), then run from another directory: shipped targets and recipes found by name, a
 target file by path, a bad target file refused with one line; and the Raspberry Pi's runtime-only
-use (bench and classify an exported run) with torch and TensorFlow made unimportable."""
+use (bench and classify an exported run) with torch and TensorFlow made unimportable, and the same
+from a real `pip install "edgeecg[runtime]"` into a fresh environment (dependencies from the index)."""
 
 import subprocess
 import sys
@@ -116,4 +117,44 @@ def test_runtime_only_bench_and_classify_an_exported_run(installed, exported, sy
             f"assert len(a) > 10 and (a.classes == b.classes).all() and (a.sample == b.sample).all()\n"
             f"import sys; assert 'torch' not in sys.modules and 'tensorflow' not in sys.modules\nprint(len(a))")
     res = run(installed, code=code, runtime_only=True)
+    assert res.returncode == 0 and int(res.stdout.strip()) > 10, res.stderr
+
+
+@pytest.fixture(scope="module")
+def runtime_venv(installed, tmp_path_factory):
+    """``pip install "edgeecg[runtime] @ file://WHEEL"`` into a fresh virtual environment, its
+    dependencies resolved by pip from the package index (as a Raspberry Pi user gets them); skipped
+    where no index answers. No blocker: torch and TensorFlow are simply not installed."""
+    wheel = installed[3]
+    venv = tmp_path_factory.mktemp("runtime") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "--disable-pip-version-check", "-q"]
+    res = subprocess.run([*pip, "install", f"edgeecg[runtime] @ {wheel.as_uri()}"], capture_output=True, text=True,
+                         timeout=1200)
+    if res.returncode != 0:
+        pytest.skip(f"pip could not install the runtime extra here: {res.stderr.strip().splitlines()[-1:]}")
+    return venv / "bin" / "python"
+
+
+def test_a_real_runtime_only_install_benches_and_classifies(runtime_venv, installed, exported, synth_dir):
+    d, export = exported
+    work = installed[2]
+    python = str(runtime_venv)
+    env = {"PATH": f"{runtime_venv.parent}:/usr/bin:/bin"}
+    res = subprocess.run([python, "-c", "import importlib.util as u; print([m for m in ('torch', 'tensorflow', "
+                                        "'onnxscript', 'tflite_micro') if u.find_spec(m)])"],
+                         capture_output=True, text=True, env=env, cwd=work)
+    assert res.returncode == 0 and res.stdout.strip() == "[]", res.stdout + res.stderr
+    res = subprocess.run([python, "-m", "edgeecg", "bench", str(d / "run"), "--target", str(d / "roomy.toml"),
+                          "--export", str(export), "--out", str(work / "bench-pip-runtime"), "--data", str(synth_dir),
+                          "--max-beats", "60", "--repeat", "3", "--warmup", "1", "--no-cross"],
+                         capture_output=True, text=True, env=env, cwd=work)
+    assert res.returncode == 0, res.stderr + res.stdout
+    assert '"c_int8"' in (work / "bench-pip-runtime" / "bench.json").read_text()
+    code = (f"import edgeecg\nfrom edgeecg.stream.run import read_lead\nfrom pathlib import Path\n"
+            f"adc, fs, *_ = read_lead(Path({str(synth_dir)!r}), 's1', 'MLII')\n"
+            f"dev = edgeecg.load_device({str(d / 'run')!r}, {str(d / 'roomy.toml')!r})\n"
+            f"a, b = dev.classify(adc, fs), dev.classify(adc, fs, engine='c')\n"
+            f"assert (a.classes == b.classes).all()\nprint(len(a))")
+    res = subprocess.run([python, "-c", code], capture_output=True, text=True, env=env, cwd=work)
     assert res.returncode == 0 and int(res.stdout.strip()) > 10, res.stderr
