@@ -5,6 +5,7 @@ target file by path, a bad target file refused with one line; and the Raspberry 
 use (bench and classify an exported run) with torch and TensorFlow made unimportable, and the same
 from a real `pip install "edgeecg[runtime]"` into a fresh environment (dependencies from the index)."""
 
+import os
 import subprocess
 import sys
 import sysconfig
@@ -129,8 +130,9 @@ def runtime_venv(installed, tmp_path_factory):
     venv = tmp_path_factory.mktemp("runtime") / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     pip = [str(venv / "bin" / "python"), "-m", "pip", "--disable-pip-version-check", "-q"]
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}   # nothing of this checkout
     res = subprocess.run([*pip, "install", f"edgeecg[runtime] @ {wheel.as_uri()}"], capture_output=True, text=True,
-                         timeout=1200)
+                         timeout=1200, env=env)
     if res.returncode != 0:
         pytest.skip(f"pip could not install the runtime extra here: {res.stderr.strip().splitlines()[-1:]}")
     return venv / "bin" / "python"
@@ -158,3 +160,18 @@ def test_a_real_runtime_only_install_benches_and_classifies(runtime_venv, instal
             f"assert (a.classes == b.classes).all()\nprint(len(a))")
     res = subprocess.run([python, "-c", code], capture_output=True, text=True, env=env, cwd=work)
     assert res.returncode == 0 and int(res.stdout.strip()) > 10, res.stderr
+
+
+@pytest.mark.realdata
+def test_installed_train_takes_a_shipped_recipe_by_name(installed, mitdb):
+    """`edgeecg train --config hybrid` from the wheel, outside the checkout: the shipped default recipe
+    (DS1 + the shared SVDB records beside --data) found by name; one epoch."""
+    python, _, work, _ = installed
+    env = {"PATH": "/usr/bin:/bin", "EDGEECG_CACHE": os.environ["EDGEECG_CACHE"]}
+    res = subprocess.run([str(python), "-m", "edgeecg", "train", "--config", "hybrid", "--data", str(mitdb),
+                          "--epochs", "1", "--out", str(work / "hybrid"), "--quiet"],
+                         capture_output=True, text=True, env=env, cwd=work, timeout=1800)
+    assert res.returncode == 0, res.stderr[-2000:] + res.stdout[-2000:]
+    config = (work / "hybrid" / "config.toml").read_text()
+    assert 'database = "svdb"' in config and "epochs = 1" in config
+    assert "ds2" in (work / "hybrid" / "metrics.json").read_text()
