@@ -40,7 +40,9 @@
 #error "the fiducial window reaches outside the rings"
 #endif
 
-/* floor(v / 2^k) without right-shifting a negative value (implementation-defined in C99). */
+#if PREFIX_QRS_RATE_TAPS > 0
+/* floor(v / 2^k) without right-shifting a negative value (implementation-defined in C99): the FIR's
+ * output (the block sum's is in prefix_qrs.h). */
 static int32_t floor_shift(int32_t v, int k)
 {
     if (v >= 0) {
@@ -48,6 +50,7 @@ static int32_t floor_shift(int32_t v, int k)
     }
     return -(int32_t)(((uint32_t)(-v) + ((1u << k) - 1u)) >> k);
 }
+#endif
 
 static int32_t ring_back(int32_t slot, int32_t back)      /* slot - back (mod RING_N), 0 <= back < RING_N */
 {
@@ -352,17 +355,9 @@ void prefix_rate_reset(prefix_rate_state *rs)
     rs->count = RATE_TAPS > 0 ? -1 : 0;
 }
 
+#if RATE_TAPS > 0               /* (the block sum is inline in prefix_qrs.h) */
 int prefix_rate_push(prefix_rate_state *rs, int16_t sample, int32_t *x)
 {
-#if RATE_TAPS == 0
-    rs->acc += sample;
-    if (++rs->count < RATE_DOWN) {
-        return 0;
-    }
-    x[0] = floor_shift(rs->acc, PREFIX_QRS_RATE_SHIFT);
-    rs->acc = rs->count = 0;
-    return 1;
-#else
     int n = 0, i;
     if (rs->count < 0) {                        /* the first sample: the steady state of a constant */
         for (i = 0; i < 2 * RATE_TAPS; ++i) {
@@ -385,8 +380,8 @@ int prefix_rate_push(prefix_rate_state *rs, int16_t sample, int32_t *x)
     }
     rs->acc -= RATE_UP;
     return n;
-#endif
 }
+#endif
 
 /* ---- API ------------------------------------------------------------------------------------ */
 

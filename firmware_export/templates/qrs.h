@@ -114,8 +114,23 @@ typedef struct {
 /* ADC rate conversion (used by prefix_qrs_push and by the stream front end). */
 void prefix_rate_reset(prefix_rate_state *rs);
 /* One ADC sample in; the 180 Hz samples it completes (0 .. PREFIX_QRS_RATE_MAX_OUT) written to x[];
- * returns how many. */
+ * returns how many. The block sum is inline here (it runs for every ADC sample of the stream). */
+#if PREFIX_QRS_RATE_TAPS == 0
+static inline int prefix_rate_push(prefix_rate_state *rs, int16_t sample, int32_t *x)
+{
+    rs->acc += sample;
+    if (++rs->count < PREFIX_QRS_RATE_DOWN) {
+        return 0;
+    }
+    /* floor(acc / 2^SHIFT), written portably for a negative acc */
+    x[0] = rs->acc >= 0 ? rs->acc >> PREFIX_QRS_RATE_SHIFT
+                        : -(int32_t)(((uint32_t)(-rs->acc) + ((1u << PREFIX_QRS_RATE_SHIFT) - 1u)) >> PREFIX_QRS_RATE_SHIFT);
+    rs->acc = rs->count = 0;
+    return 1;
+}
+#else
 int prefix_rate_push(prefix_rate_state *rs, int16_t sample, int32_t *x);
+#endif
 
 /* Sets up a detector (the same as prefix_qrs_reset). */
 void prefix_qrs_init(prefix_qrs_state *st);
