@@ -58,6 +58,7 @@ class DataConfig:
     irregularity_beats: int = 16   # successive RR differences averaged into the irregularity feature
     template_beats: int = 16       # time constant (beats) of the running-average beat; 0 = off
     template_update: str = "regular"   # beats that update the template: "regular" (regular pre-RR) or "all"
+    template_gate: float = 0.0     # > 0: only beats whose mean |beat - template| is at most this update it
     beat_channel: bool = True      # the beat itself is channel 0 (False: only beat minus template)
     input_step: float = 0.0        # > 0: beats on this int8 grid (z-score units per step); 0: float
     record_fs: int = 0             # > 0: each record first resampled to this rate, its annotations onto

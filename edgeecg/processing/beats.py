@@ -161,19 +161,29 @@ def round_to_input_grid(x, step: float):
     return (x / step).round().clip(-128, 127) * step
 
 
-def template_channel(windows: np.ndarray, time_constant: int, update: np.ndarray | None = None) -> np.ndarray:
+def template_channel(windows: np.ndarray, time_constant: int, update: np.ndarray | None = None,
+                     gate: float = 0.0) -> np.ndarray:
     """Each beat minus the exponential running average of the beats before it (causal).
 
     The average is the patient's own "usual beat", so this channel shows how a beat differs from
     that patient's normal morphology. A device keeps one window-sized buffer for it. ``update``
     (bool per beat): only these beats move the average (e.g. the beats with a regular RR).
+    ``gate`` > 0: of those, only beats whose mean absolute difference from the average is at most
+    ``gate`` (z-score units) move it, so a run of regular ectopic beats (ventricular bigeminy that
+    looks regular) cannot take the template over; after ``time_constant`` such beats in a row are
+    refused, the next one is taken (the patient's morphology may really have changed).
     """
     alpha = 1.0 / time_constant
     out = np.empty_like(windows)
     template = windows[0].copy()
+    refused = 0
     for i, w in enumerate(windows):
         out[i] = w - template
         if update is None or update[i]:
+            if gate > 0 and np.abs(out[i]).mean() > gate and refused < time_constant:
+                refused += 1
+                continue
+            refused = 0
             template += alpha * (w - template)
     return out
 
@@ -223,6 +233,6 @@ def extract_beats(record: Record, cfg: DataConfig) -> Beats:
     channels = [windows] if cfg.beat_channel else []
     if cfg.template_beats:
         update = regular if cfg.template_update == "regular" else None
-        channels.append(template_channel(windows, cfg.template_beats, update))
+        channels.append(template_channel(windows, cfg.template_beats, update, cfg.template_gate))
     x = round_to_input_grid(np.stack(channels, axis=1).astype(np.float32), cfg.input_step)
     return Beats(x, rr.astype(np.float32), y, r)
