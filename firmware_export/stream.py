@@ -105,6 +105,7 @@ def defines(spec: FrontEndSpec) -> dict[str, str]:
         "BEFORE": str(spec.before), "AFTER": str(spec.after), "RING_N": str(spec.ring_n),
         "PEND_N": str(spec.pend_n), "BEAT_CHANNEL": str(int(spec.beat_channel)),
         "TEMPLATE_BEATS": str(spec.template_beats), "TEMPLATE_ALL": str(int(spec.template_all)),
+        "TEMPLATE_GATE_SUM": _i64(spec.template_gate_sum),
         "NORM_Q": str(spec.norm_q), "NORM_S": str(spec.norm_s), "NORM_NB": str(spec.norm_nb),
         "NORM_R": str(spec.norm_r), "STD_FLOOR": _i64(spec.std_floor),
         "GRID": str(int(grid is not None)),

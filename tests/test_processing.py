@@ -167,3 +167,16 @@ def test_template_moves_only_on_the_beats_it_is_told_to():
         np.testing.assert_allclose(t[i], w[i] - template)
         if update[i]:
             template += (w[i] - template) / 4
+
+
+def test_the_gated_template_keeps_far_beats_out_and_relocks():
+    from edgeecg.processing.beats import template_channel
+
+    normal, ectopic = np.zeros(8), np.ones(8)
+    windows = np.array([normal] * 5 + [ectopic] * 20 + [normal] * 3)
+    plain = template_channel(windows, 4)                     # every beat updates: ectopic beats pull it
+    gated = template_channel(windows, 4, gate=0.5)
+    assert np.abs(plain[8]).mean() < 0.5                     # after 3 ectopic beats it looks half ectopic
+    assert np.allclose(gated[5:9], 1.0)                      # the gate keeps the template normal ...
+    assert np.allclose(gated[9], 1.0) and np.abs(gated[10]).mean() < 1.0   # ... for 4 (time constant) in a row
+    assert np.array_equal(template_channel(windows, 4, gate=0.0), plain)

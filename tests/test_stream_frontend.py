@@ -286,6 +286,7 @@ def test_c_equals_python_on_synthetic_records(tmp_path):
     (DataConfig(template_beats=0, before=40, after=60), {"channels": 1, "n_rr": None}, 720),
     (DataConfig(beat_channel=False, template_beats=10, regular_rr_band=(0.75, 1.25), avg_rr_beats=20,
                 rr_features=("pre_over_avg", "avg_rr")), {"channels": 1, "n_rr": 2}, 180),
+    (DataConfig(template_gate=0.1), {}, 360),   # the gated template: 87 of 89 synthetic beats differ from ungated
     (DataConfig(), {}, 128),              # up-sampled by a polyphase FIR (45 / 32): SVDB's rate
     (DataConfig(), {}, 250),              # down-sampled by a polyphase FIR (18 / 25)
     (DataConfig(), {}, 512),

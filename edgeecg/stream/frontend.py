@@ -61,7 +61,8 @@ by ``2**L`` (left shift, exact; or ``rshift_round`` for a right shift) so that `
 ``W Q = s^2`` a square (W = 128: Q = 2, s = 16), so that ``z_i = c'_i s / D``. The floor: ``D_eff =
 max(D, DFL * 2**L)`` with ``DFL = round(STD_FLOOR_MV * gain * scale * 2**G * W * s)`` (``scale``: ``x`` units per ADC count, :attr:`RateConverter.scale`).
 ``z_i (Q24) = rshift_round(c'_i * s * floor(2**R / D_eff), R - 24)``. A flat window (all ``c`` = 0)
-gives z = 0. Template: ``T += div_round(z - T, template_beats)`` (Q24, ``int32``).
+gives z = 0. Template: ``T += div_round(z - T, template_beats)`` (Q24, ``int32``); with a gate, only
+when ``sum |z - T| <= GATE_SUM`` or ``template_beats`` beats in a row were kept out (``int64`` sum).
 
 RR features: with ``v`` the pre-RR, the regular-RR estimate ``est`` (Q16 samples) is the
 ``div_round(sum * 2**16, count)`` mean of the last ``regular_rr_beats`` regular intervals (the
@@ -365,6 +366,7 @@ class FrontEndSpec:
     beat_channel: bool
     template_beats: int          # 0: no template channel
     template_all: bool           # every beat updates the template (else only regular ones)
+    template_gate_sum: int       # > 0: a beat with sum |z - T| above this (Q24) does not (DataConfig.template_gate)
     norm_q: int
     norm_s: int
     norm_nb: int
@@ -479,7 +481,9 @@ def front_end_spec(data: DataConfig, graph, adc_hz=360, adc_gain: float = 200.0)
         before=data.before, after=data.after,
         ring_n=data.before + max(data.after, max_detector_delay(qp) + RING_MARGIN),
         pend_n=PEND_N, beat_channel=data.beat_channel, template_beats=data.template_beats,
-        template_all=data.template_update == "all", norm_q=nq, norm_s=ns, norm_nb=nb, norm_r=nr,
+        template_all=data.template_update == "all",
+        template_gate_sum=int(round(data.template_gate * window * (1 << Z_FRAC))) if data.template_gate > 0 else 0,
+        norm_q=nq, norm_s=ns, norm_nb=nb, norm_r=nr,
         std_floor=int(round(floor_real)), beat_q=beat, grid_q=grid, features=feats, rr_q=rr_q,
         reg_n=data.regular_rr_beats, band_lo=(lo.numerator, lo.denominator),
         band_hi=(hi.numerator, hi.denominator), follow=(follow.numerator, follow.denominator),
@@ -606,9 +610,11 @@ class Template:
 
     def reset(self) -> None:
         self.t: np.ndarray | None = None
+        self.refused = 0             # regular beats in a row kept out of the template by the gate
 
     def inputs(self, z: np.ndarray, regular: bool) -> np.ndarray:
-        """int8 beat input (W, C) of one beat's Q24 z-scores; the template moves on."""
+        """int8 beat input (W, C) of one beat's Q24 z-scores; the template moves on (unless the gate,
+        ``template_gate_sum``, keeps a beat far from it out: at most ``template_beats`` in a row)."""
         s = self.spec
         chans = [z] if s.beat_channel else []
         if s.template_beats:
@@ -617,7 +623,12 @@ class Template:
             d = z - self.t
             chans.append(d)
             if regular or s.template_all:
-                self.t = self.t + np_div_round(d, s.template_beats)
+                if (s.template_gate_sum and int(np.abs(d).sum()) > s.template_gate_sum
+                        and self.refused < s.template_beats):
+                    self.refused += 1
+                else:
+                    self.refused = 0
+                    self.t = self.t + np_div_round(d, s.template_beats)
         v = np.stack(chans, axis=1)
         if s.grid_q is not None:
             v = s.grid_q.np(v).astype(np.int64)

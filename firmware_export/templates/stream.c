@@ -268,12 +268,22 @@ static int8_t to_int8(int64_t v)                         /* a Q24 value to the m
     return requant(v, PREFIX_STREAM_BEAT_M, PREFIX_STREAM_BEAT_SH, PREFIX_STREAM_BEAT_ZP, PREFIX_STREAM_BEAT_VMAX);
 }
 
+/* The Q24 z-score of one window sample w (edgeecg.stream.frontend.window_z). */
+static int64_t z_score(int32_t w, int64_t sum, int shift, int64_t rcp, int64_t cmax)
+{
+    return cmax > 0 ? rshift_round(scaled((int64_t)WIN * w - sum, shift) * (PREFIX_STREAM_NORM_S * rcp),
+                                   PREFIX_STREAM_NORM_R - PREFIX_STREAM_Z_FRAC) : 0;
+}
+
 static void beat_input(prefix_stream_t *st, int64_t start, int regular)
 {
     /* start's slot: n - start <= RING_N samples back from the next one to be written (no 64-bit
      * modulo: a library call per beat on a 32-bit core) */
     int32_t slot0 = st->head - (int32_t)(st->n - start), j, slot;
     int64_t sum = 0, cmax = 0, v = 0, rcp = 0, d, dfl;
+#if PREFIX_STREAM_TEMPLATE_BEATS > 0 && PREFIX_STREAM_TEMPLATE_GATE_SUM > 0
+    int64_t gate = 0;                                 /* sum |z - T| of this beat */
+#endif
     int shift = 0;
     if (slot0 < 0) {
         slot0 += RING_N;
@@ -302,9 +312,7 @@ static void beat_input(prefix_stream_t *st, int64_t start, int regular)
         rcp = (INT64_C(1) << PREFIX_STREAM_NORM_R) / (d > dfl ? d : dfl);
     }
     for (j = 0, slot = slot0; j < WIN; ++j, slot = slot + 1 < RING_N ? slot + 1 : 0) {
-        const int64_t z = cmax > 0 ? rshift_round(scaled((int64_t)WIN * st->ring[slot] - sum, shift) *
-                                                  (PREFIX_STREAM_NORM_S * rcp),
-                                                  PREFIX_STREAM_NORM_R - PREFIX_STREAM_Z_FRAC) : 0;
+        const int64_t z = z_score(st->ring[slot], sum, shift, rcp, cmax);
         int c = 0;
 #if PREFIX_STREAM_BEAT_CHANNEL
         st->beat_q[j * CH + c++] = to_int8(z);
@@ -317,13 +325,30 @@ static void beat_input(prefix_stream_t *st, int64_t start, int regular)
             }
             diff = z - st->tmpl[j];
             st->beat_q[j * CH + c++] = to_int8(diff);
+#if PREFIX_STREAM_TEMPLATE_GATE_SUM > 0
+            gate += diff >= 0 ? diff : -diff;        /* < 128 * 2^29: the update waits for the whole sum */
+#else
             if (regular || PREFIX_STREAM_TEMPLATE_ALL) {
                 st->tmpl[j] += (int32_t)div_round(diff, PREFIX_STREAM_TEMPLATE_BEATS);
             }
+#endif
         }
 #endif
         (void)c;
     }
+#if PREFIX_STREAM_TEMPLATE_BEATS > 0 && PREFIX_STREAM_TEMPLATE_GATE_SUM > 0
+    if (regular || PREFIX_STREAM_TEMPLATE_ALL) {
+        if (gate > PREFIX_STREAM_TEMPLATE_GATE_SUM && st->tmpl_refused < PREFIX_STREAM_TEMPLATE_BEATS) {
+            st->tmpl_refused++;                       /* far from the template: kept out of it */
+        } else {
+            st->tmpl_refused = 0;
+            for (j = 0, slot = slot0; j < WIN; ++j, slot = slot + 1 < RING_N ? slot + 1 : 0) {
+                st->tmpl[j] += (int32_t)div_round(z_score(st->ring[slot], sum, shift, rcp, cmax) - st->tmpl[j],
+                                                  PREFIX_STREAM_TEMPLATE_BEATS);
+            }
+        }
+    }
+#endif
     st->have_template = 1;
     (void)regular;
 }
@@ -386,7 +411,7 @@ void prefix_stream_reset(prefix_stream_t *st)
     st->irr_pos = st->irr_count = st->irr_total = 0;
     st->local_pos = st->local_count = st->local_total = 0;
     st->avg_pos = st->avg_count = st->avg_total = 0;
-    st->have_template = 0;
+    st->have_template = st->tmpl_refused = 0;
     for (j = 0; j < (PREFIX_STREAM_TEMPLATE_BEATS > 0 ? WIN : 1); ++j) {
         st->tmpl[j] = 0;
     }

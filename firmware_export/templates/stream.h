@@ -43,6 +43,8 @@
 #define PREFIX_STREAM_BEAT_CHANNEL 1
 #define PREFIX_STREAM_TEMPLATE_BEATS 16
 #define PREFIX_STREAM_TEMPLATE_ALL 0
+/* > 0: a beat whose sum |z - T| (Q24) exceeds this does not update the template (16 in a row at most) */
+#define PREFIX_STREAM_TEMPLATE_GATE_SUM 0
 /* z-scores: Q * sum c'^2, s = sqrt(W Q), max |c'| in [2^NB, 2^(NB+1)], reciprocal 2^R / D */
 #define PREFIX_STREAM_NORM_Q 2
 #define PREFIX_STREAM_NORM_S 16
@@ -141,7 +143,7 @@ typedef struct {
     uint16_t avg_buf[PREFIX_STREAM_AVG_N > 0 ? PREFIX_STREAM_AVG_N : 1];
     int32_t avg_pos, avg_count, avg_total;
     /* template (Q24) */
-    int32_t have_template;
+    int32_t have_template, tmpl_refused;
     int32_t tmpl[PREFIX_STREAM_TEMPLATE_BEATS > 0 ? PREFIX_STREAM_WINDOW : 1];
     /* beats waiting for their window */
     prefix_stream_pending pend[PREFIX_STREAM_PEND_N];
