@@ -89,10 +89,10 @@ results: | $(BIN)/edgeecg
 	  $(foreach d,$(wildcard runs/qrs runs/qrs-svdb runs/qrs-250 runs/qrs-500),--qrs $(d)) \
 	  --readme README.md --docs docs/results.md
 
-# The device's QRS detector on all 48 records (EC57, beside wfdb's xqrs and gqrs), and the generated
-# stream C against its Python twin on DS2, end to end (needs `make demo` or `make quantize` first).
-# The detector on MIT-BIH (360 Hz), on the shared SVDB records at their own 128 Hz, and on MIT-BIH
-# resampled to 250 and 500 Hz (stand-ins for the front ends sold at those rates).
+# The device's QRS detector (EC57, beside wfdb's xqrs and gqrs) on MIT-BIH at 360 Hz, on the shared
+# SVDB records at their own 128 Hz, and on MIT-BIH resampled to 250 and 500 Hz (stand-ins for the
+# front ends sold at those rates); `make stream`: the generated stream C against its Python twin on
+# DS2 end to end, at 360, 250 and 500 Hz (needs `make demo` or `make quantize` first).
 SVDB_DATA ?= $(dir $(EDGEECG_DATA))svdb
 detect: install
 	$(BIN)/edgeecg detect --data $(EDGEECG_DATA) --out runs/qrs --force
