@@ -184,10 +184,10 @@ class TrainedRun:
     splits: dict                 # the beat sets it trained and was scored on, by part
 
 
-def train_recipe(config: str | Path | None = "hybrid", data: str | Path | None = None, out: str | Path = "runs/run", *,
-          seed: int | None = None, device: str | None = None, epochs: int | None = None,
-          random_split: bool = False, force: bool = False, progress: bool = False, log=None,
-          warn=None) -> TrainedRun:
+def train_recipe(config: str | Path | None = "hybrid", data: str | Path | None = None,
+                 out: str | Path = "runs/run", *, seed: int | None = None, device: str | None = None,
+                 epochs: int | None = None, random_split: bool = False, force: bool = False,
+                 progress: bool = False, log=None, warn=None) -> TrainedRun:
     """Train ``config`` (a shipped recipe's name, a TOML path, or None for the built-in defaults) on its
     training pool and score it on its test records (DS2); writes the run directory ``out``.
     ``random_split`` shuffles beats of all records together (leaks patients: never a valid claim; ``warn``,
@@ -225,7 +225,7 @@ def train_recipe(config: str | Path | None = "hybrid", data: str | Path | None =
 
 
 def export_run(run_dir: str | Path, target: str = "esp32", *, out: str | Path | None = None,
-             data: str | Path | None = None, force: bool = False, log=None, **options) -> dict:
+               data: str | Path | None = None, force: bool = False, log=None, **options) -> dict:
     """Export the run for ``target`` (int8 graph, ONNX, TFLite, TFLite Micro data, the generated C and
     its stream front end) into ``out`` (default ``RUN/export/TARGET``); returns the report
     (``report.json``; ``report["budget"]["pass"]`` says whether the target's budgets hold).
@@ -247,8 +247,8 @@ def export_run(run_dir: str | Path, target: str = "esp32", *, out: str | Path | 
 
 
 def bench_run(run_dir: str | Path, target: str = "esp32", *, beats: str = "ds1", out: str | Path | None = None,
-          export: str | Path | None = None, data: str | Path | None = None, force: bool = False, log=None,
-          **options) -> dict:
+              export: str | Path | None = None, data: str | Path | None = None, force: bool = False, log=None,
+              **options) -> dict:
     """Run every exported artifact of ``RUN/export/TARGET`` on the same ``beats`` ("ds1" check beats or
     "ds2"): accuracy and its delta against the float model, size, latency, pass or fail; writes
     ``out`` (default ``RUN/bench/TARGET``) and returns the result (``result["pass"]``). Needs only the
