@@ -42,7 +42,6 @@ from edgeecg.metrics import classification_report, report_from_confusion
 from edgeecg.processing.aami import CLASSES
 from edgeecg.stream import ec57
 from edgeecg.stream.decimate import FS
-from edgeecg.stream.rate import rate_converter
 from edgeecg.stream.detection import DATA_HELP, AdcRecord, read_adc, resampled
 from edgeecg.stream.frontend import (
     FrontEndSpec,
@@ -52,6 +51,7 @@ from edgeecg.stream.frontend import (
     reference_inputs,
     run_record,
 )
+from edgeecg.stream.rate import rate_converter
 
 NO_BEAT = "no beat"
 LABELS = (*CLASSES, NO_BEAT)
