@@ -71,7 +71,6 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from edgeecg.errors import EdgeECGError
-from edgeecg.stream.decimate import FS
 from edgeecg.stream.rate import RateConverter, rate_converter
 
 # Structure of the filters (fixed: the C has them as #defines too).
