@@ -413,8 +413,28 @@ def test_stream_command_schema(exported, synth_dir, tmp_path):
     assert res.exit_code == 1 and "already exists" in res.output and res.output.count("\n") == 1
 
 
+@needs_cc
+def test_stream_command_runs_a_record_at_its_own_rate(exported, synth_dir, tmp_path):
+    """s4 is sampled at 250 Hz, the target at 360 Hz: the front end is generated for 250 Hz (C == twin),
+    a lead by index works, and --adc-hz resamples to another rate."""
+    from edgeecg.stream.run import stream_command
+
+    d, _ = exported
+    base = [str(d / "run"), "--target", str(d / "roomy.toml"), "--records", "s4", "--data", str(synth_dir),
+            "--no-cross", "--lead", "0"]
+    res = CliRunner().invoke(stream_command, [*base, "--out", str(tmp_path / "own")])
+    assert res.exit_code == 0, res.output
+    r = json.loads((tmp_path / "own" / "stream.json").read_text())
+    assert r["adc"]["hz"] == 250 and r["adc"]["rate_conversion"]["kind"] == "polyphase FIR"
+    assert r["bit_exact_c_vs_python"] is True and r["qrs"]["gross"]["se"] > 99
+    res = CliRunner().invoke(stream_command, [*base, "--adc-hz", "128", "--out", str(tmp_path / "at128")])
+    assert res.exit_code == 0, res.output
+    r = json.loads((tmp_path / "at128" / "stream.json").read_text())
+    assert r["adc"]["hz"] == 128 and r["bit_exact_c_vs_python"] is True and r["qrs"]["gross"]["se"] > 99
+
+
 @pytest.mark.parametrize("case, message", [
-    ("no_mlii", "no lead MLII"), ("truncated", "truncated signal file"), ("rate", "sampled at 250 Hz"),
+    ("no_mlii", "no lead MLII"), ("truncated", "truncated signal file"), ("rate", "sampled at 250, 360 Hz"),
     ("unknown", "'nope' not found"),
 ])
 def test_stream_command_bad_input_is_one_line(exported, synth_dir, tmp_path, case, message):
@@ -423,7 +443,7 @@ def test_stream_command_bad_input_is_one_line(exported, synth_dir, tmp_path, cas
     d, _ = exported
     data = tmp_path / "data"
     data.mkdir()
-    names = {"no_mlii": "v1", "truncated": "t1", "rate": "s4", "unknown": "nope"}
+    names = {"no_mlii": "v1", "truncated": "t1", "rate": "s1,s4", "unknown": "nope"}   # rate: 360 then 250 Hz
     if case == "no_mlii":
         write_record(data, "v1", sig_names=("V1", "V2"))
     elif case == "truncated":

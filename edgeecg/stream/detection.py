@@ -63,11 +63,14 @@ def _lead(header, lead: str) -> str:
 
 
 def read_adc(data_dir: Path, name: str, lead: str = LEAD, fallback: bool = True) -> AdcRecord:
-    """Raw ADC counts (int16) of ``lead`` and the ``.atr`` annotations. A record without ``lead``
-    gives its first signal (``fallback``: detection scores every record) or a one-line error."""
+    """Raw ADC counts (int16) of ``lead`` (a name, or a 0-based index) and the ``.atr`` annotations. A
+    record without ``lead`` gives its first signal (``fallback``: detection scores every record) or a
+    one-line error."""
     files = record_files(data_dir, name)            # checks that every file is there
     header = read_header(data_dir, name)
     names = list(header.sig_name or [])
+    if str(lead).isdigit() and int(lead) < len(names):
+        lead = names[int(lead)]
     if not fallback and lead not in names:
         raise EdgeECGError(f"{files[0]}: no lead {lead} (leads: {', '.join(names) or 'none'})")
     check_signal_file_sizes(data_dir, header)      # a truncated .dat is a one-line error

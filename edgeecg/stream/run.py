@@ -21,6 +21,7 @@ float pipeline's inputs quantized as the ``.tflite`` does.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import tempfile
@@ -36,6 +37,7 @@ from edgeecg.config import DS2, PACED, load_config
 from edgeecg.errors import EdgeECGError
 from edgeecg.io.wfdb_records import (
     list_records,
+    read_header,
     resolve_data_dir,
 )
 from edgeecg.metrics import classification_report, report_from_confusion
@@ -171,25 +173,35 @@ def _twin_vs_float(py, ref, fs, fb, fcls, spec, cfg, graph, runner, hea, diffs_b
 
 
 def stream_records(run_dir, target, data_dir, records=None, cross_platforms=True, log=None,
-                   adc_hz: int | None = None) -> dict:
+                   adc_hz: int | None = None, lead: str | None = None) -> dict:
     """Play, check and score every record; returns the content of ``stream.json``.
 
     ``adc_hz``: every record resampled to this rate and rescaled to the target's ``adc_gain`` first
     (:func:`edgeecg.stream.detection.resampled`) and the front end generated for it (in a temporary
     copy of the export), a stand-in for a front end sampling there; the twin-versus-float input
-    comparison is then left out (other samples)."""
+    comparison is then left out (other samples). Without it, records sampled at another rate than the
+    target's (SVDB at 128 Hz) run through a front end generated for their own rate, the same way.
+    ``lead``: the lead to play (default: the run's, ``[data] lead``; SVDB's are ``0``/``ECG1``)."""
     from edgeecg.runtimes import Int8GraphRunner
     from firmware_export import stream as stream_c
     from firmware_export.templating import write_files
 
     t_start = time.perf_counter()
     cfg, graph, prefix, export = load_export(run_dir, target)
+    data_dir = Path(data_dir)
+    names = list(records) if records else [r for r in DS2 if r not in PACED]
+    if lead is not None:
+        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, lead=str(lead)))
+    if adc_hz is None and names:             # the data's own rate, where it is not the target's
+        rates = sorted({float(read_header(data_dir, n).fs) for n in names})
+        if len(rates) > 1:
+            raise EdgeECGError(f"{data_dir}: the records are sampled at {', '.join(f'{r:g}' for r in rates)} Hz; "
+                               f"give --adc-hz to play them at one rate")
+        adc_hz = rates[0] if rates[0] != target.adc_hz else None
     resample_to = adc_hz if adc_hz is not None and adc_hz != target.adc_hz else None
     spec = front_end_spec(cfg.data, graph, resample_to or target.adc_hz, target.adc_gain)
     if resample_to is None:
         check_generated(export, prefix, spec)
-    data_dir = Path(data_dir)
-    names = list(records) if records else [r for r in DS2 if r not in PACED]
     runner = Int8GraphRunner(graph)
     seconds = {"read": 0.0, "python": 0.0, "c": 0.0, "reference": 0.0, "cross": 0.0}
     n_cls = len(CLASSES)
@@ -506,9 +518,10 @@ def markdown(result: dict) -> str:
 @click.option("--no-cross", is_flag=True, help="Skip the qemu runs (RAM, flash, instructions).")
 @click.option("--adc-hz", type=int, help="Resample every record to this rate (100-1000 Hz) and generate the front "
                                          "end for it: a stand-in for a front end sampling there. Default: the "
-                                         "target's adc_hz (the records must be sampled at it).")
+                                         "records' own rate (the target's front end where they match).")
+@click.option("--lead", help="Lead to play: a name or a 0-based index. Default: the run's (MLII; SVDB: --lead 0).")
 @click.option("--force", is_flag=True, help="Replace an existing output directory.")
-def stream_command(run_dir, target_name, records, data_path, out, no_cross, adc_hz, force):
+def stream_command(run_dir, target_name, records, data_path, out, no_cross, adc_hz, lead, force):
     """Play records through the generated stream C and its Python twin; EC57 scores, RAM and CPU.
 
     \b
@@ -516,6 +529,7 @@ def stream_command(run_dir, target_name, records, data_path, out, no_cross, adc_
       edgeecg stream runs/hybrid --target esp32 --data ../shared/data/mitdb --out runs/stream
       edgeecg stream runs/hybrid --target esp32 --records 100,232 --no-cross --out runs/stream-2
       edgeecg stream runs/hybrid --target esp32 --adc-hz 250 --no-cross --out runs/stream-250
+      edgeecg stream runs/hybrid --target esp32 --data ../shared/data/svdb --records 800,801 --lead 0 --out runs/stream-svdb
     """
     from edgeecg.targets import load_target
 
@@ -535,7 +549,7 @@ def stream_command(run_dir, target_name, records, data_path, out, no_cross, adc_
         if adc_hz is not None:
             rate_converter(adc_hz)              # a one-line error for a rate the front end cannot take
         result = stream_records(run_dir, target, data_dir, names or None, cross_platforms=not no_cross,
-                                log=lambda m: click.echo(m, err=True), adc_hz=adc_hz)
+                                log=lambda m: click.echo(m, err=True), adc_hz=adc_hz, lead=lead)
         write_dir(out, {"stream.json": json.dumps(result, indent=2) + "\n", "stream.md": markdown(result)}, force=force)
     except EdgeECGError as err:
         raise click.ClickException(str(err)) from None
