@@ -11,13 +11,17 @@ ECG signal end to end as the device does. The ``edgeecg`` commands call these fu
     beats = device.classify(adc, fs=360)               # int16 ADC counts, any whole rate 100-1000 Hz
     beats.sample, beats.labels                         # R peaks (ADC samples) and "N", "S", "V", ...
     beats = device.classify(adc, fs=360, engine="c")   # the generated C, compiled on first use
+    beats = device.classify(adc, fs=360, engine="float")   # the float model on the device's R peaks
     beats = device.classify_mv(ecg_mv, fs=360)         # millivolts, scaled by the target's gain
 
 Both engines run the integer front end (rate conversion to 180 Hz, band-pass, QRS detector, RR
 features, beat window) and the int8 classifier: ``"twin"`` is the Python integer twin, ``"c"`` the generated C
 (``PREFIX_stream.c`` + ``PREFIX_qrs.c`` + ``PREFIX_model.c``) built with the host compiler and run in
-a subprocess; the two are bit-exact (``edgeecg stream`` checks it on every DS2 sample). Bad input
-raises :class:`edgeecg.errors.EdgeECGError` with one line; nothing reaches the C unchecked.
+a subprocess; the two are bit-exact (``edgeecg stream`` checks it on every DS2 sample). ``"float"``
+takes the same detector's R peaks and classifies them with the run's float PyTorch model on the
+training pipeline's beats (needs the ``train`` extra; its logits are float): what was trained,
+beside what ships. Bad input raises :class:`edgeecg.errors.EdgeECGError` with one line; nothing
+reaches the C unchecked.
 
 At the target's ``adc_hz`` the front end is the exported one; at another rate it is generated for
 that rate (the C in a temporary copy of the export), as ``edgeecg quantize`` would for a target
@@ -36,7 +40,7 @@ import numpy as np
 from edgeecg.errors import EdgeECGError
 from edgeecg.processing.aami import CLASSES
 
-ENGINES = ("twin", "c")
+ENGINES = ("twin", "c", "float")
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,7 @@ class Beats:
 
     sample: np.ndarray      # R peak, in input (ADC) samples
     classes: np.ndarray     # class index per beat (``CLASSES`` order: N, S, V, F, Q)
-    logits: np.ndarray      # (n, 5) int8 logits of the classifier
+    logits: np.ndarray      # (n, 5) logits of the classifier: int8 (twin, C) or float32 (float)
 
     @property
     def labels(self) -> list[str]:
@@ -69,6 +73,8 @@ class Device:
         self._specs = {self.spec.adc_hz: self.spec}
         self._exes: dict[float, Path] = {}
         self._build: tempfile.TemporaryDirectory | None = None
+        self.run_dir = Path(run_dir)
+        self._float = None                   # the float model, loaded on the first engine="float"
 
     @property
     def fs(self) -> float:
@@ -82,6 +88,8 @@ class Device:
             raise EdgeECGError(f"engine {engine!r}: one of {', '.join(ENGINES)}")
         spec = self._spec_at(fs)
         samples = self._checked(adc)
+        if engine == "float":
+            return self._classify_float(samples, spec)
         if engine == "twin":
             from edgeecg.stream.frontend import run_record
 
@@ -109,6 +117,27 @@ class Device:
         return self.classify(counts.astype(np.int16), fs, engine)
 
     # -- helpers ---------------------------------------------------------------------------------
+    def _classify_float(self, samples: np.ndarray, spec) -> Beats:
+        """The device's detector, then the float model on the training pipeline's beats at its R peaks."""
+        from edgeecg.io.wfdb_records import Record
+        from edgeecg.processing.beats import extract_beats
+        from edgeecg.runtimes import TorchRunner
+        from edgeecg.stream.qrs import detect
+
+        if self._float is None:
+            from edgeecg.run import load_run
+
+            self._float = TorchRunner(load_run(self.run_dir)[1])
+        r_adc = spec.rate.adc_index(detect(samples, spec.adc_hz, spec.qrs))
+        record = Record("signal", samples.astype(np.float64) / self.target.adc_gain, float(spec.adc_hz),
+                        r_adc, np.array(["N"] * len(r_adc)))
+        beats = extract_beats(record, self.config.data)        # beat 0 (no RR) and edge beats left out
+        if not len(beats.y):
+            return Beats(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, spec.n_classes), np.float32))
+        logits = self._float.logits(beats.x, beats.rr).astype(np.float32)
+        at = np.round(beats.sample * (spec.adc_hz / self.config.data.fs)).astype(np.int64)
+        return Beats(sample=at, classes=logits.argmax(axis=1).astype(np.int64), logits=logits)
+
     def _spec_at(self, fs):
         """The front end for ``fs`` Hz (made once per rate); a one-line error for a rate it cannot take."""
         if isinstance(fs, bool) or not isinstance(fs, numbers.Real) or not np.isfinite(fs):

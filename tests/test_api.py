@@ -113,3 +113,28 @@ def test_train_quantize_and_bench_through_the_api(exported, synth_dir, tmp_path)
     assert result["beats"] == 50 and {"c_int8", "tflite_int8"} <= {r["artifact"] for r in result["rows"]} and "pass" in result
     with pytest.raises(edgeecg.EdgeECGError, match="not a run directory"):
         edgeecg.bench_run(tmp_path, "esp32")
+
+
+def test_the_float_engine_classifies_the_devices_beats_with_the_trained_model(device, record):
+    """engine="float": the same detector's R peaks, the float model on the training pipeline's beats;
+    it agrees with the int8 twin on where the beats are and, mostly, on their classes."""
+    adc, fs = record
+    twin, flt = device.classify(adc, fs), device.classify(adc, fs, engine="float")
+    assert flt.logits.dtype == np.float32 and len(flt) >= len(twin) - 3
+    near = np.abs(twin.sample[:, None] - flt.sample[None, :]).min(axis=1) <= 2
+    assert near.mean() > 0.95
+    k = np.abs(twin.sample[:, None] - flt.sample[None, :]).argmin(axis=1)
+    assert np.mean(twin.classes[near] == flt.classes[k[near]]) > 0.9
+
+
+@pytest.mark.realdata
+def test_a_30_minute_mitdb_record_through_the_compiled_c_equals_the_stream_twin(device, mitdb):
+    """The bar of the API: a whole MIT-BIH record classified through the API with the compiled C gives
+    the classes `edgeecg stream`'s Python twin gives for it."""
+    from edgeecg.stream.frontend import run_record
+
+    adc, fs, *_ = read_lead(mitdb, "100", "MLII")
+    c = device.classify(adc, fs, engine="c")
+    twin = run_record(adc, device.spec, device.graph)
+    assert len(c) > 2000 and np.array_equal(c.classes, twin.cls)
+    np.testing.assert_array_equal(c.sample, device.spec.rate.adc_index(twin.r_peak))

@@ -290,6 +290,10 @@ def test_c_equals_python_on_synthetic_records(tmp_path):
     (DataConfig(), {}, 128),              # up-sampled by a polyphase FIR (45 / 32): SVDB's rate
     (DataConfig(), {}, 250),              # down-sampled by a polyphase FIR (18 / 25)
     (DataConfig(), {}, 512),
+    (DataConfig(), {}, 125),              # the other listed rates: every converter the presets and docs name
+    (DataConfig(), {}, 256),
+    (DataConfig(), {}, 500),
+    (DataConfig(), {}, 1000),
 ])
 def test_c_equals_python_for_other_recipes_and_adc_rates(tmp_path, data, graph_kw, adc_hz):
     graph = tiny_graph(window=data.before + data.after, **graph_kw)
