@@ -16,9 +16,8 @@ FS = 180            # the model rate (Hz)
 MAX_FACTOR = 64     # largest block (see edgeecg.stream.rate.input_shift)
 
 
-def decimate(adc, factor: int) -> np.ndarray:
-    """Block sums of ``factor`` consecutive samples (int64 array; values fit int32). A trailing
-    incomplete block is dropped (a streaming decimator has not produced it yet)."""
+def check_adc(adc) -> np.ndarray:
+    """``adc`` as a 1-D integer array of int16 values, else a one-line :class:`EdgeECGError`."""
     x = np.asarray(adc)
     if x.ndim != 1:
         raise EdgeECGError(f"expected a 1-D array of ADC samples, got shape {x.shape}")
@@ -26,5 +25,12 @@ def decimate(adc, factor: int) -> np.ndarray:
         raise EdgeECGError(f"ADC samples must be integers (int16 counts), got dtype {x.dtype}")
     if x.size and (int(x.min()) < -32768 or int(x.max()) > 32767):
         raise EdgeECGError("ADC samples must fit int16 (-32768..32767)")
+    return x
+
+
+def decimate(adc, factor: int) -> np.ndarray:
+    """Block sums of ``factor`` consecutive samples (int64 array; values fit int32). A trailing
+    incomplete block is dropped (a streaming decimator has not produced it yet)."""
+    x = check_adc(adc)
     n = x.size // factor
     return x[: n * factor].astype(np.int64).reshape(n, factor).sum(axis=1)

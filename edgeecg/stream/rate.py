@@ -35,7 +35,7 @@ from functools import lru_cache
 import numpy as np
 
 from edgeecg.errors import EdgeECGError
-from edgeecg.stream.decimate import FS, MAX_FACTOR, decimate
+from edgeecg.stream.decimate import FS, MAX_FACTOR, check_adc, decimate
 
 MIN_HZ, MAX_HZ = 100, 1000     # the ADC rates the front end takes
 COEF_FRAC = 14                 # polyphase coefficients in Q14
@@ -113,7 +113,7 @@ class RateConverter:
     def convert(self, adc) -> np.ndarray:
         """A whole record of int16 ADC samples to ``x`` at 180 Hz (int64; the same values, one by one,
         as :class:`RateStream`). Bad input is a one-line :class:`EdgeECGError`."""
-        x = _check_adc(adc)
+        x = check_adc(adc)
         if self.is_block:
             return decimate(x, self.down) >> self.shift
         n = len(x)
@@ -170,17 +170,6 @@ class RateStream:
             self._acc += c.down
         self._acc -= c.up
         return out
-
-
-def _check_adc(adc) -> np.ndarray:
-    x = np.asarray(adc)
-    if x.ndim != 1:
-        raise EdgeECGError(f"expected a 1-D array of ADC samples, got shape {x.shape}")
-    if x.dtype.kind not in "iu":
-        raise EdgeECGError(f"ADC samples must be integers (int16 counts), got dtype {x.dtype}")
-    if x.size and (int(x.min()) < -32768 or int(x.max()) > 32767):
-        raise EdgeECGError("ADC samples must fit int16 (-32768..32767)")
-    return x
 
 
 def _as_rate(adc_hz) -> Fraction:
