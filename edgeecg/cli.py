@@ -382,6 +382,7 @@ def bench(run_dir, target_name, beats, repeat, warmup, max_beats, no_cross, expo
     from edgeecg.targets import load_target
 
     target = load_target(target_name)
+    out = out or Path(run_dir) / "bench" / target.name
     result = bench_run(run_dir, target_name, beats=beats, out=out, export=export_dir, data=data_path, force=force,
                        log=lambda m: click.echo(m, err=True), repeat=repeat, warmup=warmup, max_beats=max_beats,
                        cross=not no_cross)
