@@ -119,11 +119,14 @@ def test_bad_inputs_give_one_line_errors(exported, synth_dir, tmp_path):
     assert res.exit_code == 1 and "unknown target 'esp64'" in res.output
 
 
-def test_the_default_bench_directory_is_named_in_the_last_line(exported, synth_dir):
-    d, export = exported
-    res = CliRunner().invoke(main, ["bench", str(d / "run"), "--target", str(d / "roomy.toml"), "--export", str(export),
-                                    "--data", str(synth_dir), "--max-beats", "30", "--repeat", "2", "--warmup", "0",
-                                    "--no-cross", "--force"])
+def test_the_default_bench_directory_is_named_in_the_last_line(exported, synth_dir, tmp_path):
+    import shutil
+
+    d, _ = exported
+    run = tmp_path / "run"                       # a copy: the shared run's bench directory stays unmade
+    shutil.copytree(d / "run", run)
+    res = CliRunner().invoke(main, ["bench", str(run), "--target", str(d / "roomy.toml"), "--data", str(synth_dir),
+                                    "--max-beats", "30", "--repeat", "2", "--warmup", "0", "--no-cross"])
     assert res.exit_code == 0, res.output
-    assert res.output.rstrip().endswith(f"wrote {d / 'run' / 'bench' / 'roomy'}")
-    assert (d / "run" / "bench" / "roomy" / "bench.json").exists()
+    assert res.output.rstrip().endswith(f"wrote {run / 'bench' / 'roomy'}")
+    assert (run / "bench" / "roomy" / "bench.json").exists()
