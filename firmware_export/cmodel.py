@@ -325,15 +325,16 @@ def read_outputs(data: bytes) -> tuple[np.ndarray, np.ndarray]:
 
 def kernel_build(block: int, cc: str = "cc", flags: tuple[str, ...] = (), weights_above_min: bool = True) -> str:
     """Which kernels of ``templates/kernels.c`` ``cc flags`` compiles, from the compiler's ISA macros:
-    "avx2" (x86-64 with AVX2), "neon" (AArch64; no weight of -128), both for a block that is a
-    multiple of 8; "dsp" (32-bit Arm with the DSP extension: Cortex-M4/M7/M33, Armv7-A) or
+    "vnni" (x86-64 with AVX-512 VNNI, VL and VBMI), "avx2" (x86-64 with AVX2), "neon" (AArch64; no
+    weight of -128), each for a block that is a multiple of 8; "dsp" (32-bit Arm with the DSP extension: Cortex-M4/M7/M33, Armv7-A) or
     "portable" (C99 on every other core)."""
     res = subprocess.run([cc, *flags, "-dM", "-E", "-x", "c", os.devnull], capture_output=True, text=True,
                          check=False)
     macros = set(res.stdout.splitlines()) if res.returncode == 0 else set()
     defined = lambda name: any(line.startswith(f"#define {name} ") for line in macros)  # noqa: E731
     if defined("__AVX2__") and block % 8 == 0:
-        return "avx2"
+        vnni = all(defined(m) for m in ("__AVX512VNNI__", "__AVX512VL__", "__AVX512VBMI__"))
+        return "vnni" if vnni else "avx2"
     if defined("__aarch64__") and defined("__ARM_NEON") and block % 8 == 0 and weights_above_min:
         return "neon"
     if defined("__ARM_FEATURE_SIMD32") and defined("__ARM_FEATURE_DSP"):

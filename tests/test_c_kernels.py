@@ -47,10 +47,24 @@ def random_graph(seed: int, max_shift: int, weight_min: int = -128) -> Int8Graph
     return g
 
 
+def host_has(*flags: str) -> bool:
+    """This CPU has every one of these /proc/cpuinfo flags (so code built for them runs here)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    have = set(next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), []))
+    return all(f in have for f in flags)
+
+
+AVX2_FLAGS = ("-march=x86-64-v3",)
+VNNI_FLAGS = ("-march=x86-64-v4", "-mavx512vnni", "-mavx512vbmi")
+RUNS_AVX2 = kernel_build(8, "cc", AVX2_FLAGS) == "avx2" and host_has("avx2")
+RUNS_VNNI = kernel_build(8, "cc", VNNI_FLAGS) == "vnni" and host_has("avx512_vnni", "avx512vl", "avx512vbmi")
 BUILDS = [pytest.param((), id="portable"),
-          pytest.param(("-march=native",), id="avx2",
-                       marks=pytest.mark.skipif(kernel_build(8, "cc", ("-march=native",)) != "avx2",
-                                                reason="cc -march=native gives no AVX2 here"))]
+          pytest.param(AVX2_FLAGS, id="avx2", marks=pytest.mark.skipif(not RUNS_AVX2, reason="no AVX2 here")),
+          pytest.param(VNNI_FLAGS, id="vnni", marks=pytest.mark.skipif(not RUNS_VNNI, reason="no AVX-512 VNNI here"))]
+HOST_BUILDS = [(), *([AVX2_FLAGS] if RUNS_AVX2 else []), *([VNNI_FLAGS] if RUNS_VNNI else [])]
 
 
 def kernel_inputs(n: int = 400) -> tuple[np.ndarray, np.ndarray]:
@@ -122,10 +136,14 @@ def test_block_must_be_even(block):
 def test_kernel_build_needs_avx2_and_a_block_of_8s():
     assert kernel_build(4, "cc", ("-march=native",)) == "portable"     # not a multiple of 8 channels
     assert kernel_build(16, "cc", ("-mno-avx2",)) == "portable"        # no AVX2 (or not x86: flag refused)
+    if kernel_build(8, "cc", VNNI_FLAGS) == "vnni":                    # an x86-64 compiler
+        assert kernel_build(8, "cc", AVX2_FLAGS) == "avx2"
+        assert kernel_build(8, "cc", VNNI_FLAGS[:2]) == "avx2"         # VNNI without VBMI: the AVX2 kernels
 
 
 def test_c_is_clean_under_asan_and_ubsan():
-    """Both host builds of every kernel variant (block sizes, left shifts) under the sanitizers."""
+    """Every host build this machine runs (portable, AVX2, VNNI) of every kernel variant (block sizes,
+    left shifts) under the sanitizers."""
     probe = subprocess.run(["cc", "-fsanitize=address,undefined", "-x", "c", "-", "-o", "/dev/null"],
                            input="int main(void){return 0;}", capture_output=True, text=True)
     if probe.returncode != 0:
@@ -135,7 +153,7 @@ def test_c_is_clean_under_asan_and_ubsan():
     for block, max_shift in ((2, 0), (8, 3), (16, 0)):
         g = random_graph(seed=block + max_shift, max_shift=max_shift)
         expected = classify_int8(g, beat, rr)
-        for extra in ((), ("-march=native",)):
+        for extra in HOST_BUILDS:
             logits, cls = convert(g, "k", block=block).run(beat, rr, extra_flags=sanitize + extra)
             np.testing.assert_array_equal(logits, expected[0])
             np.testing.assert_array_equal(cls, expected[1])
