@@ -1,0 +1,97 @@
+"""What limits S: where the default's out-of-fold S beats go, and whether the P wave adds to RR.
+
+1. From a cross-validation run's out-of-fold probabilities (``runs/cv-hybrid/oof.npz``), per database:
+   the S beats called N, S and V, and the S-against-N decision alone (S more probable than N) on the
+   N and S beats, the factorized head's RR-only decision.
+2. Patient-grouped 5-fold gradient-boosted trees (scikit-learn) on the N and S beats of DS1 and the
+   shared SVDB records, from the three RR features alone and with features of the P-wave window
+   (250-60 ms and 160-40 ms before the R peak) of the beat against the patient's template, taken
+   from the model's own inputs (the beat and the beat minus the template, z-scored): mean
+   |beat - template|, the correlation of beat and template, and the log ratio of their energies there.
+   The form of the screen is ``rr_screen.py``'s; the result is in training/README.md.
+
+    python training/s_limits.py --data ../shared/data/mitdb --cv runs/cv-hybrid     (about 3 min on 2 cores)
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.model_selection import StratifiedGroupKFold
+
+from edgeecg.config import load_config
+from edgeecg.data.cache import load_pool
+from edgeecg.data.sources import database_of, source_patients
+
+WINDOWS_MS = {"p": (250, 60), "pq": (160, 40)}      # before the R peak
+SETS = {"rr": [], "+p |diff|": ["p_absdiff"], "+p corr": ["p_corr"],
+        "+p all": ["p_absdiff", "p_corr", "p_energy"], "+pq all": ["pq_absdiff", "pq_corr", "pq_energy"]}
+WATCH = ("svdb/865", "svdb/822")
+
+
+def where_s_goes(cv_run: Path) -> None:
+    z = np.load(cv_run / "oof.npz")
+    y, proba, record = z["y"], z["proba"], z["record"]
+    pred = proba.argmax(1)
+    db = np.array([database_of(r) for r in record])
+    for d in dict.fromkeys(db):
+        m = db == d
+        s = (y == 1) & m
+        rr_says_s = proba[:, 1] > proba[:, 0]
+        print(f"{cv_run.name} {d}: {s.sum()} S beats called N {(pred[s] == 0).sum()}, S {(pred[s] == 1).sum()}, "
+              f"V {(pred[s] == 2).sum()}; S against N alone: S Se {100 * rr_says_s[s].mean():.1f}, "
+              f"N beats called S {(rr_says_s & (y == 0) & m).sum()}")
+
+
+def pwave_features(x: np.ndarray, before: int, fs: float) -> dict[str, np.ndarray]:
+    beat, diff = x[:, 0], x[:, 1]
+    template = beat - diff
+    out = {}
+    for name, (lo_ms, hi_ms) in WINDOWS_MS.items():
+        sl = slice(before - round(lo_ms * fs / 1000), before - round(hi_ms * fs / 1000))
+        b, t = beat[:, sl], template[:, sl]
+        bc, tc = b - b.mean(1, keepdims=True), t - t.mean(1, keepdims=True)
+        out[f"{name}_absdiff"] = np.abs(diff[:, sl]).mean(1)
+        out[f"{name}_corr"] = (bc * tc).sum(1) / np.sqrt((bc ** 2).sum(1) * (tc ** 2).sum(1) + 1e-6)
+        out[f"{name}_energy"] = np.log((bc ** 2).mean(1) + 1e-4) - np.log((tc ** 2).mean(1) + 1e-4)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=Path("../shared/data/mitdb"))
+    ap.add_argument("--cv", type=Path, default=Path("runs/cv-hybrid"), help="a CV run of the default recipe")
+    args = ap.parse_args()
+    if (args.cv / "oof.npz").is_file():
+        where_s_goes(args.cv)
+    cfg = load_config("hybrid")
+    patients = tuple(r for r in cfg.split.train if r not in cfg.split.exclude) + source_patients(args.data, cfg)
+    beats = load_pool(args.data, cfg, patients)
+    feats = pwave_features(beats.x, cfg.data.before, cfg.data.fs)
+    db = np.array([database_of(r) for r in beats.record])
+    sv = beats.y <= 1                                   # N and S beats only
+    ys, gs, dbs = beats.y[sv], beats.record[sv], db[sv]
+    folds = list(StratifiedGroupKFold(5, shuffle=True, random_state=0).split(np.zeros(len(ys)), ys, gs))
+    for label, cols in SETS.items():
+        xs = np.concatenate([beats.rr[sv]] + [feats[c][sv][:, None] for c in cols], axis=1)
+        pred = np.zeros(len(ys), int)
+        for train, test in folds:
+            w = np.where(ys[train] == 1, (ys[train] == 0).sum() / (ys[train] == 1).sum(), 1.0) ** 0.5
+            model = HistGradientBoostingClassifier(max_iter=200, max_leaf_nodes=15, random_state=0)
+            pred[test] = model.fit(xs[train], ys[train], sample_weight=w).predict(xs[test])
+        cells = []
+        for d in dict.fromkeys(dbs):
+            m = dbs == d
+            tp = int(((pred == 1) & (ys == 1) & m).sum())
+            cells.append(f"{d} S Se {100 * tp / ((ys == 1) & m).sum():5.1f} +P "
+                         f"{100 * tp / max(((pred == 1) & m).sum(), 1):5.1f} false S {((pred == 1) & (ys == 0) & m).sum():6d}")
+        watch = ", ".join(f"{r} {((pred == 1) & (ys == 1) & (gs == r)).sum()}/{((ys == 1) & (gs == r)).sum()}"
+                          for r in WATCH)
+        print(f"{label:10s} " + " | ".join(cells) + f" | S found: {watch}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
