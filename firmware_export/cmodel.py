@@ -100,6 +100,7 @@ class CModel:
         self.graph = graph
         self.prefix = c_identifier(prefix)
         self.block = block
+        self.pooled = self._pooled_convs()
         self._buffers = self._plan_buffers()
         self.files = {f"{prefix}_model.h": self._header(), f"{prefix}_model.c": self._source()}
         self._binaries: dict[tuple[str, ...], Path] = {}      # per extra_flags
@@ -164,6 +165,16 @@ class CModel:
                 return False
         return True
 
+    def _pooled_convs(self) -> dict[int, int]:
+        """Convolution layer -> the max pool right after it, where that pool is the only reader of
+        its output: the kernels then pool the accumulators of each pair of positions (exact, since
+        the requantization is monotonic) and the convolution's output is never stored."""
+        g = self.graph
+        readers = [t for lay in g.layers for t in lay.inputs]
+        return {i: i + 1 for i, (lay, nxt) in enumerate(zip(g.layers, g.layers[1:]))
+                if lay.kind == "conv" and nxt.kind == "maxpool" and nxt.inputs == [lay.output]
+                and readers.count(lay.output) == 1 and lay.output != g.output}
+
     def _arguments(self) -> dict[int, str]:
         """The graph inputs, as the arguments of ``classify`` name them."""
         g = self.graph
@@ -185,8 +196,9 @@ class CModel:
             if lay.kind == "conv":
                 k, cin = lay.weights.shape[1:]
                 b.before, b.after = max(b.before, (k - 1) // 2 * cin), max(b.after, k // 2 * cin)
+        unstored = {g.layers[i].output for i in self.pooled}
         return {t: b for t, b in bufs.items()
-                if t not in self._arguments() or b.before or b.after or b.slack}
+                if t not in unstored and (t not in self._arguments() or b.before or b.after or b.slack)}
 
     def _longest_input(self) -> int:
         """Bytes that the longest layer input spans: its rows, margins and slack."""
@@ -227,8 +239,13 @@ class CModel:
         for t, arg in self._arguments().items():
             if t in bufs:
                 body.append(f"    memcpy({bufs[t].data}, {arg}, {bufs[t].size});")
+        pools = set(self.pooled.values())
         for i, lay in enumerate(g.layers):
-            src, dst = lay.inputs[0], data(lay.output)
+            if i in pools:
+                continue                # done by the convolution before it
+            pooled = i in self.pooled
+            src = lay.inputs[0]
+            dst = data(g.layers[self.pooled[i]].output if pooled else lay.output)
             in_shape = g.shapes[src]
             out_q = g.qparams[lay.output]
             if lay.kind == "conv":
@@ -237,7 +254,7 @@ class CModel:
                 first = (k - 1) // 2 * cin      # the window of output 0 starts this far before the data
                 window = f"{bufs[src].name} + {bufs[src].before - first}" if src in bufs else data(src)
                 body.append(f"    conv1d_s8({window}, {length}, {cin}, {p}_w{i}, {p}_z{i}, {p}_m{i}, {p}_s{i}, "
-                            f"{cout}, {k}, {out_q.zero_point}, {lay.act_min}, {lay.act_max}, {dst});")
+                            f"{cout}, {k}, {out_q.zero_point}, {lay.act_min}, {lay.act_max}, {int(pooled)}, {dst});")
             elif lay.kind == "maxpool":
                 body.append(f"    maxpool2_s8({data(src)}, {in_shape[-2]}, {in_shape[-1]}, {dst});")
             elif lay.kind == "fc":

@@ -19,16 +19,19 @@ from firmware_export import convert
 from firmware_export.cmodel import blocked_weights, kernel_build
 
 
-def random_graph(seed: int, max_shift: int, weight_min: int = -128) -> Int8Graph:
-    """beat (16, 3) -> conv k5 (5 ch, ReLU range) -> maxpool -> conv k4 (6 ch) -> concat rr (3) -> fc (5 logits).
+def random_graph(seed: int, max_shift: int, weight_min: int = -128, length: int = 16) -> Int8Graph:
+    """beat (length, 3) -> conv k5 (5 ch, ReLU range) -> maxpool -> conv k4 (6 ch) -> concat rr (3) -> fc (5 logits).
 
-    The first conv and the fc have odd input counts (15, 51); the second conv an even kernel (SAME
-    pads 1 before, 2 after). With ``max_shift`` > 0 one channel per layer has a left shift and a
+    The first conv and the fc have odd input counts (15, 51 for length 16); the second conv an even
+    kernel (SAME pads 1 before, 2 after). The first conv and the pool are one kernel call in the C
+    (pooled accumulators); an odd ``length`` leaves its last position out of the pool. With ``max_shift`` > 0 one channel per layer has a left shift and a
     bias of 2^30, which saturates. ``weight_min`` -127 makes TFLite's symmetric weights (the NEON
     kernels need them; -128 falls back to the portable ones).
     """
     rng = np.random.default_rng(seed)
-    shapes = {0: (1, 16, 3), 1: (1, 3), 2: (1, 16, 5), 3: (1, 8, 5), 4: (1, 8, 6), 5: (1, 51), 6: (1, 5)}
+    half = length // 2
+    shapes = {0: (1, length, 3), 1: (1, 3), 2: (1, length, 5), 3: (1, half, 5), 4: (1, half, 6),
+              5: (1, 6 * half + 3), 6: (1, 5)}
     g = Int8Graph(shapes=shapes, beat_input=0, rr_input=1, output=6)
     g.qparams = {t: QParams(scale=0.05, zero_point=int(rng.integers(-128, 128))) for t in shapes}
 
@@ -43,7 +46,7 @@ def random_graph(seed: int, max_shift: int, weight_min: int = -128) -> Int8Graph
                      shift=shift.astype(np.int32), act_min=act_min)
 
     g.layers = [dense("conv", [0], 2, (5, 5, 3), act_min=g.qparams[2].zero_point), Layer("maxpool", [2], 3),
-                dense("conv", [3], 4, (6, 4, 5)), Layer("concat", [4, 1], 5), dense("fc", [5], 6, (5, 51))]
+                dense("conv", [3], 4, (6, 4, 5)), Layer("concat", [4, 1], 5), dense("fc", [5], 6, (5, 6 * half + 3))]
     return g
 
 
@@ -67,13 +70,13 @@ BUILDS = [pytest.param((), id="portable"),
 HOST_BUILDS = [(), *([AVX2_FLAGS] if RUNS_AVX2 else []), *([VNNI_FLAGS] if RUNS_VNNI else [])]
 
 
-def kernel_inputs(n: int = 400) -> tuple[np.ndarray, np.ndarray]:
+def kernel_inputs(n: int = 400, length: int = 16) -> tuple[np.ndarray, np.ndarray]:
     """Random int8 beats and RR features, the first three beats at the extremes (-128, 127, alternating)."""
     rng = np.random.default_rng(1)
-    beat = rng.integers(-128, 128, (n, 16, 3), dtype=np.int8)
+    beat = rng.integers(-128, 128, (n, length, 3), dtype=np.int8)
     rr = rng.integers(-128, 128, (n, 3), dtype=np.int8)
     beat[0], beat[1], rr[0], rr[1] = -128, 127, -128, 127
-    beat[2] = np.where(np.arange(48).reshape(16, 3) % 2, 127, -128)
+    beat[2] = np.where(np.arange(3 * length).reshape(length, 3) % 2, 127, -128)
     return beat, rr
 
 
@@ -88,6 +91,23 @@ def test_c_matches_the_reference_for_every_block_size(block, max_shift, build):
     beat, rr = kernel_inputs()
     expected, expected_cls = classify_int8(g, beat, rr)
     assert len(np.unique(expected)) > 20          # the outputs span the int8 range, not one clamped value
+    logits, cls = c.run(beat, rr, extra_flags=build)
+    np.testing.assert_array_equal(logits, expected)
+    np.testing.assert_array_equal(cls, expected_cls)
+
+
+@pytest.mark.parametrize("build", BUILDS)
+@pytest.mark.parametrize("length", [15, 16])
+def test_a_convolution_and_its_max_pool_are_one_kernel_call(length, build):
+    """The pool is done on the convolution's accumulators (max before the requantization: the same
+    result, the requantization being monotonic); an odd length drops the last position as TFLite does."""
+    g = random_graph(seed=length, max_shift=0, length=length)
+    c = convert(g, "k", block=8)
+    src = c.files["k_model.c"]
+    assert "maxpool2_s8(k_" not in src and "k_t2[" not in src          # no pool call, no conv output buffer
+    assert src.count("conv1d_s8(k_") == 2
+    beat, rr = kernel_inputs(length=length)
+    expected, expected_cls = classify_int8(g, beat, rr)
     logits, cls = c.run(beat, rr, extra_flags=build)
     np.testing.assert_array_equal(logits, expected)
     np.testing.assert_array_equal(cls, expected_cls)

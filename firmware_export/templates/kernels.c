@@ -67,13 +67,13 @@
 /* The same function where the generator has checked that no multiplier needs a left shift, every
  * right shift is >= 1 and every accumulator is below 2^30 in magnitude: (x * m + 2^30) >> 31 is
  * then the high word of (2x) * m, rounded (a 32 x 32 -> 64 multiply and an add; SMMULR-like), and
- * the rounding divide is one add of -1 for a negative value and one of 2^(right - 1). */
+ * the rounding divide, (a + 2^(right - 1)) >> right with a = high - 1 for a negative high, is
+ * ((a >> (right - 1)) + 1) >> 1, the same floor for every integer a; right - 1 = ~shift. */
 static int32_t requantize(int32_t acc, int32_t multiplier, int32_t shift)
 {
-    const int32_t right = -shift;
     const int64_t product = (int64_t)(acc * 2) * multiplier;
     const int32_t high = (int32_t)(product >> 32) + (int32_t)((uint32_t)product >> 31);
-    return (high + (high >> 31) + (int32_t)(1u << (right - 1))) >> right;
+    return (((high + (high >> 31)) >> ~shift) + 1) >> 1;
 }
 #else
 static int32_t requantize(int32_t acc, int32_t multiplier, int32_t shift)
@@ -150,9 +150,13 @@ static const input_t *layer_input(const int8_t *in, int32_t n)
 #endif
 
 /* Every path defines
- *   block_s8(x, stride, npos, w, n, bias_zp, mult, shift, count, out_zp, act_min, act_max, out, out_stride):
+ *   block_s8(x, stride, npos, pool, w, n, bias_zp, mult, shift, count, out_zp, act_min, act_max, out, out_stride):
  * for positions p < npos (1 or POSITIONS = 2) and the first `count` channels b of a block,
- *   out[p * out_stride + b] = requantized(bias_zp[b] + sum_{j < n} x[p * stride + j] * w(b, j)). */
+ *   acc[p][b] = bias_zp[b] + sum_{j < n} x[p * stride + j] * w(b, j),
+ *   out[p * out_stride + b] = requantized(acc[p][b]);
+ * or, where pool is 1 (npos 2: a convolution followed by a max pool of 2), one output per channel,
+ *   out[b] = requantized(max(acc[0][b], acc[1][b])),
+ * which is the max of the two requantized outputs, exactly: the requantization is monotonic. */
 
 #if defined(KERNELS_DSP)
 
@@ -185,7 +189,8 @@ BLOCK_INLINE void smlad_pair(const int8_t *wq, const input_t *xa_at, const input
     }
 }
 
-BLOCK_INLINE void block_s8(const input_t *x, int32_t stride, int32_t npos, const int8_t *restrict w, int32_t n,
+BLOCK_INLINE void block_s8(const input_t *x, int32_t stride, int32_t npos, int32_t pool, const int8_t *restrict w,
+                           int32_t n,
                      const int32_t *restrict bias_zp, const int32_t *restrict mult, const int32_t *restrict shift,
                      int32_t count, int32_t out_zp, int32_t act_min, int32_t act_max, int8_t *restrict out,
                      int32_t out_stride)
@@ -206,14 +211,18 @@ BLOCK_INLINE void block_s8(const input_t *x, int32_t stride, int32_t npos, const
         for (; j < n; j += 2, wq += 2 * BLOCK) {       /* the last pairs */
             smlad_pair(wq, x + j, x1 + j, acc);
         }
+        if (pool) {
+            acc[0] = acc[0] > acc[2] ? acc[0] : acc[2];
+            acc[1] = acc[1] > acc[3] ? acc[1] : acc[3];
+        }
         /* straight to int8: each channel's multiplier and shift loaded once for both positions */
         out[2 * q] = requant_s8(acc[0], mult[2 * q], shift[2 * q], out_zp, act_min, act_max);
-        if (npos > 1) {
+        if (npos > 1 && !pool) {
             out[out_stride + 2 * q] = requant_s8(acc[2], mult[2 * q], shift[2 * q], out_zp, act_min, act_max);
         }
         if (2 * q + 1 < count) {
             out[2 * q + 1] = requant_s8(acc[1], mult[2 * q + 1], shift[2 * q + 1], out_zp, act_min, act_max);
-            if (npos > 1) {
+            if (npos > 1 && !pool) {
                 out[out_stride + 2 * q + 1] = requant_s8(acc[3], mult[2 * q + 1], shift[2 * q + 1], out_zp,
                                                          act_min, act_max);
             }
@@ -239,8 +248,18 @@ static int32x4_t requantize4(int32x4_t acc, int32x4_t mult, int32x4_t shift)
     return vrshlq_s32(vqaddq_s32(high, fixup), right_neg);
 }
 
+/* Channels 4i .. 4i + 3 of one position: acc holds (c0e c1e c0o c1o), (c2e c3e c2o c3o), the sums of
+ * each channel's even and odd inputs, added here with the bias. */
+static inline int32x4_t neon_sum(const int32x4_t *acc, int32_t i, int32x4_t bias)
+{
+    const int64x2_t a = vreinterpretq_s64_s32(acc[2 * i]), b = vreinterpretq_s64_s32(acc[2 * i + 1]);
+    return vaddq_s32(vaddq_s32(vreinterpretq_s32_s64(vzip1q_s64(a, b)), vreinterpretq_s32_s64(vzip2q_s64(a, b))),
+                     bias);
+}
+
 /* The block kernel for np (1 or 2, a constant where it is inlined) positions. */
-BLOCK_INLINE void neon_block(const input_t *x, int32_t stride, const int32_t np, const int8_t *restrict w, int32_t n,
+BLOCK_INLINE void neon_block(const input_t *x, int32_t stride, const int32_t np, const int32_t pool,
+                             const int8_t *restrict w, int32_t n,
                              const int32_t *restrict bias_zp, const int32_t *restrict mult,
                              const int32_t *restrict shift, int32_t count, int32_t out_zp, int32_t act_min,
                              int32_t act_max, int8_t *restrict out, int32_t out_stride)
@@ -290,16 +309,14 @@ BLOCK_INLINE void neon_block(const input_t *x, int32_t stride, const int32_t np,
             }
         }
     }
-    for (p = 0; p < np; ++p) {
+    for (p = 0; p < (pool ? 1 : np); ++p) {
         int8_t y8[BLOCK];
         int8_t *dst = count == BLOCK ? out + p * out_stride : y8;     /* a full block: stored in place */
 #pragma GCC unroll 4
         for (i = 0; i < BLOCK / 4; ++i) {
-            /* (c0e c1e c0o c1o), (c2e c3e c2o c3o) -> channels 4i .. 4i + 3 */
-            const int64x2_t a = vreinterpretq_s64_s32(acc[p][2 * i]), b = vreinterpretq_s64_s32(acc[p][2 * i + 1]);
-            const int32x4_t s = vaddq_s32(vaddq_s32(vreinterpretq_s32_s64(vzip1q_s64(a, b)),
-                                                    vreinterpretq_s32_s64(vzip2q_s64(a, b))),
-                                          vld1q_s32(bias_zp + 4 * i));
+            const int32x4_t bias = vld1q_s32(bias_zp + 4 * i);
+            const int32x4_t s = pool ? vmaxq_s32(neon_sum(acc[0], i, bias), neon_sum(acc[1], i, bias))
+                                     : neon_sum(acc[p], i, bias);
             int32x4_t t = vaddq_s32(requantize4(s, vld1q_s32(mult + 4 * i), vld1q_s32(shift + 4 * i)),
                                     vdupq_n_s32(out_zp));
             int16x4_t t16;
@@ -316,15 +333,18 @@ BLOCK_INLINE void neon_block(const input_t *x, int32_t stride, const int32_t np,
     }
 }
 
-BLOCK_INLINE void block_s8(const input_t *x, int32_t stride, int32_t npos, const int8_t *restrict w, int32_t n,
+BLOCK_INLINE void block_s8(const input_t *x, int32_t stride, int32_t npos, int32_t pool, const int8_t *restrict w,
+                           int32_t n,
                            const int32_t *restrict bias_zp, const int32_t *restrict mult,
                            const int32_t *restrict shift, int32_t count, int32_t out_zp, int32_t act_min,
                            int32_t act_max, int8_t *restrict out, int32_t out_stride)
 {
-    if (npos > 1) {
-        neon_block(x, stride, 2, w, n, bias_zp, mult, shift, count, out_zp, act_min, act_max, out, out_stride);
+    if (pool) {
+        neon_block(x, stride, 2, 1, w, n, bias_zp, mult, shift, count, out_zp, act_min, act_max, out, out_stride);
+    } else if (npos > 1) {
+        neon_block(x, stride, 2, 0, w, n, bias_zp, mult, shift, count, out_zp, act_min, act_max, out, out_stride);
     } else {            /* a dense layer, or a convolution's last odd position */
-        neon_block(x, stride, 1, w, n, bias_zp, mult, shift, count, out_zp, act_min, act_max, out, out_stride);
+        neon_block(x, stride, 1, 0, w, n, bias_zp, mult, shift, count, out_zp, act_min, act_max, out, out_stride);
     }
 }
 
@@ -360,13 +380,19 @@ static __m256i requantize8(__m256i acc, __m256i mult, __m256i shift)
                             _mm256_cmpgt_epi32(_mm256_and_si256(high, mask), threshold));
 }
 
-/* The accumulators of npos positions (acc[p][i]: channels 8i .. 8i + 7) requantized to int8 and
- * stored, the first `count` channels. */
-BLOCK_INLINE void store_block(__m256i acc[2][BLOCK / 8], int32_t npos, const int32_t *restrict mult,
+/* The accumulators of npos positions (acc[p][i]: channels 8i .. 8i + 7), or of their max where pool
+ * is 1, requantized to int8 and stored, the first `count` channels. */
+BLOCK_INLINE void store_block(__m256i acc[2][BLOCK / 8], int32_t npos, int32_t pool, const int32_t *restrict mult,
                               const int32_t *restrict shift, int32_t count, int32_t out_zp, int32_t act_min,
                               int32_t act_max, int8_t *restrict out, int32_t out_stride)
 {
     int32_t i, p;
+    if (pool) {
+        for (i = 0; i < BLOCK / 8; ++i) {
+            acc[0][i] = _mm256_max_epi32(acc[0][i], acc[1][i]);
+        }
+        npos = 1;
+    }
     for (p = 0; p < npos; ++p) {
 #pragma GCC unroll 4
         for (i = 0; i < BLOCK / 8; ++i) {
@@ -421,7 +447,8 @@ static void vnni_bias(const int8_t *w, int32_t n, const int32_t *bias_zp, int32_
     }
 }
 
-BLOCK_INLINE void block_s8(const input_t *x, int32_t stride, int32_t npos, const int8_t *restrict w, int32_t n,
+BLOCK_INLINE void block_s8(const input_t *x, int32_t stride, int32_t npos, int32_t pool, const int8_t *restrict w,
+                           int32_t n,
                            const int32_t *restrict bias_zp, const int32_t *restrict mult,
                            const int32_t *restrict shift, int32_t count, int32_t out_zp, int32_t act_min,
                            int32_t act_max, int8_t *restrict out, int32_t out_stride)
@@ -450,12 +477,13 @@ BLOCK_INLINE void block_s8(const input_t *x, int32_t stride, int32_t npos, const
             }
         }
     }
-    store_block(acc, npos, mult, shift, count, out_zp, act_min, act_max, out, out_stride);
+    store_block(acc, npos, pool, mult, shift, count, out_zp, act_min, act_max, out, out_stride);
 }
 
 #else
 
-BLOCK_INLINE void block_s8(const input_t *x, int32_t stride, int32_t npos, const int8_t *restrict w, int32_t n,
+BLOCK_INLINE void block_s8(const input_t *x, int32_t stride, int32_t npos, int32_t pool, const int8_t *restrict w,
+                           int32_t n,
                      const int32_t *restrict bias_zp, const int32_t *restrict mult, const int32_t *restrict shift,
                      int32_t count, int32_t out_zp, int32_t act_min, int32_t act_max, int8_t *restrict out,
                      int32_t out_stride)
@@ -488,7 +516,7 @@ BLOCK_INLINE void block_s8(const input_t *x, int32_t stride, int32_t npos, const
             }
         }
     }
-    store_block(acc, npos, mult, shift, count, out_zp, act_min, act_max, out, out_stride);
+    store_block(acc, npos, pool, mult, shift, count, out_zp, act_min, act_max, out, out_stride);
 }
 
 #endif /* KERNELS_VNNI */
@@ -500,7 +528,7 @@ BLOCK_INLINE void block_s8(const input_t *x, int32_t stride, int32_t npos, const
 #define PCH (BLOCK % 4 == 0 ? 4 : 2)
 
 /* The block kernel for np positions (a constant where it is inlined), npos <= np of them stored. */
-BLOCK_INLINE void portable_block(const input_t *x, int32_t stride, const int32_t np, int32_t npos,
+BLOCK_INLINE void portable_block(const input_t *x, int32_t stride, const int32_t np, int32_t npos, int32_t pool,
                                  const int8_t *restrict w, int32_t n, const int32_t *restrict bias_zp,
                                  const int32_t *restrict mult, const int32_t *restrict shift, int32_t count,
                                  int32_t out_zp, int32_t act_min, int32_t act_max, int8_t *restrict out,
@@ -524,6 +552,9 @@ BLOCK_INLINE void portable_block(const input_t *x, int32_t stride, const int32_t
                 acc[p][c] = bias_zp[g + c];
             }
         }
+#if defined(__riscv)
+#pragma GCC unroll 2    /* two input pairs per pass: 1.5 % fewer instructions on rv32imc; the lx106 spills */
+#endif
         for (j = 0; j < n; j += 2, wg += 2 * BLOCK) {
             int32_t x0[POSITIONS], x1[POSITIONS];
 #pragma GCC unroll 4
@@ -540,13 +571,19 @@ BLOCK_INLINE void portable_block(const input_t *x, int32_t stride, const int32_t
                 }
             }
         }
+        if (pool) {
+#pragma GCC unroll 4
+            for (c = 0; c < PCH; ++c) {
+                acc[0][c] = acc[0][c] > acc[np - 1][c] ? acc[0][c] : acc[np - 1][c];
+            }
+        }
 #pragma GCC unroll 4
         for (c = 0; c < PCH; ++c) {
             if (g + c < count) {
                 const int32_t m = mult[g + c], s = shift[g + c];
 #pragma GCC unroll 4
                 for (p = 0; p < np; ++p) {
-                    if (p < npos) {
+                    if (p < npos && (p == 0 || !pool)) {
                         out[p * out_stride + g + c] = requant_s8(acc[p][c], m, s, out_zp, act_min, act_max);
                     }
                 }
@@ -555,16 +592,17 @@ BLOCK_INLINE void portable_block(const input_t *x, int32_t stride, const int32_t
     }
 }
 
-BLOCK_INLINE void block_s8(const input_t *x, int32_t stride, int32_t npos, const int8_t *restrict w, int32_t n,
+BLOCK_INLINE void block_s8(const input_t *x, int32_t stride, int32_t npos, int32_t pool, const int8_t *restrict w,
+                           int32_t n,
                            const int32_t *restrict bias_zp, const int32_t *restrict mult,
                            const int32_t *restrict shift, int32_t count, int32_t out_zp, int32_t act_min,
                            int32_t act_max, int8_t *restrict out, int32_t out_stride)
 {
     if (npos > 1) {
-        portable_block(x, stride, POSITIONS, npos, w, n, bias_zp, mult, shift, count, out_zp, act_min, act_max,
+        portable_block(x, stride, POSITIONS, npos, pool, w, n, bias_zp, mult, shift, count, out_zp, act_min, act_max,
                        out, out_stride);
     } else {            /* a dense layer, or a convolution's last odd position */
-        portable_block(x, stride, 1, 1, w, n, bias_zp, mult, shift, count, out_zp, act_min, act_max, out,
+        portable_block(x, stride, 1, 1, 0, w, n, bias_zp, mult, shift, count, out_zp, act_min, act_max, out,
                        out_stride);
     }
 }
@@ -583,11 +621,13 @@ BLOCK_INLINE void block_s8(const input_t *x, int32_t stride, int32_t npos, const
 
 /* Channels-last 1-D convolution, stride 1, SAME padding. `in` is the window of output 0: the
  * (k - 1) / 2 zero-point rows before the len input rows; weights (cout / BLOCK, k * cin inputs).
- * Two output positions per block call (their windows are cin apart). */
+ * Two output positions per block call (their windows are cin apart). With pool = 1 the max pool
+ * (window 2, stride 2) that follows the convolution is done on the accumulators of those two
+ * positions: len / 2 output rows, and the convolution's own output is never stored. */
 LAYER_INLINE void conv1d_s8(const int8_t *in, int32_t len, int32_t cin, const int8_t *restrict w,
-                      const int32_t *restrict bias_zp, const int32_t *restrict mult, const int32_t *restrict shift,
-                      int32_t cout, int32_t k, int32_t out_zp, int32_t act_min, int32_t act_max,
-                      int8_t *restrict out)
+                            const int32_t *restrict bias_zp, const int32_t *restrict mult,
+                            const int32_t *restrict shift, int32_t cout, int32_t k, int32_t out_zp, int32_t act_min,
+                            int32_t act_max, int32_t pool, int8_t *restrict out)
 {
     const int32_t n = k * cin, n_pad = (n + GROUP - 1) / GROUP * GROUP;
     const input_t *x = layer_input(in, (len - 1) * cin + READ_EXTENT(n));
@@ -599,16 +639,16 @@ LAYER_INLINE void conv1d_s8(const int8_t *in, int32_t len, int32_t cin, const in
         vnni_bias(w + o * n_pad, n, bias, bias_u8);
         bias = bias_u8;
 #endif
-        for (t = 0; t < len; t += POSITIONS) {
-            block_s8(x + t * cin, cin, len - t < POSITIONS ? len - t : POSITIONS, w + o * n_pad, n, bias,
+        for (t = 0; t + pool < len; t += POSITIONS) {      /* pooled: whole pairs only */
+            block_s8(x + t * cin, cin, len - t < POSITIONS ? len - t : POSITIONS, pool, w + o * n_pad, n, bias,
                      mult + o, shift + o, cout - o < BLOCK ? cout - o : BLOCK, out_zp, act_min, act_max,
-                     out + t * cout + o, cout);
+                     out + (pool ? t / POSITIONS : t) * cout + o, cout);
         }
     }
 }
 
-/* Max pooling, window 2, stride 2, channels-last. */
-static void maxpool2_s8(const int8_t *in, int32_t len, int32_t ch, int8_t *out)
+/* Max pooling, window 2, stride 2, channels-last (where no convolution before it takes it over). */
+static inline void maxpool2_s8(const int8_t *in, int32_t len, int32_t ch, int8_t *out)
 {
     int32_t t, c;
     for (t = 0; t < len / 2; ++t) {
@@ -634,15 +674,9 @@ static void fc_s8(const int8_t *in, int32_t n_in, const int8_t *restrict w, cons
         vnni_bias(w + o * n_pad, n_in, bias, bias_u8);
         bias = bias_u8;
 #endif
-        block_s8(x, 0, 1, w + o * n_pad, n_in, bias, mult + o, shift + o,
+        block_s8(x, 0, 1, 0, w + o * n_pad, n_in, bias, mult + o, shift + o,
                  n_out - o < BLOCK ? n_out - o : BLOCK, out_zp, act_min, act_max, out + o, 0);
     }
-}
-
-/* Weight w(o, j) of output o and input j in the layout above. */
-static int32_t weight_at(const int8_t *w, int32_t n_pad, int32_t o, int32_t j)
-{
-    return w[(o / BLOCK) * n_pad * BLOCK + (j >> 1) * 2 * BLOCK + ((o % BLOCK) >> 1) * 4 + (j & 1) * 2 + (o & 1)];
 }
 
 /* The class of a beat, from the output layer's int32 accumulators. The int8 logits round that
@@ -660,10 +694,12 @@ static int decide_fc(const int8_t *in, int32_t n_in, const int8_t *w, const int3
     int64_t best_score = 0;
     for (o = 0; o < n_out; ++o) {
         const int32_t right = 31 - shift[o] - bits;     /* >= 1: the generator chooses bits so */
+        /* output o's weight for input 0 in the layout above; input j + 2 is 2 * BLOCK bytes on */
+        const int8_t *wo = w + (o / BLOCK) * n_pad * BLOCK + ((o % BLOCK) >> 1) * 4 + (o & 1);
         int32_t acc = bias_zp[o];
         int64_t score;
-        for (j = 0; j < n_in; ++j) {
-            acc += (int32_t)in[j] * weight_at(w, n_pad, o, j);
+        for (j = 0; j < n_in; j += 2, wo += 2 * BLOCK) {     /* an odd n_in: a zero weight for the last + 1 */
+            acc += (int32_t)in[j] * wo[0] + (int32_t)in[j + 1] * wo[2];
         }
         score = ((int64_t)acc * mult[o] + ((int64_t)1 << (right - 1))) >> right;
         if (o == 0 || score > best_score) {
