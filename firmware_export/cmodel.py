@@ -69,6 +69,19 @@ def blocked_weights(weights: np.ndarray, block: int) -> np.ndarray:
     return np.ascontiguousarray(w.reshape(blocks, block // 2, 2, pairs, 2).transpose(0, 3, 1, 4, 2))
 
 
+def dsp_weights(weights: np.ndarray, block: int) -> np.ndarray:
+    """Weights (out, ...) as the DSP kernels read them: int16, (out / block, block / 2, inputs / 4, 2, 4).
+
+    Per channel pair c, c + 1 and input quad j .. j + 3: w[c][j .. j + 3], then w[c + 1][j .. j + 3],
+    so that each channel's quad is two SMLAD operands (int16 pairs) loaded by one LDRD. Inputs and
+    channels padded as in :func:`blocked_weights`.
+    """
+    w = _pad_channels(weights.reshape(len(weights), -1), block)
+    w = np.pad(w, ((0, 0), (0, -w.shape[1] % GROUP))).astype(np.int16)
+    blocks, quads = len(w) // block, w.shape[1] // 4
+    return np.ascontiguousarray(w.reshape(blocks, block // 2, 2, quads, 4).transpose(0, 1, 3, 2, 4))
+
+
 @dataclass
 class Buffer:
     """One static int8 buffer of the generated C: a tensor with the margins its readers need."""
@@ -222,7 +235,8 @@ class CModel:
         for i, lay in enumerate(g.layers):
             if lay.weights is None:
                 continue
-            parts += [c_array("int8_t", f"{p}_w{i}", blocked_weights(lay.weights, self.block)),
+            parts += ["#if defined(KERNELS_DSP)", c_array("int16_t", f"{p}_w{i}", dsp_weights(lay.weights, self.block)),
+                      "#else", c_array("int8_t", f"{p}_w{i}", blocked_weights(lay.weights, self.block)), "#endif",
                       c_array("int32_t", f"{p}_z{i}", pad(self._bias_zp(lay).astype(np.int32)), per_line=8),
                       c_array("int32_t", f"{p}_m{i}", pad(lay.multiplier), per_line=8),
                       c_array("int32_t", f"{p}_s{i}", pad(lay.shift), per_line=16)]

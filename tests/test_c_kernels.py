@@ -16,7 +16,7 @@ from edgeecg.bench.cross import PLATFORMS, build_plugin, run_platform
 from edgeecg.quant.graph import Int8Graph, Layer, QParams
 from edgeecg.quant.reference import class_scores, classify_int8
 from firmware_export import convert
-from firmware_export.cmodel import blocked_weights, kernel_build
+from firmware_export.cmodel import blocked_weights, dsp_weights, kernel_build
 
 
 def random_graph(seed: int, max_shift: int, weight_min: int = -128, length: int = 16) -> Int8Graph:
@@ -145,6 +145,16 @@ def test_blocked_weights_layout_and_padding():
     assert b[0, 0, 0].ravel().tolist() == [w[0, 0, 0], w[1, 0, 0], w[0, 0, 1], w[1, 0, 1]]   # SXTB16's order
     assert b[1, :, 0, :, 0].ravel().tolist() == [*w[4].ravel()] + [0] * 7   # padded with zero weights
     assert not b[1, :, 0, :, 1].any() and not b[1, :, 1].any()          # padding channels
+
+
+def test_dsp_weights_layout_and_padding():
+    w = np.arange(1, 5 * 3 * 3 + 1).reshape(5, 3, 3).astype(np.int8)     # (out 5, k 3, in 3): 9 inputs
+    d = dsp_weights(w, 4)
+    # int16; 2 blocks, 2 channel pairs, 4 input quads (9 inputs + 7 zeros), (channel, input) within each
+    assert d.dtype == np.int16 and d.shape == (2, 2, 4, 2, 4)
+    assert d[0, 1, 1, 1].tolist() == w[3].ravel()[4:8].tolist()      # channel 2 * 1 + 1, inputs 4 .. 7
+    assert d[1, 0, :, 0].ravel().tolist() == [*w[4].ravel()] + [0] * 7   # padded with zero weights
+    assert not d[1, 0, :, 1].any() and not d[1, 1].any()               # padding channels
 
 
 @pytest.mark.parametrize("block", [0, 1, 3])

@@ -95,16 +95,29 @@ static int32_t requantize(int32_t acc, int32_t multiplier, int32_t shift)
 /* One accumulator to its int8 output, clamped to the activation range. */
 static int8_t requant_s8(int32_t acc, int32_t mult, int32_t shift, int32_t out_zp, int32_t act_min, int32_t act_max)
 {
+#if defined(KERNELS_DSP)
+    /* SSAT clamps to the int8 range in one instruction; the activation range is narrower only for a
+     * ReLU whose zero point is above -128 (act_min), or a ReLU6 (act_max): constants where inlined */
+    int32_t v = __ssat(requantize(acc, mult, shift) + out_zp, 8);
+    if (act_max < 127) {
+        v = v > act_max ? act_max : v;
+    }
+    if (act_min > -128) {
+        v = v < act_min ? act_min : v;
+    }
+    return (int8_t)v;
+#else
     const int32_t v = requantize(acc, mult, shift) + out_zp;
     return (int8_t)(v < act_min ? act_min : (v > act_max ? act_max : v));
+#endif
 }
 
 #endif
 
 /* How far a block kernel reads past a position's first input: its n inputs rounded up to the
- * pairs (or, for VNNI, the quads) it multiplies at once. Never past n rounded up to GROUP, up to
+ * pairs (or, for VNNI and DSP, the quads) it multiplies at once. Never past n rounded up to GROUP, up to
  * which the generator leaves bytes after every layer input and pads the weights with zeros. */
-#if defined(KERNELS_VNNI)
+#if defined(KERNELS_VNNI) || defined(KERNELS_DSP)
 #define READ_EXTENT(n) (((n) + 3) & ~3)
 #else
 #define READ_EXTENT(n) ((n) + ((n) & 1))
@@ -127,17 +140,36 @@ static const input_t *layer_input(const int8_t *in, int32_t n)
 }
 #elif defined(KERNELS_AVX2) || defined(KERNELS_DSP)
 /* A layer's input, widened once to int16 (WIDE_INPUT_MAX: the longest, from the generator), so
- * that one 32-bit load is an input pair in the form pmaddwd and SMLAD take. */
+ * that one 32-bit load is an input pair in the form pmaddwd and SMLAD take; word-aligned, so that
+ * a position's first pair (an even position of a convolution) is one aligned word. */
 typedef int16_t input_t;
-static int16_t wide_input[WIDE_INPUT_MAX];
+static union {
+    int32_t align;
+    int16_t v[WIDE_INPUT_MAX];
+} wide;
 
 static const input_t *layer_input(const int8_t *in, int32_t n)
 {
-    int32_t i;
-    for (i = 0; i < n; ++i) {
-        wide_input[i] = in[i];
+    int32_t i = 0;
+#if defined(KERNELS_DSP)
+    const int32_t n4 = n & ~3;
+    for (; i < n4; i += 4) {        /* bytes 0-3: SXTB16 gives (0, 2) and (1, 3), packed into (0, 1), (2, 3) */
+        uint32_t four, lo, hi;
+        int32_t even, odd;
+        memcpy(&four, in + i, 4);
+        even = __sxtb16((int32_t)four);
+        odd = __sxtb16((int32_t)((four >> 8) | (four << 24)));
+        lo = ((uint32_t)even & 0xFFFFu) | ((uint32_t)odd << 16);
+        hi = ((uint32_t)even >> 16) | ((uint32_t)odd & 0xFFFF0000u);
+        memcpy(&wide.v[i], &lo, 4);
+        memcpy(&wide.v[i + 2], &hi, 4);
     }
-    return wide_input;
+    i = n4;
+#endif
+    for (; i < n; ++i) {
+        wide.v[i] = in[i];
+    }
+    return wide.v;
 }
 #else
 typedef int8_t input_t;     /* a layer's input, read in place */
@@ -147,6 +179,15 @@ static const input_t *layer_input(const int8_t *in, int32_t n)
     (void)n;
     return in;
 }
+#endif
+
+/* The weights as the kernels read them (the generator writes both forms, see cmodel.py): int8 in
+ * the layout above, or, for the DSP path, int16 per channel pair and input quad, (c j .. j + 3,
+ * c + 1 j .. j + 3), so that SMLAD takes them without unpacking: twice the bytes, fewer instructions. */
+#if defined(KERNELS_DSP)
+typedef int16_t weight_t;
+#else
+typedef int8_t weight_t;
 #endif
 
 /* Every path defines
@@ -160,56 +201,80 @@ static const input_t *layer_input(const int8_t *in, int32_t n)
 
 #if defined(KERNELS_DSP)
 
-static int32_t sxtb16_ror8(uint32_t x)      /* SXTB16 of bytes 1 and 3 */
+/* Two 32-bit words (four int16) at *p, p advanced past them: one LDRD with write-back where *p is
+ * known to be word-aligned (`aligned`, a constant where it is inlined; GCC neither pairs the two
+ * loads nor folds the increment by itself). The memory operand tells the compiler what it reads. */
+typedef struct {
+    int32_t w[2];
+} words2_t;
+
+BLOCK_INLINE void next_words(const int16_t **p, int aligned, int32_t w[2])
 {
 #if defined(__GNUC__)
-    int32_t r;
-    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
-    return r;
+    if (aligned) {
+        const int16_t *q = *p;
+        __asm__("ldrd %0, %1, [%2], #8" : "=r"(w[0]), "=r"(w[1]), "+r"(q) : "m"(*(const words2_t *)(const void *)q));
+        *p = q;
+        return;
+    }
 #else
-    return (int32_t)__sxtb16((int32_t)((x >> 8) | (x << 24)));
+    (void)aligned;
 #endif
+    memcpy(w, *p, 2 * sizeof w[0]);
+    *p += 4;
 }
 
-/* One input pair (j, j + 1) of channels 2q, 2q + 1 at two positions: the channel pair's weight word
- * split by SXTB16 into each channel's int16 pair, multiply-added with each position's input pair. */
-BLOCK_INLINE void smlad_pair(const int8_t *wq, const input_t *xa_at, const input_t *xb_at, int32_t acc[4])
+/* Channels 2q, 2q + 1 at both positions: 4 accumulators; per input quad one LDRD of each channel's
+ * 4 weights and of each position's 4 inputs, 8 SMLAD. 4 accumulators, 6 words and 4 pointers (the
+ * two positions, the weights, the end) are the 14 registers a Cortex-M has. x1 is word-aligned
+ * where the input row (the position stride) is an even number of values. */
+BLOCK_INLINE void dsp_pair(const input_t *x, const input_t *x1, int aligned1, const int16_t *wq, int32_t n,
+                           int32_t acc[4])
 {
-    uint32_t ww;
-    int32_t xa, xb;
-    memcpy(&ww, wq, 4);
-    memcpy(&xa, xa_at, 4);
-    memcpy(&xb, xb_at, 4);
-    {
-        const int32_t wc = (int32_t)__sxtb16((int32_t)ww), wd = sxtb16_ror8(ww);
-        acc[0] = __smlad(wc, xa, acc[0]);
-        acc[1] = __smlad(wd, xa, acc[1]);
-        acc[2] = __smlad(wc, xb, acc[2]);
-        acc[3] = __smlad(wd, xb, acc[3]);
+    const input_t *end = x + n;
+    while (x < end) {
+        int32_t a[2], b[2], w[2];
+        next_words(&x, 1, a);
+        next_words(&x1, aligned1, b);
+        next_words(&wq, 1, w);
+        acc[0] = __smlad(w[1], a[1], __smlad(w[0], a[0], acc[0]));
+        acc[2] = __smlad(w[1], b[1], __smlad(w[0], b[0], acc[2]));
+        next_words(&wq, 1, w);
+        acc[1] = __smlad(w[1], a[1], __smlad(w[0], a[0], acc[1]));
+        acc[3] = __smlad(w[1], b[1], __smlad(w[0], b[0], acc[3]));
     }
 }
 
-BLOCK_INLINE void block_s8(const input_t *x, int32_t stride, int32_t npos, int32_t pool, const int8_t *restrict w,
+/* The same at one position (acc[0] and acc[1]). */
+BLOCK_INLINE void dsp_one(const input_t *x, const int16_t *wq, int32_t n, int32_t acc[4])
+{
+    const input_t *end = x + n;
+    while (x < end) {
+        int32_t a[2], w[2];
+        next_words(&x, 1, a);
+        next_words(&wq, 1, w);
+        acc[0] = __smlad(w[1], a[1], __smlad(w[0], a[0], acc[0]));
+        next_words(&wq, 1, w);
+        acc[1] = __smlad(w[1], a[1], __smlad(w[0], a[0], acc[1]));
+    }
+}
+
+BLOCK_INLINE void block_s8(const input_t *x, int32_t stride, int32_t npos, int32_t pool, const weight_t *restrict w,
                            int32_t n,
                      const int32_t *restrict bias_zp, const int32_t *restrict mult, const int32_t *restrict shift,
                      int32_t count, int32_t out_zp, int32_t act_min, int32_t act_max, int8_t *restrict out,
                      int32_t out_stride)
 {
-    int32_t q, j;
-    const input_t *x1 = npos > 1 ? x + stride : x;      /* one position: computed twice, stored once */
+    const int32_t n_pad = (n + GROUP - 1) / GROUP * GROUP;
+    int32_t q;
     for (q = 0; 2 * q < count; ++q) {
-        /* channels 2q, 2q + 1 at both positions: 4 accumulators, 2 input words, 2 weight words and
-         * 3 pointers stay in the 14 registers a Cortex-M has; two input pairs per pass */
-        const int8_t *wq = w + 4 * q;
         int32_t acc[4];                                 /* channel 2q, 2q + 1 at position 0, then 1 */
         acc[0] = acc[2] = bias_zp[2 * q];
         acc[1] = acc[3] = bias_zp[2 * q + 1];
-        for (j = 0; j + 4 <= n; j += 4, wq += 4 * BLOCK) {
-            smlad_pair(wq, x + j, x1 + j, acc);
-            smlad_pair(wq + 2 * BLOCK, x + j + 2, x1 + j + 2, acc);
-        }
-        for (; j < n; j += 2, wq += 2 * BLOCK) {       /* the last pairs */
-            smlad_pair(wq, x + j, x1 + j, acc);
+        if (npos > 1) {
+            dsp_pair(x, x + stride, (stride & 1) == 0, w + 2 * q * n_pad, n, acc);
+        } else {                                        /* a dense layer, or a convolution's last odd position */
+            dsp_one(x, w + 2 * q * n_pad, n, acc);
         }
         if (pool) {
             acc[0] = acc[0] > acc[2] ? acc[0] : acc[2];
@@ -259,7 +324,7 @@ static inline int32x4_t neon_sum(const int32x4_t *acc, int32_t i, int32x4_t bias
 
 /* The block kernel for np (1 or 2, a constant where it is inlined) positions. */
 BLOCK_INLINE void neon_block(const input_t *x, int32_t stride, const int32_t np, const int32_t pool,
-                             const int8_t *restrict w, int32_t n,
+                             const weight_t *restrict w, int32_t n,
                              const int32_t *restrict bias_zp, const int32_t *restrict mult,
                              const int32_t *restrict shift, int32_t count, int32_t out_zp, int32_t act_min,
                              int32_t act_max, int8_t *restrict out, int32_t out_stride)
@@ -333,7 +398,7 @@ BLOCK_INLINE void neon_block(const input_t *x, int32_t stride, const int32_t np,
     }
 }
 
-BLOCK_INLINE void block_s8(const input_t *x, int32_t stride, int32_t npos, int32_t pool, const int8_t *restrict w,
+BLOCK_INLINE void block_s8(const input_t *x, int32_t stride, int32_t npos, int32_t pool, const weight_t *restrict w,
                            int32_t n,
                            const int32_t *restrict bias_zp, const int32_t *restrict mult,
                            const int32_t *restrict shift, int32_t count, int32_t out_zp, int32_t act_min,
@@ -447,7 +512,7 @@ static void vnni_bias(const int8_t *w, int32_t n, const int32_t *bias_zp, int32_
     }
 }
 
-BLOCK_INLINE void block_s8(const input_t *x, int32_t stride, int32_t npos, int32_t pool, const int8_t *restrict w,
+BLOCK_INLINE void block_s8(const input_t *x, int32_t stride, int32_t npos, int32_t pool, const weight_t *restrict w,
                            int32_t n,
                            const int32_t *restrict bias_zp, const int32_t *restrict mult,
                            const int32_t *restrict shift, int32_t count, int32_t out_zp, int32_t act_min,
@@ -482,7 +547,7 @@ BLOCK_INLINE void block_s8(const input_t *x, int32_t stride, int32_t npos, int32
 
 #else
 
-BLOCK_INLINE void block_s8(const input_t *x, int32_t stride, int32_t npos, int32_t pool, const int8_t *restrict w,
+BLOCK_INLINE void block_s8(const input_t *x, int32_t stride, int32_t npos, int32_t pool, const weight_t *restrict w,
                            int32_t n,
                      const int32_t *restrict bias_zp, const int32_t *restrict mult, const int32_t *restrict shift,
                      int32_t count, int32_t out_zp, int32_t act_min, int32_t act_max, int8_t *restrict out,
@@ -529,7 +594,7 @@ BLOCK_INLINE void block_s8(const input_t *x, int32_t stride, int32_t npos, int32
 
 /* The block kernel for np positions (a constant where it is inlined), npos <= np of them stored. */
 BLOCK_INLINE void portable_block(const input_t *x, int32_t stride, const int32_t np, int32_t npos, int32_t pool,
-                                 const int8_t *restrict w, int32_t n, const int32_t *restrict bias_zp,
+                                 const weight_t *restrict w, int32_t n, const int32_t *restrict bias_zp,
                                  const int32_t *restrict mult, const int32_t *restrict shift, int32_t count,
                                  int32_t out_zp, int32_t act_min, int32_t act_max, int8_t *restrict out,
                                  int32_t out_stride)
@@ -592,7 +657,7 @@ BLOCK_INLINE void portable_block(const input_t *x, int32_t stride, const int32_t
     }
 }
 
-BLOCK_INLINE void block_s8(const input_t *x, int32_t stride, int32_t npos, int32_t pool, const int8_t *restrict w,
+BLOCK_INLINE void block_s8(const input_t *x, int32_t stride, int32_t npos, int32_t pool, const weight_t *restrict w,
                            int32_t n,
                            const int32_t *restrict bias_zp, const int32_t *restrict mult,
                            const int32_t *restrict shift, int32_t count, int32_t out_zp, int32_t act_min,
@@ -624,7 +689,7 @@ BLOCK_INLINE void block_s8(const input_t *x, int32_t stride, int32_t npos, int32
  * Two output positions per block call (their windows are cin apart). With pool = 1 the max pool
  * (window 2, stride 2) that follows the convolution is done on the accumulators of those two
  * positions: len / 2 output rows, and the convolution's own output is never stored. */
-LAYER_INLINE void conv1d_s8(const int8_t *in, int32_t len, int32_t cin, const int8_t *restrict w,
+LAYER_INLINE void conv1d_s8(const int8_t *in, int32_t len, int32_t cin, const weight_t *restrict w,
                             const int32_t *restrict bias_zp, const int32_t *restrict mult,
                             const int32_t *restrict shift, int32_t cout, int32_t k, int32_t out_zp, int32_t act_min,
                             int32_t act_max, int32_t pool, int8_t *restrict out)
@@ -660,7 +725,7 @@ static inline void maxpool2_s8(const int8_t *in, int32_t len, int32_t ch, int8_t
 }
 
 /* Fully connected; weights (n_out / BLOCK, n_in inputs); bias_zp = bias - in_zp * sum(w). */
-static void fc_s8(const int8_t *in, int32_t n_in, const int8_t *restrict w, const int32_t *restrict bias_zp,
+static void fc_s8(const int8_t *in, int32_t n_in, const weight_t *restrict w, const int32_t *restrict bias_zp,
                   const int32_t *restrict mult, const int32_t *restrict shift, int32_t n_out, int32_t out_zp,
                   int32_t act_min, int32_t act_max, int8_t *restrict out)
 {
@@ -685,7 +750,7 @@ static void fc_s8(const int8_t *in, int32_t n_in, const int8_t *restrict w, cons
  * bits: the same scale for all classes (the per-channel weight scales are in mult), 2^bits times
  * finer than the logits, not clamped. Ties go to the lower class index. A handful of multiply-adds
  * per class: the accumulators are computed again rather than kept by the block kernels. */
-static int decide_fc(const int8_t *in, int32_t n_in, const int8_t *w, const int32_t *bias_zp,
+static int decide_fc(const int8_t *in, int32_t n_in, const weight_t *w, const int32_t *bias_zp,
                      const int32_t *mult, const int32_t *shift, int32_t n_out, int32_t bits)
 {
     const int32_t n_pad = (n_in + GROUP - 1) / GROUP * GROUP;
@@ -694,13 +759,21 @@ static int decide_fc(const int8_t *in, int32_t n_in, const int8_t *w, const int3
     int64_t best_score = 0;
     for (o = 0; o < n_out; ++o) {
         const int32_t right = 31 - shift[o] - bits;     /* >= 1: the generator chooses bits so */
-        /* output o's weight for input 0 in the layout above; input j + 2 is 2 * BLOCK bytes on */
-        const int8_t *wo = w + (o / BLOCK) * n_pad * BLOCK + ((o % BLOCK) >> 1) * 4 + (o & 1);
         int32_t acc = bias_zp[o];
         int64_t score;
+#if defined(KERNELS_DSP)
+        /* output o's weights for inputs 0 .. 3, then 4 .. 7 eight values on */
+        const weight_t *wo = w + (o - (o & 1)) * n_pad + (o & 1) * 4;
+        for (j = 0; j < n_in; j += 4, wo += 8) {       /* past n_in: zero weights */
+            acc += in[j] * wo[0] + in[j + 1] * wo[1] + in[j + 2] * wo[2] + in[j + 3] * wo[3];
+        }
+#else
+        /* output o's weight for input 0 in the layout above; input j + 2 is 2 * BLOCK bytes on */
+        const weight_t *wo = w + (o / BLOCK) * n_pad * BLOCK + ((o % BLOCK) >> 1) * 4 + (o & 1);
         for (j = 0; j < n_in; j += 2, wo += 2 * BLOCK) {     /* an odd n_in: a zero weight for the last + 1 */
             acc += (int32_t)in[j] * wo[0] + (int32_t)in[j + 1] * wo[2];
         }
+#endif
         score = ((int64_t)acc * mult[o] + ((int64_t)1 << (right - 1))) >> right;
         if (o == 0 || score > best_score) {
             best = (int)o;
