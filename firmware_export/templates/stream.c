@@ -88,13 +88,31 @@ static int bit_length(uint64_t v)
     return n;
 }
 
-static int8_t requant(int64_t v, int64_t m, int sh, int32_t zp, int64_t vmax)
+static inline int8_t requant(int64_t v, int64_t m, int sh, int32_t zp, int64_t vmax)
 {
     int64_t q;
     v = v > vmax ? vmax : (v < -vmax ? -vmax : v);
     q = zp + rshift_round(v * m, sh);
     return (int8_t)(q > 127 ? 127 : (q < -128 ? -128 : q));
 }
+
+/* requant() of an int32 value where vmax and m are below 2^31 (the beat input's, as the generator
+ * designs them): one 32 x 32 -> 64 multiply of the magnitude, the rounding of rshift_round. */
+static inline int8_t requant32(int32_t v, uint32_t m, int sh, int32_t zp, int32_t vmax)
+{
+    const int32_t c = v > vmax ? vmax : (v < -vmax ? -vmax : v);
+    const uint32_t a = c >= 0 ? (uint32_t)c : 0u - (uint32_t)c;
+    const int32_t r = (int32_t)(((uint64_t)a * m + ((uint64_t)1 << (sh - 1))) >> sh);
+    const int32_t q = zp + (c >= 0 ? r : -r);
+    return (int8_t)(q > 127 ? 127 : (q < -128 ? -128 : q));
+}
+
+#if PREFIX_STREAM_TEMPLATE_BEATS > 0
+static int32_t div_round32(int32_t a, int32_t b)         /* div_round in 32 bits: |a| < 2^31 - b */
+{
+    return a >= 0 ? (a + b / 2) / b : -((-a + b / 2) / b);
+}
+#endif
 
 static uint32_t count_up(uint32_t c)
 {
@@ -260,19 +278,27 @@ static int64_t scaled(int64_t c, int shift)              /* c * 2^shift, or rshi
     return shift >= 0 ? c * (INT64_C(1) << shift) : rshift_round(c, -shift);
 }
 
-static int8_t to_int8(int64_t v)                         /* a Q24 value to the model's beat input */
+static int8_t to_int8(int32_t v)                         /* a Q24 value (|v| < 2^29) to the model's beat input */
 {
 #if PREFIX_STREAM_GRID
     v = requant(v, PREFIX_STREAM_GRID_M, PREFIX_STREAM_GRID_SH, 0, PREFIX_STREAM_GRID_VMAX);
 #endif
+#if PREFIX_STREAM_BEAT_VMAX <= INT32_MAX && PREFIX_STREAM_BEAT_M <= INT32_MAX
+    return requant32(v, PREFIX_STREAM_BEAT_M, PREFIX_STREAM_BEAT_SH, PREFIX_STREAM_BEAT_ZP, PREFIX_STREAM_BEAT_VMAX);
+#else
     return requant(v, PREFIX_STREAM_BEAT_M, PREFIX_STREAM_BEAT_SH, PREFIX_STREAM_BEAT_ZP, PREFIX_STREAM_BEAT_VMAX);
+#endif
 }
 
-/* The Q24 z-score of one window sample w (edgeecg.stream.frontend.window_z). */
-static int64_t z_score(int32_t w, int64_t sum, int shift, int64_t rcp, int64_t cmax)
+#if PREFIX_STREAM_NORM_NB > 29
+#error "the scaled window samples (|c'| <= 2^(NORM_NB + 1)) must fit int32"
+#endif
+
+/* The Q24 z-score of one window sample from its scaled centred value c' = scaled(W w - S, shift)
+ * and k = NORM_S * rcp (0 for a flat window) (edgeecg.stream.frontend.window_z); |z| < 2^28. */
+static int32_t z_score(int32_t c, int64_t k)
 {
-    return cmax > 0 ? rshift_round(scaled((int64_t)WIN * w - sum, shift) * (PREFIX_STREAM_NORM_S * rcp),
-                                   PREFIX_STREAM_NORM_R - PREFIX_STREAM_Z_FRAC) : 0;
+    return (int32_t)rshift_round((int64_t)c * k, PREFIX_STREAM_NORM_R - PREFIX_STREAM_Z_FRAC);
 }
 
 static void beat_input(prefix_stream_t *st, int64_t start, int regular)
@@ -280,11 +306,11 @@ static void beat_input(prefix_stream_t *st, int64_t start, int regular)
     /* start's slot: n - start <= RING_N samples back from the next one to be written (no 64-bit
      * modulo: a library call per beat on a 32-bit core) */
     int32_t slot0 = st->head - (int32_t)(st->n - start), j, slot;
-    int64_t sum = 0, cmax = 0, v = 0, rcp = 0, d, dfl;
+    int32_t c[WIN];                                   /* the window centred and scaled, |c'| <= 2^(NB + 1) */
+    int64_t sum = 0, cmax = 0, v = 0, k = 0, d, dfl;
 #if PREFIX_STREAM_TEMPLATE_BEATS > 0 && PREFIX_STREAM_TEMPLATE_GATE_SUM > 0
     int64_t gate = 0;                                 /* sum |z - T| of this beat */
 #endif
-    int shift = 0;
     if (slot0 < 0) {
         slot0 += RING_N;
     }
@@ -292,15 +318,15 @@ static void beat_input(prefix_stream_t *st, int64_t start, int regular)
         sum += st->ring[slot];
     }
     for (j = 0, slot = slot0; j < WIN; ++j, slot = slot + 1 < RING_N ? slot + 1 : 0) {
-        const int64_t c = (int64_t)WIN * st->ring[slot] - sum;
-        const int64_t a = c >= 0 ? c : -c;
+        const int64_t cj = (int64_t)WIN * st->ring[slot] - sum;
+        const int64_t a = cj >= 0 ? cj : -cj;
         cmax = a > cmax ? a : cmax;
     }
     if (cmax > 0) {
-        shift = PREFIX_STREAM_NORM_NB - (bit_length((uint64_t)cmax) - 1);
+        const int shift = PREFIX_STREAM_NORM_NB - (bit_length((uint64_t)cmax) - 1);
         for (j = 0, slot = slot0; j < WIN; ++j, slot = slot + 1 < RING_N ? slot + 1 : 0) {
-            const int64_t c = scaled((int64_t)WIN * st->ring[slot] - sum, shift);
-            v += c * c;
+            c[j] = (int32_t)scaled((int64_t)WIN * st->ring[slot] - sum, shift);
+            v += (int64_t)c[j] * c[j];
         }
         d = (int64_t)isqrt64((uint64_t)v * PREFIX_STREAM_NORM_Q);
         if (shift >= 0) {
@@ -309,32 +335,36 @@ static void beat_input(prefix_stream_t *st, int64_t start, int regular)
         } else {
             dfl = rshift_round(PREFIX_STREAM_STD_FLOOR, -shift);
         }
-        rcp = (INT64_C(1) << PREFIX_STREAM_NORM_R) / (d > dfl ? d : dfl);
+        k = PREFIX_STREAM_NORM_S * ((INT64_C(1) << PREFIX_STREAM_NORM_R) / (d > dfl ? d : dfl));
+    } else {
+        for (j = 0; j < WIN; ++j) {                   /* a flat window: every z-score is 0 */
+            c[j] = 0;
+        }
     }
-    for (j = 0, slot = slot0; j < WIN; ++j, slot = slot + 1 < RING_N ? slot + 1 : 0) {
-        const int64_t z = z_score(st->ring[slot], sum, shift, rcp, cmax);
-        int c = 0;
+    for (j = 0; j < WIN; ++j) {
+        const int32_t z = z_score(c[j], k);
+        int ch = 0;
 #if PREFIX_STREAM_BEAT_CHANNEL
-        st->beat_q[j * CH + c++] = to_int8(z);
+        st->beat_q[j * CH + ch++] = to_int8(z);
 #endif
 #if PREFIX_STREAM_TEMPLATE_BEATS > 0
         {
-            int64_t diff;
+            int32_t diff;                             /* |z - T| < 2^29 */
             if (!st->have_template) {
-                st->tmpl[j] = (int32_t)z;
+                st->tmpl[j] = z;
             }
             diff = z - st->tmpl[j];
-            st->beat_q[j * CH + c++] = to_int8(diff);
+            st->beat_q[j * CH + ch++] = to_int8(diff);
 #if PREFIX_STREAM_TEMPLATE_GATE_SUM > 0
             gate += diff >= 0 ? diff : -diff;        /* < 128 * 2^29: the update waits for the whole sum */
 #else
             if (regular || PREFIX_STREAM_TEMPLATE_ALL) {
-                st->tmpl[j] += (int32_t)div_round(diff, PREFIX_STREAM_TEMPLATE_BEATS);
+                st->tmpl[j] += div_round32(diff, PREFIX_STREAM_TEMPLATE_BEATS);
             }
 #endif
         }
 #endif
-        (void)c;
+        (void)ch;
     }
 #if PREFIX_STREAM_TEMPLATE_BEATS > 0 && PREFIX_STREAM_TEMPLATE_GATE_SUM > 0
     if (regular || PREFIX_STREAM_TEMPLATE_ALL) {
@@ -342,9 +372,8 @@ static void beat_input(prefix_stream_t *st, int64_t start, int regular)
             st->tmpl_refused++;                       /* far from the template: kept out of it */
         } else {
             st->tmpl_refused = 0;
-            for (j = 0, slot = slot0; j < WIN; ++j, slot = slot + 1 < RING_N ? slot + 1 : 0) {
-                st->tmpl[j] += (int32_t)div_round(z_score(st->ring[slot], sum, shift, rcp, cmax) - st->tmpl[j],
-                                                  PREFIX_STREAM_TEMPLATE_BEATS);
+            for (j = 0; j < WIN; ++j) {
+                st->tmpl[j] += div_round32(z_score(c[j], k) - st->tmpl[j], PREFIX_STREAM_TEMPLATE_BEATS);
             }
         }
     }
