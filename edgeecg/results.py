@@ -179,8 +179,18 @@ def device_lines(streams=(), qrss=()) -> list[str]:
                      f"on detected beats macro-F1 {d['macro_f1']:.1f}, S Se {d['per_class']['S']['se']:.1f}, "
                      f"V Se {d['per_class']['V']['se']:.1f} (reference beats: {r['macro_f1']:.1f}, "
                      f"{r['per_class']['S']['se']:.1f}, {r['per_class']['V']['se']:.1f}); RAM {stream['ram_bytes']:,d} B, "
-                     f"flash {stream['flash_bytes']:,d} B; CPU at {next(iter(stream['cpu_percent_at_clock'].values()))['clock_mhz']:g} MHz: {cpu}.")
+                     f"flash {stream['flash_bytes']:,d} B; CPU at {next(iter(stream['cpu_percent_at_clock'].values()))['clock_mhz']:g} MHz: {cpu}"
+                     + _instructions(stream) + ".")
     return lines
+
+
+def _instructions(stream: dict) -> str:
+    """'; Cortex-M4 N instructions per ECG second (M the front end)', where the stream ran on that core."""
+    total = stream.get("instructions_per_ecg_second", {}).get("cortex_m4")
+    front = stream.get("front_end_instructions_per_ecg_second", {}).get("cortex_m4")
+    if total is None:
+        return ""
+    return f"; Cortex-M4 {total:,d} instructions per ECG second" + (f" ({front:,d} of them the front end)" if front else "")
 
 
 def replace_block(text: str, block: str, where: str) -> str:

@@ -76,6 +76,22 @@ int main(int argc, char **argv)
 }}
 """
 
+# For the front end's own cost: a classifier that does nothing (class 0, zero logits), linked in
+# place of the model; the front end does not depend on the class, so (run with it - skip) counts the
+# band-pass, the detector, the RR features and the beat window alone.
+STUB_MODEL = """\
+#include <string.h>
+#include "{p}_model.h"
+
+int {p}_classify(const int8_t beat[{P}_BEAT_LEN], const int8_t rr[], int8_t logits[{P}_N_CLASSES])
+{{
+    (void)beat;
+    (void)rr;
+    memset(logits, 0, {P}_N_CLASSES);
+    return 0;
+}}
+"""
+
 # For `size`: the front end's state as a static object, as firmware would hold it.
 RAM_OBJECT = """\
 #include "{p}_stream.h"

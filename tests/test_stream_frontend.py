@@ -417,6 +417,28 @@ def test_stream_command_schema(exported, synth_dir, tmp_path):
     assert res.exit_code == 1 and "already exists" in res.output and res.output.count("\n") == 1
 
 
+def test_cross_rows_count_the_front_end_apart_from_the_classifier(exported, synth_dir, tmp_path):
+    """Under qemu the stream is counted twice, with the model and with a do-nothing classifier in its
+    place: the front end alone is less than the whole, and the beats are still the host's."""
+    from edgeecg.bench.cross import PLATFORMS
+    from edgeecg.stream.run import stream_command
+
+    runnable = [p.name for p in PLATFORMS if p.kind != "xtensa" and p.missing() is None]
+    if not runnable:
+        pytest.skip("no cross compiler and qemu here")
+    d, _ = exported
+    out = tmp_path / "s"
+    res = CliRunner().invoke(stream_command, [str(d / "run"), "--target", str(d / "roomy.toml"), "--records", "s1",
+                                              "--data", str(synth_dir), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    r = json.loads((out / "stream.json").read_text())
+    assert set(r["front_end_instructions_per_ecg_second"]) == set(r["instructions_per_ecg_second"]) != set()
+    for key, total in r["instructions_per_ecg_second"].items():
+        assert r["cross"]["platforms"][key]["bit_exact_vs_host"] is True
+        assert 0 < r["front_end_instructions_per_ecg_second"][key] < total
+    assert "of them the front end" in (out / "stream.md").read_text()
+
+
 @needs_cc
 def test_stream_command_runs_a_record_at_its_own_rate(exported, synth_dir, tmp_path):
     """s4 is sampled at 250 Hz, the target at 360 Hz: the front end is generated for 250 Hz (C == twin),

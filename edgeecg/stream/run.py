@@ -281,6 +281,7 @@ def stream_records(run_dir, target, data_dir, records=None, cross_platforms=True
                     f"S Se {rep['per_class']['S']['se']:6.2f} V Se {rep['per_class']['V']['se']:6.2f}, "
                     f"C == Python: {exact}")
         cross = {"ram_bytes": None, "flash_bytes": None, "state_bytes": None, "instructions_per_ecg_second": {},
+                 "front_end_instructions_per_ecg_second": {},
                  "cross": {"skipped": {cross_key(p.name): "--no-cross" for p in PLATFORMS}, "platforms": {}}}
         if cross_platforms and first_adc is not None:
             t0 = time.perf_counter()
@@ -378,12 +379,14 @@ def measure_cross(export: Path, prefix: str, spec: FrontEndSpec, adc: np.ndarray
     secs = len(adc) / spec.adc_hz
     host_beats, _, _ = stream_c.run_host(host_exe, adc, spec.n_classes)
     out = {"ram_bytes": None, "flash_bytes": None, "state_bytes": None, "instructions_per_ecg_second": {},
-           "cpu_percent_at_clock": {}, "cross": {"ecg_seconds": round(secs, 1), "skipped": {}, "platforms": {}}}
+           "front_end_instructions_per_ecg_second": {}, "cpu_percent_at_clock": {},
+           "cross": {"ecg_seconds": round(secs, 1), "skipped": {}, "platforms": {}}}
     with tempfile.TemporaryDirectory(prefix="edgeecg-stream-cross-") as tmp:
         d = Path(tmp)
         srcs = stream_c.sources(export, prefix)
         (d / "main.c").write_text(stream_c.HARNESS.format(p=prefix))
         (d / "ram.c").write_text(stream_c.RAM_OBJECT.format(p=prefix))
+        (d / "stub_model.c").write_text(stream_c.STUB_MODEL.format(p=prefix, P=prefix.upper()))
         (d / "adc.bin").write_bytes(np.ascontiguousarray(adc, dtype="<i2").tobytes())
         plugin = None
         for plat in cross.PLATFORMS:
@@ -403,15 +406,18 @@ def measure_cross(export: Path, prefix: str, spec: FrontEndSpec, adc: np.ndarray
                     obj = d / f"{plat.name}_{src.stem}.c"
                     obj.write_text(Path(src).read_text())
                     sizes[src.stem] = cross.object_sizes(plat.cc, plat.size_tool, flags, obj)
-                elf = d / f"{plat.name}.elf"
+                elf, stub_elf = d / f"{plat.name}.elf", d / f"{plat.name}_stub.elf"
                 cross._run([plat.cc, *cross.HARNESS_FLAGS, *flags, "-o", str(elf), str(d / "main.c"), *map(str, srcs)],
                            f"linking the stream harness for {plat.name}")
+                cross._run([plat.cc, *cross.HARNESS_FLAGS, *flags, "-o", str(stub_elf), str(d / "main.c"),
+                            *map(str, srcs[:-1]), str(d / "stub_model.c")],
+                           f"linking the stream harness without a classifier for {plat.name}")
                 plugin = plugin or cross.build_plugin(d)
                 counts = {}
-                for mode in ("run", "skip"):
+                for mode, exe in (("run", elf), ("skip", elf), ("front_end", stub_elf)):
                     args = ["adc.bin", f"beats_{plat.name}_{mode}.bin"] + (["skip"] if mode == "skip" else [])
                     count_file = d / f"icount_{plat.name}_{mode}.txt"
-                    cross._run(plat.command(elf, args, plugin, count_file), f"running {plat.name} under qemu",
+                    cross._run(plat.command(exe, args, plugin, count_file), f"running {plat.name} under qemu",
                                cwd=d, timeout=1800)
                     counts[mode] = int(count_file.read_text())
                 got = np.frombuffer((d / f"beats_{plat.name}_run.bin").read_bytes(),
@@ -433,9 +439,11 @@ def measure_cross(export: Path, prefix: str, spec: FrontEndSpec, adc: np.ndarray
                 "objects": {k: {"text": v[0], "data": v[1], "bss": v[2]} for k, v in sizes.items()},
             }
             out["instructions_per_ecg_second"][key] = int(round(ips))
+            out["front_end_instructions_per_ecg_second"][key] = int(round((counts["front_end"] - counts["skip"]) / secs))
             if log:
-                log(f"{key}: {ips:,.0f} instructions per ECG second, RAM {data + bss:,d} B, "
-                    f"bit-exact with the host: {out['cross']['platforms'][key]['bit_exact_vs_host']}")
+                log(f"{key}: {ips:,.0f} instructions per ECG second "
+                    f"({out['front_end_instructions_per_ecg_second'][key]:,d} of them the front end), "
+                    f"RAM {data + bss:,d} B, bit-exact with the host: {out['cross']['platforms'][key]['bit_exact_vs_host']}")
     m4 = out["cross"]["platforms"].get("cortex_m4")
     if m4:
         out["ram_bytes"], out["flash_bytes"], out["state_bytes"] = m4["ram_bytes"], m4["flash_bytes"], m4["state_bytes"]
@@ -485,12 +493,14 @@ def markdown(result: dict) -> str:
         lines += [f"Latency (R peak to output): median {lat['p50']:.3f} s, 99th percentile {lat['p99']:.3f} s, "
                   f"max {lat['max']:.3f} s.", ""]
     if result.get("instructions_per_ecg_second"):
-        lines += ["| platform | instructions / ECG second | CPU % at clock | RAM B | flash B | bit-exact |",
-                  "|---|---:|---:|---:|---:|---|"]
+        lines += ["| platform | instructions / ECG second | of them the front end | CPU % at clock | RAM B | flash B | bit-exact |",
+                  "|---|---:|---:|---:|---:|---:|---|"]
         for k, v in result["instructions_per_ecg_second"].items():
             p = result["cross"]["platforms"][k]
             cpu = result["cpu_percent_at_clock"].get(k, {})
-            lines.append(f"| {k} | {v:,d} | {cpu.get('percent', float('nan')):.3f} % at {cpu.get('clock_mhz', 0):g} MHz "
+            fe = result.get("front_end_instructions_per_ecg_second", {}).get(k)
+            lines.append(f"| {k} | {v:,d} | {f'{fe:,d}' if fe is not None else '–'} "
+                         f"| {cpu.get('percent', float('nan')):.3f} % at {cpu.get('clock_mhz', 0):g} MHz "
                          f"| {p['ram_bytes']:,d} | {p['flash_bytes']:,d} | {p['bit_exact_vs_host']} |")
         lines.append("")
     for k, why in result.get("cross", {}).get("skipped", {}).items():
