@@ -307,21 +307,24 @@ static void beat_input(prefix_stream_t *st, int64_t start, int regular)
      * modulo: a library call per beat on a 32-bit core) */
     int32_t slot0 = st->head - (int32_t)(st->n - start), j, slot;
     int32_t c[WIN];                                   /* the window centred and scaled, |c'| <= 2^(NB + 1) */
-    int64_t sum = 0, cmax = 0, v = 0, k = 0, d, dfl;
+    int32_t wmin, wmax;
+    int64_t sum = 0, cmax, v = 0, k = 0, d, dfl;
 #if PREFIX_STREAM_TEMPLATE_BEATS > 0 && PREFIX_STREAM_TEMPLATE_GATE_SUM > 0
     int64_t gate = 0;                                 /* sum |z - T| of this beat */
 #endif
     if (slot0 < 0) {
         slot0 += RING_N;
     }
+    wmin = wmax = st->ring[slot0];
     for (j = 0, slot = slot0; j < WIN; ++j, slot = slot + 1 < RING_N ? slot + 1 : 0) {
-        sum += st->ring[slot];
+        const int32_t w = st->ring[slot];
+        sum += w;
+        wmin = w < wmin ? w : wmin;
+        wmax = w > wmax ? w : wmax;
     }
-    for (j = 0, slot = slot0; j < WIN; ++j, slot = slot + 1 < RING_N ? slot + 1 : 0) {
-        const int64_t cj = (int64_t)WIN * st->ring[slot] - sum;
-        const int64_t a = cj >= 0 ? cj : -cj;
-        cmax = a > cmax ? a : cmax;
-    }
+    /* max |W w - S| over the window, at its largest or smallest sample (W wmax >= S >= W wmin) */
+    cmax = (int64_t)WIN * wmax - sum;
+    cmax = sum - (int64_t)WIN * wmin > cmax ? sum - (int64_t)WIN * wmin : cmax;
     if (cmax > 0) {
         const int shift = PREFIX_STREAM_NORM_NB - (bit_length((uint64_t)cmax) - 1);
         for (j = 0, slot = slot0; j < WIN; ++j, slot = slot + 1 < RING_N ? slot + 1 : 0) {
