@@ -41,12 +41,10 @@ static const uint8_t features[NF > 0 ? NF : 1][2] = PREFIX_STREAM_FEATURES;
 
 /* ---- integer helpers (edgeecg.stream.frontend: floor_shift, rshift_round, div_round) ---------- */
 
-static int64_t floor_shift(int64_t v, int s)             /* floor(v / 2^s), |v| < 2^63 - 2^s */
+static int64_t floor_shift(int64_t v, int s)             /* floor(v / 2^s), |v| <= 2^62 */
 {
-    if (v >= 0) {
-        return v >> s;
-    }
-    return -((-v + ((INT64_C(1) << s) - 1)) >> s);
+    /* v + 2^62 is non-negative, and 2^62 a multiple of 2^s: no branch, no shift of a negative value */
+    return ((v + (INT64_C(1) << 62)) >> s) - (INT64_C(1) << (62 - s));
 }
 
 static int64_t rshift_round(int64_t v, int s)            /* v / 2^s, half away from zero; s >= 1 */
