@@ -235,7 +235,8 @@ class CModel:
         for i, lay in enumerate(g.layers):
             if lay.weights is None:
                 continue
-            parts += ["#if defined(KERNELS_DSP)", c_array("int16_t", f"{p}_w{i}", dsp_weights(lay.weights, self.block)),
+            parts += ["#if defined(KERNELS_DSP)",          # each path's own weight layout (kernels.c: weight_t)
+                      c_array("int16_t", f"{p}_w{i}", dsp_weights(lay.weights, self.block)),
                       "#else", c_array("int8_t", f"{p}_w{i}", blocked_weights(lay.weights, self.block)), "#endif",
                       c_array("int32_t", f"{p}_z{i}", pad(self._bias_zp(lay).astype(np.int32)), per_line=8),
                       c_array("int32_t", f"{p}_m{i}", pad(lay.multiplier), per_line=8),
@@ -357,8 +358,8 @@ def read_outputs(data: bytes) -> tuple[np.ndarray, np.ndarray]:
 def kernel_build(block: int, cc: str = "cc", flags: tuple[str, ...] = (), weights_above_min: bool = True) -> str:
     """Which kernels of ``templates/kernels.c`` ``cc flags`` compiles, from the compiler's ISA macros:
     "vnni" (x86-64 with AVX-512 VNNI, VL and VBMI), "avx2" (x86-64 with AVX2), "neon" (AArch64; no
-    weight of -128), each for a block that is a multiple of 8; "dsp" (32-bit Arm with the DSP extension: Cortex-M4/M7/M33, Armv7-A) or
-    "portable" (C99 on every other core)."""
+    weight of -128), each for a block that is a multiple of 8; "dsp" (32-bit Arm with the DSP
+    extension: Cortex-M4/M7/M33, Armv7-A) or "portable" (C99 on every other core)."""
     res = subprocess.run([cc, *flags, "-dM", "-E", "-x", "c", os.devnull], capture_output=True, text=True,
                          check=False)
     macros = set(res.stdout.splitlines()) if res.returncode == 0 else set()

@@ -1,13 +1,12 @@
 /* int8 kernels: TFLite's reference arithmetic (MultiplyByQuantizedMultiplier), C99, no float.
  *
  * Every layer computes BLOCK output channels (BLOCK even) at one or two output positions at a time:
- * a convolution's neighbouring positions share every weight they load. Weights are stored as
- * (channel block, input pair, channel pair, 4 bytes): for channels c, c + 1 and inputs j, j + 1 the
- * bytes are w[c][j], w[c+1][j], w[c][j+1], w[c+1][j+1]. Bytes 0 and 2 are then channel c's pair
- * and bytes 1 and 3 channel c + 1's, which is what the Arm DSP instruction SXTB16 extracts (it
- * sign-extends bytes 0 and 2, or 1 and 3 after a rotation) for SMLAD to multiply-add with an int16
- * input pair. Layer widths are zero-padded to a multiple of BLOCK: the padding channels are
- * computed and never stored.
+ * a convolution's neighbouring positions share every weight they load (and, where a max pool of 2
+ * follows, are its pair). Weights are stored as (channel block, input pair, channel pair, 4 bytes):
+ * for channels c, c + 1 and inputs j, j + 1 the bytes are w[c][j], w[c+1][j], w[c][j+1],
+ * w[c+1][j+1], in the order the Arm DSP instruction SXTB16 splits into each channel's pair; the
+ * DSP path itself reads an int16 copy laid out for SMLAD (weight_t below). Layer widths are
+ * zero-padded to a multiple of BLOCK: the padding channels are computed and never stored.
  *
  * One portable C99 path, and target paths chosen from the compiler's ISA macros, each bit-exact
  * with it (tests run each under qemu against the numpy reference):
@@ -260,10 +259,9 @@ BLOCK_INLINE void dsp_one(const input_t *x, const int16_t *wq, int32_t n, int32_
 }
 
 BLOCK_INLINE void block_s8(const input_t *x, int32_t stride, int32_t npos, int32_t pool, const weight_t *restrict w,
-                           int32_t n,
-                     const int32_t *restrict bias_zp, const int32_t *restrict mult, const int32_t *restrict shift,
-                     int32_t count, int32_t out_zp, int32_t act_min, int32_t act_max, int8_t *restrict out,
-                     int32_t out_stride)
+                           int32_t n, const int32_t *restrict bias_zp, const int32_t *restrict mult,
+                           const int32_t *restrict shift, int32_t count, int32_t out_zp, int32_t act_min,
+                           int32_t act_max, int8_t *restrict out, int32_t out_stride)
 {
     const int32_t n_pad = (n + GROUP - 1) / GROUP * GROUP;
     int32_t q;
@@ -399,8 +397,7 @@ BLOCK_INLINE void neon_block(const input_t *x, int32_t stride, const int32_t np,
 }
 
 BLOCK_INLINE void block_s8(const input_t *x, int32_t stride, int32_t npos, int32_t pool, const weight_t *restrict w,
-                           int32_t n,
-                           const int32_t *restrict bias_zp, const int32_t *restrict mult,
+                           int32_t n, const int32_t *restrict bias_zp, const int32_t *restrict mult,
                            const int32_t *restrict shift, int32_t count, int32_t out_zp, int32_t act_min,
                            int32_t act_max, int8_t *restrict out, int32_t out_stride)
 {
@@ -513,8 +510,7 @@ static void vnni_bias(const int8_t *w, int32_t n, const int32_t *bias_zp, int32_
 }
 
 BLOCK_INLINE void block_s8(const input_t *x, int32_t stride, int32_t npos, int32_t pool, const weight_t *restrict w,
-                           int32_t n,
-                           const int32_t *restrict bias_zp, const int32_t *restrict mult,
+                           int32_t n, const int32_t *restrict bias_zp, const int32_t *restrict mult,
                            const int32_t *restrict shift, int32_t count, int32_t out_zp, int32_t act_min,
                            int32_t act_max, int8_t *restrict out, int32_t out_stride)
 {
@@ -548,10 +544,9 @@ BLOCK_INLINE void block_s8(const input_t *x, int32_t stride, int32_t npos, int32
 #else
 
 BLOCK_INLINE void block_s8(const input_t *x, int32_t stride, int32_t npos, int32_t pool, const weight_t *restrict w,
-                           int32_t n,
-                     const int32_t *restrict bias_zp, const int32_t *restrict mult, const int32_t *restrict shift,
-                     int32_t count, int32_t out_zp, int32_t act_min, int32_t act_max, int8_t *restrict out,
-                     int32_t out_stride)
+                           int32_t n, const int32_t *restrict bias_zp, const int32_t *restrict mult,
+                           const int32_t *restrict shift, int32_t count, int32_t out_zp, int32_t act_min,
+                           int32_t act_max, int8_t *restrict out, int32_t out_stride)
 {
     /* bytes (c j, c+1 j, c j+1, c+1 j+1) -> (c j, c j+1, c+1 j, c+1 j+1): one channel's pair per
      * int16 pair after widening, as pmaddwd multiplies it with (x[j], x[j + 1]) */
@@ -658,8 +653,7 @@ BLOCK_INLINE void portable_block(const input_t *x, int32_t stride, const int32_t
 }
 
 BLOCK_INLINE void block_s8(const input_t *x, int32_t stride, int32_t npos, int32_t pool, const weight_t *restrict w,
-                           int32_t n,
-                           const int32_t *restrict bias_zp, const int32_t *restrict mult,
+                           int32_t n, const int32_t *restrict bias_zp, const int32_t *restrict mult,
                            const int32_t *restrict shift, int32_t count, int32_t out_zp, int32_t act_min,
                            int32_t act_max, int8_t *restrict out, int32_t out_stride)
 {
