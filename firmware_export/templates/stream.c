@@ -304,7 +304,7 @@ static void beat_input(prefix_stream_t *st, int64_t start, int regular)
     /* start's slot: n - start <= RING_N samples back from the next one to be written (no 64-bit
      * modulo: a library call per beat on a 32-bit core) */
     int32_t slot0 = st->head - (int32_t)(st->n - start), j, slot;
-    int32_t c[WIN];                                   /* the window centred and scaled, |c'| <= 2^(NB + 1) */
+    int32_t c[WIN];         /* the window centred and scaled, |c'| <= 2^(NB + 1): 4 W bytes of stack, not state */
     int32_t wmin, wmax;
     int64_t sum = 0, cmax, v = 0, k = 0, d, dfl;
 #if PREFIX_STREAM_TEMPLATE_BEATS > 0 && PREFIX_STREAM_TEMPLATE_GATE_SUM > 0
