@@ -316,6 +316,7 @@ static void beat_input(prefix_stream_t *st, int64_t start, int regular)
     wmin = wmax = st->ring[slot0];
     for (j = 0, slot = slot0; j < WIN; ++j, slot = slot + 1 < RING_N ? slot + 1 : 0) {
         const int32_t w = st->ring[slot];
+        c[j] = w;                                     /* the window, in order: no ring index below */
         sum += w;
         wmin = w < wmin ? w : wmin;
         wmax = w > wmax ? w : wmax;
@@ -325,8 +326,8 @@ static void beat_input(prefix_stream_t *st, int64_t start, int regular)
     cmax = sum - (int64_t)WIN * wmin > cmax ? sum - (int64_t)WIN * wmin : cmax;
     if (cmax > 0) {
         const int shift = PREFIX_STREAM_NORM_NB - (bit_length((uint64_t)cmax) - 1);
-        for (j = 0, slot = slot0; j < WIN; ++j, slot = slot + 1 < RING_N ? slot + 1 : 0) {
-            c[j] = (int32_t)scaled((int64_t)WIN * st->ring[slot] - sum, shift);
+        for (j = 0; j < WIN; ++j) {
+            c[j] = (int32_t)scaled((int64_t)WIN * c[j] - sum, shift);
             v += (int64_t)c[j] * c[j];
         }
         d = (int64_t)isqrt64((uint64_t)v * PREFIX_STREAM_NORM_Q);
