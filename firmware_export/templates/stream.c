@@ -418,6 +418,7 @@ void prefix_stream_reset(prefix_stream_t *st)
     st->bq_started = 0;
     st->n = 0;
     st->head = 0;
+    st->quiet = 0;
     for (j = 0; j < NS; ++j) {
         st->u1[j] = st->u2[j] = st->v1[j] = st->v2[j] = st->e1[j] = st->e2[j] = 0;
     }
@@ -471,16 +472,22 @@ int prefix_stream_push(prefix_stream_t *st, int16_t sample, prefix_beat_t *out)
 {
     int32_t r, x[PREFIX_QRS_RATE_MAX_OUT];
     const int nx = prefix_rate_push(&st->rate, sample, x);
-    int k;
+    int k, peak, ready;
+    if (nx == 0 && st->quiet) {
+        return 0;       /* no new sample: the detector's queue and the waiting beats are as the last push left them */
+    }
     for (k = 0; k < nx; ++k) {
         st->ring[st->head] = bandpass(st, x[k]);
         st->head = st->head + 1 < RING_N ? st->head + 1 : 0;
         st->n++;
         prefix_qrs_step(&st->qrs, x[k]);    /* the detector takes the same 180 Hz sample */
     }
-    if (prefix_qrs_pop(&st->qrs, &r)) {
+    peak = prefix_qrs_pop(&st->qrs, &r);
+    if (peak) {
         /* r is the index modulo 2^31 of a sample <= n - 1, less than 2^31 samples ago */
         on_r_peak(st, st->n - ((st->n - r) & INT64_C(0x7FFFFFFF)));
     }
-    return classify_ready(st, out);
+    ready = classify_ready(st, out);
+    st->quiet = !peak && !ready;
+    return ready;
 }

@@ -148,6 +148,7 @@ typedef struct {
     /* beats waiting for their window */
     prefix_stream_pending pend[PREFIX_STREAM_PEND_N];
     int32_t pend_head, pend_count;
+    int32_t quiet;              /* the last push popped no R peak and classified no beat */
     /* the model's int8 input */
     int8_t beat_q[PREFIX_STREAM_WINDOW * PREFIX_STREAM_CHANNELS];
     prefix_stream_counters counters;
