@@ -509,77 +509,66 @@ static void vnni_bias(const int8_t *w, int32_t n, const int32_t *bias_zp, int32_
     }
 }
 
-BLOCK_INLINE void block_s8(const input_t *x, int32_t stride, int32_t npos, int32_t pool, const weight_t *restrict w,
-                           int32_t n, const int32_t *restrict bias_zp, const int32_t *restrict mult,
-                           const int32_t *restrict shift, int32_t count, int32_t out_zp, int32_t act_min,
-                           int32_t act_max, int8_t *restrict out, int32_t out_stride)
+/* x[j] .. x[j + 3] + 128 in every int32 lane (pa, pb: the two positions); vpdpbusd adds the 4
+ * products of each lane's unsigned input bytes and signed weight bytes to it, exactly (no saturation). */
+#define INPUT_STEP 4
+BLOCK_INLINE void madd_block(__m256i acc[2][BLOCK / 8], __m256i pa, __m256i pb, const int8_t *w, int32_t count)
 {
-    __m256i acc[2][BLOCK / 8];
-    int32_t i, j;
-    for (i = 0; i < BLOCK / 8; ++i) {
-        acc[0][i] = acc[1][i] = _mm256_loadu_si256((const __m256i *)(const void *)(bias_zp + 8 * i));
-    }
-#pragma GCC unroll 1
-    for (j = 0; j < n; j += 4, w += 4 * BLOCK) {
-        /* x[j] .. x[j + 3] + 128 in every int32 lane: vpdpbusd adds the 4 products of each lane's
-         * unsigned input bytes and signed weight bytes to it, exactly (no saturation) */
-        int32_t xa, xb;
-        __m256i pa, pb;
-        memcpy(&xa, x + j, sizeof xa);
-        memcpy(&xb, x + (npos > 1 ? stride : 0) + j, sizeof xb);
-        pa = _mm256_set1_epi32(xa);
-        pb = _mm256_set1_epi32(xb);
+    int32_t i;
 #pragma GCC unroll 4
-        for (i = 0; i < BLOCK / 8; ++i) {
-            if (8 * i < count) {
-                const __m256i w8 = vnni_weights(w, i);
-                acc[0][i] = _mm256_dpbusd_epi32(acc[0][i], pa, w8);
-                acc[1][i] = _mm256_dpbusd_epi32(acc[1][i], pb, w8);
-            }
+    for (i = 0; i < BLOCK / 8; ++i) {
+        if (8 * i < count) {
+            const __m256i w8 = vnni_weights(w, i);
+            acc[0][i] = _mm256_dpbusd_epi32(acc[0][i], pa, w8);
+            acc[1][i] = _mm256_dpbusd_epi32(acc[1][i], pb, w8);
         }
     }
-    store_block(acc, npos, pool, mult, shift, count, out_zp, act_min, act_max, out, out_stride);
 }
 
 #else
 
+/* x[j], x[j + 1] as the two int16 halves of every int32 lane; pmaddwd then gives
+ * x[j] * w[b][j] + x[j + 1] * w[b][j + 1] for 8 channels b, exactly (|product| <= 2^14). The weight
+ * bytes (c j, c+1 j, c j+1, c+1 j+1) are reordered to (c j, c j+1, c+1 j, c+1 j+1): one channel's
+ * pair per int16 pair after widening. */
+#define INPUT_STEP 2
+BLOCK_INLINE void madd_block(__m256i acc[2][BLOCK / 8], __m256i pa, __m256i pb, const int8_t *w, int32_t count)
+{
+    const __m128i order = _mm_setr_epi8(0, 2, 1, 3, 4, 6, 5, 7, 8, 10, 9, 11, 12, 14, 13, 15);
+    int32_t i;
+#pragma GCC unroll 4
+    for (i = 0; i < BLOCK / 8; ++i) {
+        if (8 * i < count) {
+            const __m128i w8 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)(w + 16 * i)), order);
+            const __m256i w16 = _mm256_cvtepi8_epi16(w8);
+            acc[0][i] = _mm256_add_epi32(acc[0][i], _mm256_madd_epi16(pa, w16));
+            acc[1][i] = _mm256_add_epi32(acc[1][i], _mm256_madd_epi16(pb, w16));
+        }
+    }
+}
+
+#endif /* KERNELS_VNNI */
+
+/* Both positions' INPUT_STEP inputs, broadcast to every lane, multiply-added with 8 channels at a time. */
 BLOCK_INLINE void block_s8(const input_t *x, int32_t stride, int32_t npos, int32_t pool, const weight_t *restrict w,
                            int32_t n, const int32_t *restrict bias_zp, const int32_t *restrict mult,
                            const int32_t *restrict shift, int32_t count, int32_t out_zp, int32_t act_min,
                            int32_t act_max, int8_t *restrict out, int32_t out_stride)
 {
-    /* bytes (c j, c+1 j, c j+1, c+1 j+1) -> (c j, c j+1, c+1 j, c+1 j+1): one channel's pair per
-     * int16 pair after widening, as pmaddwd multiplies it with (x[j], x[j + 1]) */
-    const __m128i order = _mm_setr_epi8(0, 2, 1, 3, 4, 6, 5, 7, 8, 10, 9, 11, 12, 14, 13, 15);
     __m256i acc[2][BLOCK / 8];
     int32_t i, j;
     for (i = 0; i < BLOCK / 8; ++i) {
         acc[0][i] = acc[1][i] = _mm256_loadu_si256((const __m256i *)(const void *)(bias_zp + 8 * i));
     }
 #pragma GCC unroll 1
-    for (j = 0; j < n; j += 2, w += 2 * BLOCK) {
-        /* x[j], x[j + 1] as the two int16 halves of every int32 lane; pmaddwd then gives
-         * x[j] * w[b][j] + x[j + 1] * w[b][j + 1] for 8 channels b, exactly (|product| <= 2^14) */
-        int32_t xa, xb;
-        __m256i pa, pb;
+    for (j = 0; j < n; j += INPUT_STEP, w += INPUT_STEP * BLOCK) {
+        int32_t xa, xb;                                 /* the inputs' 4 bytes: 4 uint8 or 2 int16 */
         memcpy(&xa, x + j, sizeof xa);
         memcpy(&xb, x + (npos > 1 ? stride : 0) + j, sizeof xb);
-        pa = _mm256_set1_epi32(xa);
-        pb = _mm256_set1_epi32(xb);
-#pragma GCC unroll 4
-        for (i = 0; i < BLOCK / 8; ++i) {
-            if (8 * i < count) {
-                const __m128i w8 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)(w + 16 * i)), order);
-                const __m256i w16 = _mm256_cvtepi8_epi16(w8);
-                acc[0][i] = _mm256_add_epi32(acc[0][i], _mm256_madd_epi16(pa, w16));
-                acc[1][i] = _mm256_add_epi32(acc[1][i], _mm256_madd_epi16(pb, w16));
-            }
-        }
+        madd_block(acc, _mm256_set1_epi32(xa), _mm256_set1_epi32(xb), w, count);
     }
     store_block(acc, npos, pool, mult, shift, count, out_zp, act_min, act_max, out, out_stride);
 }
-
-#endif /* KERNELS_VNNI */
 
 #else /* portable */
 
