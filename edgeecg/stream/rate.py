@@ -113,9 +113,9 @@ class RateConverter:
     def convert(self, adc) -> np.ndarray:
         """A whole record of int16 ADC samples to ``x`` at 180 Hz (int64; the same values, one by one,
         as :class:`RateStream`). Bad input is a one-line :class:`EdgeECGError`."""
-        x = check_adc(adc)
         if self.is_block:
-            return decimate(x, self.down) >> self.shift
+            return decimate(adc, self.down) >> self.shift      # decimate checks the samples
+        x = check_adc(adc)
         n = len(x)
         if not n:
             return np.zeros(0, np.int64)
