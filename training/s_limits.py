@@ -8,7 +8,7 @@
    (250-60 ms and 160-40 ms before the R peak) of the beat against the patient's template, taken
    from the model's own inputs (the beat and the beat minus the template, z-scored): mean
    |beat - template|, the correlation of beat and template, and the log ratio of their energies there.
-   The form of the screen is ``rr_screen.py``'s; the result is in training/README.md.
+   The screen is ``rr_screen.py``'s (its ``screen``); the result is in training/README.md.
 
     python training/s_limits.py --data ../shared/data/mitdb --cv runs/cv-hybrid     (about 3 min on 2 cores)
 """
@@ -19,17 +19,15 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.model_selection import StratifiedGroupKFold
 
 from edgeecg.config import load_config
 from edgeecg.data.cache import load_pool
 from edgeecg.data.sources import database_of, source_patients
+from rr_screen import patient_folds, screen     # beside this script: the same tree screen
 
 WINDOWS_MS = {"p": (250, 60), "pq": (160, 40)}      # before the R peak
 SETS = {"rr": [], "+p |diff|": ["p_absdiff"], "+p corr": ["p_corr"],
         "+p all": ["p_absdiff", "p_corr", "p_energy"], "+pq all": ["pq_absdiff", "pq_corr", "pq_energy"]}
-WATCH = ("svdb/865", "svdb/822")
 
 
 def where_s_goes(cv_run: Path) -> None:
@@ -74,24 +72,10 @@ def main() -> None:
     db = np.array([database_of(r) for r in beats.record])
     sv = beats.y <= 1                                   # N and S beats only
     ys, gs, dbs = beats.y[sv], beats.record[sv], db[sv]
-    folds = list(StratifiedGroupKFold(5, shuffle=True, random_state=0).split(np.zeros(len(ys)), ys, gs))
+    folds = patient_folds(ys, gs)
     for label, cols in SETS.items():
         xs = np.concatenate([beats.rr[sv]] + [feats[c][sv][:, None] for c in cols], axis=1)
-        pred = np.zeros(len(ys), int)
-        for train, test in folds:
-            w = np.where(ys[train] == 1, (ys[train] == 0).sum() / (ys[train] == 1).sum(), 1.0) ** 0.5
-            model = HistGradientBoostingClassifier(max_iter=200, max_leaf_nodes=15, random_state=0)
-            pred[test] = model.fit(xs[train], ys[train], sample_weight=w).predict(xs[test])
-        cells = []
-        for d in dict.fromkeys(dbs):
-            m = dbs == d
-            tp = int(((pred == 1) & (ys == 1) & m).sum())
-            cells.append(f"{d} S Se {100 * tp / ((ys == 1) & m).sum():5.1f} +P "
-                         f"{100 * tp / max(((pred == 1) & m).sum(), 1):5.1f} false S {((pred == 1) & (ys == 0) & m).sum():6d}")
-        watch = ", ".join(f"{r} {((pred == 1) & (ys == 1) & (gs == r)).sum()}/{((ys == 1) & (gs == r)).sum()}"
-                          for r in WATCH)
-        print(f"{label:10s} " + " | ".join(cells) + f" | S found: {watch}", flush=True)
-
+        print(f"{label:10s} " + screen(xs, ys, gs, dbs, folds), flush=True)
 
 if __name__ == "__main__":
     main()
