@@ -124,6 +124,7 @@ def defines(spec: FrontEndSpec) -> dict[str, str]:
         "TEMPLATE_GATE_SUM": _i64(spec.template_gate_sum),
         "NORM_Q": str(spec.norm_q), "NORM_S": str(spec.norm_s), "NORM_NB": str(spec.norm_nb),
         "NORM_R": str(spec.norm_r), "STD_FLOOR": _i64(spec.std_floor),
+        "NORM_S_SHIFT": str(spec.norm_s.bit_length() - 1 if spec.norm_s & (spec.norm_s - 1) == 0 else -1),
         "GRID": str(int(grid is not None)),
         "GRID_M": _i64(grid.m if grid else 0), "GRID_SH": str(grid.sh if grid else 1),
         "GRID_VMAX": _i64(grid.vmax if grid else 0),

@@ -105,6 +105,7 @@ static void declare(prefix_qrs_state *st, prefix_qrs_peak *pk)
     st->last = pk->t;
     st->last_slope = pk->slope;
     st->sb_idle = 0;
+    st->wake = INT64_MIN;
     pk->qrs = 1;
     /* Every peak is declared at most once and at most FIFO_N peaks are alive, so no more than
        FIFO_N beats can be waiting here: OUT_N = 2 FIFO_N never fills. */
@@ -134,6 +135,7 @@ static void on_peak(prefix_qrs_state *st, const prefix_qrs_peak *pk)
     st->fifo_count++;
     st->sb_idle = 0;
     st->learn_idle = 0;
+    st->wake = INT64_MIN;
     if (!st->learning) {
         classify(st, &st->fifo[(st->fifo_head + st->fifo_count - 1) % FIFO_N]);
     }
@@ -198,6 +200,7 @@ static void learn(prefix_qrs_state *st, int64_t tau)
     st->rsum = PREFIX_QRS_RR_INIT * N_AVG;
     st->have_last = 0;
     st->sb_idle = 0;
+    st->wake = INT64_MIN;
     for (k = 0; k < st->fifo_count; ++k) {
         prefix_qrs_peak *pk = &st->fifo[(st->fifo_head + k) % FIFO_N];
         if (tau - pk->t <= PREFIX_QRS_LEARN_N) {
@@ -207,6 +210,10 @@ static void learn(prefix_qrs_state *st, int64_t tau)
     }
 }
 
+/* Once a sample: search-back, relearning and the lost-rhythm restart. Not learning, nothing here can
+ * happen before tau = last + 1 + min(search-back interval, LOST_N) (LOST_N alone after an idle
+ * search-back), and those change only where wake is reset (declare, on_peak, learn): the C keeps that
+ * tau (wake) and returns at once before it; the twin evaluates every sample, with the same result. */
 static void tick(prefix_qrs_state *st, int64_t tau)
 {
     int32_t top1, top2;
@@ -214,6 +221,9 @@ static void tick(prefix_qrs_state *st, int64_t tau)
         if (!st->learn_idle && tau - st->learn_start >= PREFIX_QRS_LEARN_N) {
             learn(st, tau);
         }
+        return;
+    }
+    if (tau < st->wake) {
         return;
     }
     while (!st->sb_idle && tau - st->last > sb_interval(st)) {
@@ -233,13 +243,17 @@ static void tick(prefix_qrs_state *st, int64_t tau)
         st->learn_start = tau - PREFIX_QRS_LEARN_N;
         learn(st, tau);
     }
+    if (!st->learning) {
+        const int64_t sbi = sb_interval(st);
+        st->wake = st->last + 1 + (!st->sb_idle && sbi < PREFIX_QRS_LOST_N ? sbi : PREFIX_QRS_LOST_N);
+    }
 }
 
 /* ---- signal path ---------------------------------------------------------------------------- */
 
 void prefix_qrs_step(prefix_qrs_state *st, int32_t x)
 {
-    int32_t k, mid, h, g, d, a, f, r, cs, j, v, ok;
+    int32_t k, mid, h, g, d, a, f, r, j, v, ok;
     int64_t i, tau;
     if (st->n == 0) {                               /* the steady state of the first sample */
         for (k = 0; k < LP_N; ++k) {
@@ -295,18 +309,20 @@ void prefix_qrs_step(prefix_qrs_state *st, int32_t x)
     f = st->fsum;
     /* rings of the last 2 W + 1 samples */
     r = st->rpos;
-    st->fr[r] = f;
+    st->fr[r] = st->fr[r + RING_N] = f;
     st->ar[r] = a;
     st->gr[r] = g;
     st->rpos = r + 1 < RING_N ? r + 1 : 0;
     i = st->n++;
     tau = i - W;
     if (tau >= 0) {
-        cs = ring_back(r, W);                       /* the slot of the candidate c = tau */
-        v = st->fr[cs];
+        /* the candidate c = tau and the W samples on each side, in order without a ring index: the
+           newest sample is fr[r + RING_N] */
+        const int32_t *fc = &st->fr[r + RING_N - W];
+        v = *fc;
         ok = v > 0;
         for (j = 1; ok && j <= W; ++j) {
-            ok = st->fr[ring_back(cs, j)] < v && st->fr[cs + j < RING_N ? cs + j : cs + j - RING_N] <= v;
+            ok = fc[-j] < v && fc[j] <= v;
         }
         if (ok) {
             prefix_qrs_peak pk;
@@ -409,7 +425,7 @@ void prefix_qrs_reset(prefix_qrs_state *st)
     }
     st->apos = st->fsum = 0;
     for (k = 0; k < RING_N; ++k) {
-        st->fr[k] = st->ar[k] = st->gr[k] = 0;
+        st->fr[k] = st->fr[k + RING_N] = st->ar[k] = st->gr[k] = 0;
     }
     st->rpos = 0;
     st->prev = -1;
@@ -429,6 +445,7 @@ void prefix_qrs_reset(prefix_qrs_state *st)
     st->last_slope = 0;
     st->learning = 1;
     st->have_last = st->sb_idle = st->learn_idle = 0;
+    st->wake = INT64_MIN;
     for (k = 0; k < OUT_N; ++k) {
         st->out[k] = 0;
     }

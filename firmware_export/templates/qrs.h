@@ -95,7 +95,8 @@ typedef struct {
     int32_t hh[4];                                  /* h[i-1] .. h[i-4] */
     int32_t ab[PREFIX_QRS_MWI_N];
     int32_t apos, fsum;
-    int32_t fr[PREFIX_QRS_RING_N], ar[PREFIX_QRS_RING_N], gr[PREFIX_QRS_RING_N];
+    int32_t fr[2 * PREFIX_QRS_RING_N];              /* f of slot k at k and k + RING_N: any 2 W + 1 in a row */
+    int32_t ar[PREFIX_QRS_RING_N], gr[PREFIX_QRS_RING_N];
     int32_t rpos;
     int64_t prev;                                   /* the previous MWI peak */
     /* decisions */
@@ -106,6 +107,7 @@ typedef struct {
     int32_t rsum, qpos, npos, rrpos;
     int64_t last, learn_start;
     int32_t last_slope, learning, have_last, sb_idle, learn_idle;
+    int64_t wake;                                   /* not learning: tick has nothing to do before this tau */
     /* beats confirmed, not yet returned */
     int64_t out[PREFIX_QRS_OUT_N];
     int32_t out_head, out_count;

@@ -53,6 +53,14 @@ static int64_t rshift_round(int64_t v, int s)            /* v / 2^s, half away f
     return v >= 0 ? (v + half) >> s : -((-v + half) >> s);
 }
 
+/* rshift_round(v, s) where the result fits int32, without a branch: floor((v + 2^(s-1) - [v < 0]) / 2^s),
+ * the same integer for every v (|v| < 2^61), computed on the non-negative v + 2^62. */
+static inline int32_t rshift_round_to32(int64_t v, int s)
+{
+    const int64_t biased = v + (INT64_C(1) << 62) + (INT64_C(1) << (s - 1)) - (v < 0);
+    return (int32_t)((biased >> s) - (INT64_C(1) << (62 - s)));
+}
+
 static int64_t div_round(int64_t a, int64_t b)           /* a / b, half away from zero; b > 0 */
 {
     return a >= 0 ? (a + b / 2) / b : -((-a + b / 2) / b);
@@ -95,13 +103,14 @@ static inline int8_t requant(int64_t v, int64_t m, int sh, int32_t zp, int64_t v
 }
 
 /* requant() of an int32 value where vmax and m are below 2^31 (the beat input's, as the generator
- * designs them): one 32 x 32 -> 64 multiply of the magnitude, the rounding of rshift_round. */
-static inline int8_t requant32(int32_t v, uint32_t m, int sh, int32_t zp, int32_t vmax)
+ * designs them): one 32 x 32 -> 64 multiply of the magnitude, the rounding of rshift_round. |v| m <
+ * 2^62 cannot overflow, and from |v| = vmax on q is clipped anyway (Requant), so the clamp to vmax
+ * changes nothing here and is left out. */
+static inline int8_t requant32(int32_t v, uint32_t m, int sh, int32_t zp)
 {
-    const int32_t c = v > vmax ? vmax : (v < -vmax ? -vmax : v);
-    const uint32_t a = c >= 0 ? (uint32_t)c : 0u - (uint32_t)c;
-    const int32_t r = (int32_t)(((uint64_t)a * m + ((uint64_t)1 << (sh - 1))) >> sh);
-    const int32_t q = zp + (c >= 0 ? r : -r);
+    const uint32_t a = v >= 0 ? (uint32_t)v : 0u - (uint32_t)v;
+    const uint32_t r = (uint32_t)(((uint64_t)a * m + ((uint64_t)1 << (sh - 1))) >> sh);   /* <= 2^31 m / 2^sh */
+    const int32_t q = zp + (v >= 0 ? (int32_t)r : -(int32_t)r);
     return (int8_t)(q > 127 ? 127 : (q < -128 ? -128 : q));
 }
 
@@ -122,37 +131,45 @@ static uint32_t count_up(uint32_t c)
 static void bandpass_start(prefix_stream_t *st, int32_t u)
 {
     int j;
+    st->y[0][0] = st->y[0][1] = u;
     for (j = 0; j < NS; ++j) {
         const int64_t ext = (int64_t)u * sections[j][5];
         const int32_t v = (int32_t)floor_shift(ext, CF);
-        st->u1[j] = st->u2[j] = u;
-        st->v1[j] = st->v2[j] = v;
-        st->e1[j] = st->e2[j] = (int32_t)(ext - (int64_t)v * (INT64_C(1) << CF));
+        st->y[j + 1][0] = st->y[j + 1][1] = v;
+        st->e[j][0] = st->e[j][1] = (int32_t)(ext - (int64_t)v * (INT64_C(1) << CF));
         u = v;
     }
     st->bq_started = 1;
 }
 
+/* The twin's sections keep their input history u1, u2 apart; a section's input is the previous one's
+ * output, so here the history of each signal is kept once (y) and read once per sample. */
 static int32_t bandpass(prefix_stream_t *st, int32_t x)
 {
-    int32_t u = x * (1 << G);
+    int32_t u = x * (1 << G), u1, u2;
     int j;
     if (!st->bq_started) {
         bandpass_start(st, u);
     }
+    u1 = st->y[0][0];
+    u2 = st->y[0][1];
+    st->y[0][0] = u;
+    st->y[0][1] = u1;
     for (j = 0; j < NS; ++j) {
         const int32_t *s = sections[j];
-        const int64_t fb = floor_shift((int64_t)s[3] * st->e1[j] + (int64_t)s[4] * st->e2[j], CF);
-        const int64_t acc = (int64_t)s[0] * u + (int64_t)s[1] * st->u1[j] + (int64_t)s[2] * st->u2[j]
-                            - (int64_t)s[3] * st->v1[j] - (int64_t)s[4] * st->v2[j] - fb;
+        int32_t *y = st->y[j + 1], *e = st->e[j];
+        const int32_t v1 = y[0], v2 = y[1], e1 = e[0];
+        const int64_t fb = floor_shift((int64_t)s[3] * e1 + (int64_t)s[4] * e[1], CF);
+        const int64_t acc = (int64_t)s[0] * u + (int64_t)s[1] * u1 + (int64_t)s[2] * u2
+                            - (int64_t)s[3] * v1 - (int64_t)s[4] * v2 - fb;
         const int32_t v = (int32_t)floor_shift(acc, CF);
-        st->u2[j] = st->u1[j];
-        st->u1[j] = u;
-        st->v2[j] = st->v1[j];
-        st->v1[j] = v;
-        st->e2[j] = st->e1[j];
-        st->e1[j] = (int32_t)(acc - (int64_t)v * (INT64_C(1) << CF));
+        y[0] = v;
+        y[1] = v1;
+        e[0] = (int32_t)(acc - (int64_t)v * (INT64_C(1) << CF));
+        e[1] = e1;
         u = v;
+        u1 = v1;
+        u2 = v2;
     }
     return u;
 }
@@ -271,18 +288,13 @@ static void on_r_peak(prefix_stream_t *st, int64_t r)
 
 /* ---- the beat window -------------------------------------------------------------------------- */
 
-static int64_t scaled(int64_t c, int shift)              /* c * 2^shift, or rshift_round for shift < 0 */
-{
-    return shift >= 0 ? c * (INT64_C(1) << shift) : rshift_round(c, -shift);
-}
-
 static int8_t to_int8(int32_t v)                         /* a Q24 value (|v| < 2^29) to the model's beat input */
 {
 #if PREFIX_STREAM_GRID
     v = requant(v, PREFIX_STREAM_GRID_M, PREFIX_STREAM_GRID_SH, 0, PREFIX_STREAM_GRID_VMAX);
 #endif
-#if PREFIX_STREAM_BEAT_VMAX <= INT32_MAX && PREFIX_STREAM_BEAT_M <= INT32_MAX
-    return requant32(v, PREFIX_STREAM_BEAT_M, PREFIX_STREAM_BEAT_SH, PREFIX_STREAM_BEAT_ZP, PREFIX_STREAM_BEAT_VMAX);
+#if PREFIX_STREAM_BEAT_M <= INT32_MAX && PREFIX_STREAM_BEAT_SH >= 32     /* r = |v| m / 2^sh < 2^31 */
+    return requant32(v, PREFIX_STREAM_BEAT_M, PREFIX_STREAM_BEAT_SH, PREFIX_STREAM_BEAT_ZP);
 #else
     return requant(v, PREFIX_STREAM_BEAT_M, PREFIX_STREAM_BEAT_SH, PREFIX_STREAM_BEAT_ZP, PREFIX_STREAM_BEAT_VMAX);
 #endif
@@ -292,44 +304,100 @@ static int8_t to_int8(int32_t v)                         /* a Q24 value (|v| < 2
 #error "the scaled window samples (|c'| <= 2^(NORM_NB + 1)) must fit int32"
 #endif
 
-/* The Q24 z-score of one window sample from its scaled centred value c' = scaled(W w - S, shift)
- * and k = NORM_S * rcp (0 for a flat window) (edgeecg.stream.frontend.window_z); |z| < 2^28. */
-static int32_t z_score(int32_t c, int64_t k)
+/* The Q24 z-score of one window sample, rshift_round(c' NORM_S rcp, NORM_R - 24), from its scaled centred
+ * value c' and rcp = floor(2^NORM_R / D) (0 for a flat window) (edgeecg.stream.frontend.window_z).
+ * D >= 2^NORM_NB, so rcp <= 2^(NORM_R - NORM_NB); where that is below 2^31 and NORM_S is a power of two
+ * (W = 128: 2^30 and 16), the product is one 32 x 32 -> 64 multiply and NORM_S joins the shift, exactly. */
+#define Z_SHIFT (PREFIX_STREAM_NORM_R - PREFIX_STREAM_Z_FRAC)
+#if PREFIX_STREAM_NORM_R - PREFIX_STREAM_NORM_NB <= 30 && PREFIX_STREAM_NORM_S_SHIFT >= 0 && \
+    Z_SHIFT - PREFIX_STREAM_NORM_S_SHIFT >= 1
+typedef int32_t rcp_t;
+static int32_t z_score(int32_t c, rcp_t rcp)
 {
-    return (int32_t)rshift_round((int64_t)c * k, PREFIX_STREAM_NORM_R - PREFIX_STREAM_Z_FRAC);
+    int64_t p;
+#if defined(__thumb2__) || (defined(__arm__) && !defined(__thumb__))
+    /* one SMULL: GCC hoists the widening of the loop-invariant rcp and then multiplies 64 x 64 */
+    int32_t lo, hi;
+    __asm__("smull %0, %1, %2, %3" : "=&r"(lo), "=&r"(hi) : "r"(c), "r"(rcp));
+    p = (int64_t)(((uint64_t)(uint32_t)hi << 32) | (uint32_t)lo);
+#else
+    p = (int64_t)c * rcp;
+#endif
+    return rshift_round_to32(p, Z_SHIFT - PREFIX_STREAM_NORM_S_SHIFT);
+}
+#else
+typedef int64_t rcp_t;
+static int32_t z_score(int32_t c, rcp_t rcp)
+{
+    return (int32_t)rshift_round((int64_t)c * (PREFIX_STREAM_NORM_S * rcp), Z_SHIFT);
+}
+#endif
+
+/* c[j] = scaled(W w_j - S, shift): max |c'| in [2^NB, 2^(NB + 1)]; returns sum c'^2 (< 2^62 / Q). */
+static int64_t scale_window(int32_t *c, int64_t sum, int shift)
+{
+    int64_t v = 0;
+    int32_t j;
+    if (shift >= 0) {
+        /* max |W w - S| < 2^(NB + 1 - shift): W w - S fits int32, so 32-bit wrapping arithmetic is exact */
+        const int32_t s32 = (int32_t)(uint32_t)(uint64_t)sum;
+        for (j = 0; j < WIN; ++j) {
+            const int32_t d = (int32_t)((uint32_t)WIN * (uint32_t)c[j] - (uint32_t)s32);
+            c[j] = d * (1 << shift);
+            v += (int64_t)c[j] * c[j];
+        }
+    } else {
+        for (j = 0; j < WIN; ++j) {
+            c[j] = rshift_round_to32((int64_t)WIN * c[j] - sum, -shift);
+            v += (int64_t)c[j] * c[j];
+        }
+    }
+    return v;
+}
+
+/* c[0..n) = src[0..n), adding them to *sum and widening [*wmin, *wmax] (one pass, not a library copy) */
+static inline void copy_window(int32_t *c, const int32_t *src, int32_t n, int64_t *sum, int32_t *wmin, int32_t *wmax)
+{
+    int64_t s = *sum;
+    int32_t lo = *wmin, hi = *wmax, j;
+    for (j = 0; j < n; ++j) {
+        const int32_t w = src[j];
+        c[j] = w;
+        s += w;
+        lo = w < lo ? w : lo;
+        hi = w > hi ? w : hi;
+    }
+    *sum = s;
+    *wmin = lo;
+    *wmax = hi;
 }
 
 static void beat_input(prefix_stream_t *st, int64_t start, int regular)
 {
     /* start's slot: n - start <= RING_N samples back from the next one to be written (no 64-bit
      * modulo: a library call per beat on a 32-bit core) */
-    int32_t slot0 = st->head - (int32_t)(st->n - start), j, slot;
+    int32_t slot0 = st->head - (int32_t)(st->n - start), j, first;
     int32_t c[WIN];         /* the window centred and scaled, |c'| <= 2^(NB + 1): 4 W bytes of stack, not state */
     int32_t wmin, wmax;
-    int64_t sum = 0, cmax, v = 0, k = 0, d, dfl;
+    int64_t sum = 0, cmax, d, dfl;
+    rcp_t rcp = 0;
 #if PREFIX_STREAM_TEMPLATE_BEATS > 0 && PREFIX_STREAM_TEMPLATE_GATE_SUM > 0
     int64_t gate = 0;                                 /* sum |z - T| of this beat */
 #endif
     if (slot0 < 0) {
         slot0 += RING_N;
     }
+    /* the window, in order (no ring index below): the ring's tail from slot0, then its head */
+    first = RING_N - slot0 < WIN ? RING_N - slot0 : WIN;
     wmin = wmax = st->ring[slot0];
-    for (j = 0, slot = slot0; j < WIN; ++j, slot = slot + 1 < RING_N ? slot + 1 : 0) {
-        const int32_t w = st->ring[slot];
-        c[j] = w;                                     /* the window, in order: no ring index below */
-        sum += w;
-        wmin = w < wmin ? w : wmin;
-        wmax = w > wmax ? w : wmax;
-    }
+    copy_window(c, &st->ring[slot0], first, &sum, &wmin, &wmax);
+    copy_window(c + first, st->ring, WIN - first, &sum, &wmin, &wmax);
     /* max |W w - S| over the window, at its largest or smallest sample (W wmax >= S >= W wmin) */
     cmax = (int64_t)WIN * wmax - sum;
     cmax = sum - (int64_t)WIN * wmin > cmax ? sum - (int64_t)WIN * wmin : cmax;
     if (cmax > 0) {
         const int shift = PREFIX_STREAM_NORM_NB - (bit_length((uint64_t)cmax) - 1);
-        for (j = 0; j < WIN; ++j) {
-            c[j] = (int32_t)scaled((int64_t)WIN * c[j] - sum, shift);
-            v += (int64_t)c[j] * c[j];
-        }
+        const int64_t v = scale_window(c, sum, shift);
         d = (int64_t)isqrt64((uint64_t)v * PREFIX_STREAM_NORM_Q);
         if (shift >= 0) {
             dfl = bit_length(PREFIX_STREAM_STD_FLOOR) + shift <= 62 ? (int64_t)PREFIX_STREAM_STD_FLOOR * (INT64_C(1) << shift)
@@ -337,50 +405,50 @@ static void beat_input(prefix_stream_t *st, int64_t start, int regular)
         } else {
             dfl = rshift_round(PREFIX_STREAM_STD_FLOOR, -shift);
         }
-        k = PREFIX_STREAM_NORM_S * ((INT64_C(1) << PREFIX_STREAM_NORM_R) / (d > dfl ? d : dfl));
-    } else {
-        for (j = 0; j < WIN; ++j) {                   /* a flat window: every z-score is 0 */
-            c[j] = 0;
+        rcp = (rcp_t)((INT64_C(1) << PREFIX_STREAM_NORM_R) / (d > dfl ? d : dfl));
+    }                                                 /* else a flat window: rcp 0, every z-score 0 */
+#if PREFIX_STREAM_TEMPLATE_BEATS > 0
+    if (!st->have_template) {                         /* the first beat is the template */
+        for (j = 0; j < WIN; ++j) {
+            st->tmpl[j] = z_score(c[j], rcp);
         }
+        st->have_template = 1;
     }
+#endif
     for (j = 0; j < WIN; ++j) {
-        const int32_t z = z_score(c[j], k);
+        const int32_t z = z_score(c[j], rcp);
         int ch = 0;
+        c[j] = z;                                     /* c' is not needed again: the template update reads z */
 #if PREFIX_STREAM_BEAT_CHANNEL
         st->beat_q[j * CH + ch++] = to_int8(z);
 #endif
 #if PREFIX_STREAM_TEMPLATE_BEATS > 0
         {
-            int32_t diff;                             /* |z - T| < 2^29 */
-            if (!st->have_template) {
-                st->tmpl[j] = z;
-            }
-            diff = z - st->tmpl[j];
+            const int32_t diff = z - st->tmpl[j];     /* |z - T| < 2^29 */
             st->beat_q[j * CH + ch++] = to_int8(diff);
 #if PREFIX_STREAM_TEMPLATE_GATE_SUM > 0
             gate += diff >= 0 ? diff : -diff;        /* < 128 * 2^29: the update waits for the whole sum */
-#else
-            if (regular || PREFIX_STREAM_TEMPLATE_ALL) {
-                st->tmpl[j] += div_round32(diff, PREFIX_STREAM_TEMPLATE_BEATS);
-            }
 #endif
         }
 #endif
         (void)ch;
     }
-#if PREFIX_STREAM_TEMPLATE_BEATS > 0 && PREFIX_STREAM_TEMPLATE_GATE_SUM > 0
+#if PREFIX_STREAM_TEMPLATE_BEATS > 0
     if (regular || PREFIX_STREAM_TEMPLATE_ALL) {
+#if PREFIX_STREAM_TEMPLATE_GATE_SUM > 0
         if (gate > PREFIX_STREAM_TEMPLATE_GATE_SUM && st->tmpl_refused < PREFIX_STREAM_TEMPLATE_BEATS) {
             st->tmpl_refused++;                       /* far from the template: kept out of it */
         } else {
             st->tmpl_refused = 0;
+#else
+        {
+#endif
             for (j = 0; j < WIN; ++j) {
-                st->tmpl[j] += div_round32(z_score(c[j], k) - st->tmpl[j], PREFIX_STREAM_TEMPLATE_BEATS);
+                st->tmpl[j] += div_round32(c[j] - st->tmpl[j], PREFIX_STREAM_TEMPLATE_BEATS);
             }
         }
     }
 #endif
-    st->have_template = 1;
     (void)regular;
 }
 
@@ -420,8 +488,9 @@ void prefix_stream_reset(prefix_stream_t *st)
     st->head = 0;
     st->quiet = 0;
     for (j = 0; j < NS; ++j) {
-        st->u1[j] = st->u2[j] = st->v1[j] = st->v2[j] = st->e1[j] = st->e2[j] = 0;
+        st->y[j + 1][0] = st->y[j + 1][1] = st->e[j][0] = st->e[j][1] = 0;
     }
+    st->y[0][0] = st->y[0][1] = 0;
     for (j = 0; j < RING_N; ++j) {
         st->ring[j] = 0;
     }

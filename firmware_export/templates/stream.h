@@ -45,11 +45,13 @@
 #define PREFIX_STREAM_TEMPLATE_ALL 0
 /* > 0: a beat whose sum |z - T| (Q24) exceeds this does not update the template (16 in a row at most) */
 #define PREFIX_STREAM_TEMPLATE_GATE_SUM 0
-/* z-scores: Q * sum c'^2, s = sqrt(W Q), max |c'| in [2^NB, 2^(NB+1)], reciprocal 2^R / D */
+/* z-scores: Q * sum c'^2, s = sqrt(W Q), max |c'| in [2^NB, 2^(NB+1)], reciprocal 2^R / D;
+   S_SHIFT: log2(s), -1 if s is not a power of two */
 #define PREFIX_STREAM_NORM_Q 2
 #define PREFIX_STREAM_NORM_S 16
 #define PREFIX_STREAM_NORM_NB 26
 #define PREFIX_STREAM_NORM_R 56
+#define PREFIX_STREAM_NORM_S_SHIFT 4
 #define PREFIX_STREAM_STD_FLOOR 167772160
 /* int8 quantization: q = clip(zp + rshift_round(clamp(v, +-vmax) * m, sh)); GRID: input_step */
 #define PREFIX_STREAM_GRID 0
@@ -127,9 +129,9 @@ typedef struct {
     int32_t bq_started;
     int64_t n;                                              /* filtered samples */
     int32_t head;                                           /* n % RING_N: the ring slot written next */
-    int32_t u1[PREFIX_STREAM_N_SECTIONS], u2[PREFIX_STREAM_N_SECTIONS];
-    int32_t v1[PREFIX_STREAM_N_SECTIONS], v2[PREFIX_STREAM_N_SECTIONS];
-    int32_t e1[PREFIX_STREAM_N_SECTIONS], e2[PREFIX_STREAM_N_SECTIONS];
+    /* y[0]: the band-pass input's last two samples; y[j + 1]: section j's last two outputs (also the
+       inputs of section j + 1); e[j]: section j's last two rounding residuals */
+    int32_t y[PREFIX_STREAM_N_SECTIONS + 1][2], e[PREFIX_STREAM_N_SECTIONS][2];
     int32_t ring[PREFIX_STREAM_RING_N];                     /* filtered samples, Q(G) */
     /* RR */
     int32_t have_last, have_rr, prev;
