@@ -62,7 +62,17 @@
  * logical, and the logical one vectorizes. RoundingDivideByPOT then rounds half away from zero
  * again. Right shifts of negative int32 values are arithmetic and conversions to int32 wrap, as
  * on every compiler TFLite itself supports. Branch-free, so that a loop over a block vectorizes. */
-#if FAST_REQUANT
+#if FAST_REQUANT && defined(KERNELS_DSP)
+/* requantize() + out_zp where FAST_REQUANT holds (below), in Arm's instructions: (x * m + 2^30) >> 31 is
+ * SMMULR(2x, m), the high word of 2x m rounded, one instruction; and the zero point joins the last
+ * rounding step, (((a >> r) + 1) >> 1) + zp = ((a >> r) + 1 + 2 zp) >> 1 for every integer. */
+static int32_t requantize_zp(int32_t acc, int32_t multiplier, int32_t shift, int32_t out_zp)
+{
+    int32_t high;
+    __asm__("smmulr %0, %1, %2" : "=r"(high) : "r"(acc * 2), "r"(multiplier));
+    return (((high + (high >> 31)) >> ~shift) + (1 + 2 * out_zp)) >> 1;
+}
+#elif FAST_REQUANT
 /* The same function where the generator has checked that no multiplier needs a left shift, every
  * right shift is >= 1 and every accumulator is below 2^30 in magnitude: (x * m + 2^30) >> 31 is
  * then the high word of (2x) * m, rounded (a 32 x 32 -> 64 multiply and an add; SMMULR-like), and
@@ -90,6 +100,12 @@ static int32_t requantize(int32_t acc, int32_t multiplier, int32_t shift)
     return (high >> right) + ((high & mask) > (mask >> 1) + (high < 0) ? 1 : 0);
 }
 #endif
+#if !(FAST_REQUANT && defined(KERNELS_DSP))
+static int32_t requantize_zp(int32_t acc, int32_t multiplier, int32_t shift, int32_t out_zp)
+{
+    return requantize(acc, multiplier, shift) + out_zp;
+}
+#endif
 
 /* One accumulator to its int8 output, clamped to the activation range. */
 static int8_t requant_s8(int32_t acc, int32_t mult, int32_t shift, int32_t out_zp, int32_t act_min, int32_t act_max)
@@ -97,7 +113,7 @@ static int8_t requant_s8(int32_t acc, int32_t mult, int32_t shift, int32_t out_z
 #if defined(KERNELS_DSP)
     /* SSAT clamps to the int8 range in one instruction; the activation range is narrower only for a
      * ReLU whose zero point is above -128 (act_min), or a ReLU6 (act_max): constants where inlined */
-    int32_t v = __ssat(requantize(acc, mult, shift) + out_zp, 8);
+    int32_t v = __ssat(requantize_zp(acc, mult, shift, out_zp), 8);
     if (act_max < 127) {
         v = v > act_max ? act_max : v;
     }
@@ -106,7 +122,7 @@ static int8_t requant_s8(int32_t acc, int32_t mult, int32_t shift, int32_t out_z
     }
     return (int8_t)v;
 #else
-    const int32_t v = requantize(acc, mult, shift) + out_zp;
+    const int32_t v = requantize_zp(acc, mult, shift, out_zp);
     return (int8_t)(v < act_min ? act_min : (v > act_max ? act_max : v));
 #endif
 }
