@@ -158,7 +158,9 @@ def train(data_path, out, config_path, seed, device, epochs, random_split, force
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option("--at-last-epoch", is_flag=True,
               help="Score at the last epoch (the recipe's epoch count as it is) instead of choosing the best.")
-def cv(data_path, config_path, folds, seed, device, epochs, out, force, quiet, at_last_epoch):
+@click.option("--int8/--no-int8", default=True, show_default=True,
+              help="Also score each fold's int8 graph (integer reference = generated C) at the chosen epoch.")
+def cv(data_path, config_path, folds, seed, device, epochs, out, force, quiet, at_last_epoch, int8):
     """Patient-grouped cross-validation on the training pool (DS1 and the recipe's [[sources]]): pooled
     and per-database out-of-fold figures, false alarms per hour, and the epoch count.
 
@@ -179,7 +181,7 @@ def cv(data_path, config_path, folds, seed, device, epochs, out, force, quiet, a
         raise EdgeECGError(f"{out}: already exists (use --force to overwrite)")
     data_dir = resolve_data_dir(data_path, cv_records(cfg))
     result = cross_validate(cfg, data_dir, folds, seed, progress=not quiet and sys.stderr.isatty(),
-                            log=lambda m: click.echo(m, err=True), choose=not at_last_epoch)
+                            log=lambda m: click.echo(m, err=True), choose=not at_last_epoch, int8=int8)
     command = "edgeecg cv " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""
     report = write_cv(out, result, cfg, folds, seed, command, force)
     epoch = report["chosen_epochs"]
@@ -187,10 +189,14 @@ def cv(data_path, config_path, folds, seed, device, epochs, out, force, quiet, a
     if len(report["per_database"]) > 1:
         for db, rep in report["per_database"].items():
             click.echo("\n" + format_table(rep, f"out-of-fold, {pool_label(db)} only"))
-    for db, fa in (report.get("false_alarms") or {}).items():
-        sm = fa["summary"]
-        click.echo(f"{pool_label(db)}: false S+V calls per hour per record: median {sm['median']:.1f}, "
-                   f"90th percentile {sm['p90']:.1f}, worst {sm['max']:.1f} ({sm['worst_record']})")
+    q = report["int8"]
+    for db, rep in (q.get("per_database") or {}).items():
+        click.echo("\n" + format_table(rep, f"out-of-fold, {pool_label(db)}, int8 (integer reference = generated C)"))
+    for kind, alarms in (("float", report.get("false_alarms")), ("int8", q.get("false_alarms"))):
+        for db, fa in (alarms or {}).items():
+            sm = fa["summary"]
+            click.echo(f"{pool_label(db)}, {kind}: false S+V calls per hour per record: median {sm['median']:.1f}, "
+                       f"90th percentile {sm['p90']:.1f}, worst {sm['max']:.1f} ({sm['worst_record']})")
     if cfg.train.schedule == "constant" and not at_last_epoch:
         click.echo(f"\nchosen epochs: {epoch} (best pooled macro-F1 of {cfg.train.epochs}); a final model trained "
                    f"on the whole pool for that many epochs is what each fold was then")

@@ -8,6 +8,9 @@ epoch; the out-of-fold predictions of all records are pooled and scored like DS2
 ``constant`` learning-rate schedule the weights after epoch ``e`` do not depend on the planned
 epoch count, so the pooled curve chooses the epoch count of the final model exactly: the final
 model trained on all of DS1 for ``chosen_epochs`` is what each fold would have been at that epoch.
+At that epoch each fold's model is also quantized as ``edgeecg quantize`` ships it (calibrated on the
+fold's training beats) and its held-out patients are classified by the integer reference, which is
+bit-exact with the generated C: ``cv.json``'s ``int8`` block, the out-of-fold figures of what ships.
 """
 
 from __future__ import annotations
@@ -22,11 +25,13 @@ from edgeecg.config import Config, config_to_dict
 from edgeecg.data import PRIMARY, BeatSet, load_pool, record_hours, source_patients
 from edgeecg.errors import EdgeECGError
 from edgeecg.metrics import (
+    DELTAS,
     classification_report,
     database_masks,
     database_reports,
     false_alarms,
     per_record_report,
+    summarise,
 )
 
 
@@ -76,6 +81,8 @@ class CVResult:
     chosen_epochs: int
     hours: dict[str, float] | None = None   # hours of recording per patient (false alarms per hour)
     reports: list[dict] | None = None   # pooled classification report after each epoch (None: not yet scored)
+    int8: np.ndarray | None = None      # out-of-fold classes of each fold's shipped int8 graph at the chosen epoch
+    int8_unavailable: str | None = None  # why there are none (the model has no int8 export; --no-int8)
 
     def epoch_reports(self) -> list[dict]:
         """The pooled report after each epoch, scored once (``cross_validate`` already has them)."""
@@ -115,10 +122,15 @@ def choose_offsets(proba: np.ndarray, y: np.ndarray, grid: np.ndarray = OFFSET_G
 
 
 def cross_validate(cfg: Config, data_dir: Path, n_folds: int = 5, seed: int = 0, progress: bool = False,
-                   log=print, cache_dir: Path | None = None, choose: bool = True) -> CVResult:
+                   log=print, cache_dir: Path | None = None, choose: bool = True, int8: bool = True) -> CVResult:
     """Train one model per fold on the other folds' records; out-of-fold probabilities per epoch.
     ``choose``: score at the epoch of the best pooled macro-F1; False: at the last epoch (the recipe
-    as it is, e.g. its out-of-fold figures for another CV seed once the epoch count is fixed)."""
+    as it is, e.g. its out-of-fold figures for another CV seed once the epoch count is fixed).
+    ``int8``: also quantize each fold's model at that epoch as ``edgeecg quantize`` would (calibrated
+    on the fold's training beats) and classify its held-out patients with the integer reference,
+    which is bit-exact with the generated C: the out-of-fold figures of what ships."""
+    import copy
+
     from edgeecg.train import predict_proba, train_model
 
     pool = cv_pool(data_dir, cfg)
@@ -126,20 +138,61 @@ def cross_validate(cfg: Config, data_dir: Path, n_folds: int = 5, seed: int = 0,
     folds = record_folds(beats, n_folds, seed)
     n_epochs = cfg.train.epochs
     proba = np.zeros((n_epochs, len(beats), 5), np.float32)
+    snapshots: list[list] = []          # each fold's model after each epoch (small: kept for int8)
     for k, held_out in enumerate(folds):
         test = np.isin(beats.record, held_out)
         held = beats.subset(test)
         log(f"fold {k + 1}/{len(folds)}: held out {', '.join(held_out)} ({len(held):,d} beats: "
             + ", ".join(f"{c} {n}" for c, n in held.counts().items() if n) + ")")
+        snapshots.append([])
 
-        def keep(epoch, model, test=test, held=held):
+        def keep(epoch, model, test=test, held=held, kept=snapshots[-1]):
             proba[epoch - 1, test] = predict_proba(model, held, next(model.parameters()).device)
+            if int8:
+                kept.append(copy.deepcopy(model).cpu().eval())
 
         train_model(cfg, {"train": beats.subset(~test)}, progress=progress, on_epoch=keep)
     reports = [classification_report(beats.y, p.argmax(1)) for p in proba]
     chosen = choose_epochs([r["macro_f1"] for r in reports], cfg.train.schedule) if choose else n_epochs
-    return CVResult(folds, beats.y, beats.record, proba, chosen, reports=reports,
-                    hours=record_hours(data_dir, pool, cfg))
+    result = CVResult(folds, beats.y, beats.record, proba, chosen, reports=reports,
+                      hours=record_hours(data_dir, pool, cfg))
+    if not int8:
+        result.int8_unavailable = "not asked for (--no-int8)"
+        return result
+    from edgeecg.quantize import int8_unavailable, shipped_graph
+    from edgeecg.runtimes import Int8GraphRunner
+
+    try:
+        result.int8_unavailable = int8_unavailable(snapshots[0][chosen - 1], cfg)
+    except EdgeECGError as err:         # e.g. a window the int8 export cannot take: the float figures stand
+        result.int8_unavailable = str(err)
+    if result.int8_unavailable is None:
+        result.int8 = np.full(len(beats), -1, np.int64)
+        for k, held_out in enumerate(folds):
+            test = np.isin(beats.record, held_out)
+            log(f"fold {k + 1}/{len(folds)}: int8 graph of epoch {chosen} on the held-out patients ...")
+            graph = shipped_graph(snapshots[k][chosen - 1], cfg, {"train": beats.subset(~test)})
+            held = beats.subset(test)
+            result.int8[test] = Int8GraphRunner(graph).classify(held.x, held.rr)[1]
+    return result
+
+
+def int8_block(result: CVResult, float_pred: np.ndarray) -> dict:
+    """``cv.json``'s ``int8``: the out-of-fold figures of each fold's shipped int8 graph (pooled, per
+    database, per record, false alarms) and their differences from float, per database."""
+    if result.int8 is None:
+        return {"unavailable": result.int8_unavailable}
+    y, pred, record = result.y, result.int8, result.record
+    per_db, alarms = database_figures(y, pred, record, result.hours)
+    vs_float = {}
+    for db, m in database_masks(record).items():
+        row = summarise(y[m], pred[m], classification_report(y[m], float_pred[m]))
+        vs_float[db] = {k: row[k] for k in DELTAS} | {
+            "agreement_with_float": round(100.0 * float(np.mean(pred[m] == float_pred[m])), 3)}
+    return {"kind": "integer reference (bit-exact with the generated C), each fold's model quantized as "
+                    "`edgeecg quantize` does, calibrated on the fold's training beats",
+            "pooled": classification_report(y, pred), "per_database": per_db, "false_alarms": alarms,
+            "vs_float": vs_float, "per_record": per_record_report(y, pred, record)}
 
 
 def cv_json(result: CVResult, cfg: Config, n_folds: int, seed: int) -> dict:
@@ -163,6 +216,7 @@ def cv_json(result: CVResult, cfg: Config, n_folds: int, seed: int) -> dict:
         "logit_offsets": offsets,
         "pooled_with_offsets": adjusted,
         "per_record": per_record_report(result.y, pred, result.record),
+        "int8": int8_block(result, pred),
         "chosen_epochs": e,
         "curve": curve,
         "n_folds": n_folds, "seed": seed,
@@ -188,14 +242,27 @@ def cv_markdown(cv: dict, command: str = "") -> str:
               f"macro-F1 of the {len(cv['curve'])} epochs run).", "", head, _row("**pooled**", cv["pooled"])]
     lines += [_row(f"**{pool_label(db)} only**", rep) for db, rep in dbs.items() if len(dbs) > 1]
     lines += [_row(f"fold {i + 1}: {', '.join(f['records'])}", f["report"]) for i, f in enumerate(cv["folds"])]
+    q = cv.get("int8") or {}
+    if q.get("pooled"):
+        lines += [_row("**int8, pooled**", q["pooled"])]
+        lines += [_row(f"**int8, {pool_label(db)} only**", rep) for db, rep in q["per_database"].items() if len(dbs) > 1]
     alarms = cv.get("false_alarms") or {}
     if alarms:
         lines += ["", "False S or V calls per hour of recording, per record: median, 90th percentile, mean, "
                   "largest (record).", ""]
-        for db, fa in alarms.items():
-            sm = fa["summary"]
-            lines.append(f"- {pool_label(db)}: {sm['median']:.1f} / {sm['p90']:.1f} / {sm['mean']:.1f} / "
-                         f"{sm['max']:.1f} ({sm['worst_record']})")
+        for kind, block in (("float", alarms), ("int8", q.get("false_alarms") or {})):
+            for db, fa in block.items():
+                sm = fa["summary"]
+                lines.append(f"- {pool_label(db)}, {kind}: {sm['median']:.1f} / {sm['p90']:.1f} / {sm['mean']:.1f} / "
+                             f"{sm['max']:.1f} ({sm['worst_record']})")
+    if q.get("vs_float"):
+        lines += ["", "int8 (each fold's shipped graph; its integer reference is bit-exact with the generated C) "
+                  "minus float, pp:", ""]
+        lines += [f"- {pool_label(db)}: macro-F1 {d['delta_macro_f1']:+.2f}, S Se {d['delta_S_se']:+.2f}, "
+                  f"V Se {d['delta_V_se']:+.2f}; same class as float on {d['agreement_with_float']:.2f} % of beats"
+                  for db, d in q["vs_float"].items()]
+    elif q.get("unavailable"):
+        lines += ["", f"No int8 figures: {q['unavailable']}."]
     per_hour = {r: v for fa in alarms.values() for r, v in fa["per_record"].items()}
     lines += ["", "Per record (held out in its fold): S and V beats found / held, predicted, and false S+V calls "
               "per hour.", "",

@@ -112,6 +112,9 @@ def predicted(out: np.ndarray) -> np.ndarray:
     return out if out.ndim == 1 else out.argmax(1)
 
 
+DELTAS = ("delta_macro_f1", "delta_S_se", "delta_V_se")   # what summarise adds against a reference (pp)
+
+
 def summarise(y: np.ndarray, pred: np.ndarray, reference: dict | None = None) -> dict:
     """One artifact's row from its classes (n,) or logits (n, k): macro-F1, accuracy, Se/+P/F1 of
     N S V F; with ``reference``, the deltas (pp)."""

@@ -132,7 +132,6 @@ def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Pa
     from edgeecg.export import torch_onnx
     from edgeecg.export.fold import fold
     from edgeecg.quant import read_tflite
-    from edgeecg.quant.bias_correction import correct_biases
     from edgeecg.quant.budget import rounding_budget
     from edgeecg.quant.output_range import choose_output_range, set_onnx_output, set_tflite_output
     from edgeecg.runtimes import (
@@ -174,13 +173,10 @@ def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Pa
         torch_onnx.export_pt2(model, example, tmp / files["pt2"])
         torch_onnx.export_onnx(model, example, tmp / files["onnx_fp32"])
         torch_onnx.quantize_onnx(tmp / files["onnx_fp32"], tmp / files["onnx_int8"], calib.x, calib.rr)
-        log("converting to TFLite (float and full int8) ...")
+        log("converting to TFLite (float and full int8"
+            + (", int8 biases corrected for the mean rounding error" if opts.bias_correction else "") + ") ...")
         (tmp / files["tflite_fp32"]).write_bytes(tfl.convert(folded))
-        int8_tflite = tfl.convert(folded, calib.x, calib.rr)
-        if opts.bias_correction:
-            log("correcting the int8 biases for the mean rounding error on the calibration beats ...")
-            int8_tflite = tfl.convert(correct_biases(folded, read_tflite(int8_tflite), calib.x, calib.rr),
-                                      calib.x, calib.rr)
+        int8_tflite = convert_int8(folded, calib, opts.bias_correction)
         check_key, check = check_split(splits)
         sample = budget_sample(check, BUDGET_BEATS, opts.seed)
         graph = read_tflite(int8_tflite)
@@ -284,6 +280,39 @@ def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Pa
         report["budget"] = check_budget(report, target)
         (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
+
+
+def convert_int8(folded, calib: BeatSet, bias_correction: bool = True) -> bytes:
+    """The full-integer ``.tflite`` of a folded model, calibrated on ``calib``; with ``bias_correction``
+    converted a second time with int8 biases that cancel the mean rounding error on those beats."""
+    from edgeecg.export import tflite as tfl
+    from edgeecg.quant import read_tflite
+    from edgeecg.quant.bias_correction import correct_biases
+
+    data = tfl.convert(folded, calib.x, calib.rr)
+    if bias_correction:
+        data = tfl.convert(correct_biases(folded, read_tflite(data), calib.x, calib.rr), calib.x, calib.rr)
+    return data
+
+
+def shipped_graph(model, cfg: Config, splits: dict[str, BeatSet], opts: QuantizeOptions | None = None):
+    """The int8 graph ``edgeecg quantize`` ships for ``model`` trained on ``splits`` (``train``, and
+    ``val`` if any), without writing anything: the same calibration, bias correction and output range.
+    Its integer reference decides each beat's class as the generated C does, bit for bit (``edgeecg cv``
+    scores each fold's graph out of fold)."""
+    from edgeecg.export.fold import fold
+    from edgeecg.quant import read_tflite
+    from edgeecg.quant.output_range import choose_output_range, set_tflite_output
+    from edgeecg.runtimes import Int8GraphRunner
+
+    opts = opts or QuantizeOptions()
+    calib = calibration_set(splits["train"], opts.calib_beats, opts.seed, opts.calib_percentile, cfg.data.input_step,
+                            opts.calib_rr_percentile)
+    data = convert_int8(fold(plain(model)), calib, opts.bias_correction)
+    sample = budget_sample(check_split(splits)[1], BUDGET_BEATS, opts.seed)
+    graph = read_tflite(data)
+    chosen = choose_output_range(graph, *Int8GraphRunner(graph).quantized_inputs(sample.x, sample.rr))
+    return read_tflite(set_tflite_output(data, chosen.qparams))
 
 
 def stream_export(directory: Path, prefix: str, data_cfg, graph, target: Target) -> dict:

@@ -10,7 +10,7 @@ from pathlib import Path
 from edgeecg.atomic import write_text_atomic
 from edgeecg.cv import cv_markdown, pool_label
 from edgeecg.errors import EdgeECGError
-from edgeecg.seeds import ALARM_BAR, BAR, oof_spread, seeds_markdown, spread_cell
+from edgeecg.seeds import ALARM_BAR, BAR, oof_spread, seeds_markdown, spread_cell, worst_deltas
 
 # The bar on the shared SVDB records (scored out-of-fold when the default trains on them, else as an external set).
 SVDB_BAR = {("S", "se"): 75.0, ("S", "ppv"): 60.0, ("V", "se"): 85.0, ("V", "ppv"): 80.0}
@@ -59,6 +59,17 @@ def _alarms(summary_mean: dict, summary_worst: dict | None = None) -> str:
             f"(bar ≤ {ALARM_BAR['median']:g} / ≤ {ALARM_BAR['p90']:g}: {verdict})")
 
 
+def _svdb_table(title: str, int8: dict, float_: dict, alarms_mean: dict, alarms_worst: dict | None) -> list[str]:
+    """An SVDB block: int8 and float over the seeds against the SVDB bar, and int8's false alarms."""
+    cells = lambda b: " | ".join(spread_cell(b, cl, k) for cl, k in KEYS + (("N", "se"),))  # noqa: E731
+    return [title, "", "| | S Se | S +P | V Se | V +P | N Se | macro-F1 |", "|---|---|---|---|---|---|---|",
+            f"| **int8 (integer reference = C)** | {cells(int8)} | {int8['mean']['macro_f1']:.1f} |",
+            f"| float | {cells(float_)} | {float_['mean']['macro_f1']:.1f} |",
+            "| bar (int8 mean) | " + " | ".join(f"≥ {SVDB_BAR[k]:g}" for k in KEYS) + " | | |", "",
+            "SVDB bar: " + _met({k: int8["mean"]["per_class"][k[0]][k[1]] for k in KEYS}, SVDB_BAR)
+            + "; false S or V calls per hour per record, int8: " + _alarms(alarms_mean, alarms_worst) + "."]
+
+
 def svdb_lines(seeds: dict, cv: dict, others: tuple[dict, ...] = (), cv_seeds: tuple[dict, ...] = ()) -> list[str]:
     """The shared SVDB block: out-of-fold from ``cv.json`` (and the other CV seeds' ``cv_seeds``) when
     the default trains on SVDB, else the seeds' external scoring; and the literature's cross-database
@@ -66,19 +77,21 @@ def svdb_lines(seeds: dict, cv: dict, others: tuple[dict, ...] = (), cv_seeds: t
     lines = []
     ext = seeds.get("external")
     oof = (seeds.get("held_out") or {}).get("svdb") or oof_spread([cv, *cv_seeds], "svdb")
-    head = ["| | S Se | S +P | V Se | V +P | N Se | macro-F1 |", "|---|---|---|---|---|---|---|"]
     if ext is not None:
-        b = ext["int8"]
-        lines += [f"Shared SVDB records ({len(ext['records'])}, lead {ext['lead']}), never trained on (the default "
-                  f"trains on DS1 only), same {len(seeds['seeds'])} seeds:", "", *head,
-                  "| **int8 (integer reference = C)** | " + " | ".join(spread_cell(b, cl, k) for cl, k in KEYS + (("N", "se"),))
-                  + f" | {b['mean']['macro_f1']:.1f} |",
-                  "| float | " + " | ".join(spread_cell(ext["float"], cl, k) for cl, k in KEYS + (("N", "se"),))
-                  + f" | {ext['float']['mean']['macro_f1']:.1f} |",
-                  "| bar (int8 mean) | " + " | ".join(f"≥ {SVDB_BAR[k]:g}" for k in KEYS) + " | | |", "",
-                  "SVDB bar: " + _met({k: b["mean"]["per_class"][k[0]][k[1]] for k in KEYS}, SVDB_BAR)
-                  + "; false S or V calls per hour per record, int8: "
-                  + _alarms(ext["false_alarms"]["int8"]["mean"], ext["false_alarms"]["int8"]["worst"]) + "."]
+        lines += _svdb_table(f"Shared SVDB records ({len(ext['records'])}, lead {ext['lead']}), never trained on (the "
+                             f"default trains on DS1 only), same {len(seeds['seeds'])} seeds:",
+                             ext["int8"], ext["float"], ext["false_alarms"]["int8"]["mean"],
+                             ext["false_alarms"]["int8"]["worst"])
+    elif oof is not None and oof.get("int8"):
+        q, n = oof["int8"], len(oof["cv_seeds"])
+        worst = worst_deltas(q["vs_float"])
+        lines += _svdb_table(f"Shared SVDB records, out-of-fold (the default trains on them; each fold's model "
+                             f"quantized as shipped), {n} CV seed{'s' * (n > 1)} "
+                             f"({', '.join(str(s) for s in oof['cv_seeds'])}):",
+                             q["report"], oof["report"], q["false_alarms"]["mean"],
+                             q["false_alarms"]["worst"] if n > 1 else None)
+        lines[-1] += (f" int8 against float, worst CV seed (pp): macro-F1 {worst['delta_macro_f1']:+.2f}, "
+                      f"S Se {worst['delta_S_se']:+.2f}, V Se {worst['delta_V_se']:+.2f} (bar: within 0.5).")
     elif oof is not None:
         b, fa, n = oof["report"], oof["false_alarms"], len(oof["cv_seeds"])
         lines += [f"Shared SVDB records, out-of-fold (the default trains on them), float, {n} CV seed{'s' * (n > 1)} "
@@ -121,7 +134,7 @@ def headline(seeds: dict, cv: dict, diagnostic: dict | None = None, others: tupl
     for name, *vals in PUBLISHED:
         lines.append(f"| {name} | " + " | ".join(vals) + " | |")
     deltas = seeds["c_vs_float"]
-    worst = {k: min(d[k] for d in deltas) for k in ("delta_macro_f1", "delta_S_se", "delta_V_se")}
+    worst = worst_deltas(deltas)
     exact = all(d["bit_exact_c_vs_reference"] for d in deltas)
     alarms = (seeds.get("false_alarms") or {}).get("c_int8")
     lines += ["", "DS2 bar: " + _met({k: c["mean"]["per_class"][k[0]][k[1]] for k in KEYS}, BAR) + "."

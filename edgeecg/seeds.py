@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeecg.errors import EdgeECGError
-from edgeecg.metrics import MACRO_CLASSES, false_alarms
+from edgeecg.metrics import DELTAS, MACRO_CLASSES, false_alarms
 from edgeecg.processing.aami import CLASSES
 
 # (label, class, key) rows of the Markdown table; the bar is the issue's, for the int8 C mean.
@@ -83,28 +83,46 @@ def alarm_spread(summaries: list[dict]) -> dict:
             "per_seed": summaries}
 
 
+def worst_deltas(deltas: list[dict]) -> dict[str, float]:
+    """The most negative int8-minus-float difference of each figure over seeds (pp)."""
+    return {k: min(d[k] for d in deltas) for k in DELTAS}
+
+
 def oof_spread(cvs: list[dict], database: str) -> dict | None:
     """One database's out-of-fold reports and false alarms over several CV seeds: mean, sd, worst."""
     reports = [c["per_database"][database] for c in cvs if database in (c.get("per_database") or {})]
     if len(reports) != len(cvs) or not reports:
         return None
     alarms = [c["false_alarms"][database]["summary"] for c in cvs if (c.get("false_alarms") or {}).get(database)]
-    return {"report": spread(reports), "false_alarms": alarm_spread(alarms) if len(alarms) == len(cvs) else None,
-            "cv_seeds": [c.get("seed") for c in cvs], "epochs": [c["chosen_epochs"] for c in cvs]}
+    out = {"report": spread(reports), "false_alarms": alarm_spread(alarms) if len(alarms) == len(cvs) else None,
+           "cv_seeds": [c.get("seed") for c in cvs], "epochs": [c["chosen_epochs"] for c in cvs], "int8": None}
+    int8 = [c.get("int8") or {} for c in cvs]
+    if all(database in (q.get("per_database") or {}) for q in int8):     # every CV seed scored its int8 graphs
+        out["int8"] = {"report": spread([q["per_database"][database] for q in int8]),
+                       "false_alarms": alarm_spread([q["false_alarms"][database]["summary"] for q in int8]),
+                       "vs_float": [q["vs_float"][database] for q in int8]}
+    return out
 
 
 def held_out_markdown(held_out: dict) -> str:
     """The databases the recipe trains on, scored out of fold by ``edgeecg cv`` over its CV seeds."""
     lines = []
     for db, o in held_out.items():
-        b = o["report"]
-        lines += [f"**{db}, out of fold (float, {len(o['cv_seeds'])} CV seeds {', '.join(map(str, o['cv_seeds']))}, "
+        q = o.get("int8")
+        lines += [f"**{db}, out of fold ({len(o['cv_seeds'])} CV seeds {', '.join(map(str, o['cv_seeds']))}, "
                   f"epochs {', '.join(map(str, o['epochs']))}): the recipe trains on it**", "",
-                  "| | S Se | S +P | V Se | V +P | N Se | macro-F1 |", "|---|---|---|---|---|---|---|",
-                  "| mean ± sd (worst) | " + " | ".join(spread_cell(b, c, k) for _, c, k in SPREAD_ROWS) + " |", ""]
+                  "| mean ± sd (worst) | S Se | S +P | V Se | V +P | N Se | macro-F1 |", "|---|---|---|---|---|---|---|"]
+        if q:
+            lines.append("| int8 (each fold's graph; integer reference = C) | "
+                         + " | ".join(spread_cell(q["report"], c, k) for _, c, k in SPREAD_ROWS) + " |")
+        lines += ["| float | " + " | ".join(spread_cell(o["report"], c, k) for _, c, k in SPREAD_ROWS) + " |", ""]
         if o["false_alarms"]:
             lines += ["False S or V calls per hour of recording, per record:", "",
-                      _alarm_line("float", o["false_alarms"]), ""]
+                      *([_alarm_line("int8", q["false_alarms"])] if q else []), _alarm_line("float", o["false_alarms"]), ""]
+        if q:
+            worst = worst_deltas(q["vs_float"])
+            lines += [f"int8 against float out of fold, worst CV seed (pp): macro-F1 {worst['delta_macro_f1']:+.2f}, "
+                      f"S Se {worst['delta_S_se']:+.2f}, V Se {worst['delta_V_se']:+.2f}.", ""]
     return "\n".join(lines)
 
 
@@ -202,7 +220,7 @@ def collect(run_dirs: list[Path], target: str, test_key: str) -> dict:
         if hours:
             alarms["c_int8"].append(false_alarms(report["per_record"][test_key]["c_int8"], hours)["summary"])
         row = report["accuracy"][test_key]["c_int8"]
-        deltas.append({k: row[k] for k in ("delta_macro_f1", "delta_S_se", "delta_V_se")}
+        deltas.append({k: row[k] for k in DELTAS}
                       | {"bit_exact_c_vs_reference": report["bit_exact_c_vs_reference"]})
     out = {"float": spread(float_reports), "c_int8": spread(c_reports) if c_reports else None,
            "c_vs_float": deltas,

@@ -125,6 +125,11 @@ def test_cv_writes_folds_pooled_and_chosen_epochs(synth_dir, final_toml, tmp_pat
     assert 1 <= cv["chosen_epochs"] <= 2 and cv["config"]["train"]["epochs"] == cv["chosen_epochs"]
     assert len(cv["curve"]) == 2 and len(cv["logit_offsets"]) == 5 and set(cv["per_record"]) == {"s1", "s2", "s3"}
     assert {"cv.md", "oof.npz"} <= {p.name for p in out.iterdir()}
+    q = cv["int8"]      # each fold's shipped int8 graph on its held-out records
+    assert "integer reference" in q["kind"] and REPORT_KEYS <= set(q["pooled"]) and set(q["per_record"]) == set(cv["per_record"])
+    assert q["pooled"]["per_class"]["V"]["support"] == cv["pooled"]["per_class"]["V"]["support"]
+    assert set(q["vs_float"]["mitdb"]) == {"delta_macro_f1", "delta_S_se", "delta_V_se", "agreement_with_float"}
+    assert q["vs_float"]["mitdb"]["agreement_with_float"] > 50.0 and "int8, pooled" in (out / "cv.md").read_text()
     again = CliRunner().invoke(main, ["cv", "--data", str(synth_dir), "--config", str(final_toml), "--out", str(out)])
     assert again.exit_code != 0 and "already exists" in again.output
 

@@ -204,6 +204,29 @@ def test_bias_correction_cancels_the_mean_rounding_error(exported, synth_dir):
     assert max(np.abs(before[n] - reference[n]).max() for n in reference) > 1e-3
 
 
+def test_shipped_graph_is_the_exported_graph(exported, synth_dir):
+    """What ``edgeecg cv`` scores out of fold for each fold's model is what ``quantize`` writes for it:
+    the same int8 graph (weights, biases, multipliers, output range), hence the same classes."""
+    from edgeecg.data import make_splits
+    from edgeecg.quantize import QuantizeOptions, shipped_graph
+    from edgeecg.run import load_run
+    from edgeecg.runtimes import Int8GraphRunner
+
+    d, out = exported
+    cfg, model, _ = load_run(d / "run")
+    splits = make_splits(synth_dir, cfg)
+    written = read_tflite((out / "model.int8.tflite").read_bytes())
+    graph = shipped_graph(model, cfg, splits, QuantizeOptions(calib_beats=100))
+    assert graph.qparams[graph.output] == written.qparams[written.output]
+    for a, b in zip(graph.layers, written.layers, strict=True):
+        for field in ("weights", "bias", "multiplier", "shift"):
+            np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+    test = splits["test"]
+    beat, rr = Int8GraphRunner(written).quantized_inputs(test.x, test.rr)
+    for got, want in zip(classify_int8(graph, beat, rr), classify_int8(written, beat, rr)):
+        np.testing.assert_array_equal(got, want)
+
+
 def test_quantize_multiplier_and_rounding_by_hand():
     assert quantize_multiplier(0.5) == (1 << 30, 0)
     assert quantize_multiplier(0.25) == (1 << 30, -1)

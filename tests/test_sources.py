@@ -270,6 +270,15 @@ def test_results_block_reports_each_database_and_the_svdb_bar():
     assert "Shared SVDB records, out-of-fold" in text and "SVDB bar: S Se" in text
     assert "median 12.0, 90th percentile 80.0" in text and "NOT met" in text
     assert "DS1: S Se" in text and "SVDB: S Se" in text
+    # with each fold's int8 graph scored (cv --int8, the default), the SVDB verdict is the int8 mean's
+    worse = classification_report(y, np.where(rng.random(300) < 0.5, y, 0))
+    cv["int8"] = {"per_database": {"mitdb": rep, "svdb": worse},
+                  "false_alarms": {"svdb": {"summary": {**alarms, "median": 9.0, "records": 52, "worst_record": "svdb/867"}}},
+                  "vs_float": {"svdb": {"delta_macro_f1": -0.75, "delta_S_se": 0.25, "delta_V_se": -0.1}}}
+    text = headline(seeds, cv)
+    table = text[text.index("Shared SVDB records, out-of-fold"):]
+    assert "| **int8 (integer reference = C)** | " + f"{worse['per_class']['S']['se']:.1f} ± 0.0" in table
+    assert "int8: median 9.0, 90th percentile 80.0" in table and "macro-F1 -0.75, S Se +0.25" in table
 
 
 def test_int8_checks_of_a_pool_run_on_its_mit_bih_training_beats():
@@ -325,7 +334,10 @@ def test_seeds_of_a_pool_recipe_carry_its_out_of_fold_figures(two_databases, poo
     held = result["held_out"]["otherdb"]
     oof = json.loads((cv / "cv.json").read_text())["per_database"]["otherdb"]
     assert held["cv_seeds"] == [0] and held["report"]["mean"]["per_class"]["S"]["se"] == oof["per_class"]["S"]["se"]
-    assert "otherdb, out of fold" in (tmp_path / "seeds" / "seeds.md").read_text()
+    int8 = json.loads((cv / "cv.json").read_text())["int8"]["per_database"]["otherdb"]
+    assert held["int8"]["report"]["mean"]["per_class"]["V"]["se"] == int8["per_class"]["V"]["se"]
+    md = (tmp_path / "seeds" / "seeds.md").read_text()
+    assert "otherdb, out of fold" in md and "| int8 (each fold's graph; integer reference = C) |" in md
     other = tmp_path / "other.toml"                # a cv.json of another recipe is refused
     other.write_text(POOL.replace("hidden = 8", "hidden = 6"))
     res = CliRunner().invoke(main, ["seeds", "--data", str(two_databases / "mitdb"), "--config", str(other),
