@@ -31,7 +31,7 @@ PACED = ("102", "104", "107", "217")
 # interval and are allowed in diagnostic mode only.
 CAUSAL_RR_FEATURES = ("pre_rr", "prev_rr", "local_rr", "avg_rr", "regular_rr", "pre_over_avg", "local_over_avg",
                       "pre_over_local", "pre_over_regular", "prev_over_regular", "pre_over_prev", "irregularity",
-                      "pre_z_regular")
+                      "pre_z_regular", "irregular_fraction")
 FUTURE_RR_FEATURES = ("post_rr", "post_over_avg", "post_over_pre", "post_over_regular")
 RR_FEATURES = CAUSAL_RR_FEATURES + FUTURE_RR_FEATURES
 # Models that read the window backwards (a bidirectional recurrence): diagnostic mode only.

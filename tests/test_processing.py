@@ -53,7 +53,7 @@ def test_realtime_rr_features_are_causal():
     np.testing.assert_array_equal(a[:28], b[:28])   # ... the features of earlier beats do not
     assert a.shape[1] == len(rr_feature_names(cfg)) == len(CAUSAL_RR_FEATURES)
     expected = {"pre_rr": 0.8, "prev_rr": 0.8, "local_rr": 0.8, "avg_rr": 0.8, "regular_rr": 0.8, "irregularity": 0,
-                "pre_z_regular": 0}
+                "pre_z_regular": 0, "irregular_fraction": 0}
     np.testing.assert_allclose(a[5], [expected.get(n, 1.0) for n in CAUSAL_RR_FEATURES])
 
 
@@ -93,6 +93,17 @@ def test_irregularity_is_high_in_an_irregular_rhythm():
     assert irregularity(steady, 8).max() == 0
     assert irregularity(irregular, 8)[10:].min() > 0.05
     assert irregularity(irregular, 8)[0] == 0
+
+
+def test_irregular_fraction_counts_the_intervals_before_each_one_off_the_estimate():
+    from edgeecg.processing.beats import irregular_fraction
+
+    est = np.full(8, 100.0)
+    rr = np.array([100, 100, 80, 120, 100, 100, 60, 140.0])     # off by more than 12 %: 2, 3, 6, 7
+    np.testing.assert_allclose(irregular_fraction(rr, est, n=4), [0, 0, 0, 1 / 3, 2 / 4, 2 / 4, 2 / 4, 2 / 4])
+    assert irregular_fraction(np.array([60.0, 100.0]), np.full(2, 100.0), n=4)[0] == 1.0   # the first: its own
+    sinus = rr_features(np.cumsum(np.full(60, 144)), 180, DataConfig(rr_features=("irregular_fraction",)))
+    assert sinus.shape == (59, 1) and sinus.max() == 0.0
 
 
 def test_diagnostic_mode_uses_next_rr_and_realtime_refuses_it():

@@ -113,6 +113,21 @@ def irregularity(rr: np.ndarray, n: int) -> np.ndarray:
     return (csum[idx] - csum[start]) / np.maximum(idx - start, 1)
 
 
+IRREGULAR_BEATS, IRREGULAR_BAND = 32, 0.12     # the irregular_fraction feature's window and band
+
+
+def irregular_fraction(rr: np.ndarray, estimate: np.ndarray, n: int = IRREGULAR_BEATS,
+                       band: float = IRREGULAR_BAND) -> np.ndarray:
+    """Share of the ``n`` intervals *before* each interval (the first: its own) that were more than
+    ``band`` away from the regular-RR estimate of their time: near 1 through atrial fibrillation,
+    near 0 in sinus rhythm with an occasional premature beat (training/README.md, row 30)."""
+    off = (np.abs(rr / estimate - 1.0) > band).astype(np.float64)
+    csum = np.concatenate([[0.0], np.cumsum(off)])
+    idx = np.arange(len(rr))
+    start = np.maximum(idx - n, 0)
+    return np.where(idx > 0, (csum[idx] - csum[start]) / np.maximum(idx - start, 1), off[0] if len(rr) else 0.0)
+
+
 def rr_features(r_peaks: np.ndarray, fs: float, cfg: DataConfig) -> np.ndarray:
     """The RR features ``cfg.rr_features`` (seconds and ratios) of beats 1..n-1 (beat 0 has no RR).
 
@@ -134,6 +149,7 @@ def rr_features(r_peaks: np.ndarray, fs: float, cfg: DataConfig) -> np.ndarray:
     values |= {
         "pre_rr": pre, "prev_rr": prev, "local_rr": local, "avg_rr": avg, "regular_rr": regular,
         "irregularity": irregularity(pre, cfg.irregularity_beats) / regular,
+        "irregular_fraction": irregular_fraction(samples, estimate),
         "pre_over_avg": pre / avg, "local_over_avg": local / avg, "pre_over_local": pre / local,
         "pre_over_regular": pre / regular, "prev_over_regular": prev / regular, "pre_over_prev": pre / prev,
         "post_rr": post, "post_over_avg": post / avg, "post_over_pre": post / pre,
