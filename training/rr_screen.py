@@ -4,7 +4,7 @@ SVDB records, from RR features alone (the shape of the factorized head's S-again
 Prints S Se / +P and the false S calls per database for each feature set, and how many S beats of
 svdb/865 and svdb/822 it finds (training/README.md).
 
-    python training/rr_screen.py --data ../shared/data/mitdb        (about 2 min on 2 cores)
+    python training/rr_screen.py --data ../shared/data/mitdb        (about 5 min on 2 cores)
 """
 
 from __future__ import annotations
@@ -19,13 +19,16 @@ from sklearn.model_selection import StratifiedGroupKFold
 from edgeecg.config import load_config
 from edgeecg.io.wfdb_records import list_records, rdann
 from edgeecg.processing.aami import aami_labels
-from edgeecg.processing.beats import irregularity, regular_rr_steps
+from edgeecg.processing.beats import irregular_fraction, irregularity, regular_rr_steps
 
 BASE = ["pre_reg", "prev_reg", "irr"]
 SETS = {"base": BASE, "+q75": BASE + ["pre_q75"], "+q90": BASE + ["pre_q90"], "+max16": BASE + ["pre_max16"],
         "+med32": BASE + ["pre_med32"], "+avg": BASE + ["pre_avg"], "+post": BASE + ["post_pre"],
         "+q75+post": BASE + ["pre_q75", "post_pre"], "+q90_300": BASE + ["pre_q90_300"],
-        "+pre_prev": BASE + ["pre_prev"], "+q90_300+post": BASE + ["pre_q90_300", "post_pre"]}
+        "+pre_prev": BASE + ["pre_prev"], "+q90_300+post": BASE + ["pre_q90_300", "post_pre"],
+        # for atrial fibrillation, where most false S calls are (training/README.md, row 30)
+        "+irr64": BASE + ["irr64"], "+irrfrac32": BASE + ["irrfrac32"], "+medsd32": BASE + ["medsd32"],
+        "+all AF": BASE + ["irr64", "irrfrac32", "medsd32"]}
 WATCH = ("svdb/865", "svdb/822")     # the two records with 61 % of the pool's missed S beats
 
 
@@ -44,11 +47,14 @@ def features(folder: Path, name: str, data_cfg) -> tuple[dict, np.ndarray]:
     regular = regular_rr_steps(steps, data_cfg)[0] / fs
     prev = np.concatenate([pre[:1], pre[:-1]])
     post = np.append(pre[1:], pre[-1])
+    successive = np.abs(np.diff(pre, prepend=pre[0]))
     return {"pre_reg": pre / regular, "prev_reg": prev / regular, "irr": irregularity(pre, 16) / regular,
             "pre_q75": pre / trailing_quantile(pre, 32, 0.75), "pre_q90": pre / trailing_quantile(pre, 32, 0.9),
             "pre_max16": pre / trailing_quantile(pre, 16, 1.0), "pre_med32": pre / trailing_quantile(pre, 32, 0.5),
             "pre_avg": pre / (np.cumsum(pre) / np.arange(1, len(pre) + 1)), "post_pre": post / pre,
-            "pre_q90_300": pre / trailing_quantile(pre, 300, 0.9), "pre_prev": pre / prev}, y[1:]
+            "pre_q90_300": pre / trailing_quantile(pre, 300, 0.9), "pre_prev": pre / prev,
+            "irr64": irregularity(pre, 64) / regular, "irrfrac32": irregular_fraction(pre, regular, 32, 0.12),
+            "medsd32": trailing_quantile(successive, 32, 0.5) / regular}, y[1:]
 
 
 def main() -> None:
