@@ -26,6 +26,7 @@ from edgeecg.data import PRIMARY, BeatSet, load_pool, record_hours, source_patie
 from edgeecg.errors import EdgeECGError
 from edgeecg.metrics import (
     DELTAS,
+    agreement,
     classification_report,
     database_masks,
     database_reports,
@@ -139,8 +140,8 @@ def cross_validate(cfg: Config, data_dir: Path, n_folds: int = 5, seed: int = 0,
     n_epochs = cfg.train.epochs
     proba = np.zeros((n_epochs, len(beats), 5), np.float32)
     snapshots: list[list] = []          # each fold's model after each epoch (small: kept for int8)
-    for k, held_out in enumerate(folds):
-        test = np.isin(beats.record, held_out)
+    tests = [np.isin(beats.record, held_out) for held_out in folds]
+    for k, (held_out, test) in enumerate(zip(folds, tests)):
         held = beats.subset(test)
         log(f"fold {k + 1}/{len(folds)}: held out {', '.join(held_out)} ({len(held):,d} beats: "
             + ", ".join(f"{c} {n}" for c, n in held.counts().items() if n) + ")")
@@ -168,8 +169,7 @@ def cross_validate(cfg: Config, data_dir: Path, n_folds: int = 5, seed: int = 0,
         result.int8_unavailable = str(err)
     if result.int8_unavailable is None:
         result.int8 = np.full(len(beats), -1, np.int64)
-        for k, held_out in enumerate(folds):
-            test = np.isin(beats.record, held_out)
+        for k, test in enumerate(tests):
             log(f"fold {k + 1}/{len(folds)}: int8 graph of epoch {chosen} on the held-out patients ...")
             graph = shipped_graph(snapshots[k][chosen - 1], cfg, {"train": beats.subset(~test)})
             held = beats.subset(test)
@@ -177,18 +177,18 @@ def cross_validate(cfg: Config, data_dir: Path, n_folds: int = 5, seed: int = 0,
     return result
 
 
-def int8_block(result: CVResult, float_pred: np.ndarray) -> dict:
+def int8_block(result: CVResult, float_pred: np.ndarray, float_per_db: dict) -> dict:
     """``cv.json``'s ``int8``: the out-of-fold figures of each fold's shipped int8 graph (pooled, per
-    database, per record, false alarms) and their differences from float, per database."""
+    database, per record, false alarms) and their differences from float (``float_per_db``: its
+    per-database reports), per database."""
     if result.int8 is None:
         return {"unavailable": result.int8_unavailable}
     y, pred, record = result.y, result.int8, result.record
     per_db, alarms = database_figures(y, pred, record, result.hours)
     vs_float = {}
     for db, m in database_masks(record).items():
-        row = summarise(y[m], pred[m], classification_report(y[m], float_pred[m]))
-        vs_float[db] = {k: row[k] for k in DELTAS} | {
-            "agreement_with_float": round(100.0 * float(np.mean(pred[m] == float_pred[m])), 3)}
+        row = summarise(y[m], pred[m], float_per_db[db])
+        vs_float[db] = {k: row[k] for k in DELTAS} | {"agreement_with_float": agreement(pred[m], float_pred[m])}
     return {"kind": "integer reference (bit-exact with the generated C), each fold's model quantized as "
                     "`edgeecg quantize` does, calibrated on the fold's training beats",
             "pooled": classification_report(y, pred), "per_database": per_db, "false_alarms": alarms,
@@ -209,14 +209,15 @@ def cv_json(result: CVResult, cfg: Config, n_folds: int, seed: int) -> dict:
                       **{f"{c}_{k}": rep["per_class"][c][k] for c in ("S", "V") for k in ("se", "ppv")}})
     extra, adjusted = choose_offsets(result.proba[e - 1], result.y)
     offsets = [round(a + b, 3) for a, b in zip(cfg.model.params.get("logit_offsets", [0.0] * 5), extra)]
+    per_db, alarms = database_figures(result.y, pred, result.record, result.hours)
     return {
         "folds": folds,
         "pooled": result.epoch_reports()[e - 1],
-        **dict(zip(("per_database", "false_alarms"), database_figures(result.y, pred, result.record, result.hours))),
+        "per_database": per_db, "false_alarms": alarms,
         "logit_offsets": offsets,
         "pooled_with_offsets": adjusted,
         "per_record": per_record_report(result.y, pred, result.record),
-        "int8": int8_block(result, pred),
+        "int8": int8_block(result, pred, per_db),
         "chosen_epochs": e,
         "curve": curve,
         "n_folds": n_folds, "seed": seed,

@@ -17,7 +17,7 @@ from edgeecg.data import BeatSet
 from edgeecg.data.sources import hours_of
 from edgeecg.errors import EdgeECGError
 from edgeecg.io import list_records, rdrecord
-from edgeecg.metrics import DELTAS, classification_report, false_alarms, per_record_report, summarise
+from edgeecg.metrics import DELTAS, agreement, classification_report, false_alarms, per_record_report, summarise
 from edgeecg.processing.aami import aami_labels
 from edgeecg.processing.beats import extract_beats
 
@@ -66,7 +66,7 @@ def evaluate_database(model, cfg: Config, data_dir: Path, records: list[str] | N
         out["int8"] = {"kind": "generated C" if int8.c_model is not None else "integer reference",
                        **score(beats.y, classes, beats.record, hours),
                        "vs_float": {k: row[k] for k in DELTAS},
-                       "agreement_with_float": round(100.0 * float(np.mean(classes == pred)), 3)}
+                       "agreement_with_float": agreement(classes, pred)}
     return out
 
 

@@ -53,12 +53,11 @@ static int64_t rshift_round(int64_t v, int s)            /* v / 2^s, half away f
     return v >= 0 ? (v + half) >> s : -((-v + half) >> s);
 }
 
-/* rshift_round(v, s) where the result fits int32, without a branch: floor((v + 2^(s-1) - [v < 0]) / 2^s),
- * the same integer for every v (|v| < 2^61), computed on the non-negative v + 2^62. */
+/* rshift_round(v, s) where the result fits int32, without a branch: floor((v + 2^(s-1) - [v < 0]) / 2^s)
+ * is the same integer for every v (|v| < 2^61). */
 static inline int32_t rshift_round_to32(int64_t v, int s)
 {
-    const int64_t biased = v + (INT64_C(1) << 62) + (INT64_C(1) << (s - 1)) - (v < 0);
-    return (int32_t)((biased >> s) - (INT64_C(1) << (62 - s)));
+    return (int32_t)floor_shift(v + (INT64_C(1) << (s - 1)) - (v < 0), s);
 }
 
 static int64_t div_round(int64_t a, int64_t b)           /* a / b, half away from zero; b > 0 */
