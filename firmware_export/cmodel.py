@@ -240,7 +240,9 @@ class CModel:
                       "#else", c_array("int8_t", f"{p}_w{i}", blocked_weights(lay.weights, self.block)), "#endif",
                       c_array("int32_t", f"{p}_z{i}", pad(self._bias_zp(lay).astype(np.int32)), per_line=8),
                       c_array("int32_t", f"{p}_m{i}", pad(lay.multiplier), per_line=8),
-                      c_array("int32_t", f"{p}_s{i}", pad(lay.shift), per_line=16)]
+                      "#if SHIFT_INVERTED",                # kernels.c: the DSP path's requantization
+                      c_array("int32_t", f"{p}_s{i}", ~pad(lay.shift).astype(np.int32), per_line=16),
+                      "#else", c_array("int32_t", f"{p}_s{i}", pad(lay.shift), per_line=16), "#endif"]
         bufs = self._buffers
         for b in bufs.values():
             parts.append(f"static int8_t {b.name}[{b.total}];")

@@ -19,8 +19,10 @@ from firmware_export import convert
 from firmware_export.cmodel import blocked_weights, dsp_weights, kernel_build
 
 
-def random_graph(seed: int, max_shift: int, weight_min: int = -128, length: int = 16) -> Int8Graph:
-    """beat (length, 3) -> conv k5 (5 ch, ReLU range) -> maxpool -> conv k4 (6 ch) -> concat rr (3) -> fc (5 logits).
+def random_graph(seed: int, max_shift: int, weight_min: int = -128, length: int = 16, mid: int = 5,
+                 n_rr: int = 3) -> Int8Graph:
+    """beat (length, 3) -> conv k5 (mid = 5 ch, ReLU range) -> maxpool -> conv k4 (6 ch) -> concat rr (n_rr = 3)
+    -> fc (5 logits).
 
     The first conv and the fc have odd input counts (15, 51 for length 16); the second conv an even
     kernel (SAME pads 1 before, 2 after). The first conv and the pool are one kernel call in the C
@@ -30,8 +32,8 @@ def random_graph(seed: int, max_shift: int, weight_min: int = -128, length: int 
     """
     rng = np.random.default_rng(seed)
     half = length // 2
-    shapes = {0: (1, length, 3), 1: (1, 3), 2: (1, length, 5), 3: (1, half, 5), 4: (1, half, 6),
-              5: (1, 6 * half + 3), 6: (1, 5)}
+    shapes = {0: (1, length, 3), 1: (1, n_rr), 2: (1, length, mid), 3: (1, half, mid), 4: (1, half, 6),
+              5: (1, 6 * half + n_rr), 6: (1, 5)}
     g = Int8Graph(shapes=shapes, beat_input=0, rr_input=1, output=6)
     g.qparams = {t: QParams(scale=0.05, zero_point=int(rng.integers(-128, 128))) for t in shapes}
 
@@ -45,8 +47,9 @@ def random_graph(seed: int, max_shift: int, weight_min: int = -128, length: int 
                      bias=bias.astype(np.int32), multiplier=rng.integers(1 << 30, (1 << 31) - 1, n).astype(np.int32),
                      shift=shift.astype(np.int32), act_min=act_min)
 
-    g.layers = [dense("conv", [0], 2, (5, 5, 3), act_min=g.qparams[2].zero_point), Layer("maxpool", [2], 3),
-                dense("conv", [3], 4, (6, 4, 5)), Layer("concat", [4, 1], 5), dense("fc", [5], 6, (5, 6 * half + 3))]
+    g.layers = [dense("conv", [0], 2, (mid, 5, 3), act_min=g.qparams[2].zero_point), Layer("maxpool", [2], 3),
+                dense("conv", [3], 4, (6, 4, mid)), Layer("concat", [4, 1], 5),
+                dense("fc", [5], 6, (5, 6 * half + n_rr))]
     return g
 
 
@@ -213,6 +216,22 @@ def test_every_kernel_path_matches_the_reference_under_qemu(plat, block, max_shi
     beat, rr = kernel_inputs(60)
     result = run_platform(plat, c, c.records(beat, rr), len(beat), qemu_plugin)
     logits, cls = classify_int8(g, beat, rr)
+    np.testing.assert_array_equal(result.logits, logits)
+    np.testing.assert_array_equal(result.classes, cls)
+
+
+@pytest.mark.parametrize("mid, n_rr", [(5, 3), (7, 7), (2, 1)])
+def test_the_dsp_kernels_unrolled_loops_handle_every_remainder(mid, n_rr, qemu_plugin):
+    """The DSP kernels take input quads 1, 2 and 4 at a time: a second convolution of 4 * mid inputs
+    (5, 7, 2 quads) and a dense layer of 48 + n_rr (13, 14, 13 quads) reach every remainder."""
+    plat = next(p for p in PLATFORMS if p.name == "c_cortex_m4")
+    if plat.missing():
+        pytest.skip(plat.missing())
+    g = random_graph(seed=mid + n_rr, max_shift=0, mid=mid, n_rr=n_rr)
+    c = convert(g, "k", block=8)
+    beat, rr = kernel_inputs(30)
+    result = run_platform(plat, c, c.records(beat, rr[:, :1].repeat(n_rr, axis=1)), len(beat), qemu_plugin)
+    logits, cls = classify_int8(g, beat, rr[:, :1].repeat(n_rr, axis=1))
     np.testing.assert_array_equal(result.logits, logits)
     np.testing.assert_array_equal(result.classes, cls)
 

@@ -65,12 +65,15 @@
 #if FAST_REQUANT && defined(KERNELS_DSP)
 /* requantize() + out_zp where FAST_REQUANT holds (below), in Arm's instructions: (x * m + 2^30) >> 31 is
  * SMMULR(2x, m), the high word of 2x m rounded, one instruction; and the zero point joins the last
- * rounding step, (((a >> r) + 1) >> 1) + zp = ((a >> r) + 1 + 2 zp) >> 1 for every integer. */
-static int32_t requantize_zp(int32_t acc, int32_t multiplier, int32_t shift, int32_t out_zp)
+ * rounding step, (((a >> r) + 1) >> 1) + zp = ((a >> r) + 1 + 2 zp) >> 1 for every integer. The
+ * generator stores this path's shifts inverted, ~shift = right shift - 1 (STORED_SHIFT gives the
+ * shift back), so no output pays an MVN for it. */
+#define SHIFT_INVERTED 1
+static int32_t requantize_zp(int32_t acc, int32_t multiplier, int32_t inverted_shift, int32_t out_zp)
 {
     int32_t high;
     __asm__("smmulr %0, %1, %2" : "=r"(high) : "r"(acc * 2), "r"(multiplier));
-    return (((high + (high >> 31)) >> ~shift) + (1 + 2 * out_zp)) >> 1;
+    return (((high + (high >> 31)) >> inverted_shift) + (1 + 2 * out_zp)) >> 1;
 }
 #elif FAST_REQUANT
 /* The same function where the generator has checked that no multiplier needs a left shift, every
@@ -101,6 +104,7 @@ static int32_t requantize(int32_t acc, int32_t multiplier, int32_t shift)
 }
 #endif
 #if !(FAST_REQUANT && defined(KERNELS_DSP))
+#define SHIFT_INVERTED 0
 static int32_t requantize_zp(int32_t acc, int32_t multiplier, int32_t shift, int32_t out_zp)
 {
     return requantize(acc, multiplier, shift) + out_zp;
@@ -127,7 +131,10 @@ static int8_t requant_s8(int32_t acc, int32_t mult, int32_t shift, int32_t out_z
 #endif
 }
 
+#else
+#define SHIFT_INVERTED 0
 #endif
+#define STORED_SHIFT(s) (SHIFT_INVERTED ? ~(s) : (s))   /* a layer's shift as its array holds it, back */
 
 /* How far a block kernel reads past a position's first input: its n inputs rounded up to the
  * pairs (or, for VNNI and DSP, the quads) it multiplies at once. Never past n rounded up to GROUP, up to
@@ -239,38 +246,73 @@ BLOCK_INLINE void next_words(const int16_t **p, int aligned, int32_t w[2])
     *p += 4;
 }
 
-/* Channels 2q, 2q + 1 at both positions: 4 accumulators; per input quad one LDRD of each channel's
- * 4 weights and of each position's 4 inputs, 8 SMLAD. 4 accumulators, 6 words and 4 pointers (the
- * two positions, the weights, the end) are the 14 registers a Cortex-M has. x1 is word-aligned
- * where the input row (the position stride) is an even number of values. */
-BLOCK_INLINE void dsp_pair(const input_t *x, const input_t *x1, int aligned1, const int16_t *wq, int32_t n,
-                           int32_t acc[4])
+/* Channels 2q, 2q + 1 at both positions, one input quad: per quad one LDRD of each channel's 4
+ * weights and of each position's 4 inputs, 8 SMLAD into 4 accumulators. 4 accumulators, 6 words and
+ * 4 pointers (the two positions, the weights, the loop's end) are the 14 registers a Cortex-M has. x1
+ * is word-aligned where the input row (the position stride) is an even number of values. */
+BLOCK_INLINE void dsp_pair_quad(const input_t **x, const input_t **x1, int aligned1, const int16_t **wq,
+                                int32_t acc[4])
 {
-    const input_t *end = x + n;
-    while (x < end) {
-        int32_t a[2], b[2], w[2];
-        next_words(&x, 1, a);
-        next_words(&x1, aligned1, b);
-        next_words(&wq, 1, w);
-        acc[0] = __smlad(w[1], a[1], __smlad(w[0], a[0], acc[0]));
-        acc[2] = __smlad(w[1], b[1], __smlad(w[0], b[0], acc[2]));
-        next_words(&wq, 1, w);
-        acc[1] = __smlad(w[1], a[1], __smlad(w[0], a[0], acc[1]));
-        acc[3] = __smlad(w[1], b[1], __smlad(w[0], b[0], acc[3]));
-    }
+    int32_t a[2], b[2], w[2];
+    next_words(x, 1, a);
+    next_words(x1, aligned1, b);
+    next_words(wq, 1, w);
+    acc[0] = __smlad(w[1], a[1], __smlad(w[0], a[0], acc[0]));
+    acc[2] = __smlad(w[1], b[1], __smlad(w[0], b[0], acc[2]));
+    next_words(wq, 1, w);
+    acc[1] = __smlad(w[1], a[1], __smlad(w[0], a[0], acc[1]));
+    acc[3] = __smlad(w[1], b[1], __smlad(w[0], b[0], acc[3]));
 }
 
 /* The same at one position (acc[0] and acc[1]). */
+BLOCK_INLINE void dsp_one_quad(const input_t **x, const int16_t **wq, int32_t acc[4])
+{
+    int32_t a[2], w[2];
+    next_words(x, 1, a);
+    next_words(wq, 1, w);
+    acc[0] = __smlad(w[1], a[1], __smlad(w[0], a[0], acc[0]));
+    next_words(wq, 1, w);
+    acc[1] = __smlad(w[1], a[1], __smlad(w[0], a[0], acc[1]));
+}
+
+/* All of a pair's input quads, two per loop pass (n is a constant where this is inlined, so the odd
+ * quad's test is folded away): the loop's compare and branch are paid once per 16 or 32 MACs. */
+BLOCK_INLINE void dsp_pair(const input_t *x, const input_t *x1, int aligned1, const int16_t *wq, int32_t n,
+                           int32_t acc[4])
+{
+    const input_t *end;
+    if (((n + 3) >> 2) & 1) {
+        dsp_pair_quad(&x, &x1, aligned1, &wq, acc);
+    }
+    if (((n + 3) >> 2) & 2) {
+        dsp_pair_quad(&x, &x1, aligned1, &wq, acc);
+        dsp_pair_quad(&x, &x1, aligned1, &wq, acc);
+    }
+    end = x + ((n + 3) & ~15);
+    while (x < end) {
+        dsp_pair_quad(&x, &x1, aligned1, &wq, acc);
+        dsp_pair_quad(&x, &x1, aligned1, &wq, acc);
+        dsp_pair_quad(&x, &x1, aligned1, &wq, acc);
+        dsp_pair_quad(&x, &x1, aligned1, &wq, acc);
+    }
+}
+
 BLOCK_INLINE void dsp_one(const input_t *x, const int16_t *wq, int32_t n, int32_t acc[4])
 {
-    const input_t *end = x + n;
+    const input_t *end;
+    if (((n + 3) >> 2) & 1) {
+        dsp_one_quad(&x, &wq, acc);
+    }
+    if (((n + 3) >> 2) & 2) {
+        dsp_one_quad(&x, &wq, acc);
+        dsp_one_quad(&x, &wq, acc);
+    }
+    end = x + ((n + 3) & ~15);
     while (x < end) {
-        int32_t a[2], w[2];
-        next_words(&x, 1, a);
-        next_words(&wq, 1, w);
-        acc[0] = __smlad(w[1], a[1], __smlad(w[0], a[0], acc[0]));
-        next_words(&wq, 1, w);
-        acc[1] = __smlad(w[1], a[1], __smlad(w[0], a[0], acc[1]));
+        dsp_one_quad(&x, &wq, acc);
+        dsp_one_quad(&x, &wq, acc);
+        dsp_one_quad(&x, &wq, acc);
+        dsp_one_quad(&x, &wq, acc);
     }
 }
 
@@ -757,7 +799,7 @@ static int decide_fc(const int8_t *in, int32_t n_in, const weight_t *w, const in
     int best = 0;
     int64_t best_score = 0;
     for (o = 0; o < n_out; ++o) {
-        const int32_t right = 31 - shift[o] - bits;     /* >= 1: the generator chooses bits so */
+        const int32_t right = 31 - STORED_SHIFT(shift[o]) - bits;     /* >= 1: the generator chooses bits so */
         int32_t acc = bias_zp[o];
         int64_t score;
 #if defined(KERNELS_DSP)
