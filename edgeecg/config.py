@@ -71,6 +71,9 @@ class DataConfig:
     segment: int = 0               # ptbxl/kaggle_csv: samples per example, cropped or zero-padded at
                                    # the end (0: the native length: 10 s x fs, or 187)
     leads: tuple[str, ...] = ()    # ptbxl: leads in input order (empty: all 12 in the record's order)
+    second_lead: str = ""          # mitdb: a second lead's beat (+ template) channels after the first's:
+                                   # "other" (a two-lead record's other lead: V1, V2, V4 or V5 beside
+                                   # MIT-BIH's MLII; SVDB's ECG2 beside ECG1), a name, an index; "": one lead
 
     @property
     def channels(self) -> int:
@@ -80,7 +83,8 @@ class DataConfig:
             return len(self.leads) or 12
         if self.dataset == "kaggle_csv":
             return 1
-        return int(self.beat_channel) + (1 if self.template_beats else 0)
+        per_lead = int(self.beat_channel) + (1 if self.template_beats else 0)
+        return per_lead * (2 if self.second_lead else 1)
 
     @property
     def window(self) -> int:
@@ -255,6 +259,9 @@ def config_from_dict(raw: dict, source: str = "<config>") -> Config:
                 raise EdgeECGError(f"{where} = {value!r} is not one of {', '.join(allowed)}")
         sections[f.name] = dataclasses.replace(default, **values)
     _check_rr_features(sections["data"], source)
+    if sections["data"].second_lead and sections["data"].dataset != "mitdb":
+        raise EdgeECGError(f"{source}: [data] second_lead is for WFDB records with beat annotations "
+                           f"(dataset = \"mitdb\"); PTB-XL names its leads in [data] leads")
     if sections["model"].name in DIAGNOSTIC_ONLY_MODELS and sections["data"].mode != "diagnostic":
         raise EdgeECGError(f"{source}: [model] name = {sections['model'].name!r} reads the whole window backwards "
                            f"(bidirectional LSTM): it is for [data] mode = \"diagnostic\" only, not "

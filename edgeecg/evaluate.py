@@ -16,19 +16,19 @@ from edgeecg.config import Config, rr_feature_names
 from edgeecg.data import BeatSet
 from edgeecg.data.sources import hours_of
 from edgeecg.errors import EdgeECGError
-from edgeecg.io import list_records, rdrecord
+from edgeecg.io import list_records, rdann
 from edgeecg.metrics import DELTAS, agreement, classification_report, false_alarms, per_record_report, summarise
 from edgeecg.processing.aami import aami_labels
-from edgeecg.processing.beats import extract_beats
+from edgeecg.processing.beats import read_beats
 
 
 def record_beats(data_dir: Path, name: str, cfg: Config, lead: str | int, annotator: str) -> BeatSet:
     """Beats of one record of another database, with one-line errors for what cannot be scored."""
-    rec = rdrecord(data_dir, name, lead, annotator)
-    if not (aami_labels(rec.ann_symbols) >= 0).any():
+    symbols = rdann(data_dir, name, annotator)[1]
+    if not (aami_labels(symbols) >= 0).any():
         raise EdgeECGError(f"{data_dir / f'{name}.{annotator}'}: no beat annotations "
-                           f"({len(rec.ann_symbols)} annotations, none of them a beat)")
-    beats = extract_beats(rec, cfg.data)       # the lead was chosen by rdrecord
+                           f"({len(symbols)} annotations, none of them a beat)")
+    beats = read_beats(data_dir, name, cfg.data, lead, annotator)
     if not len(beats.y):
         raise EdgeECGError(f"{data_dir / name}: too short or too few beats for a {cfg.data.window}-sample window")
     return BeatSet(beats.x, beats.rr, beats.y, np.full(len(beats.y), name, dtype="U16"))

@@ -246,6 +246,57 @@ def test_record_fs_resamples_a_record_as_a_slower_front_end_would_have_seen_it(t
     assert cache_key({}, DataConfig()) == cache_key({}, DataConfig(record_fs=0)) != cache_key({}, DataConfig(record_fs=128))
 
 
+def test_a_second_lead_adds_its_beat_and_template_channels_in_every_source(two_databases, pool_toml):
+    """``[data] second_lead = "other"``: each record's other lead (V1 beside MIT-BIH's MLII, ECG2 beside
+    ECG1) gives channels 2-3, the first lead's beats stay channels 0-1, RR and labels are unchanged."""
+    import dataclasses
+
+    from edgeecg.data.cache import cache_key
+    from edgeecg.stream.frontend import front_end_spec
+
+    one = load_config(pool_toml)
+    two = dataclasses.replace(one, data=dataclasses.replace(one.data, second_lead="other"))
+    assert two.data.channels == 2 * one.data.channels == 4
+    assert cache_key({}, one.data) != cache_key({}, two.data)
+    splits = make_splits(two_databases / "mitdb", two)
+    train = splits["train"]
+    assert train.x.shape[1] == 4
+    for folder, name, patient, first, other in (("mitdb", "s1", "s1", "MLII", "V1"),
+                                                ("otherdb", "o1", "otherdb/o1", "ECG1", "ECG2")):
+        m = train.record == patient
+        own = extract_beats(rdrecord(two_databases / folder, name, first), one.data)
+        second = extract_beats(rdrecord(two_databases / folder, name, other), one.data)
+        np.testing.assert_array_equal(train.x[m][:, :2], own.x)
+        np.testing.assert_array_equal(train.x[m][:, 2:], second.x)
+        np.testing.assert_array_equal(train.rr[m], own.rr)
+        np.testing.assert_array_equal(train.y[m], own.y)
+    with pytest.raises(EdgeECGError, match="gives one"):       # a path that read one lead says so
+        extract_beats(rdrecord(two_databases / "mitdb", "s1"), two.data)
+    with pytest.raises(EdgeECGError, match="streaming front end reads one lead"):
+        front_end_spec(two.data, graph=None)
+    with pytest.raises(EdgeECGError, match="second_lead is for WFDB records"):
+        config_from_dict({"data": {"dataset": "ptbxl", "second_lead": "other"}}, "r.toml")
+
+
+def test_second_lead_other_needs_a_two_lead_record(tmp_path):
+    from edgeecg.config import DataConfig
+    from edgeecg.processing.beats import read_beats
+
+    import wfdb
+
+    write_record(tmp_path, "r1")
+    with pytest.raises(EdgeECGError, match="r1.hea: no lead 'V5'"):
+        read_beats(tmp_path, "r1", DataConfig(second_lead="V5"))
+    assert read_beats(tmp_path, "r1", DataConfig(second_lead="V1")).x.shape[1] == 4
+    two = wfdb.rdrecord(str(tmp_path / "r1"))
+    three = np.column_stack([two.p_signal, two.p_signal[:, 0]])
+    wfdb.wrsamp("r3", fs=two.fs, units=["mV"] * 3, sig_name=["MLII", "V1", "V5"], p_signal=three,
+                fmt=["212"] * 3, adc_gain=[200.0] * 3, baseline=[0] * 3, write_dir=str(tmp_path))
+    (tmp_path / "r3.atr").write_bytes((tmp_path / "r1.atr").read_bytes())
+    with pytest.raises(EdgeECGError, match="r3.hea: second_lead = \"other\" needs a two-lead record"):
+        read_beats(tmp_path, "r3", DataConfig(second_lead="other"))
+
+
 def test_results_block_reports_each_database_and_the_svdb_bar():
     """The README block says which database every choice was made on, shows the SVDB figures (out of
     fold when the default trains on SVDB) against their bar, and false alarms per hour."""

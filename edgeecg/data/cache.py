@@ -16,8 +16,8 @@ from edgeecg.data.beatset import BeatSet
 from edgeecg.data.sources import Source, locate, resolve_sources
 from edgeecg.digest import sha256_file
 from edgeecg.errors import EdgeECGError
-from edgeecg.io.wfdb_records import rdrecord, record_files
-from edgeecg.processing.beats import extract_beats
+from edgeecg.io.wfdb_records import record_files
+from edgeecg.processing.beats import read_beats
 
 CACHE_VERSION = "4"   # bump when beat extraction changes in a way the config does not show
 
@@ -34,7 +34,7 @@ def record_hashes(data_dir: Path, name: str) -> dict[str, str]:
 
 # DataConfig fields added after the first caches: left out of a beat-cache key while they hold their
 # default, so that adding them did not invalidate the existing caches.
-_LATER_FIELDS = ("dataset", "segment", "leads", "record_fs", "template_gate")
+_LATER_FIELDS = ("dataset", "segment", "leads", "record_fs", "template_gate", "second_lead")
 
 
 def cache_key(file_hashes: dict[str, str], cfg: DataConfig) -> str:
@@ -57,7 +57,7 @@ def load_record_beats(data_dir: Path, name: str, cfg: DataConfig, cache_dir: Pat
                 return BeatSet(z["x"], z["rr"], z["y"], z["record"])
         except (OSError, ValueError, KeyError):
             pass   # a damaged cache entry is rebuilt below
-    beats = extract_beats(rdrecord(data_dir, name, cfg.lead), cfg)
+    beats = read_beats(data_dir, name, cfg)
     out = BeatSet(beats.x, beats.rr, beats.y, np.full(len(beats.y), name, dtype="U8"))
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)

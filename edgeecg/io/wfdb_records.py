@@ -134,6 +134,21 @@ def lead_name(header, lead: str | int, where: Path) -> str:
     return str(lead)
 
 
+def second_lead_name(data_dir: Path, name: str, first: str | int, second: str) -> str:
+    """The signal name of a record's second lead: ``"other"`` is the one lead of a two-lead record
+    that is not ``first`` (MIT-BIH's V1/V5 beside MLII, also where record 114 stores them swapped)."""
+    where = data_dir / f"{name}.hea"
+    header = read_header(data_dir, name)
+    first = lead_name(header, first, where)
+    if second != "other":
+        return lead_name(header, second, where)
+    others = [n for n in header.sig_name or [] if n != first]
+    if len(others) != 1:
+        raise EdgeECGError(f"{where}: second_lead = \"other\" needs a two-lead record "
+                           f"(leads: {', '.join(header.sig_name or [])})")
+    return others[0]
+
+
 def read_signal(data_dir: Path, name: str, lead: str | int = "MLII") -> tuple[np.ndarray, float]:
     """One lead (name or index) of a record's signal in physical units and its sampling rate, every
     check applied (header, lead, signal files present and long enough, no NaN, not flat)."""

@@ -8,6 +8,7 @@ Which RR features a model gets is ``DataConfig.rr_features`` (names in :data:`RR
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -15,7 +16,8 @@ from functools import lru_cache
 import numpy as np
 
 from edgeecg.config import DataConfig, rr_feature_names
-from edgeecg.io.wfdb_records import Record
+from edgeecg.errors import EdgeECGError
+from edgeecg.io.wfdb_records import Record, rdrecord, read_signal, second_lead_name
 from edgeecg.processing.aami import aami_labels
 from edgeecg.processing.filters import causal_filter, design_bandpass, resample
 
@@ -226,9 +228,31 @@ def as_sampled_at(record: Record, fs: float) -> Record:
     return Record(record.name, resample(record.signal, record.fs, fs), float(fs), samples, record.ann_symbols)
 
 
-def extract_beats(record: Record, cfg: DataConfig) -> Beats:
+def read_beats(data_dir, name: str, cfg: DataConfig, lead: str | int | None = None,
+               annotator: str = "atr") -> Beats:
+    """:func:`extract_beats` of a record on disk: its lead ``lead`` (default ``cfg.lead``) and, where
+    the recipe asks for one, its second lead (``cfg.second_lead``)."""
+    lead = cfg.lead if lead is None else lead
+    record = rdrecord(data_dir, name, lead, annotator)
+    second = None
+    if cfg.second_lead:
+        other = second_lead_name(data_dir, name, lead, cfg.second_lead)
+        second = dataclasses.replace(record, signal=read_signal(data_dir, name, other)[0])
+    return extract_beats(record, cfg, second)
+
+
+def extract_beats(record: Record, cfg: DataConfig, second: Record | None = None) -> Beats:
     """Filtered, normalised beat windows with RR features and AAMI labels for one record (first
-    resampled to ``cfg.record_fs`` where set: a stand-in for a front end sampling at that rate)."""
+    resampled to ``cfg.record_fs`` where set: a stand-in for a front end sampling at that rate).
+    With ``cfg.second_lead``, ``second`` is the same record's second lead (same annotations): its
+    beat and template channels follow the first lead's."""
+    if cfg.second_lead:
+        if second is None:
+            raise EdgeECGError(f"{record.name}: the recipe reads two leads ([data] second_lead = "
+                               f"{cfg.second_lead!r}); this path gives one")
+        one = dataclasses.replace(cfg, second_lead="")
+        a, b = extract_beats(record, one), extract_beats(second, one)
+        return Beats(np.concatenate([a.x, b.x], axis=1), a.rr, a.y, a.sample)
     record = as_sampled_at(record, cfg.record_fs)
     x = preprocess_signal(record.signal, record.fs, cfg)
     labels = aami_labels(record.ann_symbols)
