@@ -275,8 +275,9 @@ BLOCK_INLINE void dsp_one_quad(const input_t **x, const int16_t **wq, int32_t ac
     acc[1] = __smlad(w[1], a[1], __smlad(w[0], a[0], acc[1]));
 }
 
-/* All of a pair's input quads, two per loop pass (n is a constant where this is inlined, so the odd
- * quad's test is folded away): the loop's compare and branch are paid once per 16 or 32 MACs. */
+/* All of a pair's input quads: the odd one and a pair of them first, then four per loop pass (n is a
+ * constant where this is inlined, so both tests fold away): the loop's compare and branch are paid
+ * once per 64 MACs. */
 BLOCK_INLINE void dsp_pair(const input_t *x, const input_t *x1, int aligned1, const int16_t *wq, int32_t n,
                            int32_t acc[4])
 {
