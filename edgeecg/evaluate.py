@@ -24,12 +24,12 @@ from edgeecg.processing.beats import read_beats
 
 def record_beats(data_dir: Path, name: str, cfg: Config, lead: str | int, annotator: str) -> BeatSet:
     """Beats of one record of another database, with one-line errors for what cannot be scored."""
-    symbols = rdann(data_dir, name, annotator)[1]
-    if not (aami_labels(symbols) >= 0).any():
-        raise EdgeECGError(f"{data_dir / f'{name}.{annotator}'}: no beat annotations "
-                           f"({len(symbols)} annotations, none of them a beat)")
     beats = read_beats(data_dir, name, cfg.data, lead, annotator)
     if not len(beats.y):
+        symbols = rdann(data_dir, name, annotator)[1]         # only to say why there is nothing
+        if not (aami_labels(symbols) >= 0).any():
+            raise EdgeECGError(f"{data_dir / f'{name}.{annotator}'}: no beat annotations "
+                               f"({len(symbols)} annotations, none of them a beat)")
         raise EdgeECGError(f"{data_dir / name}: too short or too few beats for a {cfg.data.window}-sample window")
     return BeatSet(beats.x, beats.rr, beats.y, np.full(len(beats.y), name, dtype="U16"))
 
