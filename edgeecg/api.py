@@ -83,11 +83,12 @@ class Device:
 
     def classify(self, adc, fs: float, engine: str = "twin") -> Beats:
         """Beats and classes of ``adc`` (1-D int16 ADC counts at ``fs`` Hz: a whole rate from 100 to
-        1000 Hz; the target's ``adc_hz`` runs the exported front end)."""
+        1000 Hz; the target's ``adc_hz`` runs the exported front end). A two-lead recipe
+        (``[data] second_lead``) takes ``(n, 2)`` counts: the first lead (the detector's), then the second."""
         if engine not in ENGINES:
             raise EdgeECGError(f"engine {engine!r}: one of {', '.join(ENGINES)}")
         spec = self._spec_at(fs)
-        samples = self._checked(adc)
+        samples = self._checked(adc, spec.leads)
         if engine == "float":
             return self._classify_float(samples, spec)
         if engine == "twin":
@@ -128,10 +129,11 @@ class Device:
             from edgeecg.run import load_run
 
             self._float = TorchRunner(load_run(self.run_dir)[1])
-        r_adc = spec.rate.adc_index(detect(samples, spec.adc_hz, spec.qrs))
-        record = Record("signal", samples.astype(np.float64) / self.target.adc_gain, float(spec.adc_hz),
-                        r_adc, np.array(["N"] * len(r_adc)))
-        beats = extract_beats(record, self.config.data)        # beat 0 (no RR) and edge beats left out
+        leads = samples.reshape(len(samples), -1).T
+        r_adc = spec.rate.adc_index(detect(leads[0], spec.adc_hz, spec.qrs))
+        record, *second = (Record("signal", lead.astype(np.float64) / self.target.adc_gain, float(spec.adc_hz),
+                                  r_adc, np.array(["N"] * len(r_adc))) for lead in leads)
+        beats = extract_beats(record, self.config.data, *second)  # beat 0 (no RR) and edge beats left out
         if not len(beats.y):
             return Beats(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, spec.n_classes), np.float32))
         logits = self._float.logits(beats.x, beats.rr).astype(np.float32)
@@ -152,10 +154,12 @@ class Device:
             self._specs[float(fs)] = spec
         return self._specs[float(fs)]
 
-    def _checked(self, adc) -> np.ndarray:
+    def _checked(self, adc, leads: int = 1) -> np.ndarray:
         x = np.asarray(adc)
-        if x.ndim != 1:
+        if leads == 1 and x.ndim != 1:
             raise EdgeECGError(f"signal: shape {x.shape}, expected one lead (1-D)")
+        if leads > 1 and (x.ndim != 2 or x.shape[1] != leads):
+            raise EdgeECGError(f"signal: shape {x.shape}, expected (n, {leads}): the recipe reads {leads} leads")
         if x.dtype != np.int16:
             raise EdgeECGError(f"signal: dtype {x.dtype}, expected int16 ADC counts "
                                f"(classify_mv takes millivolts)")

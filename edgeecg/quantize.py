@@ -331,7 +331,7 @@ def stream_export(directory: Path, prefix: str, data_cfg, graph, target: Target)
     return {"written": True, "files": {p.name: p.stat().st_size for p in paths},
             "adc_hz": spec.adc_hz, "adc_gain": spec.adc_gain, "rate_conversion": spec.rate.describe(),
             "filter_fraction_bits": spec.bandpass.g, "ring_samples": spec.ring_n,
-            "window_latency_samples": spec.latency_samples, "pending_beats": spec.pend_n}
+            "window_latency_samples": spec.latency_samples, "pending_beats": spec.pend_n, "leads": spec.leads}
 
 
 def pruning_report(original, pruned, opts: QuantizeOptions, int8_tflite: bytes, calib: BeatSet,

@@ -24,7 +24,8 @@ from firmware_export import qrs as qrs_c
 from firmware_export.cmodel import CFLAGS
 from firmware_export.templating import compile_c, render_module, write_files
 
-# Harness: ADC samples (int16, little-endian) from the file IN; for every beat, four int64 (the
+# Harness: ADC samples (int16, little-endian; with two leads interleaved, one sample of each lead per
+# time step) from the file IN; for every beat, four int64 (the
 # 0-based ADC sample whose push returned it, R peak, pre-RR, class) and the int8 logits to OUT.
 # "skip" reads the samples without running the front end (the instruction-count baseline);
 # any other third argument names a file for the counters (7 x uint32).
@@ -36,7 +37,7 @@ HARNESS = """\
 int main(int argc, char **argv)
 {{
     static {p}_stream_t st;
-    static int16_t buf[2048];
+    static int16_t buf[2048 * {P}_STREAM_LEADS];
     {p}_beat_t beat;
     FILE *in, *out, *cnt;
     long long n = 0, rec[4];
@@ -50,11 +51,11 @@ int main(int argc, char **argv)
         return 2;
     }}
     {p}_stream_init(&st);
-    while ((got = fread(buf, sizeof buf[0], sizeof buf / sizeof buf[0], in)) > 0) {{
+    while ((got = fread(buf, sizeof buf[0] * {P}_STREAM_LEADS, 2048, in)) > 0) {{
         for (k = 0; k < got; ++k, ++n) {{
             if (skip) {{
-                check += buf[k];
-            }} else if ({p}_stream_push(&st, buf[k], &beat)) {{
+                check += buf[k * {P}_STREAM_LEADS];
+            }} else if ({p}_stream_push_leads(&st, &buf[k * {P}_STREAM_LEADS], &beat)) {{
                 rec[0] = n;
                 rec[1] = beat.r_peak;
                 rec[2] = beat.pre_rr;
@@ -101,6 +102,11 @@ RAM_OBJECT = """\
 COUNTERS = ("detected", "ignored", "no_rr", "before_start", "queue_full", "too_late", "classified")
 
 
+def harness(prefix: str) -> str:
+    """The C of :data:`HARNESS` for ``prefix``."""
+    return HARNESS.format(p=prefix, P=prefix.upper())
+
+
 def _i64(v: int) -> str:
     return f"INT64_C({int(v)})" if abs(int(v)) >= 2**31 else str(int(v))
 
@@ -119,7 +125,7 @@ def defines(spec: FrontEndSpec) -> dict[str, str]:
         "ADC_GAIN_X1000": str(int(round(spec.adc_gain * 1000))),
         "N_SECTIONS": str(len(bp.sections)), "G": str(bp.g), "SECTIONS": "{" + sections + "}",
         "BEFORE": str(spec.before), "AFTER": str(spec.after), "RING_N": str(spec.ring_n),
-        "PEND_N": str(spec.pend_n), "BEAT_CHANNEL": str(int(spec.beat_channel)),
+        "PEND_N": str(spec.pend_n), "LEADS": str(spec.leads), "BEAT_CHANNEL": str(int(spec.beat_channel)),
         "TEMPLATE_BEATS": str(spec.template_beats), "TEMPLATE_ALL": str(int(spec.template_all)),
         "TEMPLATE_GATE_SUM": _i64(spec.template_gate_sum),
         "NORM_Q": str(spec.norm_q), "NORM_S": str(spec.norm_s), "NORM_NB": str(spec.norm_nb),
@@ -185,7 +191,7 @@ def build_host(src_dir, build_dir, prefix: str = "edgeecg", cc: str = "cc", cfla
     build_dir.mkdir(parents=True, exist_ok=True)
     srcs = sources(src_dir, prefix)
     main = build_dir / "stream_main.c"
-    main.write_text(HARNESS.format(p=prefix))
+    main.write_text(harness(prefix))
     exe = build_dir / "stream_host"
     compile_c([cc, *cflags, *extra_flags, "-I", str(src_dir), "-o", str(exe), str(main), *map(str, srcs)], src_dir)
     return exe
@@ -197,8 +203,9 @@ def record_dtype(n_classes: int) -> np.dtype:
 
 
 def run_host(exe, adc: np.ndarray, n_classes: int = 5, env=None, timeout: float | None = None):
-    """Run a :func:`build_host` binary on int16 samples: (structured array of beats with fields
-    emitted, r_peak, pre_rr, cls, logits; counters dict; stderr)."""
+    """Run a :func:`build_host` binary on int16 samples (``(n,)``, or ``(n, leads)`` for a two-lead
+    front end): (structured array of beats with fields emitted, r_peak, pre_rr, cls, logits; counters
+    dict; stderr)."""
     with tempfile.TemporaryDirectory(prefix="edgeecg-stream-") as tmp:
         d = Path(tmp)
         (d / "adc.bin").write_bytes(np.ascontiguousarray(np.asarray(adc), dtype="<i2").tobytes())
@@ -211,4 +218,4 @@ def run_host(exe, adc: np.ndarray, n_classes: int = 5, env=None, timeout: float 
     return beats, dict(zip(COUNTERS, (int(v) for v in raw))), res.stderr.decode(errors="replace")
 
 
-__all__ = ["build_host", "defines", "render", "render_all", "run_host", "write_stream", "front_end_spec"]
+__all__ = ["build_host", "defines", "harness", "render", "render_all", "run_host", "write_stream", "front_end_spec"]

@@ -338,3 +338,80 @@ def test_linux_runner_bad_input_is_one_line(runner, tmp_path, case, message):
     res = subprocess.run([str(runner), *map(str, args)], capture_output=True, text=True)
     assert res.returncode == (2 if case == "usage" else 1), (res.stdout, res.stderr)
     assert message in res.stderr and res.stderr.count("\n") == 1 and res.stdout == "", res.stderr
+
+
+# -- a two-lead recipe ([data] second_lead) ----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def two_lead_projects(synth_dir, tmp_path_factory):
+    """A tiny two-lead model (MLII and the other lead, V1) exported and wrapped in projects, and its twin."""
+    from conftest import TARGET
+    from test_train_cli import TINY
+
+    from edgeecg.stream.frontend import front_end_spec, run_record
+    from edgeecg.stream.run import load_export
+    from edgeecg.targets import load_target
+    from firmware_export.projects import beat_lines
+
+    d = tmp_path_factory.mktemp("two-lead")
+    (d / "tiny.toml").write_text(TINY.replace("epochs = 3", "epochs = 1") + '\n[data]\nsecond_lead = "other"\n')
+    (d / "roomy.toml").write_text(TARGET.format(name="roomy", flash=1 << 20))
+    runner = CliRunner()
+    for args in (["train", "--data", synth_dir, "--out", d / "run", "--config", d / "tiny.toml", "--quiet"],
+                 ["quantize", d / "run", "--target", d / "roomy.toml", "--prefix", "ecg", "--calib-beats", "100",
+                  "--data", synth_dir],
+                 ["firmware", d / "run", "--target", d / "roomy.toml", "--out", d / "fw"]):
+        res = runner.invoke(main, [str(a) for a in args])
+        assert res.exit_code == 0, res.output
+    target = load_target(str(d / "roomy.toml"))
+    cfg, graph, _, _ = load_export(d / "run", target)
+    spec = front_end_spec(cfg.data, graph, target.adc_hz, target.adc_gain)
+    assert spec.leads == 2
+    return d / "fw", lambda adc: beat_lines(run_record(np.asarray(adc, np.int16), spec, graph), spec.rate)
+
+
+@needs_make
+def test_two_lead_projects_play_both_leads_as_the_twin(two_lead_projects, records, tmp_path):
+    projects, twin = two_lead_projects
+    sample_h = (projects / "esp-idf/main/ecg_sample.h").read_text()
+    assert "#define ECG_SAMPLE_LEADS 2" in sample_h and "lead MLII and V1" in sample_h
+    (tmp_path / "host.c").write_text(HOST_APP_MAIN)
+    app = tmp_path / "app"
+    run_cmd(["cc", *STRICT_C, "-I", projects / COMPONENT, "-o", app, projects / "esp-idf/main/main.c",
+             tmp_path / "host.c", *sorted((projects / COMPONENT).glob("*.c"))])
+    expected = (projects / "expected_playback.txt").read_text().splitlines()
+    assert beat_lines_of(run_cmd([app])) == expected != []
+
+    build = tmp_path / "linux"
+    shutil.copytree(projects / "linux", build)
+    run_cmd(["make", "-C", build, f"CFLAGS={' '.join(STRICT_C)}"])
+    exe = build / "edgeecg_run"
+    both = np.stack([lead_samples(records, "r212", "MLII"), lead_samples(records, "r212", "V1")], axis=1)
+    lines = twin(both)
+    assert lines != twin(np.stack([both[:, 0], both[:, 0]], axis=1))      # the second lead counts
+    assert run_cmd([exe, records / "r212"]).splitlines() == lines != []    # MLII is signal 1, V1 the other
+    assert run_cmd([exe, "--channel", "1", "--channel2", "0", records / "r212"]).splitlines() == lines
+    res = subprocess.run([str(exe), "--raw", "-"], input=both.astype("<i2").tobytes(), capture_output=True)
+    assert res.returncode == 0 and res.stdout.decode().splitlines() == lines
+    res = subprocess.run([str(exe), "--raw", "-"], input=both.astype("<i2").tobytes()[:-2], capture_output=True, text=False)
+    assert res.returncode == 1 and b"odd number of bytes" in res.stderr
+    res = subprocess.run([str(exe), "--channel2", "1", records / "r212"], capture_output=True, text=True)
+    assert res.returncode == 1 and "the first lead's" in res.stderr
+
+
+def test_a_two_lead_device_classifies_both_leads_in_every_engine(two_lead_projects, records):
+    import edgeecg
+    from edgeecg.errors import EdgeECGError
+
+    projects, twin = two_lead_projects
+    run = projects.parent / "run"
+    device = edgeecg.load_device(run, str(projects.parent / "roomy.toml"))
+    both = np.stack([lead_samples(records, "r212", "MLII"), lead_samples(records, "r212", "V1")], axis=1)
+    beats = device.classify(both, fs=360)
+    assert [f"{s} {c} " + " ".join(map(str, g)) for s, c, g in zip(beats.sample, beats.labels, beats.logits)] == twin(both)
+    c = device.classify(both, fs=360, engine="c")
+    assert np.array_equal(c.sample, beats.sample) and np.array_equal(c.logits, beats.logits)
+    flt = device.classify(both, fs=360, engine="float")
+    assert len(flt) > 0.9 * len(beats) and flt.logits.dtype == np.float32
+    with pytest.raises(EdgeECGError, match=r"expected \(n, 2\): the recipe reads 2 leads"):
+        device.classify(both[:, 0], fs=360)

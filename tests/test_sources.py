@@ -252,7 +252,6 @@ def test_a_second_lead_adds_its_beat_and_template_channels_in_every_source(two_d
     import dataclasses
 
     from edgeecg.data.cache import cache_key
-    from edgeecg.stream.frontend import front_end_spec
 
     one = load_config(pool_toml)
     two = dataclasses.replace(one, data=dataclasses.replace(one.data, second_lead="other"))
@@ -272,8 +271,6 @@ def test_a_second_lead_adds_its_beat_and_template_channels_in_every_source(two_d
         np.testing.assert_array_equal(train.y[m], own.y)
     with pytest.raises(EdgeECGError, match="gives one"):       # a path that read one lead says so
         extract_beats(rdrecord(two_databases / "mitdb", "s1"), two.data)
-    with pytest.raises(EdgeECGError, match="streaming front end reads one lead"):
-        front_end_spec(two.data, graph=None)
     with pytest.raises(EdgeECGError, match="second_lead is for WFDB records"):
         config_from_dict({"data": {"dataset": "ptbxl", "second_lead": "other"}}, "r.toml")
 

@@ -223,6 +223,57 @@ def test_twin_inputs_track_the_float_pipeline_on_reference_peaks(tmp_path):
     assert np.array_equal(rq, frq)
 
 
+def test_two_leads_twin_inputs_track_the_float_pipeline_and_use_the_second_lead(tmp_path):
+    """``[data] second_lead``: the twin's 4 channels on reference R peaks are the float pipeline's
+    (``read_beats``), the second lead's channels follow the first's, and the second lead matters."""
+    from edgeecg.processing.beats import read_beats
+    from edgeecg.stream.run import read_leads
+
+    cfg = DataConfig(second_lead="other")
+    graph = tiny_graph(channels=4)
+    spec = fe.front_end_spec(cfg, graph)
+    assert spec.leads == 2 and spec.channels == 4
+    write_record(tmp_path, "r1", seed=4)
+    beats = read_beats(tmp_path, "r1", cfg)
+    adc, fs, gain, ann, symbols, _ = read_leads(tmp_path, "r1", cfg)
+    assert adc.shape[1] == 2
+    filtered = fe.filter_leads(adc, spec)
+    r = np.round(np.asarray(ann) * (180 / fs)).astype(np.int64)
+    kept, bq, rq = fe.reference_inputs(filtered, r, spec)
+    assert np.array_equal(kept, beats.sample)
+    fbq, frq = Int8GraphRunner(graph).quantized_inputs(beats.x, beats.rr)
+    d = bq.astype(int) - fbq
+    assert np.mean(d == 0) > 0.999 and np.abs(d).max() <= 1 and np.array_equal(rq, frq)
+    assert np.mean(bq[..., 2:] != bq[..., :2]) > 0.5                    # V1's channels are not MLII's
+    one = fe.run_record(adc, spec, graph)
+    flat = fe.run_record(np.stack([adc[:, 0], adc[:, 0]], axis=1), spec, graph)
+    assert np.array_equal(one.r_peak, flat.r_peak) and not np.array_equal(one.logits, flat.logits)
+    with pytest.raises(EdgeECGError, match=r"reads 2 lead\(s\)"):
+        fe.run_record(adc[:, 0], spec, graph)
+
+
+@needs_cc
+@pytest.mark.parametrize("data, adc_hz", [
+    (DataConfig(second_lead="other"), 360),
+    (DataConfig(second_lead="other", template_gate=0.1), 250),       # a polyphase rate converter per lead
+    (DataConfig(second_lead="other", template_beats=0), 128),
+])
+def test_two_leads_c_equals_python_streaming_and_whole_record(tmp_path, data, adc_hz):
+    graph = tiny_graph(channels=(1 + (data.template_beats > 0)) * 2)
+    exe, spec = build(tmp_path, graph, data, adc_hz)
+    sig, _, _ = synthetic_ecg(n_beats=90, fs=float(adc_hz), seed=7)
+    adc = np.stack([adc_counts(sig[:, 0]), adc_counts(sig[:, 1])], axis=1)
+    py = fe.run_record(adc, spec, graph)
+    beats, counters, err = stream_c.run_host(exe, adc)
+    assert err == "" and same(beats, counters, py) and len(beats) > 80
+    stream = fe.StreamFrontEnd(spec, graph)
+    out = [b for b in (stream.push((int(a), int(b))) for a, b in adc[: len(adc) // 3]) if b is not None]
+    assert [b.r_peak for b in out] == py.r_peak[: len(out)].tolist() and len(out) > 20
+    assert np.array_equal(np.stack([b.logits for b in out]), py.logits[: len(out)])
+    text = (tmp_path / "src" / "ecg_stream.h").read_text()
+    assert "#define ECG_STREAM_LEADS 2" in text
+
+
 @pytest.mark.parametrize("kw, message", [
     ({"mode": "diagnostic", "rr_features": ("pre_rr", "post_rr")}, "diagnostic"),
     ({"fs": 250}, "runs at 180 Hz"),

@@ -44,6 +44,12 @@ Chain, per ADC sample (``push``)
 
 At most one beat comes out per ADC sample; others wait in the queue.
 
+Two leads (``[data] second_lead``, ``FrontEndSpec.leads = 2``): each push takes one sample of each
+lead (C: ``PREFIX_stream_push_leads``). The detector and the RR features read the first lead; steps
+1-3 and 7 run once per lead (its own rate converter, band-pass, ring, z-scores and template, updated
+by the same beats), and the model input is the first lead's channels, then the second's, as
+:func:`~edgeecg.processing.beats.extract_beats` orders them.
+
 Rounding rules (identical in C)
 -------------------------------
 * ``rshift_round(v, s)`` = ``v / 2**s`` rounded half away from zero (computed on ``|v|``).
@@ -386,14 +392,20 @@ class FrontEndSpec:
     qrs: Params
     n_classes: int
     fs: int = FS
+    leads: int = 1               # 2: a second ADC channel adds its beat (+ template) channels after the first's
 
     @property
     def window(self) -> int:
         return self.before + self.after
 
     @property
-    def channels(self) -> int:
+    def lead_channels(self) -> int:
+        """Input channels of one lead: the beat and/or its difference from the lead's template."""
         return int(self.beat_channel) + int(self.template_beats > 0)
+
+    @property
+    def channels(self) -> int:
+        return self.lead_channels * self.leads
 
     @property
     def rr_len(self) -> int:
@@ -421,8 +433,6 @@ def front_end_spec(data: DataConfig, graph, adc_hz=360, adc_gain: float = 200.0)
         raise EdgeECGError(f"[data] fs = {data.fs}: the streaming front end runs at {FS} Hz")
     if data.mode != "realtime":
         raise EdgeECGError("[data] mode = \"diagnostic\" reads the next beat: no streaming front end")
-    if data.second_lead:
-        raise EdgeECGError("[data] second_lead: the streaming front end reads one lead")
     unknown = [f for f in rr_feature_names(data) if f not in FEATURES]
     if unknown:
         raise EdgeECGError(f"[data] rr_features: {', '.join(unknown)} not supported by the streaming front end")
@@ -490,7 +500,7 @@ def front_end_spec(data: DataConfig, graph, adc_hz=360, adc_gain: float = 200.0)
         reg_n=data.regular_rr_beats, band_lo=(lo.numerator, lo.denominator),
         band_hi=(hi.numerator, hi.denominator), follow=(follow.numerator, follow.denominator),
         irr_n=data.irregularity_beats, local_n=local_n, avg_n=avg_n, qrs=qp,
-        n_classes=int(np.prod(graph.shapes[graph.output][1:])))
+        n_classes=int(np.prod(graph.shapes[graph.output][1:])), leads=2 if data.second_lead else 1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -683,35 +693,40 @@ class Counters:
 
 
 class StreamFrontEnd:
-    """The whole on-device chain, one ADC sample per :meth:`push` (the C's ``PREFIX_stream_push``)."""
+    """The whole on-device chain, one ADC sample per :meth:`push` (the C's ``PREFIX_stream_push``;
+    with two leads, one sample of each lead per push, ``PREFIX_stream_push_leads``). The detector
+    reads the first lead; every lead has its own rate converter, band-pass, ring and template."""
 
     def __init__(self, spec: FrontEndSpec, graph):
         self.spec, self.graph = spec, graph
-        self.rate = spec.rate.stream()
-        self.filter = IntBandpass(spec.bandpass)
+        self.rate = [spec.rate.stream() for _ in range(spec.leads)]
+        self.filter = [IntBandpass(spec.bandpass) for _ in range(spec.leads)]
         self.qrs = QRSDetector(spec.adc_hz, spec.adc_gain, params=spec.qrs)
         self.rr = RRState(spec)
-        self.template = Template(spec)
+        self.template = [Template(spec) for _ in range(spec.leads)]
         self.reset()
 
     def reset(self) -> None:
-        self.rate.reset()
-        self.filter.reset()
-        self.qrs.reset()
-        self.rr.reset()
-        self.template.reset()
-        self.ring = [0] * self.spec.ring_n
+        for part in (*self.rate, *self.filter, self.qrs, self.rr, *self.template):
+            part.reset()
+        self.ring = [[0] * self.spec.ring_n for _ in range(self.spec.leads)]
         self.n = 0                       # filtered samples
         self.adc_n = 0                   # ADC samples
         self.pending: deque[_Pending] = deque()
         self.counters = Counters()
 
-    def push(self, sample: int) -> StreamBeat | None:
+    def push(self, sample) -> StreamBeat | None:
+        """One ADC sample (an int; with two leads, one int per lead)."""
         s = self.spec
-        for x in self.rate.push(sample):      # checks that the sample fits int16
-            self.ring[self.n % s.ring_n] = self.filter.step(x)
+        samples = [sample] if s.leads == 1 else list(sample)
+        if len(samples) != s.leads:
+            raise EdgeECGError(f"the front end reads {s.leads} leads; push got {len(samples)} samples")
+        xs = [rate.push(v) for rate, v in zip(self.rate, samples)]      # checks that each fits int16
+        for k, x in enumerate(xs[0]):
+            for lead in range(s.leads):
+                self.ring[lead][self.n % s.ring_n] = self.filter[lead].step(xs[lead][k])
             self.n += 1
-            self.qrs.step(x)            # the detector takes the same 180 Hz sample
+            self.qrs.step(x)            # the detector takes the first lead's 180 Hz sample
         r = self.qrs.pop()
         if r is not None:
             self._on_r_peak(r)
@@ -732,8 +747,9 @@ class StreamFrontEnd:
             if start < self.n - s.ring_n:
                 self.counters.too_late += 1
                 continue
-            w = np.array([self.ring[(start + j) % s.ring_n] for j in range(s.window)], dtype=np.int64)
-            beat = self.template.inputs(window_z(w[None], s)[0], p.regular)
+            beat = np.concatenate([
+                tmpl.inputs(window_z(np.array([[ring[(start + j) % s.ring_n] for j in range(s.window)]]), s)[0],
+                            p.regular) for ring, tmpl in zip(self.ring, self.template)], axis=1)
             logits, cls = classify(self.graph, beat[None], p.rr_q[None])
             self.counters.classified += 1
             return StreamBeat(p.r, int(cls[0]), logits[0], p.rr)
@@ -766,7 +782,7 @@ class RecordResult:
     beat_q: np.ndarray           # (n, W, C) int8 model inputs
     rr_q: np.ndarray             # (n, K) int8
     detections: np.ndarray       # every R peak the detector returned by the end (180 Hz)
-    filtered: np.ndarray         # the band-passed signal (Q_G, int64)
+    filtered: np.ndarray         # the band-passed signal (Q_G, int64; (n, leads) with two leads)
     counters: Counters
 
 
@@ -806,14 +822,48 @@ def on_r_peak(r: int, rr: RRState, c: Counters, pending: deque, spec: FrontEndSp
         pending.append(_Pending(r, v, quantize_rr(feats, spec), regular))
 
 
-def run_record(adc, spec: FrontEndSpec, graph, filtered: np.ndarray | None = None) -> RecordResult:
-    """Everything :class:`StreamFrontEnd` outputs for ``adc`` pushed sample by sample from a reset,
-    computed with whole-record steps (bit-exact with the streaming path and the C)."""
+def filter_leads(adc: np.ndarray, spec: FrontEndSpec) -> np.ndarray:
+    """The band-passed 180 Hz signal (Q_G, int64) of ADC samples ``(n,)`` (one lead) or ``(n, leads)``:
+    ``(m,)`` or ``(m, leads)``."""
+    if adc.ndim == 1:
+        return IntBandpass(spec.bandpass).run(spec.rate.convert(adc))
+    return np.stack([IntBandpass(spec.bandpass).run(spec.rate.convert(adc[:, k])) for k in range(adc.shape[1])], axis=1)
+
+
+def beat_inputs(filtered: np.ndarray, r: np.ndarray, regular, spec: FrontEndSpec) -> np.ndarray:
+    """int8 model inputs ``(n, W, C)`` of the beats at R peaks ``r`` (in classification order, each
+    with its pre-RR's regularity): per lead its z-scored window and its difference from that lead's
+    template, the leads' channels one after the other (as :func:`extract_beats` orders them)."""
+    f = filtered.reshape(len(filtered), -1)
+    if len(r) == 0:
+        return np.zeros((0, spec.window, spec.channels), np.int8)
+    idx = np.asarray(r, dtype=np.int64)[:, None] + np.arange(-spec.before, spec.after)[None, :]
+    parts = []
+    for lead in range(spec.leads):
+        z = window_z(f[:, lead][idx], spec)
+        tmpl = Template(spec)
+        parts.append(np.stack([tmpl.inputs(z[j], bool(regular[j])) for j in range(len(r))]))
+    return np.concatenate(parts, axis=2)
+
+
+def check_leads(adc: np.ndarray, spec: FrontEndSpec) -> np.ndarray:
+    """``adc`` as ``(n,)`` for one lead or ``(n, leads)``; one line if its shape does not fit."""
     adc = np.asarray(adc)
+    if (spec.leads == 1 and adc.ndim != 1) or (spec.leads > 1 and (adc.ndim != 2 or adc.shape[1] != spec.leads)):
+        raise EdgeECGError(f"the front end reads {spec.leads} lead(s): ADC samples of shape {adc.shape} "
+                           f"(expected (n,) or (n, {spec.leads}))")
+    return adc
+
+
+def run_record(adc, spec: FrontEndSpec, graph, filtered: np.ndarray | None = None) -> RecordResult:
+    """Everything :class:`StreamFrontEnd` outputs for ``adc`` (``(n,)``; with two leads ``(n, 2)``)
+    pushed sample by sample from a reset, computed with whole-record steps (bit-exact with the
+    streaming path and the C)."""
+    adc = check_leads(adc, spec)
     s = spec
     if filtered is None:
-        filtered = IntBandpass(s.bandpass).run(s.rate.convert(adc))
-    beats, emitted = detector_emissions(adc, s)
+        filtered = filter_leads(adc, s)
+    beats, emitted = detector_emissions(adc if adc.ndim == 1 else adc[:, 0], s)
     rr = RRState(s)
     c = Counters()
     pending: deque[_Pending] = deque()
@@ -844,11 +894,7 @@ def run_record(adc, spec: FrontEndSpec, graph, filtered: np.ndarray | None = Non
             break
     c.classified = len(out)
     r_arr = np.array([p.r for p, _ in out], dtype=np.int64)
-    idx = r_arr[:, None] + np.arange(-s.before, s.after)[None, :] if len(out) else np.zeros((0, s.window), np.int64)
-    z = window_z(filtered[idx], s) if len(out) else np.zeros((0, s.window), np.int64)
-    tmpl = Template(s)
-    beat_q = np.stack([tmpl.inputs(z[j], p.regular) for j, (p, _) in enumerate(out)]) if out else \
-        np.zeros((0, s.window, s.channels), np.int8)
+    beat_q = beat_inputs(filtered, r_arr, [p.regular for p, _ in out], s)
     rr_q = np.stack([p.rr_q for p, _ in out]) if out else np.zeros((0, s.rr_len), np.int8)
     logits, cls = classify(graph, beat_q, rr_q)
     return RecordResult(r_peak=r_arr, cls=cls.astype(np.int64), logits=logits,
@@ -860,7 +906,8 @@ def run_record(adc, spec: FrontEndSpec, graph, filtered: np.ndarray | None = Non
 def reference_inputs(filtered: np.ndarray, r_peaks: np.ndarray, spec: FrontEndSpec):
     """The twin's int8 inputs for given R peaks (e.g. the reference annotations at 180 Hz), with
     the float pipeline's rules: every R peak's RR counts, beat 0 and beats whose window leaves
-    the signal are skipped. Returns (kept R peaks, beat_q (n, W, C), rr_q (n, K))."""
+    the signal are skipped. ``filtered``: :func:`filter_leads`'s output. Returns (kept R peaks,
+    beat_q (n, W, C), rr_q (n, K))."""
     s = spec
     r_peaks = np.asarray(r_peaks, dtype=np.int64)
     rr = RRState(s)
@@ -876,7 +923,4 @@ def reference_inputs(filtered: np.ndarray, r_peaks: np.ndarray, spec: FrontEndSp
     kept_arr = np.array(kept, dtype=np.int64)
     if not kept:
         return kept_arr, np.zeros((0, s.window, s.channels), np.int8), np.zeros((0, s.rr_len), np.int8)
-    z = window_z(filtered[kept_arr[:, None] + np.arange(-s.before, s.after)[None, :]], s)
-    tmpl = Template(s)
-    beat_q = np.stack([tmpl.inputs(z[j], regs[j]) for j in range(len(kept))])
-    return kept_arr, beat_q, np.stack(rqs)
+    return kept_arr, beat_inputs(filtered, kept_arr, regs, s), np.stack(rqs)

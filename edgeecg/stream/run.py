@@ -3,8 +3,9 @@ detected-and-classified beats scored with EC57 rules, and the pipeline's RAM, fl
 
 ``edgeecg stream RUN --target T [--records 100,103] [--data DIR] --out DIR [--force]`` reads the
 export ``RUN/export/T`` (``edgeecg quantize RUN --target T``), compiles its
-``PREFIX_{stream,qrs,model}.c`` for the host, and plays each record's MLII ADC counts through it and
-through :func:`edgeecg.stream.frontend.run_record`; every output (R peak, class, logits, pre-RR, the
+``PREFIX_{stream,qrs,model}.c`` for the host, and plays each record's ADC counts (the run's lead, MLII,
+and for a two-lead recipe its second lead beside it) through it and through
+:func:`edgeecg.stream.frontend.run_record`; every output (R peak, class, logits, pre-RR, the
 sample at which the beat came out, the counters) must be equal. It writes ``stream.json`` (the dict
 :func:`stream_records` returns) and ``stream.md`` (:func:`markdown`).
 
@@ -39,12 +40,13 @@ from edgeecg.io.wfdb_records import (
     list_records,
     read_header,
     resolve_data_dir,
+    second_lead_name,
 )
 from edgeecg.metrics import classification_report, report_from_confusion
 from edgeecg.processing.aami import CLASSES
 from edgeecg.stream import ec57
 from edgeecg.stream.decimate import FS
-from edgeecg.stream.detection import DATA_HELP, AdcRecord, read_adc, resampled
+from edgeecg.stream.detection import DATA_HELP, read_adc, resampled
 from edgeecg.stream.frontend import (
     FrontEndSpec,
     classify,
@@ -73,10 +75,24 @@ def read_lead(data_dir: Path, name: str, lead: str):
     return rec.adc, rec.fs, rec.adc_gain, rec.ann_samples, rec.ann_symbols, Path(data_dir) / f"{name}.hea"
 
 
+def read_leads(data_dir: Path, name: str, data_cfg, fs: float | None = None, adc_gain: float | None = None):
+    """:func:`read_lead` of what the front end of the recipe ``data_cfg`` reads: its lead, ``(n,)``
+    counts, and for a two-lead recipe (``[data] second_lead``) its second lead beside it, ``(n, 2)``
+    (rescaled to the first lead's counts/mV); both resampled to ``fs`` with ``adc_gain`` counts/mV where given."""
+    recs = [read_adc(data_dir, name, data_cfg.lead, fallback=False)]
+    if data_cfg.second_lead:
+        other = second_lead_name(Path(data_dir), name, data_cfg.lead, data_cfg.second_lead)
+        recs.append(resampled(read_adc(data_dir, name, other, fallback=False), recs[0].fs, recs[0].adc_gain))
+    if fs is not None:
+        recs = [resampled(r, float(fs), adc_gain) for r in recs]
+    first = recs[0]
+    adc = first.adc if len(recs) == 1 else np.stack([r.adc for r in recs], axis=1)
+    return adc, first.fs, first.adc_gain, first.ann_samples, first.ann_symbols, Path(data_dir) / f"{name}.hea"
+
+
 def float_beats(data_dir: Path, name: str, data_cfg):
-    from edgeecg.io.wfdb_records import rdrecord
-    from edgeecg.processing.beats import extract_beats
-    return extract_beats(rdrecord(data_dir, name, data_cfg.lead), data_cfg)
+    from edgeecg.processing.beats import read_beats
+    return read_beats(data_dir, name, data_cfg)
 
 
 # --------------------------------------------------------------------------------------------
@@ -221,11 +237,9 @@ def stream_records(run_dir, target, data_dir, records=None, cross_platforms=True
         exe = stream_c.build_host(source, Path(tmp) / "host", prefix)
         for name in names:
             t0 = time.perf_counter()
-            adc, fs, gain, ann, symbols, hea = read_lead(data_dir, name, cfg.data.lead)
-            if resample_to is not None:       # as the target's ADC would deliver it: its rate and gain
-                rec = resampled(AdcRecord(name, cfg.data.lead, adc, fs, gain, ann, symbols), float(resample_to),
-                                target.adc_gain)
-                adc, fs, gain, ann = rec.adc, rec.fs, rec.adc_gain, rec.ann_samples
+            # resample_to: as the target's ADC would deliver it, its rate and gain
+            adc, fs, gain, ann, symbols, hea = read_leads(data_dir, name, cfg.data, resample_to,
+                                                          target.adc_gain if resample_to is not None else None)
             seconds["read"] += time.perf_counter() - t0
             if abs(fs - spec.adc_hz) > 1e-6:
                 raise EdgeECGError(f"{hea}: sampled at {fs:g} Hz, target {target.name} takes adc_hz = {spec.adc_hz:g}")
@@ -384,7 +398,7 @@ def measure_cross(export: Path, prefix: str, spec: FrontEndSpec, adc: np.ndarray
     with tempfile.TemporaryDirectory(prefix="edgeecg-stream-cross-") as tmp:
         d = Path(tmp)
         srcs = stream_c.sources(export, prefix)
-        (d / "main.c").write_text(stream_c.HARNESS.format(p=prefix))
+        (d / "main.c").write_text(stream_c.harness(prefix))
         (d / "ram.c").write_text(stream_c.RAM_OBJECT.format(p=prefix))
         (d / "stub_model.c").write_text(stream_c.STUB_MODEL.format(p=prefix, P=prefix.upper()))
         (d / "adc.bin").write_bytes(np.ascontiguousarray(adc, dtype="<i2").tobytes())

@@ -246,74 +246,51 @@ BLOCK_INLINE void next_words(const int16_t **p, int aligned, int32_t w[2])
     *p += 4;
 }
 
-/* Channels 2q, 2q + 1 at both positions, one input quad: per quad one LDRD of each channel's 4
- * weights and of each position's 4 inputs, 8 SMLAD into 4 accumulators. 4 accumulators, 6 words and
- * 4 pointers (the two positions, the weights, the loop's end) are the 14 registers a Cortex-M has. x1
- * is word-aligned where the input row (the position stride) is an even number of values. */
-BLOCK_INLINE void dsp_pair_quad(const input_t **x, const input_t **x1, int aligned1, const int16_t **wq,
-                                int32_t acc[4])
-{
-    int32_t a[2], b[2], w[2];
-    next_words(x, 1, a);
-    next_words(x1, aligned1, b);
-    next_words(wq, 1, w);
-    acc[0] = __smlad(w[1], a[1], __smlad(w[0], a[0], acc[0]));
-    acc[2] = __smlad(w[1], b[1], __smlad(w[0], b[0], acc[2]));
-    next_words(wq, 1, w);
-    acc[1] = __smlad(w[1], a[1], __smlad(w[0], a[0], acc[1]));
-    acc[3] = __smlad(w[1], b[1], __smlad(w[0], b[0], acc[3]));
-}
-
-/* The same at one position (acc[0] and acc[1]). */
-BLOCK_INLINE void dsp_one_quad(const input_t **x, const int16_t **wq, int32_t acc[4])
-{
-    int32_t a[2], w[2];
-    next_words(x, 1, a);
-    next_words(wq, 1, w);
-    acc[0] = __smlad(w[1], a[1], __smlad(w[0], a[0], acc[0]));
-    next_words(wq, 1, w);
-    acc[1] = __smlad(w[1], a[1], __smlad(w[0], a[0], acc[1]));
-}
-
-/* All of a pair's input quads: the odd one and a pair of them first, then four per loop pass (n is a
- * constant where this is inlined, so both tests fold away): the loop's compare and branch are paid
- * once per 64 MACs. */
-BLOCK_INLINE void dsp_pair(const input_t *x, const input_t *x1, int aligned1, const int16_t *wq, int32_t n,
+/* Channels 2q, 2q + 1 at one input quad of position 0 (acc[0], acc[1]) and, with `two`, of position 1
+ * (acc[2], acc[3]): per quad one LDRD of each channel's 4 weights and of each position's 4 inputs, 4 or
+ * 8 SMLAD. `two` is a constant where this is inlined, so its tests fold away. 4 accumulators, 6 words
+ * and 4 pointers (the two positions, the weights, the loop's end) are the 14 registers a Cortex-M has.
+ * x1 is word-aligned where the input row (the position stride) is an even number of values. */
+BLOCK_INLINE void dsp_quad(const input_t **x, const input_t **x1, int aligned1, const int16_t **wq, int two,
                            int32_t acc[4])
 {
-    const input_t *end;
-    if (((n + 3) >> 2) & 1) {
-        dsp_pair_quad(&x, &x1, aligned1, &wq, acc);
+    int32_t a[2], b[2] = {0, 0}, w[2];
+    next_words(x, 1, a);
+    if (two) {
+        next_words(x1, aligned1, b);
     }
-    if (((n + 3) >> 2) & 2) {
-        dsp_pair_quad(&x, &x1, aligned1, &wq, acc);
-        dsp_pair_quad(&x, &x1, aligned1, &wq, acc);
+    next_words(wq, 1, w);
+    acc[0] = __smlad(w[1], a[1], __smlad(w[0], a[0], acc[0]));
+    if (two) {
+        acc[2] = __smlad(w[1], b[1], __smlad(w[0], b[0], acc[2]));
     }
-    end = x + ((n + 3) & ~15);
-    while (x < end) {
-        dsp_pair_quad(&x, &x1, aligned1, &wq, acc);
-        dsp_pair_quad(&x, &x1, aligned1, &wq, acc);
-        dsp_pair_quad(&x, &x1, aligned1, &wq, acc);
-        dsp_pair_quad(&x, &x1, aligned1, &wq, acc);
+    next_words(wq, 1, w);
+    acc[1] = __smlad(w[1], a[1], __smlad(w[0], a[0], acc[1]));
+    if (two) {
+        acc[3] = __smlad(w[1], b[1], __smlad(w[0], b[0], acc[3]));
     }
 }
 
-BLOCK_INLINE void dsp_one(const input_t *x, const int16_t *wq, int32_t n, int32_t acc[4])
+/* All of a channel pair's input quads at one or two positions: the odd one and a pair of them first,
+ * then four per loop pass (n and two are constants where this is inlined, so the tests fold away):
+ * the loop's compare and branch are paid once per 64 MACs. */
+BLOCK_INLINE void dsp_quads(const input_t *x, const input_t *x1, int aligned1, const int16_t *wq, int32_t n,
+                            int two, int32_t acc[4])
 {
     const input_t *end;
     if (((n + 3) >> 2) & 1) {
-        dsp_one_quad(&x, &wq, acc);
+        dsp_quad(&x, &x1, aligned1, &wq, two, acc);
     }
     if (((n + 3) >> 2) & 2) {
-        dsp_one_quad(&x, &wq, acc);
-        dsp_one_quad(&x, &wq, acc);
+        dsp_quad(&x, &x1, aligned1, &wq, two, acc);
+        dsp_quad(&x, &x1, aligned1, &wq, two, acc);
     }
     end = x + ((n + 3) & ~15);
     while (x < end) {
-        dsp_one_quad(&x, &wq, acc);
-        dsp_one_quad(&x, &wq, acc);
-        dsp_one_quad(&x, &wq, acc);
-        dsp_one_quad(&x, &wq, acc);
+        dsp_quad(&x, &x1, aligned1, &wq, two, acc);
+        dsp_quad(&x, &x1, aligned1, &wq, two, acc);
+        dsp_quad(&x, &x1, aligned1, &wq, two, acc);
+        dsp_quad(&x, &x1, aligned1, &wq, two, acc);
     }
 }
 
@@ -329,9 +306,9 @@ BLOCK_INLINE void block_s8(const input_t *x, int32_t stride, int32_t npos, int32
         acc[0] = acc[2] = bias_zp[2 * q];
         acc[1] = acc[3] = bias_zp[2 * q + 1];
         if (npos > 1) {
-            dsp_pair(x, x + stride, (stride & 1) == 0, w + 2 * q * n_pad, n, acc);
+            dsp_quads(x, x + stride, (stride & 1) == 0, w + 2 * q * n_pad, n, 1, acc);
         } else {                                        /* a dense layer, or a convolution's last odd position */
-            dsp_one(x, w + 2 * q * n_pad, n, acc);
+            dsp_quads(x, x, 1, w + 2 * q * n_pad, n, 0, acc);
         }
         if (pool) {
             acc[0] = acc[0] > acc[2] ? acc[0] : acc[2];

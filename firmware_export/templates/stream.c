@@ -20,6 +20,8 @@
 #define CF PREFIX_STREAM_COEF_FRAC
 #define WIN PREFIX_STREAM_WINDOW
 #define CH PREFIX_STREAM_CHANNELS
+#define CH1 PREFIX_STREAM_LEAD_CHANNELS
+#define LEADS PREFIX_STREAM_LEADS
 #define RING_N PREFIX_STREAM_RING_N
 #define PEND_N PREFIX_STREAM_PEND_N
 #define NF PREFIX_STREAM_N_FEATURES
@@ -127,36 +129,36 @@ static uint32_t count_up(uint32_t c)
 
 /* ---- band-pass -------------------------------------------------------------------------------- */
 
-static void bandpass_start(prefix_stream_t *st, int32_t u)
+static void bandpass_start(prefix_stream_lead *ld, int32_t u)
 {
     int j;
-    st->y[0][0] = st->y[0][1] = u;
+    ld->y[0][0] = ld->y[0][1] = u;
     for (j = 0; j < NS; ++j) {
         const int64_t ext = (int64_t)u * sections[j][5];
         const int32_t v = (int32_t)floor_shift(ext, CF);
-        st->y[j + 1][0] = st->y[j + 1][1] = v;
-        st->e[j][0] = st->e[j][1] = (int32_t)(ext - (int64_t)v * (INT64_C(1) << CF));
+        ld->y[j + 1][0] = ld->y[j + 1][1] = v;
+        ld->e[j][0] = ld->e[j][1] = (int32_t)(ext - (int64_t)v * (INT64_C(1) << CF));
         u = v;
     }
-    st->bq_started = 1;
 }
 
 /* The twin's sections keep their input history u1, u2 apart; a section's input is the previous one's
- * output, so here the history of each signal is kept once (y) and read once per sample. */
-static int32_t bandpass(prefix_stream_t *st, int32_t x)
+ * output, so here the history of each signal is kept once (y) and read once per sample. The first
+ * sample (start) sets the filter to its steady state. */
+static int32_t bandpass(prefix_stream_lead *ld, int32_t x, int start)
 {
     int32_t u = x * (1 << G), u1, u2;
     int j;
-    if (!st->bq_started) {
-        bandpass_start(st, u);
+    if (start) {
+        bandpass_start(ld, u);
     }
-    u1 = st->y[0][0];
-    u2 = st->y[0][1];
-    st->y[0][0] = u;
-    st->y[0][1] = u1;
+    u1 = ld->y[0][0];
+    u2 = ld->y[0][1];
+    ld->y[0][0] = u;
+    ld->y[0][1] = u1;
     for (j = 0; j < NS; ++j) {
         const int32_t *s = sections[j];
-        int32_t *y = st->y[j + 1], *e = st->e[j];
+        int32_t *y = ld->y[j + 1], *e = ld->e[j];
         const int32_t v1 = y[0], v2 = y[1], e1 = e[0];
         const int64_t fb = floor_shift((int64_t)s[3] * e1 + (int64_t)s[4] * e[1], CF);
         const int64_t acc = (int64_t)s[0] * u + (int64_t)s[1] * u1 + (int64_t)s[2] * u2
@@ -371,8 +373,13 @@ static inline void copy_window(int32_t *c, const int32_t *src, int32_t n, int64_
     *wmax = hi;
 }
 
-static void beat_input(prefix_stream_t *st, int64_t start, int regular)
+/* One lead's channels of the model input (beat_q[j * CH + lead * CH1 + ...]) and its template's update. */
+static void lead_input(prefix_stream_t *st, int lead, int64_t start, int regular)
 {
+    const int32_t *ring = st->lead[lead].ring;
+#if PREFIX_STREAM_TEMPLATE_BEATS > 0
+    int32_t *tmpl = st->tmpl[lead];
+#endif
     /* start's slot: n - start <= RING_N samples back from the next one to be written (no 64-bit
      * modulo: a library call per beat on a 32-bit core) */
     int32_t slot0 = st->head - (int32_t)(st->n - start), j, first;
@@ -388,9 +395,9 @@ static void beat_input(prefix_stream_t *st, int64_t start, int regular)
     }
     /* the window, in order (no ring index below): the ring's tail from slot0, then its head */
     first = RING_N - slot0 < WIN ? RING_N - slot0 : WIN;
-    wmin = wmax = st->ring[slot0];
-    copy_window(c, &st->ring[slot0], first, &sum, &wmin, &wmax);
-    copy_window(c + first, st->ring, WIN - first, &sum, &wmin, &wmax);
+    wmin = wmax = ring[slot0];
+    copy_window(c, &ring[slot0], first, &sum, &wmin, &wmax);
+    copy_window(c + first, ring, WIN - first, &sum, &wmin, &wmax);
     /* max |W w - S| over the window, at its largest or smallest sample (W wmax >= S >= W wmin) */
     cmax = (int64_t)WIN * wmax - sum;
     cmax = sum - (int64_t)WIN * wmin > cmax ? sum - (int64_t)WIN * wmin : cmax;
@@ -409,21 +416,20 @@ static void beat_input(prefix_stream_t *st, int64_t start, int regular)
 #if PREFIX_STREAM_TEMPLATE_BEATS > 0
     if (!st->have_template) {                         /* the first beat is the template */
         for (j = 0; j < WIN; ++j) {
-            st->tmpl[j] = z_score(c[j], rcp);
+            tmpl[j] = z_score(c[j], rcp);
         }
-        st->have_template = 1;
     }
 #endif
     for (j = 0; j < WIN; ++j) {
         const int32_t z = z_score(c[j], rcp);
-        int ch = 0;
+        int ch = lead * CH1;
         c[j] = z;                                     /* c' is not needed again: the template update reads z */
 #if PREFIX_STREAM_BEAT_CHANNEL
         st->beat_q[j * CH + ch++] = to_int8(z);
 #endif
 #if PREFIX_STREAM_TEMPLATE_BEATS > 0
         {
-            const int32_t diff = z - st->tmpl[j];     /* |z - T| < 2^29 */
+            const int32_t diff = z - tmpl[j];         /* |z - T| < 2^29 */
             st->beat_q[j * CH + ch++] = to_int8(diff);
 #if PREFIX_STREAM_TEMPLATE_GATE_SUM > 0
             gate += diff >= 0 ? diff : -diff;        /* < 128 * 2^29: the update waits for the whole sum */
@@ -435,20 +441,29 @@ static void beat_input(prefix_stream_t *st, int64_t start, int regular)
 #if PREFIX_STREAM_TEMPLATE_BEATS > 0
     if (regular || PREFIX_STREAM_TEMPLATE_ALL) {
 #if PREFIX_STREAM_TEMPLATE_GATE_SUM > 0
-        if (gate > PREFIX_STREAM_TEMPLATE_GATE_SUM && st->tmpl_refused < PREFIX_STREAM_TEMPLATE_BEATS) {
-            st->tmpl_refused++;                       /* far from the template: kept out of it */
+        if (gate > PREFIX_STREAM_TEMPLATE_GATE_SUM && st->tmpl_refused[lead] < PREFIX_STREAM_TEMPLATE_BEATS) {
+            st->tmpl_refused[lead]++;                 /* far from the template: kept out of it */
         } else {
-            st->tmpl_refused = 0;
+            st->tmpl_refused[lead] = 0;
 #else
         {
 #endif
             for (j = 0; j < WIN; ++j) {
-                st->tmpl[j] += div_round32(c[j] - st->tmpl[j], PREFIX_STREAM_TEMPLATE_BEATS);
+                tmpl[j] += div_round32(c[j] - tmpl[j], PREFIX_STREAM_TEMPLATE_BEATS);
             }
         }
     }
 #endif
     (void)regular;
+}
+
+static void beat_input(prefix_stream_t *st, int64_t start, int regular)
+{
+    int lead;
+    for (lead = 0; lead < LEADS; ++lead) {
+        lead_input(st, lead, start, regular);
+    }
+    st->have_template = 1;
 }
 
 /* Classify the oldest waiting beat if its window is complete (dropping those too old). */
@@ -480,18 +495,26 @@ static int classify_ready(prefix_stream_t *st, prefix_beat_t *out)
 void prefix_stream_reset(prefix_stream_t *st)
 {
     int32_t j;
+    int lead;
     prefix_qrs_reset(&st->qrs);
-    prefix_rate_reset(&st->rate);
     st->bq_started = 0;
     st->n = 0;
     st->head = 0;
     st->quiet = 0;
-    for (j = 0; j < NS; ++j) {
-        st->y[j + 1][0] = st->y[j + 1][1] = st->e[j][0] = st->e[j][1] = 0;
-    }
-    st->y[0][0] = st->y[0][1] = 0;
-    for (j = 0; j < RING_N; ++j) {
-        st->ring[j] = 0;
+    for (lead = 0; lead < LEADS; ++lead) {
+        prefix_stream_lead *ld = &st->lead[lead];
+        prefix_rate_reset(&ld->rate);
+        for (j = 0; j < NS; ++j) {
+            ld->y[j + 1][0] = ld->y[j + 1][1] = ld->e[j][0] = ld->e[j][1] = 0;
+        }
+        ld->y[0][0] = ld->y[0][1] = 0;
+        for (j = 0; j < RING_N; ++j) {
+            ld->ring[j] = 0;
+        }
+        st->tmpl_refused[lead] = 0;
+        for (j = 0; j < (PREFIX_STREAM_TEMPLATE_BEATS > 0 ? WIN : 1); ++j) {
+            st->tmpl[lead][j] = 0;
+        }
     }
     st->have_last = st->have_rr = st->prev = 0;
     st->last_r = st->est = 0;
@@ -511,10 +534,7 @@ void prefix_stream_reset(prefix_stream_t *st)
     st->irr_pos = st->irr_count = st->irr_total = 0;
     st->local_pos = st->local_count = st->local_total = 0;
     st->avg_pos = st->avg_count = st->avg_total = 0;
-    st->have_template = st->tmpl_refused = 0;
-    for (j = 0; j < (PREFIX_STREAM_TEMPLATE_BEATS > 0 ? WIN : 1); ++j) {
-        st->tmpl[j] = 0;
-    }
+    st->have_template = 0;
     for (j = 0; j < PEND_N; ++j) {
         int32_t k;
         st->pend[j].r = 0;
@@ -536,19 +556,24 @@ void prefix_stream_init(prefix_stream_t *st)
     prefix_stream_reset(st);
 }
 
-int prefix_stream_push(prefix_stream_t *st, int16_t sample, prefix_beat_t *out)
+int prefix_stream_push_leads(prefix_stream_t *st, const int16_t samples[LEADS], prefix_beat_t *out)
 {
-    int32_t r, x[PREFIX_QRS_RATE_MAX_OUT];
-    const int nx = prefix_rate_push(&st->rate, sample, x);
-    int k, peak, ready;
+    int32_t r, x[LEADS][PREFIX_QRS_RATE_MAX_OUT];
+    int k, lead, nx = 0, peak, ready;
+    for (lead = 0; lead < LEADS; ++lead) {           /* same rate, same phase: nx samples from each */
+        nx = prefix_rate_push(&st->lead[lead].rate, samples[lead], x[lead]);
+    }
     if (nx == 0 && st->quiet) {
         return 0;       /* no new sample: the detector's queue and the waiting beats are as the last push left them */
     }
     for (k = 0; k < nx; ++k) {
-        st->ring[st->head] = bandpass(st, x[k]);
+        for (lead = 0; lead < LEADS; ++lead) {
+            st->lead[lead].ring[st->head] = bandpass(&st->lead[lead], x[lead][k], !st->bq_started);
+        }
+        st->bq_started = 1;
         st->head = st->head + 1 < RING_N ? st->head + 1 : 0;
         st->n++;
-        prefix_qrs_step(&st->qrs, x[k]);    /* the detector takes the same 180 Hz sample */
+        prefix_qrs_step(&st->qrs, x[0][k]);  /* the detector takes the first lead's 180 Hz sample */
     }
     peak = prefix_qrs_pop(&st->qrs, &r);
     if (peak) {
@@ -559,3 +584,10 @@ int prefix_stream_push(prefix_stream_t *st, int16_t sample, prefix_beat_t *out)
     st->quiet = !peak && !ready;
     return ready;
 }
+
+#if PREFIX_STREAM_LEADS == 1
+int prefix_stream_push(prefix_stream_t *st, int16_t sample, prefix_beat_t *out)
+{
+    return prefix_stream_push_leads(st, &sample, out);
+}
+#endif

@@ -13,6 +13,10 @@
  *     prefix_stream_init(&st);
  *     for each ADC sample s (int16, PREFIX_STREAM_ADC_HZ Hz, PREFIX_STREAM_ADC_GAIN counts/mV):
  *         if (prefix_stream_push(&st, s, &beat)) { beat.r_peak, beat.cls, beat.logits, beat.pre_rr }
+ * With two leads (PREFIX_STREAM_LEADS 2, a recipe with [data] second_lead), one sample of each per call:
+ *         int16_t s[2] = {first lead, second lead};
+ *         if (prefix_stream_push_leads(&st, s, &beat)) { ... }
+ * The detector reads the first lead; each lead has its own band-pass, window and template channels.
  *
  * Latency: a beat is returned when its window is complete, PREFIX_STREAM_AFTER - 1 samples at 180 Hz
  * (0.44 s) after its R peak, or when the detector confirms it if that is later (normally 0.35 s,
@@ -40,6 +44,7 @@
 #define PREFIX_STREAM_AFTER 80
 #define PREFIX_STREAM_RING_N 1066
 #define PREFIX_STREAM_PEND_N 8
+#define PREFIX_STREAM_LEADS 1
 #define PREFIX_STREAM_BEAT_CHANNEL 1
 #define PREFIX_STREAM_TEMPLATE_BEATS 16
 #define PREFIX_STREAM_TEMPLATE_ALL 0
@@ -84,7 +89,8 @@
 /* ---- fixed */
 #define PREFIX_STREAM_FS 180
 #define PREFIX_STREAM_WINDOW (PREFIX_STREAM_BEFORE + PREFIX_STREAM_AFTER)
-#define PREFIX_STREAM_CHANNELS (PREFIX_STREAM_BEAT_CHANNEL + (PREFIX_STREAM_TEMPLATE_BEATS > 0))
+#define PREFIX_STREAM_LEAD_CHANNELS (PREFIX_STREAM_BEAT_CHANNEL + (PREFIX_STREAM_TEMPLATE_BEATS > 0))
+#define PREFIX_STREAM_CHANNELS (PREFIX_STREAM_LEAD_CHANNELS * PREFIX_STREAM_LEADS)
 #define PREFIX_STREAM_RR_CLAMP 65535
 #define PREFIX_STREAM_COEF_FRAC 29
 #define PREFIX_STREAM_Z_FRAC 24
@@ -122,17 +128,21 @@ typedef struct {
     uint32_t classified;
 } prefix_stream_counters;
 
+/* One lead's rate converter, band-pass and ring of filtered samples. */
 typedef struct {
-    prefix_qrs_state qrs;
-    /* ADC rate -> 180 Hz (prefix_qrs.c) and band-pass */
-    prefix_rate_state rate;
-    int32_t bq_started;
-    int64_t n;                                              /* filtered samples */
-    int32_t head;                                           /* n % RING_N: the ring slot written next */
+    prefix_rate_state rate;                                 /* ADC rate -> 180 Hz (prefix_qrs.c) */
     /* y[0]: the band-pass input's last two samples; y[j + 1]: section j's last two outputs (also the
        inputs of section j + 1); e[j]: section j's last two rounding residuals */
     int32_t y[PREFIX_STREAM_N_SECTIONS + 1][2], e[PREFIX_STREAM_N_SECTIONS][2];
     int32_t ring[PREFIX_STREAM_RING_N];                     /* filtered samples, Q(G) */
+} prefix_stream_lead;
+
+typedef struct {
+    prefix_qrs_state qrs;                                   /* reads the first lead */
+    prefix_stream_lead lead[PREFIX_STREAM_LEADS];
+    int32_t bq_started;
+    int64_t n;                                              /* filtered samples */
+    int32_t head;                                           /* n % RING_N: the ring slot written next */
     /* RR */
     int32_t have_last, have_rr, prev;
     int64_t last_r, est;                                    /* est: regular RR, Q16 samples */
@@ -144,9 +154,9 @@ typedef struct {
     int32_t local_pos, local_count, local_total;
     uint16_t avg_buf[PREFIX_STREAM_AVG_N > 0 ? PREFIX_STREAM_AVG_N : 1];
     int32_t avg_pos, avg_count, avg_total;
-    /* template (Q24) */
-    int32_t have_template, tmpl_refused;
-    int32_t tmpl[PREFIX_STREAM_TEMPLATE_BEATS > 0 ? PREFIX_STREAM_WINDOW : 1];
+    /* each lead's template (Q24) */
+    int32_t have_template, tmpl_refused[PREFIX_STREAM_LEADS];
+    int32_t tmpl[PREFIX_STREAM_LEADS][PREFIX_STREAM_TEMPLATE_BEATS > 0 ? PREFIX_STREAM_WINDOW : 1];
     /* beats waiting for their window */
     prefix_stream_pending pend[PREFIX_STREAM_PEND_N];
     int32_t pend_head, pend_count;
@@ -162,8 +172,14 @@ void prefix_stream_init(prefix_stream_t *st);
 /* Forgets everything: the next sample is sample 0; the detector learns again (3 s). */
 void prefix_stream_reset(prefix_stream_t *st);
 
-/* One ADC sample in. Returns 1 and fills *out when a beat is classified, else 0. */
+/* One ADC sample of each lead in (samples[0]: the first lead, the one the detector reads). Returns 1
+   and fills *out when a beat is classified, else 0. */
+int prefix_stream_push_leads(prefix_stream_t *st, const int16_t samples[PREFIX_STREAM_LEADS], prefix_beat_t *out);
+
+#if PREFIX_STREAM_LEADS == 1
+/* One ADC sample in (one lead): prefix_stream_push_leads(st, &sample, out). */
 int prefix_stream_push(prefix_stream_t *st, int16_t sample, prefix_beat_t *out);
+#endif
 
 #ifdef __cplusplus
 }

@@ -17,14 +17,19 @@ static prefix_stream_t st;          // the front end's whole state
 static long beats = 0;
 static bool done = false;
 
-// The next ADC sample into *sample: 1, or 0 when there are no more (the playback has ended).
-static int read_adc_sample(int16_t *sample)
+// The next ADC sample of each lead into sample[]: 1, or 0 when there are no more (the playback
+// has ended).
+static int read_adc_sample(int16_t sample[PREFIX_STREAM_LEADS])
 {
     static long next = 0;
+    int lead;
     if (next >= ECG_SAMPLE_N) {
         return 0;
     }
-    *sample = ecg_sample[next++];
+    for (lead = 0; lead < PREFIX_STREAM_LEADS; ++lead) {
+        sample[lead] = ecg_sample[next * PREFIX_STREAM_LEADS + lead];
+    }
+    ++next;
     return 1;
 }
 
@@ -43,9 +48,9 @@ void setup()
 void loop()
 {
     char line[96];
-    int16_t sample;
+    int16_t sample[PREFIX_STREAM_LEADS];
     prefix_beat_t beat;
-    if (!read_adc_sample(&sample)) {
+    if (!read_adc_sample(sample)) {
         if (!done) {
             snprintf(line, sizeof line, "# done: %ld beats", beats);
             Serial.println(line);
@@ -53,7 +58,7 @@ void loop()
         }
         return;
     }
-    if (prefix_stream_push(&st, sample, &beat)) {
+    if (prefix_stream_push_leads(&st, sample, &beat)) {
         prefix_beat_line(line, sizeof line, &beat);
         Serial.println(line);
         ++beats;

@@ -17,14 +17,19 @@
 
 void app_main(void);
 
-/* The next ADC sample into *sample: 1, or 0 when there are no more (the playback has ended). */
-static int read_adc_sample(int16_t *sample)
+/* The next ADC sample of each lead into sample[]: 1, or 0 when there are no more (the playback
+ * has ended). */
+static int read_adc_sample(int16_t sample[PREFIX_STREAM_LEADS])
 {
     static long next = 0;
+    int lead;
     if (next >= ECG_SAMPLE_N) {
         return 0;
     }
-    *sample = ecg_sample[next++];
+    for (lead = 0; lead < PREFIX_STREAM_LEADS; ++lead) {
+        sample[lead] = ecg_sample[next * PREFIX_STREAM_LEADS + lead];
+    }
+    ++next;
     return 1;
 }
 
@@ -33,14 +38,14 @@ void app_main(void)
     static prefix_stream_t st;          /* the front end's whole state: static, not on the task stack */
     prefix_beat_t beat;
     char line[96];
-    int16_t sample;
+    int16_t sample[PREFIX_STREAM_LEADS];
     long beats = 0;
 
     prefix_stream_init(&st);
     printf("# edgeecg playback: record %s, %ld samples at %d Hz\n", ECG_SAMPLE_RECORD, (long)ECG_SAMPLE_N,
            ECG_SAMPLE_HZ);
-    while (read_adc_sample(&sample)) {
-        if (prefix_stream_push(&st, sample, &beat)) {
+    while (read_adc_sample(sample)) {
+        if (prefix_stream_push_leads(&st, sample, &beat)) {
             prefix_beat_line(line, sizeof line, &beat);
             printf("%s\n", line);
             ++beats;

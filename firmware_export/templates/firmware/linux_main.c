@@ -1,13 +1,17 @@
 /* edgeecg_run: the edgeecg streaming front end and int8 classifier on Linux (Raspberry Pi).
  *
- *     edgeecg_run [--channel N] [--samples N] RECORD       a WFDB record: RECORD.hea, or its base name
+ *     edgeecg_run [--channel N] [--channel2 N] [--samples N] RECORD    a WFDB record: RECORD.hea, or its base name
  *     edgeecg_run [--samples N] --raw FILE                 int16 little-endian samples (FILE "-": stdin)
  *
  * The samples must be at PREFIX_STREAM_ADC_HZ Hz with PREFIX_STREAM_ADC_GAIN_X1000 / 1000 ADC counts per
  * mV; a WFDB header's rate and gain are checked. WFDB: single-segment records whose signal is stored in
  * format 212 or 16 (one sample per frame, no skew; a byte offset is fine), signal files beside the
  * header. The signal is the one named LEAD (the lead the model was trained on), or the 0-based
- * --channel N. --samples N: play at most the first N samples.
+ * --channel N. --samples N: play at most the first N samples (frames).
+ *
+ * A two-lead build (PREFIX_STREAM_LEADS 2) also plays a second signal of the same signal file: the one
+ * SECOND_LEAD names ("other": the other signal of a two-signal record; a name; a 0-based index), or
+ * --channel2 N; raw input then holds the two leads' samples interleaved (first, second, first, ...).
  *
  * Output: one line per classified beat on stdout (prefix_print.h):
  *     R_PEAK CLASS LOGIT_N LOGIT_S LOGIT_V LOGIT_F LOGIT_Q
@@ -23,9 +27,11 @@
 #include "prefix_print.h"
 
 #define LEAD "@LEAD@"
+#define SECOND_LEAD "@SECOND_LEAD@"
+#define LEADS PREFIX_STREAM_LEADS
 #define MAX_SIGNALS 32
 #define MAX_LINE 1024
-#define USAGE "usage: edgeecg_run [--channel N] [--samples N] RECORD[.hea] | edgeecg_run [--samples N] --raw FILE|-"
+#define USAGE "usage: edgeecg_run [--channel N] [--channel2 N] [--samples N] RECORD[.hea] | edgeecg_run [--samples N] --raw FILE|-"
 
 typedef struct {
     char file[MAX_LINE];        /* signal file name, relative to the header's directory */
@@ -234,11 +240,11 @@ static int next_value(reader_t *r)
 
 static prefix_stream_t st;
 
-static void push(int16_t sample)
+static void push(const int16_t sample[LEADS])
 {
     prefix_beat_t beat;
     char line[128];
-    if (prefix_stream_push(&st, sample, &beat)) {
+    if (prefix_stream_push_leads(&st, sample, &beat)) {
         prefix_beat_line(line, sizeof line, &beat);
         puts(line);
     }
@@ -246,36 +252,72 @@ static void push(int16_t sample)
 
 static void play_raw(const char *path, long max_samples)
 {
-    unsigned char b[2];
+    unsigned char b[2 * LEADS];
+    int16_t sample[LEADS];
     long n = 0;
-    size_t got = 2;
+    size_t got = sizeof b;
+    int lead;
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
     if (f == NULL) {
         fail(1, "%s: %s", path, strerror(errno));
     }
-    while ((max_samples < 0 || n < max_samples) && (got = fread(b, 1, 2, f)) == 2) {
-        push((int16_t)sign_extend(b[0] | (b[1] << 8), 16));
+    while ((max_samples < 0 || n < max_samples) && (got = fread(b, 1, sizeof b, f)) == sizeof b) {
+        for (lead = 0; lead < LEADS; ++lead) {
+            sample[lead] = (int16_t)sign_extend(b[2 * lead] | (b[2 * lead + 1] << 8), 16);
+        }
+        push(sample);
         ++n;
     }
     if (ferror(f)) {
         fail(1, "%s: read error", path);
     }
-    if (got == 1) {
-        fail(1, "%s: odd number of bytes (int16 samples expected)", path);
+    if (got != 0 && got != sizeof b) {
+        fail(1, "%s: odd number of bytes (int16 samples expected, %d per frame)", path, LEADS);
     }
     if (f != stdin) {
         fclose(f);
     }
 }
 
-static void play_record(const char *arg, int channel, long max_samples)
+/* The signal of the second lead beside signal c: --channel2, else SECOND_LEAD (see the top). */
+static int second_channel(const char *hea, const header_t *h, int c, int channel2)
+{
+    int i, found = -1;
+    long index = parse_count(SECOND_LEAD);
+    if (channel2 >= 0 || index >= 0) {
+        found = channel2 >= 0 ? channel2 : (int)index;
+        if (found >= h->n_sig) {
+            fail(1, "%s: no signal %d (the record has %d)", hea, found, h->n_sig);
+        }
+    } else if (strcmp(SECOND_LEAD, "other") == 0) {
+        if (h->n_sig != 2) {
+            fail(1, "%s: the second lead is the other signal of a two-signal record; this one has %d "
+                    "(give --channel2 N)", hea, h->n_sig);
+        }
+        found = 1 - c;
+    } else {
+        for (i = 0; i < h->n_sig && found < 0; ++i) {
+            found = strcmp(h->sig[i].name, SECOND_LEAD) == 0 ? i : -1;
+        }
+        if (found < 0) {
+            fail(1, "%s: no %s signal (give --channel2 N, 0 to %d)", hea, SECOND_LEAD, h->n_sig - 1);
+        }
+    }
+    if (found == c) {
+        fail(1, "%s: the second lead is signal %d, the first lead's", hea, c);
+    }
+    return found;
+}
+
+static void play_record(const char *arg, int channel, int channel2, long max_samples)
 {
     static header_t h;
     char hea[MAX_LINE], dat[2 * MAX_LINE];
     const char *slash;
     reader_t r;
     long size, bytes, frames, n;
-    int i, k = 0, pos = 0, c = channel;
+    int i, k = 0, pos[LEADS] = {0}, lead, chan[LEADS] = {0}, c = channel;
+    int16_t sample[LEADS] = {0};
     size_t len = strlen(arg);
 
     if (len + 5 > sizeof hea) {
@@ -297,13 +339,23 @@ static void play_record(const char *arg, int channel, long max_samples)
     if (c < 0) {
         fail(1, "%s: no %s signal (give --channel N, 0 to %d)", hea, LEAD, h.n_sig - 1);
     }
+    chan[0] = c;
+    if (LEADS > 1) {
+        chan[LEADS - 1] = second_channel(hea, &h, c, channel2);
+        if (strcmp(h.sig[chan[LEADS - 1]].file, h.sig[c].file) != 0) {
+            fail(1, "%s: signals %d and %d are in different files (not supported)", hea, c, chan[LEADS - 1]);
+        }
+    }
     if (h.fs < PREFIX_STREAM_ADC_HZ - 1e-6 || h.fs > PREFIX_STREAM_ADC_HZ + 1e-6) {
         fail(1, "%s: sampled at %g Hz, this build takes %g Hz", hea, h.fs, (double)PREFIX_STREAM_ADC_HZ);
     }
-    if (h.sig[c].gain * 1000.0 < PREFIX_STREAM_ADC_GAIN_X1000 - 0.5 ||
-        h.sig[c].gain * 1000.0 > PREFIX_STREAM_ADC_GAIN_X1000 + 0.5) {
-        fail(1, "%s: signal %d has %g ADC counts per mV, this build takes %g", hea, c, h.sig[c].gain,
-             PREFIX_STREAM_ADC_GAIN_X1000 / 1000.0);
+    for (lead = 0; lead < LEADS; ++lead) {
+        const int cl = chan[lead];
+        if (h.sig[cl].gain * 1000.0 < PREFIX_STREAM_ADC_GAIN_X1000 - 0.5 ||
+            h.sig[cl].gain * 1000.0 > PREFIX_STREAM_ADC_GAIN_X1000 + 0.5) {
+            fail(1, "%s: signal %d has %g ADC counts per mV, this build takes %g", hea, cl, h.sig[cl].gain,
+                 PREFIX_STREAM_ADC_GAIN_X1000 / 1000.0);
+        }
     }
     if (h.sig[c].format != 16 && h.sig[c].format != 212) {
         fail(1, "%s: signal %d: format %ld is not supported (only 212 and 16)", hea, c, h.sig[c].format);
@@ -313,7 +365,9 @@ static void play_record(const char *arg, int channel, long max_samples)
             if (h.sig[i].format != h.sig[c].format) {
                 fail(1, "%s: signals of different formats in %s are not supported", hea, h.sig[c].file);
             }
-            pos = i == c ? k : pos;
+            for (lead = 0; lead < LEADS; ++lead) {
+                pos[lead] = i == chan[lead] ? k : pos[lead];
+            }
             ++k;
         }
     }
@@ -345,11 +399,12 @@ static void play_record(const char *arg, int channel, long max_samples)
         frames = max_samples;
     }
     for (n = 0; n < frames; ++n) {
-        int16_t sample = 0;
         for (i = 0; i < k; ++i) {
             int v = next_value(&r);
-            if (i == pos) {
-                sample = (int16_t)v;
+            for (lead = 0; lead < LEADS; ++lead) {
+                if (i == pos[lead]) {
+                    sample[lead] = (int16_t)v;
+                }
             }
         }
         push(sample);
@@ -360,7 +415,7 @@ static void play_record(const char *arg, int channel, long max_samples)
 int main(int argc, char **argv)
 {
     const char *record = NULL, *raw = NULL;
-    long channel = -1, max_samples = -1;
+    long channel = -1, channel2 = -1, max_samples = -1;
     int i;
     for (i = 1; i < argc; ++i) {
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
@@ -369,6 +424,10 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "--channel") == 0 && i + 1 < argc) {
             if ((channel = parse_count(argv[++i])) < 0 || channel >= MAX_SIGNALS) {
                 fail(2, "--channel %s: expected a signal number (0, 1, ...)", argv[i]);
+            }
+        } else if (strcmp(argv[i], "--channel2") == 0 && i + 1 < argc && LEADS > 1) {
+            if ((channel2 = parse_count(argv[++i])) < 0 || channel2 >= MAX_SIGNALS) {
+                fail(2, "--channel2 %s: expected a signal number (0, 1, ...)", argv[i]);
             }
         } else if (strcmp(argv[i], "--samples") == 0 && i + 1 < argc) {
             if ((max_samples = parse_count(argv[++i])) < 0) {
@@ -382,14 +441,14 @@ int main(int argc, char **argv)
             fail(2, "%s", USAGE);
         }
     }
-    if ((record == NULL) == (raw == NULL) || (raw != NULL && channel >= 0)) {
+    if ((record == NULL) == (raw == NULL) || (raw != NULL && (channel >= 0 || channel2 >= 0))) {
         fail(2, "%s", USAGE);
     }
     prefix_stream_init(&st);
     if (raw != NULL) {
         play_raw(raw, max_samples);
     } else {
-        play_record(record, (int)channel, max_samples);
+        play_record(record, (int)channel, (int)channel2, max_samples);
     }
     if (fflush(stdout) != 0) {
         fail(1, "stdout: %s", strerror(errno));
