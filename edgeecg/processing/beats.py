@@ -246,14 +246,11 @@ def extract_beats(record: Record, cfg: DataConfig, second: Record | None = None)
     resampled to ``cfg.record_fs`` where set: a stand-in for a front end sampling at that rate).
     With ``cfg.second_lead``, ``second`` is the same record's second lead (same annotations): its
     beat and template channels follow the first lead's."""
-    if cfg.second_lead:
-        if second is None:
-            raise EdgeECGError(f"{record.name}: the recipe reads two leads ([data] second_lead = "
-                               f"{cfg.second_lead!r}); this path gives one")
-        one = dataclasses.replace(cfg, second_lead="")
-        a, b = extract_beats(record, one), extract_beats(second, one)
-        return Beats(np.concatenate([a.x, b.x], axis=1), a.rr, a.y, a.sample)
-    record = as_sampled_at(record, cfg.record_fs)
+    if cfg.second_lead and second is None:
+        raise EdgeECGError(f"{record.name}: the recipe reads two leads ([data] second_lead = "
+                           f"{cfg.second_lead!r}); this path gives one")
+    leads = [as_sampled_at(lead, cfg.record_fs) for lead in ([record, second] if cfg.second_lead else [record])]
+    record = leads[0]
     x = preprocess_signal(record.signal, record.fs, cfg)
     labels = aami_labels(record.ann_symbols)
     is_beat = labels >= 0
@@ -269,10 +266,13 @@ def extract_beats(record: Record, cfg: DataConfig, second: Record | None = None)
     keep = (r - cfg.before >= 0) & (r + cfg.after <= len(x)) & np.all(np.isfinite(rr), axis=1)
     r, y, rr, regular = r[keep], y[keep], rr[keep], regular[keep]
     idx = r[:, None] + np.arange(-cfg.before, cfg.after)[None, :]
-    windows = normalise_windows(x[idx])
-    channels = [windows] if cfg.beat_channel else []
-    if cfg.template_beats:
-        update = regular if cfg.template_update == "regular" else None
-        channels.append(template_channel(windows, cfg.template_beats, update, cfg.template_gate))
+    channels = []
+    for k, lead in enumerate(leads):                 # each lead's beat and template channels, in turn
+        windows = normalise_windows((x if k == 0 else preprocess_signal(lead.signal, lead.fs, cfg))[idx])
+        if cfg.beat_channel:
+            channels.append(windows)
+        if cfg.template_beats:
+            update = regular if cfg.template_update == "regular" else None
+            channels.append(template_channel(windows, cfg.template_beats, update, cfg.template_gate))
     x = round_to_input_grid(np.stack(channels, axis=1).astype(np.float32), cfg.input_step)
     return Beats(x, rr.astype(np.float32), y, r)

@@ -143,15 +143,11 @@ static void bandpass_start(prefix_stream_lead *ld, int32_t u)
 }
 
 /* The twin's sections keep their input history u1, u2 apart; a section's input is the previous one's
- * output, so here the history of each signal is kept once (y) and read once per sample. The first
- * sample (start) sets the filter to its steady state. */
-static int32_t bandpass(prefix_stream_lead *ld, int32_t x, int start)
+ * output, so here the history of each signal is kept once (y) and read once per sample. */
+static int32_t bandpass(prefix_stream_lead *ld, int32_t x)
 {
     int32_t u = x * (1 << G), u1, u2;
     int j;
-    if (start) {
-        bandpass_start(ld, u);
-    }
     u1 = ld->y[0][0];
     u2 = ld->y[0][1];
     ld->y[0][0] = u;
@@ -556,7 +552,8 @@ void prefix_stream_init(prefix_stream_t *st)
     prefix_stream_reset(st);
 }
 
-int prefix_stream_push_leads(prefix_stream_t *st, const int16_t samples[LEADS], prefix_beat_t *out)
+/* prefix_stream_push_leads, inlined into both entry points (no call per sample in prefix_stream_push) */
+static inline int push(prefix_stream_t *st, const int16_t samples[LEADS], prefix_beat_t *out)
 {
     int32_t r, x[LEADS][PREFIX_QRS_RATE_MAX_OUT];
     int k, lead, nx = 0, peak, ready;
@@ -567,10 +564,15 @@ int prefix_stream_push_leads(prefix_stream_t *st, const int16_t samples[LEADS], 
         return 0;       /* no new sample: the detector's queue and the waiting beats are as the last push left them */
     }
     for (k = 0; k < nx; ++k) {
-        for (lead = 0; lead < LEADS; ++lead) {
-            st->lead[lead].ring[st->head] = bandpass(&st->lead[lead], x[lead][k], !st->bq_started);
+        if (!st->bq_started) {                      /* the first sample: each filter in its steady state */
+            for (lead = 0; lead < LEADS; ++lead) {
+                bandpass_start(&st->lead[lead], x[lead][k] * (1 << G));
+            }
+            st->bq_started = 1;
         }
-        st->bq_started = 1;
+        for (lead = 0; lead < LEADS; ++lead) {
+            st->lead[lead].ring[st->head] = bandpass(&st->lead[lead], x[lead][k]);
+        }
         st->head = st->head + 1 < RING_N ? st->head + 1 : 0;
         st->n++;
         prefix_qrs_step(&st->qrs, x[0][k]);  /* the detector takes the first lead's 180 Hz sample */
@@ -585,9 +587,14 @@ int prefix_stream_push_leads(prefix_stream_t *st, const int16_t samples[LEADS], 
     return ready;
 }
 
+int prefix_stream_push_leads(prefix_stream_t *st, const int16_t samples[LEADS], prefix_beat_t *out)
+{
+    return push(st, samples, out);
+}
+
 #if PREFIX_STREAM_LEADS == 1
 int prefix_stream_push(prefix_stream_t *st, int16_t sample, prefix_beat_t *out)
 {
-    return prefix_stream_push_leads(st, &sample, out);
+    return push(st, &sample, out);
 }
 #endif

@@ -138,8 +138,8 @@ typedef struct {
 } prefix_stream_lead;
 
 typedef struct {
-    prefix_qrs_state qrs;                                   /* reads the first lead */
     prefix_stream_lead lead[PREFIX_STREAM_LEADS];
+    prefix_qrs_state qrs;                                   /* reads the first lead */
     int32_t bq_started;
     int64_t n;                                              /* filtered samples */
     int32_t head;                                           /* n % RING_N: the ring slot written next */
