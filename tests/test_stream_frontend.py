@@ -415,6 +415,22 @@ def test_c_fuzz_under_sanitizers_and_recovery(tmp_path, adc_hz):
     assert m.se > 99.5 and m.ppv > 99.5, m.counts()
 
 
+@needs_cc
+def test_two_lead_c_fuzz_under_sanitizers(tmp_path):
+    """Raw input on both leads: each lead's own fuzz (bad stretches at other times), C == twin under
+    ASan + UBSan."""
+    require_sanitizers(tmp_path)
+    data = DataConfig(second_lead="other")
+    graph = tiny_graph(channels=4)
+    exe, spec = build(tmp_path, graph, data, cflags=[*STRICT, *SANITIZE])
+    first, _, bad = fuzz_signal(2_000_000, seed=2)
+    second, _, _ = fuzz_signal(2_000_000, seed=3)
+    adc = np.stack([first, second], axis=1)
+    beats, counters, err = stream_c.run_host(exe, adc, env=SANITIZER_ENV)
+    assert err == "", err[:2000]
+    assert same(beats, counters, fe.run_record(adc, spec, graph)) and len(beats) > 1000 and len(bad) > 20
+
+
 # -- quantize and the stream command --------------------------------------------------------------
 
 def test_quantize_writes_the_stream_c_and_reports_it(exported):

@@ -747,9 +747,11 @@ class StreamFrontEnd:
             if start < self.n - s.ring_n:
                 self.counters.too_late += 1
                 continue
-            beat = np.concatenate([
-                tmpl.inputs(window_z(np.array([[ring[(start + j) % s.ring_n] for j in range(s.window)]]), s)[0],
-                            p.regular) for ring, tmpl in zip(self.ring, self.template)], axis=1)
+            channels = []
+            for ring, tmpl in zip(self.ring, self.template):        # each lead's channels, in turn
+                w = np.array([[ring[(start + j) % s.ring_n] for j in range(s.window)]], dtype=np.int64)
+                channels.append(tmpl.inputs(window_z(w, s)[0], p.regular))
+            beat = np.concatenate(channels, axis=1)
             logits, cls = classify(self.graph, beat[None], p.rr_q[None])
             self.counters.classified += 1
             return StreamBeat(p.r, int(cls[0]), logits[0], p.rr)
