@@ -5,11 +5,13 @@ Prints S Se / +P and the false S calls per database for each feature set, and ho
 svdb/865 and svdb/822 it finds (training/README.md).
 
     python training/rr_screen.py --data ../shared/data/mitdb        (about 5 min on 2 cores)
+    python training/rr_screen.py --data ../shared/data/mitdb --estimators   (the regular-RR estimate's settings, 15 min)
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +32,13 @@ SETS = {"base": BASE, "+q75": BASE + ["pre_q75"], "+q90": BASE + ["pre_q90"], "+
         "+irr64": BASE + ["irr64"], "+irrfrac32": BASE + ["irrfrac32"], "+medsd32": BASE + ["medsd32"],
         "+all AF": BASE + ["irr64", "irrfrac32", "medsd32"]}
 WATCH = ("svdb/865", "svdb/822")     # the two records with 61 % of the pool's missed S beats
+# --estimators: the base set with the regular-RR estimate's own settings changed ([data] regular_rr_*)
+ESTIMATORS = {"base": {}, "band .85-1.15": {"regular_rr_band": (0.85, 1.15)},
+              "band .9-1.1": {"regular_rr_band": (0.9, 1.1)}, "band .75-1.25": {"regular_rr_band": (0.75, 1.25)},
+              "band .85-1.3": {"regular_rr_band": (0.85, 1.3)}, "follow 1/16": {"regular_rr_follow": 1 / 16},
+              "follow 1/32": {"regular_rr_follow": 1 / 32}, "follow 1/128": {"regular_rr_follow": 1 / 128},
+              "beats 4": {"regular_rr_beats": 4}, "beats 16": {"regular_rr_beats": 16},
+              "beats 32": {"regular_rr_beats": 32}}
 
 
 def trailing_quantile(pre: np.ndarray, n: int, q: float) -> np.ndarray:
@@ -60,21 +69,27 @@ def features(folder: Path, name: str, data_cfg) -> tuple[dict, np.ndarray]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path("../shared/data/mitdb"))
+    ap.add_argument("--estimators", action="store_true",
+                    help="screen the regular-RR estimate's settings (ESTIMATORS) with the base set instead")
     args = ap.parse_args()
     cfg = load_config("hybrid")
     svdb = args.data.parent / "svdb"
     pool = [(args.data, r, "DS1") for r in cfg.split.train if r not in cfg.split.exclude]
     pool += [(svdb, r, "SVDB") for r in list_records(svdb)]
-    parts = [(db, name if db == "DS1" else f"svdb/{name}", *features(folder, name, cfg.data)) for folder, name, db in pool]
-    x = {k: np.concatenate([p[2][k] for p in parts]) for k in parts[0][2]}
-    y = np.concatenate([p[3] for p in parts])
-    group = np.concatenate([[p[1]] * len(p[3]) for p in parts])
-    db = np.concatenate([[p[0]] * len(p[3]) for p in parts])
-    sv = y <= 1                                   # N and S beats only
-    ys, gs, dbs = y[sv], group[sv], db[sv]
-    folds = patient_folds(ys, gs)
-    for label, cols in SETS.items():
-        print(f"{label:14s} " + screen(np.stack([x[c][sv] for c in cols], axis=1), ys, gs, dbs, folds), flush=True)
+    runs = ({label: (dataclasses.replace(cfg.data, **kw), {label: BASE}) for label, kw in ESTIMATORS.items()}
+            if args.estimators else {"": (cfg.data, SETS)})
+    for data_cfg, sets in runs.values():
+        parts = [(db, name if db == "DS1" else f"svdb/{name}", *features(folder, name, data_cfg))
+                 for folder, name, db in pool]
+        x = {k: np.concatenate([p[2][k] for p in parts]) for k in parts[0][2]}
+        y = np.concatenate([p[3] for p in parts])
+        group = np.concatenate([[p[1]] * len(p[3]) for p in parts])
+        db = np.concatenate([[p[0]] * len(p[3]) for p in parts])
+        sv = y <= 1                                   # N and S beats only
+        ys, gs, dbs = y[sv], group[sv], db[sv]
+        folds = patient_folds(ys, gs)
+        for label, cols in sets.items():
+            print(f"{label:14s} " + screen(np.stack([x[c][sv] for c in cols], axis=1), ys, gs, dbs, folds), flush=True)
 
 
 def patient_folds(ys: np.ndarray, groups: np.ndarray) -> list:
