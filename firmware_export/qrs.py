@@ -64,17 +64,19 @@ def rate_defines(conv: RateConverter) -> dict[str, str]:
             "RATE_COEFFS": "{" + ", ".join(str(v) for v in coeffs) + "}"}
 
 
-def _defines(params: Params, adc_hz) -> dict:
+def _defines(params: Params, adc_hz, mirror: bool = True) -> dict:
     values: dict = rate_defines(rate_converter(adc_hz))
     values.update({k.upper(): v for k, v in dataclasses.asdict(params).items()})
+    values["MIRROR"] = int(mirror)
     return values
 
 
 def render(prefix: str = "edgeecg", params: Params | None = None, adc_hz=360,
-           adc_gain: float = 200.0) -> dict[str, str]:
-    """``{file name: text}`` of the C twin for ``prefix`` (``params`` default: :func:`params_for`)."""
+           adc_gain: float = 200.0, mirror: bool = True) -> dict[str, str]:
+    """``{file name: text}`` of the C twin for ``prefix`` (``params`` default: :func:`params_for`).
+    ``mirror``: keep the MWI ring twice over (faster; 0 saves its RAM, same outputs)."""
     params = params if params is not None else params_for(adc_hz, adc_gain)
-    return render_module(prefix, "qrs", _defines(params, adc_hz))
+    return render_module(prefix, "qrs", _defines(params, adc_hz, mirror))
 
 
 def write_qrs(out_dir, prefix: str = "edgeecg", params: Params | None = None, adc_hz=360,

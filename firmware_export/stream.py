@@ -155,7 +155,9 @@ def render(prefix: str, spec: FrontEndSpec) -> dict[str, str]:
 
 def render_all(prefix: str, spec: FrontEndSpec) -> dict[str, str]:
     """The stream C and the QRS detector C it calls."""
-    return {**render(prefix, spec), **qrs_c.render(prefix, spec.qrs, spec.adc_hz, spec.adc_gain)}
+    # a two-lead stream's second ring and template need the RAM the detector's mirrored ring would take
+    return {**render(prefix, spec), **qrs_c.render(prefix, spec.qrs, spec.adc_hz, spec.adc_gain,
+                                                  mirror=spec.leads == 1)}
 
 
 def write_stream(out_dir, prefix: str, data_cfg, graph, target) -> list[Path]:

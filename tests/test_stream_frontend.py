@@ -272,6 +272,7 @@ def test_two_leads_c_equals_python_streaming_and_whole_record(tmp_path, data, ad
     assert np.array_equal(np.stack([b.logits for b in out]), py.logits[: len(out)])
     text = (tmp_path / "src" / "ecg_stream.h").read_text()
     assert "#define ECG_STREAM_LEADS 2" in text
+    assert "#define ECG_QRS_MIRROR 0" in (tmp_path / "src" / "ecg_qrs.h").read_text()   # the RAM goes to lead 2
 
 
 @pytest.mark.parametrize("kw, message", [

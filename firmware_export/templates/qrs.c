@@ -309,7 +309,10 @@ void prefix_qrs_step(prefix_qrs_state *st, int32_t x)
     f = st->fsum;
     /* rings of the last 2 W + 1 samples */
     r = st->rpos;
-    st->fr[r] = st->fr[r + RING_N] = f;
+    st->fr[r] = f;
+#if PREFIX_QRS_MIRROR
+    st->fr[r + RING_N] = f;
+#endif
     st->ar[r] = a;
     st->gr[r] = g;
     st->rpos = r + 1 < RING_N ? r + 1 : 0;
@@ -318,12 +321,21 @@ void prefix_qrs_step(prefix_qrs_state *st, int32_t x)
     if (tau >= 0) {
         /* the candidate c = tau and the W samples on each side, in order without a ring index: the
            newest sample is fr[r + RING_N] */
+#if PREFIX_QRS_MIRROR
         const int32_t *fc = &st->fr[r + RING_N - W];
         v = *fc;
         ok = v > 0;
         for (j = 1; ok && j <= W; ++j) {
             ok = fc[-j] < v && fc[j] <= v;
         }
+#else
+        const int32_t c = ring_back(r, W);      /* the candidate's slot; the newest sample is at r */
+        v = st->fr[c];
+        ok = v > 0;
+        for (j = 1; ok && j <= W; ++j) {
+            ok = st->fr[ring_back(c, j)] < v && st->fr[ring_back(r, W - j)] <= v;
+        }
+#endif
         if (ok) {
             prefix_qrs_peak pk;
             int64_t lo = tau - PREFIX_QRS_FID_BEFORE, t;
@@ -425,7 +437,10 @@ void prefix_qrs_reset(prefix_qrs_state *st)
     }
     st->apos = st->fsum = 0;
     for (k = 0; k < RING_N; ++k) {
-        st->fr[k] = st->fr[k + RING_N] = st->ar[k] = st->gr[k] = 0;
+        st->fr[k] = st->ar[k] = st->gr[k] = 0;
+    }
+    for (k = RING_N; k < (1 + PREFIX_QRS_MIRROR) * RING_N; ++k) {
+        st->fr[k] = 0;
     }
     st->rpos = 0;
     st->prev = -1;

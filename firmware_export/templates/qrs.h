@@ -64,6 +64,10 @@
 #define PREFIX_QRS_FIFO_N 16
 #define PREFIX_QRS_OUT_N 32
 #define PREFIX_QRS_RING_N (2 * PREFIX_QRS_PEAK_W + 1)
+/* 1: the MWI ring is mirrored (each value at k and k + RING_N), so the local-maximum test reads its
+   2 W neighbours without ring indices (fewer instructions, 4 RING_N bytes more state); 0 for a
+   two-lead stream, whose second lead needs the RAM. Either way the same outputs. */
+#define PREFIX_QRS_MIRROR 1
 
 #ifdef __cplusplus
 extern "C" {
@@ -95,7 +99,7 @@ typedef struct {
     int32_t hh[4];                                  /* h[i-1] .. h[i-4] */
     int32_t ab[PREFIX_QRS_MWI_N];
     int32_t apos, fsum;
-    int32_t fr[2 * PREFIX_QRS_RING_N];              /* f of slot k at k and k + RING_N: any 2 W + 1 in a row */
+    int32_t fr[(1 + PREFIX_QRS_MIRROR) * PREFIX_QRS_RING_N];   /* f of slot k (mirrored: also at k + RING_N) */
     int32_t ar[PREFIX_QRS_RING_N], gr[PREFIX_QRS_RING_N];
     int32_t rpos;
     int64_t prev;                                   /* the previous MWI peak */

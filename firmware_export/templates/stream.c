@@ -275,7 +275,7 @@ static void on_r_peak(prefix_stream_t *st, int64_t r)
         int k;
         p->r = r;
         p->rr = v;
-        p->regular = regular;
+        p->regular = (int8_t)regular;
         for (k = 0; k < PREFIX_STREAM_RR_BUF; ++k) {
             p->rr_q[k] = rr_q[k];
         }

@@ -113,8 +113,8 @@ typedef struct {
 typedef struct {
     int64_t r;                              /* R peak (180 Hz samples since init/reset) */
     int32_t rr;                             /* pre-RR, samples */
-    int32_t regular;                        /* pre-RR within the regular band: updates the template */
     int8_t rr_q[PREFIX_STREAM_RR_BUF];      /* int8 RR features */
+    int8_t regular;                         /* pre-RR within the regular band: updates the template */
 } prefix_stream_pending;
 
 /* What happened to the R peaks (diagnostics; they saturate at 2^32 - 1). */
