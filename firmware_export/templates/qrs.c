@@ -319,9 +319,9 @@ void prefix_qrs_step(prefix_qrs_state *st, int32_t x)
     i = st->n++;
     tau = i - W;
     if (tau >= 0) {
-        /* the candidate c = tau and the W samples on each side, in order without a ring index: the
-           newest sample is fr[r + RING_N] */
+        /* the candidate c = tau against the W samples on each side */
 #if PREFIX_QRS_MIRROR
+        /* mirrored: all of them in order without a ring index; the newest sample is fr[r + RING_N] */
         const int32_t *fc = &st->fr[r + RING_N - W];
         v = *fc;
         ok = v > 0;
