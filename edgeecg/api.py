@@ -88,7 +88,7 @@ class Device:
         if engine not in ENGINES:
             raise EdgeECGError(f"engine {engine!r}: one of {', '.join(ENGINES)}")
         spec = self._spec_at(fs)
-        samples = self._checked(adc, spec.leads)
+        samples = self._checked(adc, spec)
         if engine == "float":
             return self._classify_float(samples, spec)
         if engine == "twin":
@@ -154,12 +154,10 @@ class Device:
             self._specs[float(fs)] = spec
         return self._specs[float(fs)]
 
-    def _checked(self, adc, leads: int = 1) -> np.ndarray:
-        x = np.asarray(adc)
-        if leads == 1 and x.ndim != 1:
-            raise EdgeECGError(f"signal: shape {x.shape}, expected one lead (1-D)")
-        if leads > 1 and (x.ndim != 2 or x.shape[1] != leads):
-            raise EdgeECGError(f"signal: shape {x.shape}, expected (n, {leads}): the recipe reads {leads} leads")
+    def _checked(self, adc, spec) -> np.ndarray:
+        from edgeecg.stream.frontend import check_leads
+
+        x = check_leads(adc, spec, "signal")
         if x.dtype != np.int16:
             raise EdgeECGError(f"signal: dtype {x.dtype}, expected int16 ADC counts "
                                f"(classify_mv takes millivolts)")

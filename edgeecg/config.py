@@ -77,14 +77,21 @@ class DataConfig:
 
     @property
     def channels(self) -> int:
-        """Input channels: the beat, plus the beat minus the patient's running template (MIT-BIH);
-        the leads of a PTB-XL record; the one lead of a Kaggle beat."""
+        """Input channels: the beat, plus the beat minus the patient's running template, per lead
+        (MIT-BIH); the leads of a PTB-XL record; the one lead of a Kaggle beat."""
+        if self.dataset in ("ptbxl", "kaggle_csv"):
+            return self.n_leads
+        return (int(self.beat_channel) + (1 if self.template_beats else 0)) * self.n_leads
+
+    @property
+    def n_leads(self) -> int:
+        """Leads the recipe reads: a PTB-XL recipe's ``leads`` (all 12 if empty), one Kaggle beat, and
+        a WFDB record's ``lead`` plus its ``second_lead`` where one is named."""
         if self.dataset == "ptbxl":
             return len(self.leads) or 12
         if self.dataset == "kaggle_csv":
             return 1
-        per_lead = int(self.beat_channel) + (1 if self.template_beats else 0)
-        return per_lead * (2 if self.second_lead else 1)
+        return 2 if self.second_lead else 1
 
     @property
     def window(self) -> int:

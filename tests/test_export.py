@@ -249,6 +249,25 @@ def test_over_budget_target_fails_with_the_reason_and_keeps_the_files(exported, 
     assert report["budget"]["pass"] is False
 
 
+def test_accuracy_budget_holds_what_the_target_deploys():
+    """A host reference over the loss budget is a note for an esp32 (it runs tflm and c_int8) and a
+    failure for a Raspberry Pi (it runs tflite_int8 too)."""
+    from edgeecg.quantize import check_budget
+    from edgeecg.targets import load_target
+
+    within = {"delta_macro_f1": -0.1, "delta_S_se": -0.3, "delta_V_se": 0.0}
+    rows = {name: dict(within) for name in ("onnx_int8", "tflm", "c_int8")}
+    rows["tflite_int8"] = {**within, "delta_S_se": -0.53}
+    report = {"weight_bytes_int8": 1000, "tflm_arena_bytes": 1000, "activation_bytes_c": 500,
+              "check_split": "ds1", "accuracy": {"ds1": rows}}
+    esp32 = check_budget(report, load_target("esp32"))
+    assert esp32["pass"] is True and "tflite_int8 on ds1: S_se -0.53 pp" in esp32["note"]
+    rpi = check_budget(report, load_target("rpi4"))
+    assert rpi["pass"] is False and rpi["problems"] == ["tflite_int8 on ds1: S_se -0.53 pp (allowed -0.5)"]
+    rows["c_int8"]["delta_V_se"] = -0.6
+    assert check_budget(report, load_target("esp32"))["problems"] == ["c_int8 on ds1: V_se -0.60 pp (allowed -0.5)"]
+
+
 def test_structured_pruning_shrinks_the_exported_model(exported, synth_dir):
     """--prune removes whole channels: the int8 .tflite and the C weights really get smaller."""
     d, _ = exported

@@ -248,7 +248,7 @@ def test_two_leads_twin_inputs_track_the_float_pipeline_and_use_the_second_lead(
     one = fe.run_record(adc, spec, graph)
     flat = fe.run_record(np.stack([adc[:, 0], adc[:, 0]], axis=1), spec, graph)
     assert np.array_equal(one.r_peak, flat.r_peak) and not np.array_equal(one.logits, flat.logits)
-    with pytest.raises(EdgeECGError, match=r"reads 2 lead\(s\)"):
+    with pytest.raises(EdgeECGError, match=r"expected \(n, 2\): the recipe reads 2 leads"):
         fe.run_record(adc[:, 0], spec, graph)
 
 

@@ -30,7 +30,10 @@ SETS = {"base": BASE, "+q75": BASE + ["pre_q75"], "+q90": BASE + ["pre_q90"], "+
         "+pre_prev": BASE + ["pre_prev"], "+q90_300+post": BASE + ["pre_q90_300", "post_pre"],
         # for atrial fibrillation, where most false S calls are (training/README.md, row 30)
         "+irr64": BASE + ["irr64"], "+irrfrac32": BASE + ["irrfrac32"], "+medsd32": BASE + ["medsd32"],
-        "+all AF": BASE + ["irr64", "irrfrac32", "medsd32"]}
+        "+all AF": BASE + ["irr64", "irrfrac32", "medsd32"],
+        # a short rhythm strip: the intervals before the previous one, each over the regular-RR estimate
+        "+strip4": BASE + [f"prev{k}_reg" for k in range(2, 5)],
+        "+strip8": BASE + [f"prev{k}_reg" for k in range(2, 9)]}
 WATCH = ("svdb/865", "svdb/822")     # the two records with 61 % of the pool's missed S beats
 # --estimators: the base set with the regular-RR estimate's own settings changed ([data] regular_rr_*)
 ESTIMATORS = {"base": {}, "band .85-1.15": {"regular_rr_band": (0.85, 1.15)},
@@ -46,15 +49,19 @@ def trailing_quantile(pre: np.ndarray, n: int, q: float) -> np.ndarray:
     return np.array([np.quantile(pre[max(0, i - n):i] if i else pre[:1], q) for i in range(len(pre))])
 
 
-def features(folder: Path, name: str, data_cfg) -> tuple[dict, np.ndarray]:
+def features(folder: Path, name: str, data_cfg) -> tuple[dict, np.ndarray, float]:
+    """The RR features of every annotated beat of a record but the first, its AAMI classes and its hours."""
     samples, symbols = rdann(folder, name)
     labels = aami_labels(symbols)
     r, y = samples[labels >= 0], labels[labels >= 0]
-    fs = float((folder / f"{name}.hea").read_text().split()[2].split("/")[0])
+    head = (folder / f"{name}.hea").read_text().split()
+    fs, hours = float(head[2].split("/")[0]), int(head[3]) / float(head[2].split("/")[0]) / 3600
     steps = np.diff(r).astype(float)
     pre = steps / fs
     regular = regular_rr_steps(steps, data_cfg)[0] / fs
     prev = np.concatenate([pre[:1], pre[:-1]])
+    strip = {f"prev{k}_reg": np.concatenate([np.repeat(pre[:1], k), pre[:-k]])[:len(pre)] / regular
+             for k in range(2, 9)}
     post = np.append(pre[1:], pre[-1])
     successive = np.abs(np.diff(pre, prepend=pre[0]))
     return {"pre_reg": pre / regular, "prev_reg": prev / regular, "irr": irregularity(pre, 16) / regular,
@@ -63,7 +70,7 @@ def features(folder: Path, name: str, data_cfg) -> tuple[dict, np.ndarray]:
             "pre_avg": pre / (np.cumsum(pre) / np.arange(1, len(pre) + 1)), "post_pre": post / pre,
             "pre_q90_300": pre / trailing_quantile(pre, 300, 0.9), "pre_prev": pre / prev,
             "irr64": irregularity(pre, 64) / regular, "irrfrac32": irregular_fraction(pre, regular, 32, 0.12),
-            "medsd32": trailing_quantile(successive, 32, 0.5) / regular}, y[1:]
+            "medsd32": trailing_quantile(successive, 32, 0.5) / regular, **strip}, y[1:], hours
 
 
 def main() -> None:
@@ -71,25 +78,27 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=Path("../shared/data/mitdb"))
     ap.add_argument("--estimators", action="store_true",
                     help="screen the regular-RR estimate's settings (ESTIMATORS) with the base set instead")
+    ap.add_argument("--sets", default="", help="comma-separated feature sets to screen (default: all of SETS)")
     args = ap.parse_args()
     cfg = load_config("hybrid")
     svdb = args.data.parent / "svdb"
     pool = [(args.data, r, "DS1") for r in cfg.split.train if r not in cfg.split.exclude]
     pool += [(svdb, r, "SVDB") for r in list_records(svdb)]
     runs = ({label: (dataclasses.replace(cfg.data, **kw), {label: BASE}) for label, kw in ESTIMATORS.items()}
-            if args.estimators else {"": (cfg.data, SETS)})
+            if args.estimators else {"": (cfg.data, {k: SETS[k] for k in args.sets.split(",")} if args.sets else SETS)})
     for data_cfg, sets in runs.values():
         parts = [(db, name if db == "DS1" else f"svdb/{name}", *features(folder, name, data_cfg))
                  for folder, name, db in pool]
         x = {k: np.concatenate([p[2][k] for p in parts]) for k in parts[0][2]}
         y = np.concatenate([p[3] for p in parts])
+        hours = {p[1]: p[4] for p in parts}
         group = np.concatenate([[p[1]] * len(p[3]) for p in parts])
         db = np.concatenate([[p[0]] * len(p[3]) for p in parts])
         sv = y <= 1                                   # N and S beats only
         ys, gs, dbs = y[sv], group[sv], db[sv]
         folds = patient_folds(ys, gs)
         for label, cols in sets.items():
-            print(f"{label:14s} " + screen(np.stack([x[c][sv] for c in cols], axis=1), ys, gs, dbs, folds), flush=True)
+            print(f"{label:14s} " + screen(np.stack([x[c][sv] for c in cols], axis=1), ys, gs, dbs, folds, hours), flush=True)
 
 
 def patient_folds(ys: np.ndarray, groups: np.ndarray) -> list:
@@ -97,10 +106,10 @@ def patient_folds(ys: np.ndarray, groups: np.ndarray) -> list:
     return list(StratifiedGroupKFold(5, shuffle=True, random_state=0).split(np.zeros(len(ys)), ys, groups))
 
 
-def screen(xs: np.ndarray, ys: np.ndarray, gs: np.ndarray, dbs: np.ndarray, folds: list) -> str:
+def screen(xs: np.ndarray, ys: np.ndarray, gs: np.ndarray, dbs: np.ndarray, folds: list, hours: dict | None = None) -> str:
     """Out-of-fold gradient-boosted trees on features ``xs`` of N (0) and S (1) beats, S weighted by
-    the square root of its rarity: one line of S Se, +P and false S calls per database, and the S
-    beats found in the WATCH records."""
+    the square root of its rarity: one line of S Se, +P, false S calls and the median record's false S
+    calls per hour (with ``hours``, each patient's) per database, and the S beats found in the WATCH records."""
     pred = np.zeros(len(ys), int)
     for train, test in folds:
         w = np.where(ys[train] == 1, (ys[train] == 0).sum() / (ys[train] == 1).sum(), 1.0) ** 0.5
@@ -110,11 +119,16 @@ def screen(xs: np.ndarray, ys: np.ndarray, gs: np.ndarray, dbs: np.ndarray, fold
     for d in dict.fromkeys(dbs):
         m = dbs == d
         tp = int(((pred == 1) & (ys == 1) & m).sum())
-        cells.append(f"{d} S Se {100 * tp / ((ys == 1) & m).sum():5.1f} +P "
-                     f"{100 * tp / max(((pred == 1) & m).sum(), 1):5.1f} false S {((pred == 1) & (ys == 0) & m).sum():6d}")
+        cell = (f"{d} S Se {100 * tp / ((ys == 1) & m).sum():5.1f} +P "
+                f"{100 * tp / max(((pred == 1) & m).sum(), 1):5.1f} false S {((pred == 1) & (ys == 0) & m).sum():6d}")
+        if hours:
+            per_hour = [((pred == 1) & (ys == 0) & (gs == g)).sum() / hours[g] for g in np.unique(gs[m])]
+            cell += f" median/h {np.median(per_hour):5.1f}"
+        cells.append(cell)
     watch = ", ".join(f"{r} {((pred == 1) & (ys == 1) & (gs == r)).sum()}/{((ys == 1) & (gs == r)).sum()}"
                       for r in WATCH)
     return " | ".join(cells) + f" | S found: {watch}"
+
 
 if __name__ == "__main__":
     main()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,8 +153,14 @@ def second_lead_name(data_dir: Path, name: str, first: str | int, second: str) -
 def read_signal(data_dir: Path, name: str, lead: str | int = "MLII") -> tuple[np.ndarray, float]:
     """One lead (name or index) of a record's signal in physical units and its sampling rate, every
     check applied (header, lead, signal files present and long enough, no NaN, not flat)."""
+    signals, fs = read_signals(data_dir, name, [lead])
+    return signals[:, 0], fs
+
+
+def read_signals(data_dir: Path, name: str, leads: Sequence[str | int]) -> tuple[np.ndarray, float]:
+    """:func:`read_signal` of several leads in one read of the signal files: ``(n, len(leads))``."""
     header = read_header(data_dir, name)
-    lead = lead_name(header, lead, data_dir / f"{name}.hea")
+    names = [lead_name(header, lead, data_dir / f"{name}.hea") for lead in leads]
     signal_files = [data_dir / f for f in dict.fromkeys(header.file_name or [])]
     for f in signal_files:
         if not f.exists():
@@ -161,24 +168,32 @@ def read_signal(data_dir: Path, name: str, lead: str | int = "MLII") -> tuple[np
     where = signal_files[0] if signal_files else data_dir / f"{name}.hea"
     check_signal_file_sizes(data_dir, header)
     try:
-        rec = wfdb.rdrecord(str(data_dir / name), channel_names=[lead])
+        rec = wfdb.rdrecord(str(data_dir / name), channel_names=list(dict.fromkeys(names)))
     except Exception as err:
         raise EdgeECGError(f"{where}: cannot read signal ({_short(err)})") from None
-    signal = np.asarray(rec.p_signal[:, 0], dtype=np.float64)
-    n_nan = int(np.isnan(signal).sum())
-    if n_nan:
-        raise EdgeECGError(f"{where}: lead {lead} has {n_nan} NaN samples of {signal.size}")
-    if signal.size < 2 or float(np.std(signal)) < 1e-6:
-        raise EdgeECGError(f"{where}: lead {lead} is a flat line (no ECG signal)")
-    return signal, float(rec.fs)
+    signals = np.stack([np.asarray(rec.p_signal[:, rec.sig_name.index(n)], dtype=np.float64) for n in names], axis=1)
+    for lead, signal in zip(names, signals.T):
+        n_nan = int(np.isnan(signal).sum())
+        if n_nan:
+            raise EdgeECGError(f"{where}: lead {lead} has {n_nan} NaN samples of {signal.size}")
+        if signal.size < 2 or float(np.std(signal)) < 1e-6:
+            raise EdgeECGError(f"{where}: lead {lead} is a flat line (no ECG signal)")
+    return signals, float(rec.fs)
 
 
 def rdrecord(data_dir: Path, name: str, lead: str | int = "MLII", annotator: str = "atr") -> Record:
     """Read one lead (name or index) of a record and its reference annotations, every check applied."""
+    return read_records(data_dir, name, [lead], annotator)[0]
+
+
+def read_records(data_dir: Path, name: str, leads: Sequence[str | int], annotator: str = "atr") -> list[Record]:
+    """:func:`rdrecord` of several leads of one record (one :class:`Record` per lead, the same
+    annotations), the signal files read once."""
     record_files(data_dir, name, annotator)          # every file there, the annotations too
-    signal, fs = read_signal(data_dir, name, lead)
+    signals, fs = read_signals(data_dir, name, leads)
     samples, symbols = rdann(data_dir, name, annotator)
-    return Record(name=name, signal=signal, fs=fs, ann_samples=samples, ann_symbols=symbols)
+    return [Record(name=name, signal=np.ascontiguousarray(signal), fs=fs, ann_samples=samples, ann_symbols=symbols)
+            for signal in signals.T]
 
 
 def rdann(data_dir: Path, name: str, annotator: str = "atr") -> tuple[np.ndarray, np.ndarray]:

@@ -8,7 +8,6 @@ Which RR features a model gets is ``DataConfig.rr_features`` (names in :data:`RR
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -17,7 +16,7 @@ import numpy as np
 
 from edgeecg.config import DataConfig, rr_feature_names
 from edgeecg.errors import EdgeECGError
-from edgeecg.io.wfdb_records import Record, rdrecord, read_signal, second_lead_name
+from edgeecg.io.wfdb_records import Record, read_records, second_lead_name
 from edgeecg.processing.aami import aami_labels
 from edgeecg.processing.filters import causal_filter, design_bandpass, resample
 
@@ -233,12 +232,9 @@ def read_beats(data_dir, name: str, cfg: DataConfig, lead: str | int | None = No
     """:func:`extract_beats` of a record on disk: its lead ``lead`` (default ``cfg.lead``) and, where
     the recipe asks for one, its second lead (``cfg.second_lead``)."""
     lead = cfg.lead if lead is None else lead
-    record = rdrecord(data_dir, name, lead, annotator)
-    second = None
-    if cfg.second_lead:
-        other = second_lead_name(data_dir, name, lead, cfg.second_lead)
-        second = dataclasses.replace(record, signal=read_signal(data_dir, name, other)[0])
-    return extract_beats(record, cfg, second)
+    leads = [lead] + ([second_lead_name(data_dir, name, lead, cfg.second_lead)] if cfg.second_lead else [])
+    record, *second = read_records(data_dir, name, leads, annotator)
+    return extract_beats(record, cfg, *second)
 
 
 def extract_beats(record: Record, cfg: DataConfig, second: Record | None = None) -> Beats:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -66,27 +67,36 @@ def read_adc(data_dir: Path, name: str, lead: str = LEAD, fallback: bool = True)
     """Raw ADC counts (int16) of ``lead`` (a name, or a 0-based index) and the ``.atr`` annotations. A
     record without ``lead`` gives its first signal (``fallback``: detection scores every record) or a
     one-line error."""
+    return read_adcs(data_dir, name, [lead], fallback)[0]
+
+
+def read_adcs(data_dir: Path, name: str, leads: Sequence[str], fallback: bool = True) -> list[AdcRecord]:
+    """:func:`read_adc` of several leads of one record, the signal files read once."""
     files = record_files(data_dir, name)            # checks that every file is there
     header = read_header(data_dir, name)
     names = list(header.sig_name or [])
-    if str(lead).isdigit() and int(lead) < len(names):
-        lead = names[int(lead)]
-    if not fallback and lead not in names:
-        raise EdgeECGError(f"{files[0]}: no lead {lead} (leads: {', '.join(names) or 'none'})")
+    leads = [names[int(lead)] if str(lead).isdigit() and int(lead) < len(names) else lead for lead in leads]
+    for lead in leads:
+        if not fallback and lead not in names:
+            raise EdgeECGError(f"{files[0]}: no lead {lead} (leads: {', '.join(names) or 'none'})")
     check_signal_file_sizes(data_dir, header)      # a truncated .dat is a one-line error
-    use = _lead(header, lead)
+    use = [_lead(header, lead) for lead in leads]
     try:
-        rec = wfdb.rdrecord(str(data_dir / name), channel_names=[use], physical=False)
+        rec = wfdb.rdrecord(str(data_dir / name), channel_names=list(dict.fromkeys(use)), physical=False)
     except Exception as err:
         raise EdgeECGError(f"{files[1]}: cannot read signal ({type(err).__name__}: {err})") from None
-    d = np.asarray(rec.d_signal[:, 0])
-    if d.size < 2:
-        raise EdgeECGError(f"{files[1]}: lead {use} is empty")
-    if int(d.min()) < -32768 or int(d.max()) > 32767:
-        raise EdgeECGError(f"{files[1]}: lead {use} has ADC values outside int16")
     samples, symbols = rdann(data_dir, name)
-    return AdcRecord(name=name, lead=use, adc=d.astype(np.int16), fs=float(rec.fs),
-                     adc_gain=float(rec.adc_gain[0]), ann_samples=samples, ann_symbols=symbols)
+    out = []
+    for lead in use:
+        column = rec.sig_name.index(lead)
+        d = np.asarray(rec.d_signal[:, column])
+        if d.size < 2:
+            raise EdgeECGError(f"{files[1]}: lead {lead} is empty")
+        if int(d.min()) < -32768 or int(d.max()) > 32767:
+            raise EdgeECGError(f"{files[1]}: lead {lead} has ADC values outside int16")
+        out.append(AdcRecord(name=name, lead=lead, adc=d.astype(np.int16), fs=float(rec.fs),
+                             adc_gain=float(rec.adc_gain[column]), ann_samples=samples, ann_symbols=symbols))
+    return out
 
 
 def _physical(data_dir: Path, name: str, lead: str) -> tuple[np.ndarray, float]:

@@ -500,7 +500,7 @@ def front_end_spec(data: DataConfig, graph, adc_hz=360, adc_gain: float = 200.0)
         reg_n=data.regular_rr_beats, band_lo=(lo.numerator, lo.denominator),
         band_hi=(hi.numerator, hi.denominator), follow=(follow.numerator, follow.denominator),
         irr_n=data.irregularity_beats, local_n=local_n, avg_n=avg_n, qrs=qp,
-        n_classes=int(np.prod(graph.shapes[graph.output][1:])), leads=2 if data.second_lead else 1)
+        n_classes=int(np.prod(graph.shapes[graph.output][1:])), leads=data.n_leads)
 
 
 # --------------------------------------------------------------------------------------------
@@ -848,12 +848,13 @@ def beat_inputs(filtered: np.ndarray, r: np.ndarray, regular, spec: FrontEndSpec
     return np.concatenate(parts, axis=2)
 
 
-def check_leads(adc: np.ndarray, spec: FrontEndSpec) -> np.ndarray:
-    """``adc`` as ``(n,)`` for one lead or ``(n, leads)``; one line if its shape does not fit."""
+def check_leads(adc, spec: FrontEndSpec, what: str = "ADC samples") -> np.ndarray:
+    """``adc`` as ``(n,)`` for one lead or ``(n, leads)``; one line naming ``what`` if its shape does not fit."""
     adc = np.asarray(adc)
-    if (spec.leads == 1 and adc.ndim != 1) or (spec.leads > 1 and (adc.ndim != 2 or adc.shape[1] != spec.leads)):
-        raise EdgeECGError(f"the front end reads {spec.leads} lead(s): ADC samples of shape {adc.shape} "
-                           f"(expected (n,) or (n, {spec.leads}))")
+    if spec.leads == 1 and adc.ndim != 1:
+        raise EdgeECGError(f"{what}: shape {adc.shape}, expected one lead (1-D)")
+    if spec.leads > 1 and (adc.ndim != 2 or adc.shape[1] != spec.leads):
+        raise EdgeECGError(f"{what}: shape {adc.shape}, expected (n, {spec.leads}): the recipe reads {spec.leads} leads")
     return adc
 
 

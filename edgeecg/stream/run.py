@@ -46,7 +46,7 @@ from edgeecg.metrics import classification_report, report_from_confusion
 from edgeecg.processing.aami import CLASSES
 from edgeecg.stream import ec57
 from edgeecg.stream.decimate import FS
-from edgeecg.stream.detection import DATA_HELP, read_adc, resampled
+from edgeecg.stream.detection import DATA_HELP, read_adc, read_adcs, resampled
 from edgeecg.stream.frontend import (
     FrontEndSpec,
     classify,
@@ -79,10 +79,11 @@ def read_leads(data_dir: Path, name: str, data_cfg, fs: float | None = None, adc
     """:func:`read_lead` of what the front end of the recipe ``data_cfg`` reads: its lead, ``(n,)``
     counts, and for a two-lead recipe (``[data] second_lead``) its second lead beside it, ``(n, 2)``
     (rescaled to the first lead's counts/mV); both resampled to ``fs`` with ``adc_gain`` counts/mV where given."""
-    recs = [read_adc(data_dir, name, data_cfg.lead, fallback=False)]
+    leads = [data_cfg.lead]
     if data_cfg.second_lead:
-        other = second_lead_name(Path(data_dir), name, data_cfg.lead, data_cfg.second_lead)
-        recs.append(resampled(read_adc(data_dir, name, other, fallback=False), recs[0].fs, recs[0].adc_gain))
+        leads.append(second_lead_name(Path(data_dir), name, data_cfg.lead, data_cfg.second_lead))
+    recs = read_adcs(data_dir, name, leads, fallback=False)
+    recs = [recs[0]] + [resampled(r, recs[0].fs, recs[0].adc_gain) for r in recs[1:]]
     if fs is not None:
         recs = [resampled(r, float(fs), adc_gain) for r in recs]
     first = recs[0]
