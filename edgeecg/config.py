@@ -29,9 +29,12 @@ PACED = ("102", "104", "107", "217")
 # RR features a recipe can name (``[data] rr_features``); ratios are unit-free, so a model that
 # sees only ratios cannot learn a patient's heart rate. The ``post_*`` ones read the next RR
 # interval and are allowed in diagnostic mode only.
+# A short rhythm strip: the k-th interval before the beat's own over the regular-RR estimate
+# (prev_over_regular is k = 1); row 34 of training/README.md.
+STRIP_RR_FEATURES = tuple(f"prev{k}_over_regular" for k in range(2, 9))
 CAUSAL_RR_FEATURES = ("pre_rr", "prev_rr", "local_rr", "avg_rr", "regular_rr", "pre_over_avg", "local_over_avg",
                       "pre_over_local", "pre_over_regular", "prev_over_regular", "pre_over_prev", "irregularity",
-                      "pre_z_regular", "irregular_fraction")
+                      "pre_z_regular", "irregular_fraction") + STRIP_RR_FEATURES
 FUTURE_RR_FEATURES = ("post_rr", "post_over_avg", "post_over_pre", "post_over_regular")
 RR_FEATURES = CAUSAL_RR_FEATURES + FUTURE_RR_FEATURES
 # Models that read the window backwards (a bidirectional recurrence): diagnostic mode only.

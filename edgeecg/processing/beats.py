@@ -156,6 +156,8 @@ def rr_features(r_peaks: np.ndarray, fs: float, cfg: DataConfig) -> np.ndarray:
         "post_rr": post, "post_over_avg": post / avg, "post_over_pre": post / pre,
         "post_over_regular": post / regular,
     }
+    for k in range(2, 9):       # the strip: the k-th interval before this one (the first interval's own before it)
+        values[f"prev{k}_over_regular"] = np.concatenate([np.repeat(pre[:1], k), pre[:-k]])[:len(pre)] / regular
     return np.stack([values[name] for name in cfg.rr_features], axis=1)
 
 
