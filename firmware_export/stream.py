@@ -140,7 +140,7 @@ def defines(spec: FrontEndSpec) -> dict[str, str]:
         "RR_VMAX": _i64(rr.vmax if rr else 0),
         "N_FEATURES": str(len(spec.features)), "FEATURES": "{" + feats + "}",
         "RR_INPUT": str(int(rr is not None)), "REG_N": str(spec.reg_n), "IRR_N": str(spec.irr_n),
-        "LOCAL_N": str(spec.local_n), "AVG_N": str(spec.avg_n),
+        "LOCAL_N": str(spec.local_n), "AVG_N": str(spec.avg_n), "OLDER_N": str(spec.older_n),
         "BAND_LO_NUM": str(spec.band_lo[0]), "BAND_LO_DEN": str(spec.band_lo[1]),
         "BAND_HI_NUM": str(spec.band_hi[0]), "BAND_HI_DEN": str(spec.band_hi[1]),
         "FOLLOW_NUM": str(spec.follow[0]), "FOLLOW_DEN": str(spec.follow[1]),

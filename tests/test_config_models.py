@@ -28,6 +28,12 @@ def test_every_recipe_loads_and_builds(recipe):
     assert model(x, torch.ones(3, len(rr_feature_names(cfg.data)))).shape == (3, 5)
 
 
+def test_every_recipe_in_training_is_a_link_to_the_one_the_wheel_ships():
+    shipped = Path(__file__).resolve().parents[1] / "edgeecg" / "resources" / "recipes"
+    for recipe in RECIPES:
+        assert recipe.is_symlink() and recipe.resolve().parent == shipped, recipe.name
+
+
 def test_there_is_one_recipe_per_model_family():
     assert {load_config(r).model.name for r in RECIPES} == set(MODELS)
 

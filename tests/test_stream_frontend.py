@@ -40,6 +40,7 @@ from test_stream_qrs import (
     require_sanitizers,
 )
 STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
+STRIP = ("pre_over_regular", "prev_over_regular", "irregularity") + tuple(f"prev{k}_over_regular" for k in range(2, 9))
 
 
 # -- a small int8 graph (no training needed): conv, max pool, FC, concat with RR, FC ---------------
@@ -339,6 +340,7 @@ def test_c_equals_python_on_synthetic_records(tmp_path):
     (DataConfig(beat_channel=False, template_beats=10, regular_rr_band=(0.75, 1.25), avg_rr_beats=20,
                 rr_features=("pre_over_avg", "avg_rr")), {"channels": 1, "n_rr": 2}, 180),
     (DataConfig(template_gate=0.1), {}, 360),   # the gated template: 87 of 89 synthetic beats differ from ungated
+    (DataConfig(rr_features=STRIP), {"n_rr": 10}, 360),   # the rhythm strip: PREV2 ... PREV8
     (DataConfig(), {}, 128),              # up-sampled by a polyphase FIR (45 / 32): SVDB's rate
     (DataConfig(), {}, 250),              # down-sampled by a polyphase FIR (18 / 25)
     (DataConfig(), {}, 512),
@@ -359,19 +361,19 @@ def test_c_equals_python_for_other_recipes_and_adc_rates(tmp_path, data, graph_k
 
 @needs_cc
 @pytest.mark.realdata
-def test_c_equals_python_and_tracks_float_on_real_records(tmp_path, mitdb):
+@pytest.mark.parametrize("cfg", [DataConfig(), DataConfig(rr_features=STRIP)], ids=["default", "strip"])
+def test_c_equals_python_and_tracks_float_on_real_records(tmp_path, mitdb, cfg):
     from edgeecg.io.wfdb_records import rdrecord
     from edgeecg.stream.run import read_lead
 
-    graph = tiny_graph()
-    exe, spec = build(tmp_path, graph)
+    graph = tiny_graph(n_rr=len(cfg.rr_features))
+    exe, spec = build(tmp_path, graph, cfg)
     for name in ("100", "208"):
         adc = read_lead(mitdb, name, "MLII")[0][: 5 * 60 * 360]
         py = fe.run_record(adc, spec, graph)
         beats, counters, _ = stream_c.run_host(exe, adc)
         assert same(beats, counters, py) and len(beats) > 300
     adc, fs, _, ann, symbols, _ = read_lead(mitdb, "100", "MLII")
-    cfg = DataConfig()
     fb = extract_beats(rdrecord(mitdb, "100"), cfg)
     from edgeecg.processing.aami import SYMBOL_TO_CLASS
     is_beat = np.array([str(s) in SYMBOL_TO_CLASS for s in symbols])

@@ -114,12 +114,15 @@ RING_MARGIN = 32        # ring samples beyond the window and the detector's wors
 ACC_LIMIT = 1 << 62     # every int64 intermediate stays below this
 
 # Quantities the RR features are ratios of: (numerator, denominator) in samples.
-PRIMITIVES = ("PRE", "PREV", "LOCAL", "AVG", "REG", "IRR", "SEC")
+# PREV2 ... PREV8: the 2nd to 8th intervals before the beat's own (the rhythm strip, STRIP_RR_FEATURES).
+STRIP = 8
+PRIMITIVES = ("PRE", "PREV", "LOCAL", "AVG", "REG", "IRR", "SEC") + tuple(f"PREV{k}" for k in range(2, STRIP + 1))
 FEATURES = {
     "pre_rr": ("PRE", "SEC"), "prev_rr": ("PREV", "SEC"), "local_rr": ("LOCAL", "SEC"),
     "avg_rr": ("AVG", "SEC"), "regular_rr": ("REG", "SEC"), "irregularity": ("IRR", "REG"),
     "pre_over_avg": ("PRE", "AVG"), "local_over_avg": ("LOCAL", "AVG"), "pre_over_local": ("PRE", "LOCAL"),
     "pre_over_regular": ("PRE", "REG"), "prev_over_regular": ("PREV", "REG"), "pre_over_prev": ("PRE", "PREV"),
+    **{f"prev{k}_over_regular": (f"PREV{k}", "REG") for k in range(2, STRIP + 1)},
 }
 
 
@@ -393,6 +396,7 @@ class FrontEndSpec:
     n_classes: int
     fs: int = FS
     leads: int = 1               # 2: a second ADC channel adds its beat (+ template) channels after the first's
+    older_n: int = 0             # intervals kept before the previous one (PREV2 ... PREV<older_n + 1>)
 
     @property
     def window(self) -> int:
@@ -478,11 +482,12 @@ def front_end_spec(data: DataConfig, graph, adc_hz=360, adc_gain: float = 200.0)
     if data.template_beats < 0:
         raise EdgeECGError("[data] template_beats must be >= 0")
     # the largest feature intermediate (A_num * B_den * 2**24) must fit
+    strip = [int(p[4:]) for p in used if p.startswith("PREV") and p != "PREV"]
     num_max = {"PRE": RR_CLAMP, "PREV": RR_CLAMP, "LOCAL": RR_CLAMP * max(local_n, 1),
                "AVG": RR_CLAMP * max(avg_n, 1), "REG": (RR_CLAMP + 1) << EST_FRAC,
-               "IRR": RR_CLAMP * data.irregularity_beats, "SEC": FS}
+               "IRR": RR_CLAMP * data.irregularity_beats, "SEC": FS} | {p: RR_CLAMP for p in PRIMITIVES[7:]}
     den_max = {"PRE": 1, "PREV": 1, "LOCAL": max(local_n, 1), "AVG": max(avg_n, 1), "REG": 1 << EST_FRAC,
-               "IRR": data.irregularity_beats, "SEC": 1}
+               "IRR": data.irregularity_beats, "SEC": 1} | {p: 1 for p in PRIMITIVES[7:]}
     for f in feats:
         a, b = FEATURES[f]
         if num_max[a] * den_max[b] << Z_FRAC >= ACC_LIMIT or den_max[a] * num_max[b] >= ACC_LIMIT:
@@ -500,7 +505,7 @@ def front_end_spec(data: DataConfig, graph, adc_hz=360, adc_gain: float = 200.0)
         reg_n=data.regular_rr_beats, band_lo=(lo.numerator, lo.denominator),
         band_hi=(hi.numerator, hi.denominator), follow=(follow.numerator, follow.denominator),
         irr_n=data.irregularity_beats, local_n=local_n, avg_n=avg_n, qrs=qp,
-        n_classes=int(np.prod(graph.shapes[graph.output][1:])), leads=data.n_leads)
+        n_classes=int(np.prod(graph.shapes[graph.output][1:])), leads=data.n_leads, older_n=max(strip, default=1) - 1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -537,6 +542,7 @@ class RRState:
         self.last_r = 0
         self.have_rr = False
         self.prev = 0
+        self.older = [0] * self.spec.older_n      # the intervals before the previous one, newest first
         self.reg = _Ring(s.reg_n)
         self.est = 0
         self.irr = _Ring(s.irr_n)
@@ -557,6 +563,7 @@ class RRState:
             self.reg.push(v)
             self.est = v << EST_FRAC
             self.have_rr = True
+            self.older = [v] * s.older_n
         prev = v if first else self.prev
         regular = self.regular(v)
         if s.local_n:
@@ -565,7 +572,8 @@ class RRState:
             self.avg.push(v)
         prim = {"PRE": (v, 1), "PREV": (prev, 1), "LOCAL": (self.local.total, max(self.local.count, 1)),
                 "AVG": (self.avg.total, max(self.avg.count, 1)), "REG": (self.est, 1 << EST_FRAC),
-                "IRR": (self.irr.total, max(self.irr.count, 1)), "SEC": (s.fs, 1)}
+                "IRR": (self.irr.total, max(self.irr.count, 1)), "SEC": (s.fs, 1),
+                **{f"PREV{k}": (v, 1) for k, v in enumerate(self.older, start=2)}}
         feats = []
         for name in s.features:
             (an, ad), (bn, bd) = (prim[p] for p in FEATURES[name])
@@ -578,6 +586,7 @@ class RRState:
             fn, fd = s.follow
             self.est += div_round(((v << EST_FRAC) - self.est) * fn, fd)
         self.irr.push(0 if first else abs(v - self.prev))
+        self.older = [prev] + self.older[:-1] if self.older else []
         self.prev = v
         return feats, regular
 

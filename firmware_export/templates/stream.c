@@ -36,7 +36,7 @@
 #error "prefix_stream.h and prefix_model.h disagree on the RR features"
 #endif
 
-enum { P_PRE, P_PREV, P_LOCAL, P_AVG, P_REG, P_IRR, P_SEC };
+enum { P_PRE, P_PREV, P_LOCAL, P_AVG, P_REG, P_IRR, P_SEC, P_PREV2 };   /* P_PREV2 + j: st->older[j] */
 
 static const int32_t sections[NS][6] = PREFIX_STREAM_SECTIONS;
 static const uint8_t features[NF > 0 ? NF : 1][2] = PREFIX_STREAM_FEATURES;
@@ -199,7 +199,8 @@ static void primitive(const prefix_stream_t *st, int kind, int32_t v, int32_t pr
     case P_AVG: *num = st->avg_total; *den = st->avg_count > 0 ? st->avg_count : 1; break;
     case P_REG: *num = st->est; *den = INT64_C(1) << PREFIX_STREAM_EST_FRAC; break;
     case P_IRR: *num = st->irr_total; *den = st->irr_count > 0 ? st->irr_count : 1; break;
-    default: *num = PREFIX_STREAM_FS; *den = 1; break;
+    case P_SEC: *num = PREFIX_STREAM_FS; *den = 1; break;
+    default: *num = st->older[kind - P_PREV2]; *den = 1; break;
     }
 }
 
@@ -213,6 +214,9 @@ static int rr_interval(prefix_stream_t *st, int32_t v, int8_t *rr_q)
         ring_push(st->reg_buf, PREFIX_STREAM_REG_N, &st->reg_pos, &st->reg_count, &st->reg_total, v);
         st->est = (int64_t)v * (INT64_C(1) << PREFIX_STREAM_EST_FRAC);
         st->have_rr = 1;
+        for (k = 0; k < PREFIX_STREAM_OLDER_N; ++k) {
+            st->older[k] = (uint16_t)v;
+        }
     }
     prev = first ? v : st->prev;
     regular = is_regular(st, v);
@@ -243,6 +247,12 @@ static int rr_interval(prefix_stream_t *st, int32_t v, int8_t *rr_q)
     }
     ring_push(st->irr_buf, PREFIX_STREAM_IRR_N, &st->irr_pos, &st->irr_count, &st->irr_total,
               first ? 0 : (v > st->prev ? v - st->prev : st->prev - v));
+    for (k = PREFIX_STREAM_OLDER_N - 1; k > 0; --k) {
+        st->older[k] = st->older[k - 1];
+    }
+    if (PREFIX_STREAM_OLDER_N > 0) {
+        st->older[0] = (uint16_t)prev;
+    }
     st->prev = v;
     return regular;
 }
@@ -525,6 +535,9 @@ void prefix_stream_reset(prefix_stream_t *st)
     }
     for (j = 0; j < (PREFIX_STREAM_AVG_N > 0 ? PREFIX_STREAM_AVG_N : 1); ++j) {
         st->avg_buf[j] = 0;
+    }
+    for (j = 0; j < (PREFIX_STREAM_OLDER_N > 0 ? PREFIX_STREAM_OLDER_N : 1); ++j) {
+        st->older[j] = 0;
     }
     st->reg_pos = st->reg_count = st->reg_total = 0;
     st->irr_pos = st->irr_count = st->irr_total = 0;

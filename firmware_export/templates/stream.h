@@ -71,7 +71,8 @@
 #define PREFIX_STREAM_RR_SH 1
 #define PREFIX_STREAM_RR_ZP 0
 #define PREFIX_STREAM_RR_VMAX 0
-/* RR features: each a ratio {A, B} of the quantities PRE PREV LOCAL AVG REG IRR SEC */
+/* RR features: each a ratio {A, B} of the quantities PRE PREV LOCAL AVG REG IRR SEC PREV2 ... PREV8
+   (PREVk: the k-th interval before the beat's own; OLDER_N of them are kept beyond PREV) */
 #define PREFIX_STREAM_N_FEATURES 3
 #define PREFIX_STREAM_FEATURES {{0, 4}, {1, 4}, {5, 4}}
 #define PREFIX_STREAM_RR_INPUT 1
@@ -79,6 +80,7 @@
 #define PREFIX_STREAM_IRR_N 16
 #define PREFIX_STREAM_LOCAL_N 0
 #define PREFIX_STREAM_AVG_N 0
+#define PREFIX_STREAM_OLDER_N 0
 #define PREFIX_STREAM_BAND_LO_NUM 4
 #define PREFIX_STREAM_BAND_LO_DEN 5
 #define PREFIX_STREAM_BAND_HI_NUM 6
@@ -154,6 +156,7 @@ typedef struct {
     int32_t local_pos, local_count, local_total;
     uint16_t avg_buf[PREFIX_STREAM_AVG_N > 0 ? PREFIX_STREAM_AVG_N : 1];
     int32_t avg_pos, avg_count, avg_total;
+    uint16_t older[PREFIX_STREAM_OLDER_N > 0 ? PREFIX_STREAM_OLDER_N : 1];   /* PREV2 ...: newest first */
     /* each lead's template (Q24) */
     int32_t have_template, tmpl_refused[PREFIX_STREAM_LEADS];
     int32_t tmpl[PREFIX_STREAM_LEADS][PREFIX_STREAM_TEMPLATE_BEATS > 0 ? PREFIX_STREAM_WINDOW : 1];
