@@ -13,7 +13,7 @@ BEATS ?= ds2
 LATEST = $(shell ls -td runs/*/export/$(TARGET) 2>/dev/null | head -n1 | xargs -r dirname | xargs -r dirname)
 BENCH_RUN ?= $(or $(LATEST),$(RUN))
 
-.PHONY: install install-runtime demo train evaluate quantize bench cv cv-seeds seeds seeds-ds1 results detect stream stream-svdb rates firmware test clean
+.PHONY: install install-runtime demo train evaluate quantize bench cv cv-seeds seeds seeds-ds1 results results-device detect stream stream-svdb rates firmware test clean
 
 # Everything: training, every export format, tests.
 install: $(VENV)/.installed
@@ -88,6 +88,11 @@ results: | $(BIN)/edgeecg
 	  $(foreach d,$(wildcard runs/stream runs/stream-250 runs/stream-500),--stream $(d)) \
 	  $(foreach d,$(wildcard runs/qrs runs/qrs-svdb runs/qrs-250 runs/qrs-500),--qrs $(d)) \
 	  --readme README.md --docs docs/results.md
+
+# The README's device block alone (the detector and the stream), without the accuracy runs.
+results-device: | $(BIN)/edgeecg
+	$(BIN)/edgeecg results $(foreach d,$(wildcard runs/stream runs/stream-250 runs/stream-500),--stream $(d)) \
+	  $(foreach d,$(wildcard runs/qrs runs/qrs-svdb runs/qrs-250 runs/qrs-500),--qrs $(d)) --readme README.md
 
 # The device's QRS detector (EC57, beside wfdb's xqrs and gqrs) on MIT-BIH at 360 Hz, on the shared
 # SVDB records at their own 128 Hz, and on MIT-BIH resampled to 250 and 500 Hz (stand-ins for the

@@ -456,12 +456,12 @@ def seeds(data_path, config_path, seed_list, target_name, device, out, force, ex
 
 
 @main.command()
-@click.option("--cv", "cv_path", type=click.Path(path_type=Path), required=True, help="cv.json or its directory.")
+@click.option("--cv", "cv_path", type=click.Path(path_type=Path), help="cv.json or its directory.")
 @click.option("--cv-seed", "cv_seed_paths", type=click.Path(path_type=Path), multiple=True,
               help="cv.json of the same recipe with another CV seed (`cv --seed N --at-last-epoch`): the "
                    "out-of-fold figures of a database the default trains on become a spread; repeatable.")
-@click.option("--seeds", "seeds_path", type=click.Path(path_type=Path), required=True,
-              help="seeds.json (default recipe) or its directory.")
+@click.option("--seeds", "seeds_path", type=click.Path(path_type=Path),
+              help="seeds.json (default recipe) or its directory (with --cv; without both only the device block is written).")
 @click.option("--diagnostic", "diagnostic_path", type=click.Path(path_type=Path),
               help="seeds.json of the diagnostic-mode recipe, shown beside the default.")
 @click.option("--other", "other_paths", type=click.Path(path_type=Path), multiple=True,
@@ -473,16 +473,19 @@ def seeds(data_path, config_path, seed_list, target_name, device, out, force, ex
 @click.option("--readme", type=click.Path(path_type=Path), default=Path("README.md"), show_default=True)
 @click.option("--docs", type=click.Path(path_type=Path), default=Path("docs/results.md"), show_default=True)
 def results(cv_path, cv_seed_paths, seeds_path, diagnostic_path, other_paths, stream_paths, qrs_paths, readme, docs):
-    """Regenerate the README's results section and docs/results.md from cv.json and seeds.json.
+    """Regenerate the README's results section and docs/results.md from cv.json and seeds.json, and
+    its device block from stream.json and qrs.json.
 
     \b
-    Example:
+    Examples:
       edgeecg results --cv runs/cv-hybrid --seeds runs/seeds --readme README.md
+      edgeecg results --stream runs/stream --qrs runs/qrs        (the device block alone)
     """
     from edgeecg.results import write_results
 
     write_results(cv_path, seeds_path, readme, docs, diagnostic_path, other_paths, stream_paths, qrs_paths, cv_seed_paths)
-    click.echo(f"wrote {readme} (results section) and {docs}")
+    written = ["results section"] * (cv_path is not None) + ["device block"] * bool(stream_paths or qrs_paths)
+    click.echo(f"wrote {readme} ({' and '.join(written)})" + (f" and {docs}" if cv_path is not None else ""))
 
 
 @main.command("targets")

@@ -293,3 +293,21 @@ def test_results_device_lines_come_from_stream_and_qrs_json():
     svdb_line, line250 = device_lines([at250], [svdb])
     assert "svdb (2 records) at 128 Hz" in svdb_line
     assert "at 250 Hz (records resampled)" in line250 and "macro-F1 50.0" in line250 and "RAM" not in line250
+
+
+def test_results_device_block_is_written_alone(tmp_path):
+    """`edgeecg results --qrs DIR` rewrites the README's device block and leaves the results block alone."""
+    from edgeecg.results import BEGIN, DEVICE_BEGIN, DEVICE_END, END
+
+    qrs = {"tolerance_ms": 150, "gross": {"se": 99.9, "ppv": 99.8}, "records": {"100": {}}, "peers": {}}
+    (tmp_path / "qrs").mkdir()
+    (tmp_path / "qrs" / "qrs.json").write_text(json.dumps(qrs))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{BEGIN}\naccuracy stays\n{END}\n\n{DEVICE_BEGIN}\nold line\n{DEVICE_END}\nend\n")
+    res = CliRunner().invoke(main, ["results", "--qrs", str(tmp_path / "qrs"), "--readme", str(readme)])
+    assert res.exit_code == 0, res.output
+    text = readme.read_text()
+    assert "accuracy stays" in text and "old line" not in text and "Se 99.900 %" in text and text.endswith("end\n")
+    assert not (tmp_path / "docs").exists()
+    res = CliRunner().invoke(main, ["results", "--cv", str(tmp_path), "--readme", str(readme)])
+    assert res.exit_code != 0 and "--cv and --seeds together" in res.output
