@@ -80,7 +80,8 @@ seeds-ds1:
 	$(MAKE) seeds CONFIG=training/hybrid_ds1.toml SEEDS_OUT=runs/seeds-ds1 EXTERNAL=$(SVDB) SEEDS_CV=
 
 # The README's results section, regenerated from runs/cv-hybrid/cv.json (and runs/cv-hybrid-seed*),
-# runs/seeds/seeds.json and the other recipes' seeds.json (runs/seeds-ds1, ...) where they exist.
+# runs/seeds/seeds.json and the other recipes' seeds.json (runs/seeds-ds1, ...) where they exist, and
+# its device block from runs/stream* and runs/qrs* (`make results-device` writes that block alone).
 results: | $(BIN)/edgeecg
 	$(BIN)/edgeecg results --cv runs/cv-hybrid $(foreach d,$(wildcard runs/cv-hybrid-seed*),--cv-seed $(d)) --seeds runs/seeds \
 	  $(if $(wildcard runs/seeds-diagnostic/seeds.json),--diagnostic runs/seeds-diagnostic) \

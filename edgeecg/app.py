@@ -152,8 +152,8 @@ def check_wfdb_upload(files: list[tuple[str, bytes]]) -> tuple[str, bool]:
 def read_wfdb_upload(files: list[tuple[str, bytes]], cfg, workdir: Path):
     """:class:`edgeecg.explain.RecordBeats` of an uploaded WFDB record (every file checked, as for
     a folder). Without ``.atr`` the R peaks come from the QRS detector (no reference classes)."""
-    from edgeecg.explain import record_beats, unannotated_record_beats
-    from edgeecg.io.wfdb_records import rdrecord, read_header, read_signal
+    from edgeecg.explain import load_record, unannotated_record_beats
+    from edgeecg.io.wfdb_records import read_header, read_signal
 
     name, annotated = check_wfdb_upload(files)
     for fname, content in files:
@@ -161,7 +161,7 @@ def read_wfdb_upload(files: list[tuple[str, bytes]], cfg, workdir: Path):
     leads = list(read_header(workdir, name).sig_name or [])
     lead = cfg.lead if cfg.lead in leads else 0
     if annotated:
-        return record_beats(rdrecord(workdir, name, lead), cfg)
+        return load_record(workdir, name, cfg, lead)
     signal, fs = read_signal(workdir, name, lead)
     return unannotated_record_beats(signal, fs, cfg, name)
 

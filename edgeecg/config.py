@@ -31,7 +31,8 @@ PACED = ("102", "104", "107", "217")
 # interval and are allowed in diagnostic mode only.
 # A short rhythm strip: the k-th interval before the beat's own over the regular-RR estimate
 # (prev_over_regular is k = 1); row 34 of training/README.md.
-STRIP_RR_FEATURES = tuple(f"prev{k}_over_regular" for k in range(2, 9))
+STRIP_INTERVALS = 8      # the strip reaches back to the 8th interval before the beat's own
+STRIP_RR_FEATURES = tuple(f"prev{k}_over_regular" for k in range(2, STRIP_INTERVALS + 1))
 CAUSAL_RR_FEATURES = ("pre_rr", "prev_rr", "local_rr", "avg_rr", "regular_rr", "pre_over_avg", "local_over_avg",
                       "pre_over_local", "pre_over_regular", "prev_over_regular", "pre_over_prev", "irregularity",
                       "pre_z_regular", "irregular_fraction") + STRIP_RR_FEATURES

@@ -371,7 +371,7 @@ def check_budget(report: dict, target: Target) -> dict:
     check = report["check_split"]
     for name in ("onnx_int8", "tflite_int8", "tflm", "c_int8"):
         found = [f"{name} on {check}: {p}" for p in accuracy_loss_problems(report["accuracy"][check][name], target)]
-        (problems if name in target.deploy else host).extend(found)
+        (problems if target.deploys(name) else host).extend(found)
     budget = {"pass": not problems, "problems": problems}
     if host:
         budget["note"] = (f"host references over the accuracy budget (not what {target.name} runs, "

@@ -29,7 +29,7 @@ class Target:
     max_macro_f1_loss_pp: float
     max_se_loss_pp: float
     formats: tuple[str, ...]
-    deploy: tuple[str, ...]     # the formats that run on the device: the ones held to the size budget
+    deploy: tuple[str, ...]     # the formats that run on the device: the ones held to the size and loss budgets
     c_block: int = 8            # output channels the generated C computes together (see firmware_export)
     adc_hz: float = 360.0       # ADC rate the stream front end takes: a whole number of Hz, 100-1000
     adc_gain: float = 200.0     # ADC counts per mV (MIT-BIH: 200), as the int16 samples reach the stream
@@ -39,6 +39,10 @@ class Target:
     def input_range_mv(self) -> float:
         """The largest ECG amplitude the int16 samples hold: 32768 / adc_gain mV."""
         return 32768.0 / self.adc_gain
+
+    def deploys(self, artifact: str) -> bool:
+        """Whether the device runs ``artifact`` (a ``c_*`` row, the generated C on any platform, is ``c_int8``)."""
+        return ("c_int8" if artifact.startswith("c_") else artifact) in self.deploy
 
 
 def accuracy_loss_problems(row: dict, target: Target) -> list[str]:

@@ -32,6 +32,7 @@ def test_every_recipe_in_training_is_a_link_to_the_one_the_wheel_ships():
     shipped = Path(__file__).resolve().parents[1] / "edgeecg" / "resources" / "recipes"
     for recipe in RECIPES:
         assert recipe.is_symlink() and recipe.resolve().parent == shipped, recipe.name
+    assert {p.name for p in shipped.glob("*.toml")} == {r.name for r in RECIPES}, "a shipped recipe with no link"
 
 
 def test_there_is_one_recipe_per_model_family():

@@ -185,3 +185,17 @@ def test_explain_command_on_a_quantized_run(exported, synth_dir, tmp_path):
     assert res.exit_code == 1 and "out of range" in res.output
     res = CliRunner().invoke(explain_command, [str(d / "run"), "--record", "s1", "--out", str(out)])
     assert res.exit_code == 1 and "already exists" in res.output
+
+
+def test_load_record_reads_the_second_lead_a_two_lead_recipe_needs(synth_dir):
+    """The explain view and the app cut a two-lead recipe's beats from both leads (4 channels)."""
+    import dataclasses
+
+    from edgeecg.config import DataConfig
+    from edgeecg.explain import load_record
+
+    one = load_record(synth_dir, "s1", DataConfig())
+    two = load_record(synth_dir, "s1", dataclasses.replace(DataConfig(), second_lead="other"))
+    assert one.beats.x.shape[1] == 2 and two.beats.x.shape[1] == 4
+    assert np.array_equal(two.beats.x[:, :2], one.beats.x) and not np.array_equal(two.beats.x[:, 2:], one.beats.x)
+    assert np.array_equal(two.signal, one.signal)

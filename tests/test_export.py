@@ -268,6 +268,28 @@ def test_accuracy_budget_holds_what_the_target_deploys():
     assert check_budget(report, load_target("esp32"))["problems"] == ["c_int8 on ds1: V_se -0.60 pp (allowed -0.5)"]
 
 
+def test_bench_holds_the_loss_budget_to_what_the_target_deploys():
+    """bench's verdict follows quantize's: tflite_int8 over the loss budget passes with a note on an
+    esp32 and fails on a Raspberry Pi; the generated C on any platform (c_*) is held to it."""
+    from edgeecg.bench.harness import _check
+    from edgeecg.targets import load_target
+
+    def rows(s_loss):
+        base = {"weight_bytes": 1000, "ram_bytes": 100, "delta_macro_f1": 0.0, "delta_V_se": 0.0}
+        return {"rows": [{**base, "artifact": "tflite_int8", "delta_S_se": -0.53},
+                         {**base, "artifact": "c_cortex_m4", "delta_S_se": s_loss}]}
+
+    esp32 = rows(0.0)
+    _check(esp32, load_target("esp32"))
+    assert esp32["pass"] is True and "S_se -0.53 pp" in esp32["rows"][0]["note"]
+    rpi = rows(0.0)
+    _check(rpi, load_target("rpi4"))
+    assert rpi["pass"] is False and rpi["problems"] == ["tflite_int8: S_se -0.53 pp (allowed -0.5)"]
+    c_loss = rows(-0.6)
+    _check(c_loss, load_target("esp32"))
+    assert c_loss["problems"] == ["c_cortex_m4: S_se -0.60 pp (allowed -0.5)"]
+
+
 def test_structured_pruning_shrinks_the_exported_model(exported, synth_dir):
     """--prune removes whole channels: the int8 .tflite and the C weights really get smaller."""
     d, _ = exported

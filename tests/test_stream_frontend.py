@@ -16,15 +16,15 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from edgeecg.config import DataConfig
+from edgeecg.config import STRIP_RR_FEATURES, DataConfig
 from edgeecg.errors import EdgeECGError
-from edgeecg.processing.beats import extract_beats
+from edgeecg.processing.beats import extract_beats, rr_features
 from edgeecg.processing.filters import causal_filter, design_bandpass
 from edgeecg.quant.graph import Int8Graph, Layer, QParams, quantize_multiplier
 from edgeecg.runtimes import Int8GraphRunner
 from edgeecg.stream import ec57
 from edgeecg.stream import frontend as fe
-from edgeecg.stream.decimate import decimate
+from edgeecg.stream.decimate import FS, decimate
 from edgeecg.targets import Target
 from firmware_export import convert
 from firmware_export import stream as stream_c
@@ -202,6 +202,21 @@ def test_a_sample_outside_int16_is_a_one_line_error(sample):
         stream.push(sample)
     with pytest.raises(EdgeECGError, match="does not fit int16"):       # the detector alone, too
         QRSDetector().push(sample)
+
+
+@pytest.mark.parametrize("strip, n", [(STRIP_RR_FEATURES, 60), (STRIP_RR_FEATURES, 3),
+                                      (("prev5_over_regular",), 40), (("prev8_over_regular", "prev3_over_regular"), 5)])
+def test_twin_rhythm_strip_equals_the_float_features(strip, n):
+    """The older-interval ring (PREV2 ... PREV8) gives the float path's rhythm strip, the first beats
+    (fewer intervals than the strip is long) included: an off-by-one shows as a whole interval."""
+    feats = ("pre_over_regular", "prev_over_regular") + strip
+    cfg = dataclasses.replace(DataConfig(), rr_features=feats)
+    spec = fe.front_end_spec(cfg, tiny_graph(n_rr=len(feats)))
+    steps = np.random.default_rng(n).integers(80, 260, n)
+    state = fe.RRState(spec)
+    twin = np.array([state.interval(int(v))[0] for v in steps]) / (1 << fe.Z_FRAC)
+    ref = rr_features(np.concatenate([[0], np.cumsum(steps)]), float(FS), cfg)
+    np.testing.assert_allclose(twin, ref, rtol=1e-6)
 
 
 def test_twin_inputs_track_the_float_pipeline_on_reference_peaks(tmp_path):

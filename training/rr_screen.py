@@ -21,7 +21,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 from edgeecg.config import load_config
 from edgeecg.io.wfdb_records import list_records, rdann
 from edgeecg.processing.aami import aami_labels
-from edgeecg.processing.beats import irregular_fraction, irregularity, regular_rr_steps
+from edgeecg.processing.beats import irregular_fraction, irregularity, older_interval, regular_rr_steps
 
 BASE = ["pre_reg", "prev_reg", "irr"]
 SETS = {"base": BASE, "+q75": BASE + ["pre_q75"], "+q90": BASE + ["pre_q90"], "+max16": BASE + ["pre_max16"],
@@ -59,9 +59,8 @@ def features(folder: Path, name: str, data_cfg) -> tuple[dict, np.ndarray, float
     steps = np.diff(r).astype(float)
     pre = steps / fs
     regular = regular_rr_steps(steps, data_cfg)[0] / fs
-    prev = np.concatenate([pre[:1], pre[:-1]])
-    strip = {f"prev{k}_reg": np.concatenate([np.repeat(pre[:1], k), pre[:-k]])[:len(pre)] / regular
-             for k in range(2, 9)}
+    prev = older_interval(pre, 1)
+    strip = {f"prev{k}_reg": older_interval(pre, k) / regular for k in range(2, 9)}
     post = np.append(pre[1:], pre[-1])
     successive = np.abs(np.diff(pre, prepend=pre[0]))
     return {"pre_reg": pre / regular, "prev_reg": prev / regular, "irr": irregularity(pre, 16) / regular,

@@ -5,11 +5,12 @@ The members' log-probabilities are averaged (``--combine logit``, the default): 
 largest mean logit, which a device can decide in integers from each member's int8 outputs;
 ``--combine proba`` averages the probabilities instead.
 
-Each CV seed draws its own folds, so an averaged probability comes from models none of which saw the
+The runs must hold out the same patients per fold (``StratifiedGroupKFold`` gives every seed the same
+folds here; checked from ``cv.json``), so an averaged probability comes from models none of which saw the
 beat's patient: the out-of-fold figure of an ensemble whose members each trained on about 80 % of the
 pool. Members are taken in a ring (seeds 0+1, 1+2, ..., 4+0 for pairs), so every seed counts equally.
 
-    python training/seed_ensemble.py runs/cv-base10-seed0 runs/cv-hybrid-seed1 ... --members 2   (seconds)
+    python training/seed_ensemble.py runs/base10-seed0 runs/cv-hybrid-seed1 ... --members 2   (seconds)
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ import numpy as np
 from edgeecg.cv import database_figures
 
 
-def load(run: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, float]]:
-    """(probabilities, labels, patients, hours per patient) of one CV run."""
+def load(run: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, float], list]:
+    """(probabilities, labels, patients, hours per patient, each fold's held-out patients) of one CV run."""
     oof = np.load(run / "oof.npz")
     cv = json.loads((run / "cv.json").read_text())
     hours = {rec: row["hours"] for db in cv["false_alarms"].values() for rec, row in db["per_record"].items()}
-    return oof["proba"], oof["y"], oof["record"], hours
+    folds = sorted(sorted(f["records"]) for f in cv["folds"])
+    return oof["proba"], oof["y"], oof["record"], hours, folds
 
 
 def figures(proba: np.ndarray, y: np.ndarray, record: np.ndarray, hours: dict) -> dict:
@@ -53,12 +55,16 @@ def main() -> None:
     ap.add_argument("--members", type=int, default=2, help="models per ensemble (taken in a ring)")
     ap.add_argument("--combine", choices=("logit", "proba"), default="logit")
     args = ap.parse_args()
+    n = len(args.runs)
+    if not 1 <= args.members <= n:
+        raise SystemExit(f"--members {args.members}: between 1 and the number of runs ({n})")
     loaded = [load(r) for r in args.runs]
-    y, record, hours = loaded[0][1], loaded[0][2], loaded[0][3]
-    for run, (_, yy, rr, _) in zip(args.runs, loaded):
+    y, record, hours, folds = loaded[0][1], loaded[0][2], loaded[0][3], loaded[0][4]
+    for run, (_, yy, rr, _, ff) in zip(args.runs, loaded):
         if not (np.array_equal(yy, y) and np.array_equal(rr, record)):
             raise SystemExit(f"{run}: its beats are not the first run's (another recipe or data)")
-    n = len(loaded)
+        if ff != folds:
+            raise SystemExit(f"{run}: its folds are not the first run's, so a member may have seen a held-out patient")
     single = [figures(p, y, record, hours) for p, *_ in loaded]
     rings = [[(i + k) % n for k in range(args.members)] for i in range(n)]
     scores = [np.log(np.clip(p, 1e-12, 1.0)) if args.combine == "logit" else p for p, *_ in loaded]

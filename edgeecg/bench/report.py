@@ -22,7 +22,7 @@ def _tail(r: dict) -> str:
     return (f"{_fmt(r['bytes']):>9}{_fmt(r['weight_bytes']):>9}{_fmt(r['flash_bytes']):>9}{_fmt(r['ram_bytes']):>8}"
             f"{_fmt(r['latency_us_p50'], ',.1f'):>11}{_fmt(r['latency_us_p99'], ',.1f'):>11}"
             f"{_fmt(r['throughput_beats_per_s']):>9}{_fmt(r['instructions_per_beat']):>11}{ms:>8}  "
-            f"{'PASS' if r['pass'] else 'FAIL: ' + r['why']}")
+            f"{'FAIL: ' + r['why'] if not r['pass'] else 'PASS (' + r['note'] + ')' if r.get('note') else 'PASS'}")
 
 
 def _multilabel_table(result: dict) -> str:

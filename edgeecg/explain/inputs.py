@@ -22,19 +22,21 @@ class RecordBeats:
     annotated: bool = True  # False: R peaks from our QRS detector, no reference classes
 
 
-def record_beats(record, cfg) -> RecordBeats:
-    """Beats of a :class:`edgeecg.io.Record` (``extract_beats``) and its preprocessed signal."""
+def record_beats(record, cfg, second=None) -> RecordBeats:
+    """Beats of a :class:`edgeecg.io.Record` (``extract_beats``; ``second``: the same record's second
+    lead, for a two-lead recipe) and the first lead's preprocessed signal."""
     from edgeecg.processing.beats import extract_beats, preprocess_signal
 
-    beats = extract_beats(record, cfg)
+    beats = extract_beats(record, cfg, second)
     return RecordBeats(record.name, beats, preprocess_signal(record.signal, record.fs, cfg), cfg.fs)
 
 
-def load_record(data_dir: Path, name: str, cfg) -> RecordBeats:
-    """Read a WFDB record (every file checked) and cut its beats."""
-    from edgeecg.io import rdrecord
+def load_record(data_dir: Path, name: str, cfg, lead: str | int | None = None) -> RecordBeats:
+    """Read a WFDB record's leads that the recipe reads (every file checked) and cut its beats."""
+    from edgeecg.processing.beats import read_recipe_leads
 
-    return record_beats(rdrecord(Path(data_dir), name, cfg.lead), cfg)
+    record, *second = read_recipe_leads(Path(data_dir), name, cfg, lead)
+    return record_beats(record, cfg, *second)
 
 
 def detect_r_peaks(signal_mv: np.ndarray, fs: float) -> np.ndarray:

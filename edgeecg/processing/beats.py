@@ -14,7 +14,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from edgeecg.config import DataConfig, rr_feature_names
+from edgeecg.config import STRIP_RR_FEATURES, DataConfig, rr_feature_names
 from edgeecg.errors import EdgeECGError
 from edgeecg.io.wfdb_records import Record, read_records, second_lead_name
 from edgeecg.processing.aami import aami_labels
@@ -137,7 +137,7 @@ def rr_features(r_peaks: np.ndarray, fs: float, cfg: DataConfig) -> np.ndarray:
     """
     samples = np.diff(r_peaks).astype(np.float64)
     pre = samples / fs
-    prev = np.concatenate([pre[:1], pre[:-1]])
+    prev = older_interval(pre, 1)
     local = _trailing_mean(pre, cfg.local_rr_beats)
     avg = _trailing_mean(pre, cfg.avg_rr_beats)
     estimate, in_band_flags = regular_rr_steps(samples, cfg)    # on whole samples, as the device does
@@ -156,9 +156,15 @@ def rr_features(r_peaks: np.ndarray, fs: float, cfg: DataConfig) -> np.ndarray:
         "post_rr": post, "post_over_avg": post / avg, "post_over_pre": post / pre,
         "post_over_regular": post / regular,
     }
-    for k in range(2, 9):       # the strip: the k-th interval before this one (the first interval's own before it)
-        values[f"prev{k}_over_regular"] = np.concatenate([np.repeat(pre[:1], k), pre[:-k]])[:len(pre)] / regular
+    for k, name in enumerate(STRIP_RR_FEATURES, start=2):     # the rhythm strip
+        values[name] = older_interval(pre, k) / regular
     return np.stack([values[name] for name in cfg.rr_features], axis=1)
+
+
+def older_interval(pre: np.ndarray, k: int) -> np.ndarray:
+    """The k-th interval before each beat's own (k = 1: the previous one); before the first interval
+    it stands in for the ones the record does not have, as the device's ring starts."""
+    return np.concatenate([np.repeat(pre[:1], k), pre[:-k]])[:len(pre)]
 
 
 def normalise_windows(windows: np.ndarray) -> np.ndarray:
@@ -229,13 +235,19 @@ def as_sampled_at(record: Record, fs: float) -> Record:
     return Record(record.name, resample(record.signal, record.fs, fs), float(fs), samples, record.ann_symbols)
 
 
-def read_beats(data_dir, name: str, cfg: DataConfig, lead: str | int | None = None,
-               annotator: str = "atr") -> Beats:
-    """:func:`extract_beats` of a record on disk: its lead ``lead`` (default ``cfg.lead``) and, where
-    the recipe asks for one, its second lead (``cfg.second_lead``)."""
+def read_recipe_leads(data_dir, name: str, cfg: DataConfig, lead: str | int | None = None,
+                      annotator: str = "atr") -> list[Record]:
+    """The leads of a record on disk that the recipe reads: ``lead`` (default ``cfg.lead``) and, where
+    the recipe asks for one, its second lead (``cfg.second_lead``); one read, every file checked."""
     lead = cfg.lead if lead is None else lead
     leads = [lead] + ([second_lead_name(data_dir, name, lead, cfg.second_lead)] if cfg.second_lead else [])
-    record, *second = read_records(data_dir, name, leads, annotator)
+    return read_records(data_dir, name, leads, annotator)
+
+
+def read_beats(data_dir, name: str, cfg: DataConfig, lead: str | int | None = None,
+               annotator: str = "atr") -> Beats:
+    """:func:`extract_beats` of a record on disk (:func:`read_recipe_leads`)."""
+    record, *second = read_recipe_leads(data_dir, name, cfg, lead, annotator)
     return extract_beats(record, cfg, *second)
 
 

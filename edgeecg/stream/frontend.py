@@ -96,7 +96,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from edgeecg.config import DataConfig, rr_feature_names
+from edgeecg.config import STRIP_INTERVALS, STRIP_RR_FEATURES, DataConfig, rr_feature_names
 from edgeecg.errors import EdgeECGError
 from edgeecg.processing.beats import STD_FLOOR_MV
 from edgeecg.processing.filters import design_bandpass
@@ -115,14 +115,14 @@ ACC_LIMIT = 1 << 62     # every int64 intermediate stays below this
 
 # Quantities the RR features are ratios of: (numerator, denominator) in samples.
 # PREV2 ... PREV8: the 2nd to 8th intervals before the beat's own (the rhythm strip, STRIP_RR_FEATURES).
-STRIP = 8
-PRIMITIVES = ("PRE", "PREV", "LOCAL", "AVG", "REG", "IRR", "SEC") + tuple(f"PREV{k}" for k in range(2, STRIP + 1))
+STRIP_PRIMITIVES = tuple(f"PREV{k}" for k in range(2, STRIP_INTERVALS + 1))
+PRIMITIVES = ("PRE", "PREV", "LOCAL", "AVG", "REG", "IRR", "SEC") + STRIP_PRIMITIVES
 FEATURES = {
     "pre_rr": ("PRE", "SEC"), "prev_rr": ("PREV", "SEC"), "local_rr": ("LOCAL", "SEC"),
     "avg_rr": ("AVG", "SEC"), "regular_rr": ("REG", "SEC"), "irregularity": ("IRR", "REG"),
     "pre_over_avg": ("PRE", "AVG"), "local_over_avg": ("LOCAL", "AVG"), "pre_over_local": ("PRE", "LOCAL"),
     "pre_over_regular": ("PRE", "REG"), "prev_over_regular": ("PREV", "REG"), "pre_over_prev": ("PRE", "PREV"),
-    **{f"prev{k}_over_regular": (f"PREV{k}", "REG") for k in range(2, STRIP + 1)},
+    **{name: (prim, "REG") for name, prim in zip(STRIP_RR_FEATURES, STRIP_PRIMITIVES)},
 }
 
 
@@ -482,12 +482,12 @@ def front_end_spec(data: DataConfig, graph, adc_hz=360, adc_gain: float = 200.0)
     if data.template_beats < 0:
         raise EdgeECGError("[data] template_beats must be >= 0")
     # the largest feature intermediate (A_num * B_den * 2**24) must fit
-    strip = [int(p[4:]) for p in used if p.startswith("PREV") and p != "PREV"]
+    strip = [int(p[4:]) for p in used if p in STRIP_PRIMITIVES]
     num_max = {"PRE": RR_CLAMP, "PREV": RR_CLAMP, "LOCAL": RR_CLAMP * max(local_n, 1),
                "AVG": RR_CLAMP * max(avg_n, 1), "REG": (RR_CLAMP + 1) << EST_FRAC,
-               "IRR": RR_CLAMP * data.irregularity_beats, "SEC": FS} | {p: RR_CLAMP for p in PRIMITIVES[7:]}
+               "IRR": RR_CLAMP * data.irregularity_beats, "SEC": FS} | {p: RR_CLAMP for p in STRIP_PRIMITIVES}
     den_max = {"PRE": 1, "PREV": 1, "LOCAL": max(local_n, 1), "AVG": max(avg_n, 1), "REG": 1 << EST_FRAC,
-               "IRR": data.irregularity_beats, "SEC": 1} | {p: 1 for p in PRIMITIVES[7:]}
+               "IRR": data.irregularity_beats, "SEC": 1} | {p: 1 for p in STRIP_PRIMITIVES}
     for f in feats:
         a, b = FEATURES[f]
         if num_max[a] * den_max[b] << Z_FRAC >= ACC_LIMIT or den_max[a] * num_max[b] >= ACC_LIMIT:
@@ -573,7 +573,7 @@ class RRState:
         prim = {"PRE": (v, 1), "PREV": (prev, 1), "LOCAL": (self.local.total, max(self.local.count, 1)),
                 "AVG": (self.avg.total, max(self.avg.count, 1)), "REG": (self.est, 1 << EST_FRAC),
                 "IRR": (self.irr.total, max(self.irr.count, 1)), "SEC": (s.fs, 1),
-                **{f"PREV{k}": (v, 1) for k, v in enumerate(self.older, start=2)}}
+                **{f"PREV{k}": (older, 1) for k, older in enumerate(self.older, start=2)}}
         feats = []
         for name in s.features:
             (an, ad), (bn, bd) = (prim[p] for p in FEATURES[name])
