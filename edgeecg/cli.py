@@ -150,7 +150,9 @@ def train(data_path, out, config_path, seed, device, epochs, random_split, force
 @click.option("--config", "config_path", type=click.Path(path_type=Path),
               help="Recipe TOML (see training/). Default: the default recipe.")
 @click.option("--folds", type=click.IntRange(2), default=5, show_default=True, help="Patient-grouped folds.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fold assignment and of training.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of training (and of the fold assignment where StratifiedGroupKFold has ties to "
+                   "break: on MIT-BIH and SVDB every seed gets the same folds).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Overrides [train] device.")
 @click.option("--epochs", type=int, help="Overrides [train] epochs (the most epochs the curve covers).")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Directory to write cv.json into.")
