@@ -239,8 +239,10 @@ def cv_markdown(cv: dict, command: str = "") -> str:
     lines = [f"# Patient-grouped cross-validation on {pool} ({cv['n_folds']} folds, seed {cv['seed']})", ""]
     if command:
         lines += [f"`{command}`", ""]
-    lines += [f"Out-of-fold predictions of every patient after epoch {cv['chosen_epochs']} (chosen: best pooled "
-              f"macro-F1 of the {len(cv['curve'])} epochs run).", "", head, _row("**pooled**", cv["pooled"])]
+    how = ("the last epoch run, --at-last-epoch" if "--at-last-epoch" in cv.get("command", "")
+           else f"chosen: best pooled macro-F1 of the {len(cv['curve'])} epochs run")
+    lines += [f"Out-of-fold predictions of every patient after epoch {cv['chosen_epochs']} ({how}).", "", head,
+              _row("**pooled**", cv["pooled"])]
     lines += [_row(f"**{pool_label(db)} only**", rep) for db, rep in dbs.items() if len(dbs) > 1]
     lines += [_row(f"fold {i + 1}: {', '.join(f['records'])}", f["report"]) for i, f in enumerate(cv["folds"])]
     q = cv.get("int8") or {}
