@@ -97,6 +97,22 @@ def test_factorized_head_decides_n_versus_s_from_the_rr_features_alone():
     np.testing.assert_allclose(forward(fold(model), x1.numpy(), rr.numpy()), a.numpy(), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("rhythm_to_v", [False, True])
+def test_rhythm_to_v_gives_v_and_only_v_a_direct_weight_on_the_rhythm(rhythm_to_v):
+    from edgeecg.config import DataConfig
+    from edgeecg.models import build_model
+    from edgeecg.models.nets import plain
+
+    data = DataConfig(rr_features=("pre_over_regular", "prev_over_regular", "irregularity"))
+    model = build_model("hybrid", data, factorized=True, rhythm_to_v=rhythm_to_v, hidden=16, rr_hidden=8)
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.2)
+    out = plain(model).head[-1].weight[:, 16:]          # the output layer's weights on the copied RR units
+    assert bool(out[2].any()) is rhythm_to_v              # V
+    assert not out[3:].any()                              # F, Q: never
+    assert not torch.equal(out[0], out[1])                # N and S differ only there: the rhythm decides S
+
+
 def test_final_protocol_trains_all_epochs_without_val(synth_dir, final_toml, tmp_path):
     out = tmp_path / "run"
     res = CliRunner().invoke(main, ["train", "--data", str(synth_dir), "--out", str(out), "--config",

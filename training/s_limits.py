@@ -9,6 +9,9 @@
    from the model's own inputs (the beat and the beat minus the template, z-scored): mean
    |beat - template|, the correlation of beat and template, and the log ratio of their energies there.
    The screen is ``rr_screen.py``'s (its ``screen``); the result is in training/README.md.
+3. The records that hold the most false S/V calls an hour (the worst tenth per database): the RR
+   features the model saw for their normal beats called S or V, against those it called N. The
+   results are in training/README.md.
 
     python training/s_limits.py --data ../shared/data/mitdb --cv runs/cv-hybrid     (about 3 min on 2 cores)
 """
@@ -16,11 +19,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import numpy as np
 
-from edgeecg.config import load_config
+from edgeecg.config import load_config, rr_feature_names
 from edgeecg.data.cache import load_pool
 from edgeecg.data.sources import database_of, source_patients
 from rr_screen import patient_folds, screen     # beside this script: the same tree screen
@@ -42,6 +46,31 @@ def where_s_goes(cv_run: Path) -> None:
         print(f"{cv_run.name} {d}: {s.sum()} S beats called N {(pred[s] == 0).sum()}, S {(pred[s] == 1).sum()}, "
               f"V {(pred[s] == 2).sum()}; S against N alone: S Se {100 * rr_says_s[s].mean():.1f}, "
               f"N beats called S {(rr_says_s & (y == 0) & m).sum()}")
+
+
+def where_false_calls_come_from(cv_run: Path, beats, names: tuple[str, ...]) -> None:
+    z = np.load(cv_run / "oof.npz")
+    if not (np.array_equal(z["y"], beats.y) and np.array_equal(z["record"], beats.record)):
+        print(f"{cv_run}: its beats are not the pool's (another recipe or data); false calls skipped")
+        return
+    pred, y, record = z["proba"].argmax(1), z["y"], z["record"]
+    hours = {r: row["hours"] for db in json.loads((cv_run / "cv.json").read_text())["false_alarms"].values()
+             for r, row in db["per_record"].items()}
+    false = ((pred == 1) & (y != 1)) | ((pred == 2) & (y != 2))
+    db = np.array([database_of(r) for r in record])
+    cols = {n: beats.rr[:, names.index(n)] for n in ("pre_over_regular", "irregularity") if n in names}
+    for d in dict.fromkeys(db):
+        recs = sorted(dict.fromkeys(record[db == d]), key=lambda r: -false[record == r].sum() / hours[r])
+        worst = recs[:max(1, round(len(recs) / 10))]
+        share = false[np.isin(record, worst)].sum() / max(false[db == d].sum(), 1)
+        print(f"{d}: the worst tenth of the records ({', '.join(worst)}) holds {100 * share:.0f} % of its false S/V calls")
+        for r in worst:
+            m = record == r
+            fs, fv, ok = m & (pred == 1) & (y == 0), m & (pred == 2) & (y == 0), m & (pred == 0) & (y == 0)
+            med = "  ".join(f"{n} median: N called S {np.median(c[fs]) if fs.any() else float('nan'):.2f}, "
+                            f"called N {np.median(c[ok]):.2f}" for n, c in cols.items())
+            print(f"  {r}: {false[m].sum() / hours[r]:.0f} false calls an hour; N called S {fs.sum()}, N called V "
+                  f"{fv.sum()}, S called V {(m & (pred == 2) & (y == 1)).sum()}, V called S {(m & (pred == 1) & (y == 2)).sum()}; {med}")
 
 
 def pwave_features(x: np.ndarray, before: int, fs: float) -> dict[str, np.ndarray]:
@@ -68,6 +97,8 @@ def main() -> None:
     cfg = load_config("hybrid")
     patients = tuple(r for r in cfg.split.train if r not in cfg.split.exclude) + source_patients(args.data, cfg)
     beats = load_pool(args.data, cfg, patients)
+    if (args.cv / "oof.npz").is_file():
+        where_false_calls_come_from(args.cv, beats, rr_feature_names(cfg.data))
     feats = pwave_features(beats.x, cfg.data.before, cfg.data.fs)
     db = np.array([database_of(r) for r in beats.record])
     sv = beats.y <= 1                                   # N and S beats only

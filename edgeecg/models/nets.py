@@ -65,17 +65,22 @@ class ConstrainedLinear(nn.Linear):
         return nn.functional.linear(x, w, b)
 
 
-def factorized_head(flat: int, hidden: int, rr_hidden: int, n_classes: int, morph_ns_units: int = 0) -> nn.Sequential:
+def factorized_head(flat: int, hidden: int, rr_hidden: int, n_classes: int, morph_ns_units: int = 0,
+                    rhythm_to_v: bool = False) -> nn.Sequential:
     """A ``Linear, ReLU, Linear`` head in which N versus S depends on the RR stream alone.
 
-    The first layer's last ``rr_hidden`` units copy the RR stream's (non-negative) outputs; the
-    output layer gives the N and S logits the same weights on the morphology units, and V, F and Q
-    no weight on the copied RR units. So ``logit_S - logit_N`` is a function of the RR features only:
-    the morphology decides supraventricular (N or S) against V, F and Q, the rhythm decides premature
-    or not. With a handful of S patients to learn from, a morphology-based S/N boundary is a memory of
-    those patients; this one is not. Exported, both layers are plain dense layers.
+    The first layer's last ``rr_hidden`` units copy the RR stream's (non-negative) outputs; its other
+    ``hidden`` units ("morphology units") mix the CNN's features with the RR stream's. The output layer
+    gives the N and S logits the same weights on the morphology units, and V, F and Q no weight on
+    the copied RR units. So ``logit_S - logit_N`` is a function of the RR features only: the shape
+    (with the rhythm through the mixed units) decides supraventricular (N or S) against V, F and Q,
+    the rhythm alone decides premature or not. With a handful of S patients to learn from, a
+    morphology-based S/N boundary is a memory of those patients; this one is not. Exported, both
+    layers are plain dense layers.
     ``morph_ns_units``: the last that many hidden units may also move S against N (0: none, the
     factorization above; ``hidden``: a plain head), a middle ground for cross-validation to rank.
+    ``rhythm_to_v``: V's logit may weigh the copied RR units directly too (F and Q never do);
+    N against S stays RR-only either way.
     """
     if not 0 <= morph_ns_units <= hidden:
         raise ValueError(f"morph_ns_units must be between 0 and hidden ({hidden}), got {morph_ns_units}")
@@ -89,6 +94,8 @@ def factorized_head(flat: int, hidden: int, rr_hidden: int, n_classes: int, morp
     first = ConstrainedLinear(flat + rr_hidden, width, mask, fixed, bias_mask)
     out_mask = torch.ones(n_classes, width)
     out_mask[2:, hidden:] = 0        # class order N, S, V, F, Q (edgeecg.processing.aami.CLASSES)
+    if rhythm_to_v:
+        out_mask[2, hidden:] = 1
     last = ConstrainedLinear(width, n_classes, out_mask, torch.zeros(n_classes, width), torch.ones(n_classes),
                              tie=(1, 0, hidden - morph_ns_units))
     return nn.Sequential(first, nn.ReLU(), last)
@@ -98,7 +105,8 @@ class Hybrid(nn.Module):
     """1-D CNN on the beat window, small MLP on the RR features, fused by a dense head.
 
     ``factorized``: N versus S is decided by the RR stream alone, or with ``morph_ns_units`` of the
-    head's morphology units too (see :func:`factorized_head`).
+    head's morphology units too, and ``rhythm_to_v`` lets V's logit weigh the rhythm (see
+    :func:`factorized_head`).
     ``logit_offsets``: added to the logits (a class-prior adjustment chosen by cross-validation;
     export folds it into the last bias).
     """
@@ -106,7 +114,7 @@ class Hybrid(nn.Module):
     def __init__(self, window: int, in_channels: int, n_rr: int, n_classes: int = 5,
                  channels=(8, 16, 16, 16), kernels=(7, 5, 5, 5), rr_hidden: int = 8,
                  hidden: int = 16, dropout: float = 0.1, factorized: bool = True, logit_offsets=None,
-                 morph_ns_units: int = 0):
+                 morph_ns_units: int = 0, rhythm_to_v: bool = False):
         super().__init__()
         self.rr_norm = RRStandardiser(n_rr)
         self.features = conv_stack(in_channels, tuple(channels), tuple(kernels))
@@ -114,7 +122,7 @@ class Hybrid(nn.Module):
         self.rr_mlp = nn.Sequential(nn.Linear(n_rr, rr_hidden), nn.ReLU())
         if factorized:
             self.morph_dropout = nn.Dropout(dropout)
-            self.head = factorized_head(flat, hidden, rr_hidden, n_classes, morph_ns_units)
+            self.head = factorized_head(flat, hidden, rr_hidden, n_classes, morph_ns_units, rhythm_to_v)
         else:
             self.morph_dropout = nn.Identity()
             self.head = nn.Sequential(nn.Linear(flat + rr_hidden, hidden), nn.ReLU(), nn.Dropout(dropout),
