@@ -110,7 +110,9 @@ def test_rhythm_to_v_gives_v_and_only_v_a_direct_weight_on_the_rhythm(rhythm_to_
     out = plain(model).head[-1].weight[:, 16:]          # the output layer's weights on the copied RR units
     assert bool(out[2].any()) is rhythm_to_v              # V
     assert not out[3:].any()                              # F, Q: never
-    assert not torch.equal(out[0], out[1])                # N and S differ only there: the rhythm decides S
+    w = plain(model).head[-1].weight
+    assert torch.equal(w[0, :16], w[1, :16])              # N and S: the same weights on the morphology units
+    assert not torch.equal(out[0], out[1])                # and their own on the rhythm, which decides S
 
 
 def test_final_protocol_trains_all_epochs_without_val(synth_dir, final_toml, tmp_path):

@@ -9,8 +9,9 @@
    from the model's own inputs (the beat and the beat minus the template, z-scored): mean
    |beat - template|, the correlation of beat and template, and the log ratio of their energies there.
    The screen is ``rr_screen.py``'s (its ``screen``); the result is in training/README.md.
-3. The records that hold the most false S/V calls an hour (the worst tenth per database): the RR
-   features the model saw for their normal beats called S or V, against those it called N. The
+3. The records that hold the most false S/V calls an hour (the worst tenth per database): their false
+   calls by kind and by fifth of the record, and the RR features the model saw (median pre-RR over
+   the regular RR, irregularity) for their normal beats called S, against those it called N. The
    results are in training/README.md.
 
     python training/s_limits.py --data ../shared/data/mitdb --cv runs/cv-hybrid     (about 3 min on 2 cores)
@@ -69,8 +70,12 @@ def where_false_calls_come_from(cv_run: Path, beats, names: tuple[str, ...]) -> 
             fs, fv, ok = m & (pred == 1) & (y == 0), m & (pred == 2) & (y == 0), m & (pred == 0) & (y == 0)
             med = "  ".join(f"{n} median: N called S {np.median(c[fs]) if fs.any() else float('nan'):.2f}, "
                             f"called N {np.median(c[ok]):.2f}" for n, c in cols.items())
-            print(f"  {r}: {false[m].sum() / hours[r]:.0f} false calls an hour; N called S {fs.sum()}, N called V "
-                  f"{fv.sum()}, S called V {(m & (pred == 2) & (y == 1)).sum()}, V called S {(m & (pred == 1) & (y == 2)).sum()}; {med}")
+            other = false[m].sum() - fs.sum() - fv.sum() - (m & (pred == 2) & (y == 1)).sum() - (m & (pred == 1) & (y == 2)).sum()
+            fifths = np.histogram(np.flatnonzero(false[m]), bins=5, range=(0, m.sum()))[0]
+            print(f"  {r}: {false[m].sum()} false calls ({false[m].sum() / hours[r]:.0f} an hour); N called S {fs.sum()}, "
+                  f"N called V {fv.sum()}, S called V {(m & (pred == 2) & (y == 1)).sum()}, V called S "
+                  f"{(m & (pred == 1) & (y == 2)).sum()}, F or Q called S or V {other}; by fifth of its beats "
+                  f"{fifths.tolist()}; {med}")
 
 
 def pwave_features(x: np.ndarray, before: int, fs: float) -> dict[str, np.ndarray]:
