@@ -107,10 +107,10 @@ def test_rhythm_to_v_gives_v_and_only_v_a_direct_weight_on_the_rhythm(rhythm_to_
     model = build_model("hybrid", data, factorized=True, rhythm_to_v=rhythm_to_v, hidden=16, rr_hidden=8)
     for p in model.parameters():
         torch.nn.init.normal_(p, std=0.2)
-    out = plain(model).head[-1].weight[:, 16:]          # the output layer's weights on the copied RR units
+    w = plain(model).head[-1].weight
+    out = w[:, 16:]                                       # the output layer's weights on the copied RR units
     assert bool(out[2].any()) is rhythm_to_v              # V
     assert not out[3:].any()                              # F, Q: never
-    w = plain(model).head[-1].weight
     assert torch.equal(w[0, :16], w[1, :16])              # N and S: the same weights on the morphology units
     assert not torch.equal(out[0], out[1])                # and their own on the rhythm, which decides S
 

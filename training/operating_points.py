@@ -18,7 +18,7 @@ import itertools
 from pathlib import Path
 
 import numpy as np
-from seed_ensemble import figures, load, mean_of
+from seed_ensemble import figures, load, macro_f1_of_databases, mean_of
 
 S_OFFSETS = (0.5, 0.25, 0.0, -0.25, -0.5, -1.0, -2.0, -3.0)
 V_OFFSETS = (0.0, -0.5, -1.0, -2.0, -3.0)
@@ -40,13 +40,11 @@ def main() -> None:
                                       for lg, (_, y, rec, hours, _) in zip(logs, loaded)])))
     print(f"mean of {len(loaded)} runs; S and V offsets added to the log-probabilities")
     for ds, dv, m in rows:
-        both = np.mean([f["macro_f1"] for f in m.values()])
-        cells = f"macro-F1 of the databases {both:5.2f}  " + "  ".join(f"{db} S {f['S_se']:5.1f}/{f['S_ppv']:5.1f} V {f['V_se']:5.1f}/{f['V_ppv']:5.1f} "
+        cells = f"macro-F1 of the databases {macro_f1_of_databases(m):5.2f}  " + "  ".join(f"{db} S {f['S_se']:5.1f}/{f['S_ppv']:5.1f} V {f['V_se']:5.1f}/{f['V_ppv']:5.1f} "
                           f"false/h {f['false_median']:5.1f}/{f['false_p90']:4.0f}" for db, f in m.items())
         print(f"S {ds:+5.2f} V {dv:+5.2f}  {cells}")
-    ds, dv, m = max(rows, key=lambda r: np.mean([f["macro_f1"] for f in r[2].values()]))
-    print(f"the highest mean macro-F1 of the databases: S {ds:+.2f} V {dv:+.2f}, "
-          f"{np.mean([f['macro_f1'] for f in m.values()]):.2f}")
+    ds, dv, m = max(rows, key=lambda r: macro_f1_of_databases(r[2]))
+    print(f"the highest mean macro-F1 of the databases: S {ds:+.2f} V {dv:+.2f}, {macro_f1_of_databases(m):.2f}")
     within = [(ds, dv, m) for ds, dv, m in rows if all(m[args.database][k] <= v for k, v in BAR.items())]
     if not within:
         best = min(rows, key=lambda r: r[2][args.database]["false_p90"])

@@ -20,7 +20,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +28,7 @@ from edgeecg.config import load_config, rr_feature_names
 from edgeecg.data.cache import load_pool
 from edgeecg.data.sources import database_of, source_patients
 from rr_screen import patient_folds, screen     # beside this script: the same tree screen
+from seed_ensemble import load                  # and the same reading of a CV run
 
 WINDOWS_MS = {"p": (250, 60), "pq": (160, 40)}      # before the R peak
 SETS = {"rr": [], "+p |diff|": ["p_absdiff"], "+p corr": ["p_corr"],
@@ -50,16 +50,15 @@ def where_s_goes(cv_run: Path) -> None:
 
 
 def where_false_calls_come_from(cv_run: Path, beats, names: tuple[str, ...]) -> None:
-    z = np.load(cv_run / "oof.npz")
-    if not (np.array_equal(z["y"], beats.y) and np.array_equal(z["record"], beats.record)):
+    proba, y, record, hours, _ = load(cv_run)
+    if not (np.array_equal(y, beats.y) and np.array_equal(record, beats.record)):
         print(f"{cv_run}: its beats are not the pool's (another recipe or data); false calls skipped")
         return
-    pred, y, record = z["proba"].argmax(1), z["y"], z["record"]
-    hours = {r: row["hours"] for db in json.loads((cv_run / "cv.json").read_text())["false_alarms"].values()
-             for r, row in db["per_record"].items()}
-    false = ((pred == 1) & (y != 1)) | ((pred == 2) & (y != 2))
+    pred = proba.argmax(1)
+    false = ((pred == 1) & (y != 1)) | ((pred == 2) & (y != 2))      # as metrics.false_alarms counts them
     db = np.array([database_of(r) for r in record])
     cols = {n: beats.rr[:, names.index(n)] for n in ("pre_over_regular", "irregularity") if n in names}
+    kinds = {"N called S": (0, 1), "N called V": (0, 2), "S called V": (1, 2), "V called S": (2, 1)}
     for d in dict.fromkeys(db):
         recs = sorted(dict.fromkeys(record[db == d]), key=lambda r: -false[record == r].sum() / hours[r])
         worst = recs[:max(1, round(len(recs) / 10))]
@@ -67,14 +66,14 @@ def where_false_calls_come_from(cv_run: Path, beats, names: tuple[str, ...]) -> 
         print(f"{d}: the worst tenth of the records ({', '.join(worst)}) holds {100 * share:.0f} % of its false S/V calls")
         for r in worst:
             m = record == r
-            fs, fv, ok = m & (pred == 1) & (y == 0), m & (pred == 2) & (y == 0), m & (pred == 0) & (y == 0)
+            counts = {k: int((m & (y == true) & (pred == called)).sum()) for k, (true, called) in kinds.items()}
+            fs, ok = m & (y == 0) & (pred == 1), m & (y == 0) & (pred == 0)
             med = "  ".join(f"{n} median: N called S {np.median(c[fs]) if fs.any() else float('nan'):.2f}, "
                             f"called N {np.median(c[ok]):.2f}" for n, c in cols.items())
-            other = false[m].sum() - fs.sum() - fv.sum() - (m & (pred == 2) & (y == 1)).sum() - (m & (pred == 1) & (y == 2)).sum()
             fifths = np.histogram(np.flatnonzero(false[m]), bins=5, range=(0, m.sum()))[0]
-            print(f"  {r}: {false[m].sum()} false calls ({false[m].sum() / hours[r]:.0f} an hour); N called S {fs.sum()}, "
-                  f"N called V {fv.sum()}, S called V {(m & (pred == 2) & (y == 1)).sum()}, V called S "
-                  f"{(m & (pred == 1) & (y == 2)).sum()}, F or Q called S or V {other}; by fifth of its beats "
+            print(f"  {r}: {false[m].sum()} false calls ({false[m].sum() / hours[r]:.0f} an hour); "
+                  + ", ".join(f"{k} {n}" for k, n in counts.items())
+                  + f", F or Q called S or V {false[m].sum() - sum(counts.values())}; by fifth of its beats "
                   f"{fifths.tolist()}; {med}")
 
 

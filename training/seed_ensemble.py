@@ -49,6 +49,11 @@ def mean_of(rows: list[dict]) -> dict:
     return {db: {k: float(np.mean([r[db][k] for r in rows])) for k in rows[0][db]} for db in rows[0]}
 
 
+def macro_f1_of_databases(figs: dict) -> float:
+    """The mean of the databases' macro-F1: the figure the recipe rules compare."""
+    return float(np.mean([f["macro_f1"] for f in figs.values()]))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+", type=Path, help="CV run folders of one recipe, one per seed")
@@ -71,8 +76,7 @@ def main() -> None:
     ensembles = [figures(np.mean([scores[j] for j in ring], axis=0), y, record, hours) for ring in rings]
     for label, rows in (("single models", single), (f"{args.members}-model ensembles", ensembles)):
         m = mean_of(rows)
-        both = np.mean([m[db]["macro_f1"] for db in m])
-        print(f"{label} (mean of {len(rows)}): mean macro-F1 of the databases {both:.2f}")
+        print(f"{label} (mean of {len(rows)}): mean macro-F1 of the databases {macro_f1_of_databases(m):.2f}")
         for db, f in m.items():
             print(f"  {db:6s} macro-F1 {f['macro_f1']:5.2f}  S {f['S_se']:5.1f} / {f['S_ppv']:5.1f}  "
                   f"V {f['V_se']:5.1f} / {f['V_ppv']:5.1f}  false/h {f['false_median']:5.1f} / {f['false_p90']:5.0f}")
