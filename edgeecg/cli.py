@@ -507,6 +507,24 @@ def list_targets():
                    f"{t.adc_gain:>11.2f}  {t.description}")
 
 
+@main.command("recipes")
+def list_recipes():
+    """List the shipped training recipes (recipes/*.toml, `--config NAME`): the recipe a variant is
+    based on, its model, epochs, training sources and what it is.
+
+    \b
+    Example:
+      edgeecg recipes
+    """
+    from edgeecg.config import load_config, recipe_names, recipe_summary
+
+    click.echo(f"{'recipe':<28}{'base':<18}{'model':<17}{'epochs':>6}  {'trains on':<12}what")
+    for name in recipe_names():
+        cfg, (base, what) = load_config(name), recipe_summary(name)
+        pool = "+".join([cfg.data.dataset] + [s.database for s in cfg.sources])
+        click.echo(f"{name:<28}{base or '-':<18}{cfg.model.name:<17}{cfg.train.epochs:>6}  {pool:<12}{what}")
+
+
 def _register_commands() -> None:
     """Commands that live in their own modules (each imports only click, numpy and the standard
     library at load, so ``--help`` stays fast)."""

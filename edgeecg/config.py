@@ -2,7 +2,8 @@
 
 A recipe file (``training/*.toml``) has the sections ``[data]``, ``[split]``, ``[model]`` and
 ``[train]``; every key is optional and overrides the dataclass default. Unknown sections or keys
-are errors, so a typo never silently falls back to a default.
+are errors, so a typo never silently falls back to a default. A variant names the recipe it changes
+(``base = "hybrid"``) and holds only what it changes.
 """
 
 from __future__ import annotations
@@ -155,6 +156,7 @@ class TrainConfig:
     ema_decay: float = 0.998       # > 0: keep and return an exponential moving average of the weights
     imbalance: str = "sampler"     # "sampler", "weighted_loss" or "none"
     imbalance_power: float = 0.5   # class weight = (n_largest / n_class) ** power
+    patient_power: float = 0.0     # sampler: a beat also weighs (its patient's beats of its class) ** -power
     loss: str = "ce"               # "ce" or "focal"
     focal_gamma: float = 2.0
     augment: bool = True           # R-peak jitter (up to 3 samples) and white noise on train beats
@@ -304,27 +306,74 @@ def _check_rr_features(data: DataConfig, source: str) -> None:
 
 def load_config(path: str | Path | None) -> Config:
     """Read a TOML recipe: a file, or a shipped recipe by name (``hybrid``: see :func:`recipe_names`);
-    ``None`` gives the defaults."""
+    ``None`` gives the defaults. A recipe that starts with ``base = "hybrid"`` (a shipped recipe's
+    name, or a ``.toml`` path beside it) is that recipe with its own keys on top (see :func:`read_recipe`)."""
     if path is None:
         return Config()
-    text = None
+    raw, source = read_recipe(path)
+    return config_from_dict(raw, source)
+
+
+BASE_KEY = "base"   # as in a target file (edgeecg.targets)
+
+
+def read_recipe(path: str | Path, _chain: tuple[str, ...] = ()) -> tuple[dict, str]:
+    """A recipe's raw tables and the name errors give it, with its ``base`` chain resolved: the
+    base recipe's tables, then this file's keys on top, table by table (``[model.params]`` key by key;
+    an array such as ``[[sources]]`` or ``rr_features`` replaces the base's whole)."""
     name = str(path)
     if not resources.is_path(name) and not Path(name).is_file():
         text = resources.read("recipes", name)
         if text is None:
             raise EdgeECGError(f"unknown recipe {name!r} (shipped: {', '.join(recipe_names())}, "
                                f"or the path of a .toml file)")
-        path = Path(f"{name}.toml")
-    path = Path(path)
+        path, key = Path(f"{name}.toml"), f"recipe {name}"
+    else:
+        path = Path(path)
+        text = resources.read_file(path, "config file")
+        key = str(path.resolve())
+    if key in _chain:
+        raise EdgeECGError(f"{path}: {BASE_KEY} goes round in a loop")
     try:
-        raw = tomllib.loads(text if text is not None else path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise EdgeECGError(f"{path}: config file not found") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise EdgeECGError(f"{path}: cannot read config ({err})") from None
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise EdgeECGError(f"{path}: invalid TOML ({err})") from None
-    return config_from_dict(raw, str(path))
+    base = raw.pop(BASE_KEY, None)
+    if base is None:
+        return raw, str(path)
+    if not isinstance(base, str) or not base:
+        raise EdgeECGError(f"{path}: {BASE_KEY} must name a shipped recipe or a .toml file, got {base!r}")
+    if resources.is_path(base) and not Path(base).is_absolute():
+        base = str(path.parent / base)
+    try:
+        base_raw, _ = read_recipe(base, _chain + (key,))
+    except EdgeECGError as err:
+        raise EdgeECGError(f"{path}: {BASE_KEY} = {base!r}: {err}") from None
+    return resources.on_top(base_raw, raw), str(path)
+
+
+def recipe_summary(name: str) -> tuple[str, str]:
+    """A shipped recipe's base (``""``: none) and the first sentence of the comment it starts with."""
+    text = resources.read("recipes", name) or ""
+    comment = []
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            break
+        comment.append(line.lstrip("#").strip())
+    base = tomllib.loads(text).get(BASE_KEY, "")
+    return (base if isinstance(base, str) else ""), _first_sentence(" ".join(comment))
+
+
+def _first_sentence(text: str, width: int = 90) -> str:
+    """Up to the first '.' or ':' outside brackets that ends a sentence (not "et al."), at most ``width``
+    characters (cut at a word, with an ellipsis)."""
+    depth = 0
+    for i, ch in enumerate(text):
+        depth += (ch in "([") - (ch in ")]")
+        if depth == 0 and ch in ".:" and text[i + 1:i + 2] in ("", " ") and not text[:i].endswith(" al"):
+            text = text[:i]
+            break
+    return text if len(text) <= width else text[:width - 1].rsplit(" ", 1)[0] + "…"
 
 
 def recipe_names() -> list[str]:

@@ -68,12 +68,7 @@ def load_target(name_or_path: str) -> Target:
     """A shipped target by name (``esp32``) or a target file by path (``./my-board.toml``)."""
     if resources.is_path(name_or_path):
         path = Path(name_or_path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise EdgeECGError(f"{path}: target file not found") from None
-        except (OSError, UnicodeDecodeError) as err:
-            raise EdgeECGError(f"{path}: cannot read the target file ({err})") from None
+        text = resources.read_file(path, "target file")
     else:
         path, text = Path(f"{name_or_path}.toml"), resources.read("targets", name_or_path)
         if text is None:
@@ -130,9 +125,5 @@ def _on_base(raw: dict, path: Path) -> dict:
     base = tomllib.loads(text)
     if "base" in base:
         raise EdgeECGError(f"{path}: base target {name!r} has a base itself")
-    merged = {**base, **{k: v for k, v in raw.items() if k != "base"}}
-    for key, value in raw.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            merged[key] = {**base[key], **value}
-    return merged
+    return resources.on_top(base, {k: v for k, v in raw.items() if k != "base"})
 

@@ -90,7 +90,21 @@ def epoch_size(n: int, cfg: TrainConfig) -> int:
     return cfg.epoch_beats or n
 
 
-def _epoch_order(y: np.ndarray, cfg: TrainConfig, gen: torch.Generator) -> torch.Tensor:
+def patient_shares(y: np.ndarray, record: np.ndarray, power: float) -> np.ndarray:
+    """Per beat, ``n ** -power`` where ``n`` is how many beats of its class its patient holds, rescaled
+    so that every class keeps its total weight. ``power`` 0: every beat alike; 1: every patient that has
+    a class weighs the same within it (a record with 1,818 S beats as much as one with 5)."""
+    share = np.ones(len(y))
+    for c in np.unique(y):
+        m = y == c
+        _, which, count = np.unique(record[m], return_inverse=True, return_counts=True)
+        w = count[which].astype(np.float64) ** -power
+        share[m] = w * (m.sum() / w.sum())
+    return share
+
+
+def _epoch_order(y: np.ndarray, cfg: TrainConfig, gen: torch.Generator,
+                 record: np.ndarray | None = None) -> torch.Tensor:
     n = epoch_size(len(y), cfg)
     if cfg.imbalance != "sampler":
         return torch.randperm(len(y), generator=gen)[:n]
@@ -98,6 +112,8 @@ def _epoch_order(y: np.ndarray, cfg: TrainConfig, gen: torch.Generator) -> torch
         w = (torch.from_numpy(y.astype(np.float32)) * class_weights(y, cfg.imbalance_power)).amax(dim=1).clamp_min(1.0)
         return torch.multinomial(w, n, replacement=True, generator=gen)
     w = class_weights(y, cfg.imbalance_power)[torch.from_numpy(y)]
+    if cfg.patient_power and record is not None:
+        w = w * torch.from_numpy(patient_shares(y, record, cfg.patient_power).astype(np.float32))
     return torch.multinomial(w, n, replacement=True, generator=gen)
 
 
@@ -196,6 +212,9 @@ def train_model(cfg: Config, splits: dict[str, BeatSet], progress: bool = True,
     if len(train) == 0:
         raise EdgeECGError("training needs beats in the train split")
     multilabel = train.y.ndim == 2
+    if tc.patient_power and (multilabel or tc.imbalance != "sampler"):
+        raise EdgeECGError("[train] patient_power weighs the sampler's draws of single-label beats: it needs "
+                           "imbalance = \"sampler\" and beats with one class each")
     if multilabel and tc.loss == "focal":
         raise EdgeECGError("[train] loss = \"focal\" is for single-label beats; a multi-label set trains with "
                            "binary cross-entropy (loss = \"ce\")")
@@ -248,7 +267,7 @@ def train_model(cfg: Config, splits: dict[str, BeatSet], progress: bool = True,
     score_key = "val_macro_auc" if multilabel else "val_macro_f1"
     for epoch in range(1, tc.epochs + 1):
         model.train()
-        order = _epoch_order(train.y, tc, gen)
+        order = _epoch_order(train.y, tc, gen, train.record)
         total = 0.0
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{tc.epochs}", leave=False,
                    disable=not progress, unit="batch")

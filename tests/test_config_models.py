@@ -5,7 +5,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from edgeecg.config import DS1, DS2, PACED, Config, load_config, rr_feature_names
+import dataclasses
+
+from edgeecg.config import DS1, DS2, PACED, Config, config_to_dict, load_config, rr_feature_names
 from edgeecg.errors import EdgeECGError
 from edgeecg.models import MODELS, build_model, count_params, macs_per_beat
 
@@ -65,13 +67,31 @@ def test_macs_of_a_single_linear_layer():
     ("[train]\nloss = 'hinge'", "loss = 'hinge' is not one of ce, focal"),
     ("[train]\nepochs = 'many'", "expected a number"),
     ("[split]\ntrain = '101'", "expected a list"),
+    ('base = "hybird"', "base = 'hybird': unknown recipe 'hybird'"),
+    ('base = "bad.toml"', "base goes round in a loop"),
+    ("base = 3", "base must name a shipped recipe or a .toml file"),
+    ('base = "hybrid"\n[train]\nepoch = 3', "unknown key(s) epoch in [train]"),
 ])
 def test_bad_config_names_file_and_problem(tmp_path, text, message):
     path = tmp_path / "bad.toml"
     path.write_text(text)
     with pytest.raises(EdgeECGError) as err:
         load_config(path)
-    assert str(path) in str(err.value) and message in str(err.value)
+    assert str(err.value).startswith(str(path)) and message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_variant_recipe_is_its_base_with_its_own_keys_on_top(tmp_path):
+    default = load_config("hybrid")
+    assert load_config("hybrid_svdb_power035") == dataclasses.replace(
+        default, train=dataclasses.replace(default.train, imbalance_power=0.35))
+    # a file beside it as the base, two levels deep; [model.params] merges key by key, an array replaces
+    (tmp_path / "mine.toml").write_text('base = "hybrid_two_lead"\n[data]\nrr_features = ["pre_over_regular"]\n'
+                                        '[model.params]\nhidden = 24\n')
+    (tmp_path / "mine2.toml").write_text('base = "mine.toml"\n[train]\nepochs = 3\n')
+    cfg = load_config(tmp_path / "mine2.toml")
+    assert cfg.data.second_lead == "other" and cfg.data.rr_features == ("pre_over_regular",) and cfg.train.epochs == 3
+    assert cfg.model.params == {**default.model.params, "hidden": 24} and cfg.sources == default.sources
+    assert "base" not in config_to_dict(cfg)          # a run's config.toml stands alone
 
 
 def test_unknown_model_lists_known_ones():

@@ -71,10 +71,13 @@ def test_the_wheel_carries_the_targets_and_recipes(installed):
 def test_installed_package_runs_from_outside_the_checkout(installed):
     _, site, _, _ = installed
     res = run(installed, code="import edgeecg, edgeecg.config as c; print(edgeecg.__file__); "
-                              "cfg = c.load_config('hybrid'); print(cfg.train.epochs, cfg.sources[0].database)")
+                              "cfg = c.load_config('hybrid'); print(cfg.train.epochs, cfg.sources[0].database); "
+                              "v = c.load_config('hybrid_two_lead_power035'); print(v.train.imbalance_power, "
+                              "v.data.second_lead, v.train.epochs)")
     assert res.returncode == 0, res.stderr
     lines = res.stdout.splitlines()
     assert lines[0].startswith(str(site)) and lines[1] == "10 svdb"
+    assert lines[2] == "0.35 other 10"          # a variant's base chain, read from the wheel
     res = run(installed, "targets")
     assert res.returncode == 0 and all(t in res.stdout for t in ("esp32", "esp32c3", "rpi4")), res.stderr
 

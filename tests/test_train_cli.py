@@ -84,6 +84,43 @@ def test_other_imbalance_options_train(synth_dir, overrides):
     assert train_model(cfg, make_splits(synth_dir, cfg), progress=False).history
 
 
+def test_recipes_lists_every_shipped_recipe_with_its_base():
+    from edgeecg.config import recipe_names
+    res = CliRunner().invoke(main, ["recipes"])
+    assert res.exit_code == 0, res.output
+    rows = {line.split()[0]: line.split()[1:] for line in res.output.splitlines()[1:]}
+    assert set(rows) == set(recipe_names())
+    assert rows["hybrid"][:5] == ["-", "hybrid", "10", "mitdb+svdb", "The"]
+    assert rows["hybrid_two_lead_power035"][0] == "hybrid_two_lead" and rows["hybrid_focal"][0] == "hybrid_ds1"
+    assert "et al. 2018" in " ".join(rows["kaggle"])          # a sentence ends at ". ", not inside "et al."
+
+
+def test_patient_power_evens_out_patients_within_a_class_and_keeps_each_class_total():
+    from edgeecg.train import _epoch_order, patient_shares
+    from edgeecg.config import TrainConfig
+    y = np.array([0] * 60 + [1] * 36 + [1] * 4)                 # S: patient b holds 36, c holds 4
+    record = np.array(["a"] * 60 + ["b"] * 36 + ["c"] * 4)
+    for power, b_share in ((0.0, 0.9), (0.5, 6 / 8), (1.0, 0.5)):
+        w = patient_shares(y, record, power)
+        np.testing.assert_allclose([w[y == 0].sum(), w[y == 1].sum()], [60, 40])
+        assert w[record == "b"].sum() / w[y == 1].sum() == pytest.approx(b_share)
+    draws = _epoch_order(y, TrainConfig(epoch_beats=20000, patient_power=1.0), torch.Generator().manual_seed(0),
+                         record).numpy()
+    s_draws = record[draws][y[draws] == 1]
+    assert abs((s_draws == "c").mean() - 0.5) < 0.03                # c's 4 beats drawn as often as b's 36
+    plain = _epoch_order(y, TrainConfig(epoch_beats=20000), torch.Generator().manual_seed(0), record).numpy()
+    assert abs((record[plain][y[plain] == 1] == "c").mean() - 0.1) < 0.03
+
+
+def test_patient_power_is_refused_where_it_cannot_apply(synth_dir):
+    import dataclasses
+    from edgeecg.errors import EdgeECGError
+    cfg = _tiny_cfg()
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, imbalance="none", patient_power=0.5))
+    with pytest.raises(EdgeECGError, match="patient_power"):
+        train_model(cfg, make_splits(synth_dir, cfg), progress=False)
+
+
 def test_cli_train_writes_a_complete_run_and_evaluate_reproduces_it(synth_dir, tiny_toml, tmp_path):
     out = tmp_path / "run"
     res = _train(synth_dir, out, tiny_toml, "--quiet")

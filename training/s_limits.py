@@ -9,10 +9,15 @@
    from the model's own inputs (the beat and the beat minus the template, z-scored): mean
    |beat - template|, the correlation of beat and template, and the log ratio of their energies there.
    The screen is ``rr_screen.py``'s (its ``screen``); the result is in training/README.md.
-3. The records that hold the most false S/V calls an hour (the worst tenth per database): their false
+3. The false S/V calls of the records around the median (the middle two fifths by false calls an
+   hour) by kind, and the records that hold the most (the worst tenth per database): their false
    calls by kind and by fifth of the record, and the RR features the model saw (median pre-RR over
    the regular RR, irregularity) for their normal beats called S, against those it called N. The
    results are in training/README.md.
+4. S against V on the S and V beats: the network's out-of-fold choice beside patient-grouped trees on
+   the RR features and scalar QRS features of the beat against its template (mean |difference|,
+   correlation, energy ratio, width), same folds: whether a hand-made morphology feature would find
+   the aberrant S beats the network calls V.
 
     python training/s_limits.py --data ../shared/data/mitdb --cv runs/cv-hybrid     (about 3 min on 2 cores)
 """
@@ -23,6 +28,7 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+from sklearn.ensemble import HistGradientBoostingClassifier
 
 from edgeecg.config import load_config, rr_feature_names
 from edgeecg.data.cache import load_pool
@@ -30,7 +36,7 @@ from edgeecg.data.sources import database_of, source_patients
 from rr_screen import patient_folds, screen     # beside this script: the same tree screen
 from seed_ensemble import load                  # and the same reading of a CV run
 
-WINDOWS_MS = {"p": (250, 60), "pq": (160, 40)}      # before the R peak
+WINDOWS_MS = {"p": (250, 60), "pq": (160, 40), "qrs": (50, -60)}      # before the R peak (-60: after it)
 SETS = {"rr": [], "+p |diff|": ["p_absdiff"], "+p corr": ["p_corr"],
         "+p all": ["p_absdiff", "p_corr", "p_energy"], "+pq all": ["pq_absdiff", "pq_corr", "pq_energy"]}
 
@@ -63,6 +69,11 @@ def where_false_calls_come_from(cv_run: Path, beats, names: tuple[str, ...]) -> 
         recs = sorted(dict.fromkeys(record[db == d]), key=lambda r: -false[record == r].sum() / hours[r])
         worst = recs[:max(1, round(len(recs) / 10))]
         share = false[np.isin(record, worst)].sum() / max(false[db == d].sum(), 1)
+        middle = recs[round(0.3 * len(recs)):round(0.7 * len(recs))]      # the records around the median
+        m, h = np.isin(record, middle), sum(hours[r] for r in middle)
+        print(f"{d}: the middle two fifths of the records ({len(middle)}, by false calls an hour), false calls an hour "
+              "by kind: " + ", ".join(f"{k} {((m & (y == t) & (pred == c)).sum()) / h:.1f}"
+                                      for k, (t, c) in kinds.items()) + f", of {false[m].sum() / h:.1f}")
         print(f"{d}: the worst tenth of the records ({', '.join(worst)}) holds {100 * share:.0f} % of its false S/V calls")
         for r in worst:
             m = record == r
@@ -77,7 +88,10 @@ def where_false_calls_come_from(cv_run: Path, beats, names: tuple[str, ...]) -> 
                   f"{fifths.tolist()}; {med}")
 
 
-def pwave_features(x: np.ndarray, before: int, fs: float) -> dict[str, np.ndarray]:
+def window_features(x: np.ndarray, before: int, fs: float) -> dict[str, np.ndarray]:
+    """Per window of WINDOWS_MS: mean |beat - template|, their correlation and log energy ratio; and the
+    QRS width (samples within 100 ms before to 120 ms after the R peak above half the peak), the beat's
+    and the beat's minus the template's."""
     beat, diff = x[:, 0], x[:, 1]
     template = beat - diff
     out = {}
@@ -88,7 +102,39 @@ def pwave_features(x: np.ndarray, before: int, fs: float) -> dict[str, np.ndarra
         out[f"{name}_absdiff"] = np.abs(diff[:, sl]).mean(1)
         out[f"{name}_corr"] = (bc * tc).sum(1) / np.sqrt((bc ** 2).sum(1) * (tc ** 2).sum(1) + 1e-6)
         out[f"{name}_energy"] = np.log((bc ** 2).mean(1) + 1e-4) - np.log((tc ** 2).mean(1) + 1e-4)
+    wide = slice(before - round(100 * fs / 1000), before + round(120 * fs / 1000))
+    width = {k: (np.abs(w[:, wide]) > 0.5 * np.abs(w[:, wide]).max(1, keepdims=True)).sum(1)
+             for k, w in (("beat", beat), ("template", template))}
+    out["width"], out["width_over_template"] = width["beat"], width["beat"] - width["template"]
     return out
+
+
+def s_against_v(cv_run: Path, beats, feats: dict) -> None:
+    """S against V on the pool's S and V beats: the network's out-of-fold choice (S or V, whichever is
+    more probable) beside patient-grouped trees on the RR features and scalar QRS features of the beat
+    against the template: can a hand-made morphology feature tell aberrant S beats from V beats?"""
+    proba, y, record, _, _ = load(cv_run)
+    m = (y == 1) | (y == 2)
+    ys, gs = (y[m] == 2).astype(int), record[m]
+    dbs = np.array([database_of(r) for r in gs])
+    folds = patient_folds(ys, gs)
+
+    def line(label: str, called_v: np.ndarray) -> None:
+        print(f"{label:24s} " + " | ".join(
+            f"{d}: S called V {(called_v & (ys == 0) & (dbs == d)).sum()} of {((ys == 0) & (dbs == d)).sum()}, "
+            f"V called S {(~called_v & (ys == 1) & (dbs == d)).sum()} of {((ys == 1) & (dbs == d)).sum()}"
+            for d in dict.fromkeys(dbs)))
+
+    line("network", proba[m, 2] > proba[m, 1])
+    qrs = ["qrs_absdiff", "qrs_corr", "qrs_energy", "width", "width_over_template"]
+    for label, rr, cols in (("trees, RR", True, []), ("trees, RR + QRS", True, qrs), ("trees, QRS", False, qrs)):
+        xs = np.concatenate(([beats.rr[m]] if rr else []) + [feats[c][m][:, None] for c in cols], axis=1)
+        called = np.zeros(len(ys), bool)
+        for train, test in folds:
+            w = np.where(ys[train] == 1, (ys[train] == 0).sum() / (ys[train] == 1).sum(), 1.0)
+            tree = HistGradientBoostingClassifier(max_iter=200, max_leaf_nodes=15, random_state=0)
+            called[test] = tree.fit(xs[train], ys[train], sample_weight=w).predict(xs[test]) == 1
+        line(label, called)
 
 
 def main() -> None:
@@ -103,7 +149,7 @@ def main() -> None:
     beats = load_pool(args.data, cfg, patients)
     if (args.cv / "oof.npz").is_file():
         where_false_calls_come_from(args.cv, beats, rr_feature_names(cfg.data))
-    feats = pwave_features(beats.x, cfg.data.before, cfg.data.fs)
+    feats = window_features(beats.x, cfg.data.before, cfg.data.fs)
     db = np.array([database_of(r) for r in beats.record])
     sv = beats.y <= 1                                   # N and S beats only
     ys, gs, dbs = beats.y[sv], beats.record[sv], db[sv]
@@ -111,6 +157,8 @@ def main() -> None:
     for label, cols in SETS.items():
         xs = np.concatenate([beats.rr[sv]] + [feats[c][sv][:, None] for c in cols], axis=1)
         print(f"{label:10s} " + screen(xs, ys, gs, dbs, folds), flush=True)
+    if (args.cv / "oof.npz").is_file():
+        s_against_v(args.cv, beats, feats)
 
 if __name__ == "__main__":
     main()
