@@ -157,6 +157,7 @@ class TrainConfig:
     imbalance: str = "sampler"     # "sampler", "weighted_loss" or "none"
     imbalance_power: float = 0.5   # class weight = (n_largest / n_class) ** power
     patient_power: float = 0.0     # sampler: a beat also weighs (its patient's beats of its class) ** -power
+    drop_regular_s: bool = False   # leave out of training the S beats whose pre-RR is not early (edgeecg.train)
     loss: str = "ce"               # "ce" or "focal"
     focal_gamma: float = 2.0
     augment: bool = True           # R-peak jitter (up to 3 samples) and white noise on train beats

@@ -23,7 +23,7 @@ from torch import nn
 from tqdm import tqdm
 
 from edgeecg import distributed
-from edgeecg.config import Config, TrainConfig
+from edgeecg.config import Config, TrainConfig, rr_feature_names
 from edgeecg.data import BeatSet
 from edgeecg.errors import EdgeECGError
 from edgeecg.metrics import classification_report, multilabel_report
@@ -101,6 +101,17 @@ def patient_shares(y: np.ndarray, record: np.ndarray, power: float) -> np.ndarra
         w = count[which].astype(np.float64) ** -power
         share[m] = w * (m.sum() / w.sum())
     return share
+
+
+def regular_s(beats: BeatSet, cfg: Config) -> np.ndarray:
+    """The S beats whose pre-RR over the regular RR is at least the regular band's lower edge
+    (``[data] regular_rr_band``): not early against the patient's rhythm, so the factorized head's
+    RR-only S-against-N decision cannot learn them (runs of SVT the estimate has locked onto, atrial
+    bigeminy a few % early); ``drop_regular_s`` leaves them out of training."""
+    names = rr_feature_names(cfg.data)
+    if "pre_over_regular" not in names:
+        raise EdgeECGError("[train] drop_regular_s needs the RR feature pre_over_regular ([data] rr_features)")
+    return (beats.y == 1) & (beats.rr[:, names.index("pre_over_regular")] >= cfg.data.regular_rr_band[0])
 
 
 def _epoch_order(y: np.ndarray, cfg: TrainConfig, gen: torch.Generator,
@@ -212,6 +223,8 @@ def train_model(cfg: Config, splits: dict[str, BeatSet], progress: bool = True,
     if len(train) == 0:
         raise EdgeECGError("training needs beats in the train split")
     multilabel = train.y.ndim == 2
+    if tc.drop_regular_s:
+        train = train.subset(~regular_s(train, cfg))
     if tc.patient_power and (multilabel or tc.imbalance != "sampler"):
         raise EdgeECGError("[train] patient_power weighs the sampler's draws of single-label beats: it needs "
                            "imbalance = \"sampler\" and beats with one class each")

@@ -112,6 +112,27 @@ def test_patient_power_evens_out_patients_within_a_class_and_keeps_each_class_to
     assert abs((record[plain][y[plain] == 1] == "c").mean() - 0.1) < 0.03
 
 
+def test_drop_regular_s_leaves_out_only_the_s_beats_that_are_not_early(synth_dir):
+    import dataclasses
+    from edgeecg.config import rr_feature_names
+    from edgeecg.data import BeatSet
+    from edgeecg.errors import EdgeECGError
+    from edgeecg.train import regular_s
+    cfg = _tiny_cfg()
+    k = len(rr_feature_names(cfg.data))
+    rr = np.ones((4, k), np.float32)
+    rr[:, rr_feature_names(cfg.data).index("pre_over_regular")] = [0.6, 0.85, 0.85, 0.79]
+    beats = BeatSet(np.zeros((4, cfg.data.channels, cfg.data.window), np.float32), rr, np.array([1, 1, 0, 1]),
+                    np.array(["a"] * 4))
+    assert regular_s(beats, cfg).tolist() == [False, True, False, False]     # band edge 0.8; N beats stay
+    splits = make_splits(synth_dir, cfg)
+    drop = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=1, drop_regular_s=True))
+    assert train_model(drop, splits, progress=False).history
+    no_pre = dataclasses.replace(drop, data=dataclasses.replace(cfg.data, rr_features=("prev_over_regular",)))
+    with pytest.raises(EdgeECGError, match="pre_over_regular"):
+        train_model(no_pre, make_splits(synth_dir, no_pre), progress=False)
+
+
 def test_patient_power_is_refused_where_it_cannot_apply(synth_dir):
     import dataclasses
     from edgeecg.errors import EdgeECGError
