@@ -19,9 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeecg.data.sources import database_of, record_of
+from edgeecg.processing.aami import CLASSES as AAMI
 from seed_ensemble import load       # beside this script: the same reading of a CV run
 
-CLASSES = {"S": 1, "V": 2}
+CLASSES = {c: AAMI.index(c) for c in ("S", "V")}
 
 
 def cv_counts(runs: list[Path], records: list[str]) -> dict[str, dict]:
@@ -44,7 +46,7 @@ def external_counts(seeds_json: Path, records: list[str], hours: dict[str, float
     per_record = json.loads(seeds_json.read_text())["external"]["per_record"]["float"]
     out = {}
     for r in records:
-        row = per_record[r.split("/", 1)[1]]
+        row = per_record[record_of(r)]
         out[r] = {c: np.array([row[c]["support"], row[c]["support"] * (row[c]["se_mean"] or 0.0) / 100,
                                row[c]["predicted_mean"]]) for c in CLASSES} | {"hours": hours[r]}
     return out
@@ -65,7 +67,7 @@ def main() -> None:
     ap.add_argument("--half", type=Path, nargs="+", required=True, help="CV runs of hybrid_svdb_half.toml")
     ap.add_argument("--full", type=Path, nargs="+", required=True, help="CV runs of the default recipe")
     args = ap.parse_args()
-    records = sorted(r for r in dict.fromkeys(load(args.half[0])[2]) if r.startswith("svdb/"))
+    records = sorted(r for r in dict.fromkeys(load(args.half[0])[2]) if database_of(r) == "svdb")
     half, full = cv_counts(args.half, records), cv_counts(args.full, records)
     ds1 = external_counts(args.ds1, records, {r: row["hours"] for r, row in half.items()})
     print(f"the {len(records)} SVDB patients of {args.half[0].name}, float, mean of each row's seeds:")
