@@ -195,12 +195,20 @@ static void primitive(const prefix_stream_t *st, int kind, int32_t v, int32_t pr
     switch (kind) {
     case P_PRE: *num = v; *den = 1; break;
     case P_PREV: *num = prev; *den = 1; break;
+#if PREFIX_STREAM_LOCAL_N > 0
     case P_LOCAL: *num = st->local_total; *den = st->local_count > 0 ? st->local_count : 1; break;
+#endif
+#if PREFIX_STREAM_AVG_N > 0
     case P_AVG: *num = st->avg_total; *den = st->avg_count > 0 ? st->avg_count : 1; break;
+#endif
     case P_REG: *num = st->est; *den = INT64_C(1) << PREFIX_STREAM_EST_FRAC; break;
     case P_IRR: *num = st->irr_total; *den = st->irr_count > 0 ? st->irr_count : 1; break;
     case P_SEC: *num = PREFIX_STREAM_FS; *den = 1; break;
+#if PREFIX_STREAM_OLDER_N > 0
     default: *num = st->older[kind - P_PREV2]; *den = 1; break;
+#else
+    default: *num = 0; *den = 1; break;                    /* no feature reads a primitive it lacks */
+#endif
     }
 }
 
@@ -214,9 +222,11 @@ static int rr_interval(prefix_stream_t *st, int32_t v, int8_t *rr_q)
         ring_push(st->reg_buf, PREFIX_STREAM_REG_N, &st->reg_pos, &st->reg_count, &st->reg_total, v);
         st->est = (int64_t)v * (INT64_C(1) << PREFIX_STREAM_EST_FRAC);
         st->have_rr = 1;
+#if PREFIX_STREAM_OLDER_N > 0
         for (k = 0; k < PREFIX_STREAM_OLDER_N; ++k) {
             st->older[k] = (uint16_t)v;
         }
+#endif
     }
     prev = first ? v : st->prev;
     regular = is_regular(st, v);
@@ -247,12 +257,12 @@ static int rr_interval(prefix_stream_t *st, int32_t v, int8_t *rr_q)
     }
     ring_push(st->irr_buf, PREFIX_STREAM_IRR_N, &st->irr_pos, &st->irr_count, &st->irr_total,
               first ? 0 : (v > st->prev ? v - st->prev : st->prev - v));
+#if PREFIX_STREAM_OLDER_N > 0
     for (k = PREFIX_STREAM_OLDER_N - 1; k > 0; --k) {
         st->older[k] = st->older[k - 1];
     }
-    if (PREFIX_STREAM_OLDER_N > 0) {
-        st->older[0] = (uint16_t)prev;
-    }
+    st->older[0] = (uint16_t)prev;
+#endif
     st->prev = v;
     return regular;
 }
@@ -530,19 +540,25 @@ void prefix_stream_reset(prefix_stream_t *st)
     for (j = 0; j < PREFIX_STREAM_IRR_N; ++j) {
         st->irr_buf[j] = 0;
     }
-    for (j = 0; j < (PREFIX_STREAM_LOCAL_N > 0 ? PREFIX_STREAM_LOCAL_N : 1); ++j) {
+#if PREFIX_STREAM_LOCAL_N > 0
+    for (j = 0; j < PREFIX_STREAM_LOCAL_N; ++j) {
         st->local_buf[j] = 0;
     }
-    for (j = 0; j < (PREFIX_STREAM_AVG_N > 0 ? PREFIX_STREAM_AVG_N : 1); ++j) {
+    st->local_pos = st->local_count = st->local_total = 0;
+#endif
+#if PREFIX_STREAM_AVG_N > 0
+    for (j = 0; j < PREFIX_STREAM_AVG_N; ++j) {
         st->avg_buf[j] = 0;
     }
-    for (j = 0; j < (PREFIX_STREAM_OLDER_N > 0 ? PREFIX_STREAM_OLDER_N : 1); ++j) {
+    st->avg_pos = st->avg_count = st->avg_total = 0;
+#endif
+#if PREFIX_STREAM_OLDER_N > 0
+    for (j = 0; j < PREFIX_STREAM_OLDER_N; ++j) {
         st->older[j] = 0;
     }
+#endif
     st->reg_pos = st->reg_count = st->reg_total = 0;
     st->irr_pos = st->irr_count = st->irr_total = 0;
-    st->local_pos = st->local_count = st->local_total = 0;
-    st->avg_pos = st->avg_count = st->avg_total = 0;
     st->have_template = 0;
     for (j = 0; j < PEND_N; ++j) {
         int32_t k;

@@ -152,11 +152,18 @@ typedef struct {
     int32_t reg_pos, reg_count, reg_total;
     uint16_t irr_buf[PREFIX_STREAM_IRR_N];
     int32_t irr_pos, irr_count, irr_total;
-    uint16_t local_buf[PREFIX_STREAM_LOCAL_N > 0 ? PREFIX_STREAM_LOCAL_N : 1];
+    /* kept only where a feature reads them (LOCAL, AVG, PREV2 ...) */
+#if PREFIX_STREAM_LOCAL_N > 0
+    uint16_t local_buf[PREFIX_STREAM_LOCAL_N];
     int32_t local_pos, local_count, local_total;
-    uint16_t avg_buf[PREFIX_STREAM_AVG_N > 0 ? PREFIX_STREAM_AVG_N : 1];
+#endif
+#if PREFIX_STREAM_AVG_N > 0
+    uint16_t avg_buf[PREFIX_STREAM_AVG_N];
     int32_t avg_pos, avg_count, avg_total;
-    uint16_t older[PREFIX_STREAM_OLDER_N > 0 ? PREFIX_STREAM_OLDER_N : 1];   /* PREV2 ...: newest first */
+#endif
+#if PREFIX_STREAM_OLDER_N > 0
+    uint16_t older[PREFIX_STREAM_OLDER_N];                  /* PREV2 ...: newest first */
+#endif
     /* each lead's template (Q24) */
     int32_t have_template, tmpl_refused[PREFIX_STREAM_LEADS];
     int32_t tmpl[PREFIX_STREAM_LEADS][PREFIX_STREAM_TEMPLATE_BEATS > 0 ? PREFIX_STREAM_WINDOW : 1];
