@@ -33,7 +33,11 @@ SETS = {"base": BASE, "+q75": BASE + ["pre_q75"], "+q90": BASE + ["pre_q90"], "+
         "+all AF": BASE + ["irr64", "irrfrac32", "medsd32"],
         # a short rhythm strip: the intervals before the previous one, each over the regular-RR estimate
         "+strip4": BASE + [f"prev{k}_reg" for k in range(2, 5)],
-        "+strip8": BASE + [f"prev{k}_reg" for k in range(2, 9)]}
+        "+strip8": BASE + [f"prev{k}_reg" for k in range(2, 9)],
+        # the rate itself, in seconds: a run of supraventricular tachycardia is fast for anyone
+        "+pre_s": BASE + ["pre_s"], "+reg_s": BASE + ["reg_s"], "+pre_s+reg_s": BASE + ["pre_s", "reg_s"],
+        # bigeminy: how much the last intervals alternate short-long, in the phase of the beat's own
+        "+alt4": BASE + ["alt4"], "+alt8": BASE + ["alt8"], "+alt8+pre_s": BASE + ["alt8", "pre_s"]}
 WATCH = ("svdb/865", "svdb/822")     # the two records with 61 % of the pool's missed S beats
 # --estimators: the base set with the regular-RR estimate's own settings changed ([data] regular_rr_*)
 ESTIMATORS = {"base": {}, "band .85-1.15": {"regular_rr_band": (0.85, 1.15)},
@@ -47,6 +51,12 @@ ESTIMATORS = {"base": {}, "band .85-1.15": {"regular_rr_band": (0.85, 1.15)},
 def trailing_quantile(pre: np.ndarray, n: int, q: float) -> np.ndarray:
     """The ``q`` quantile of the ``n`` intervals before each one (the first: its own)."""
     return np.array([np.quantile(pre[max(0, i - n):i] if i else pre[:1], q) for i in range(len(pre))])
+
+
+def alternation(pre: np.ndarray, regular: np.ndarray, n: int) -> np.ndarray:
+    """The mean of (-1)^k times the k-th interval before each beat's own (k = 0: its own), over the
+    regular RR, k < ``n``: negative when a short interval ends a short-long alternation (bigeminy)."""
+    return sum((-1) ** k * (older_interval(pre, k) if k else pre) for k in range(n)) / (n * regular)
 
 
 def features(folder: Path, name: str, data_cfg) -> tuple[dict, np.ndarray, float]:
@@ -69,7 +79,9 @@ def features(folder: Path, name: str, data_cfg) -> tuple[dict, np.ndarray, float
             "pre_avg": pre / (np.cumsum(pre) / np.arange(1, len(pre) + 1)), "post_pre": post / pre,
             "pre_q90_300": pre / trailing_quantile(pre, 300, 0.9), "pre_prev": pre / prev,
             "irr64": irregularity(pre, 64) / regular, "irrfrac32": irregular_fraction(pre, regular, 32, 0.12),
-            "medsd32": trailing_quantile(successive, 32, 0.5) / regular, **strip}, y[1:], hours
+            "medsd32": trailing_quantile(successive, 32, 0.5) / regular, "pre_s": pre, "reg_s": regular,
+            "alt4": alternation(pre, regular, 4), "alt8": alternation(pre, regular, 8),
+            **strip}, y[1:], hours
 
 
 def main() -> None:
