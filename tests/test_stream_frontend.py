@@ -333,6 +333,20 @@ def test_c_compiles_strictly_as_c99_and_cplusplus(tmp_path):
 
 
 @needs_cc
+@pytest.mark.parametrize("rr, kept", [
+    (DataConfig().rr_features, set()),      # the default reads none of them
+    (("pre_over_avg", "local_over_avg", *STRIP_RR_FEATURES), {"local_buf", "avg_buf", "older"}),
+])
+def test_the_state_keeps_only_the_rr_rings_its_features_read(tmp_path, rr, kept):
+    graph = tiny_graph(n_rr=len(rr))
+    convert(graph, "ecg", 8).save(tmp_path)
+    stream_c.write_stream(tmp_path, "ecg", DataConfig(rr_features=rr), graph, target())
+    header = subprocess.run(["cc", "-E", "-P", "-I", str(tmp_path), str(tmp_path / "ecg_stream.h")],
+                            capture_output=True, text=True, check=True).stdout
+    assert {ring for ring in ("local_buf", "avg_buf", "older") if f" {ring}[" in header} == kept
+
+
+@needs_cc
 def test_c_equals_python_on_synthetic_records(tmp_path):
     graph = tiny_graph()
     exe, spec = build(tmp_path, graph)
