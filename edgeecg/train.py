@@ -115,7 +115,9 @@ def regular_s(beats: BeatSet, cfg: Config) -> np.ndarray:
 
 
 def _epoch_order(y: np.ndarray, cfg: TrainConfig, gen: torch.Generator,
-                 record: np.ndarray | None = None) -> torch.Tensor:
+                 shares: np.ndarray | None = None) -> torch.Tensor:
+    """One epoch's beat indices; ``shares`` (:func:`patient_shares`, single-label sampler only) scale each
+    beat's class weight."""
     n = epoch_size(len(y), cfg)
     if cfg.imbalance != "sampler":
         return torch.randperm(len(y), generator=gen)[:n]
@@ -123,8 +125,8 @@ def _epoch_order(y: np.ndarray, cfg: TrainConfig, gen: torch.Generator,
         w = (torch.from_numpy(y.astype(np.float32)) * class_weights(y, cfg.imbalance_power)).amax(dim=1).clamp_min(1.0)
         return torch.multinomial(w, n, replacement=True, generator=gen)
     w = class_weights(y, cfg.imbalance_power)[torch.from_numpy(y)]
-    if cfg.patient_power and record is not None:
-        w = w * torch.from_numpy(patient_shares(y, record, cfg.patient_power).astype(np.float32))
+    if shares is not None:
+        w = w * torch.from_numpy(shares.astype(np.float32))
     return torch.multinomial(w, n, replacement=True, generator=gen)
 
 
@@ -270,6 +272,7 @@ def train_model(cfg: Config, splits: dict[str, BeatSet], progress: bool = True,
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     sched = _scheduler(opt, tc, steps_per_epoch)
     gen = torch.Generator().manual_seed(tc.seed)
+    shares = patient_shares(train.y, train.record, tc.patient_power) if tc.patient_power else None   # once, not per epoch
     # one process: one generator for the order and the augmentation (as always); DDP: the same order on
     # every rank (same seed), augmentation noise of each rank its own
     aug_gen = gen if ctx.world == 1 else torch.Generator().manual_seed(tc.seed + 1_000_003 * (ctx.rank + 1))
@@ -280,7 +283,7 @@ def train_model(cfg: Config, splits: dict[str, BeatSet], progress: bool = True,
     score_key = "val_macro_auc" if multilabel else "val_macro_f1"
     for epoch in range(1, tc.epochs + 1):
         model.train()
-        order = _epoch_order(train.y, tc, gen, train.record)
+        order = _epoch_order(train.y, tc, gen, shares)
         total = 0.0
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{tc.epochs}", leave=False,
                    disable=not progress, unit="batch")

@@ -105,10 +105,10 @@ def test_patient_power_evens_out_patients_within_a_class_and_keeps_each_class_to
         np.testing.assert_allclose([w[y == 0].sum(), w[y == 1].sum()], [60, 40])
         assert w[record == "b"].sum() / w[y == 1].sum() == pytest.approx(b_share)
     draws = _epoch_order(y, TrainConfig(epoch_beats=20000, patient_power=1.0), torch.Generator().manual_seed(0),
-                         record).numpy()
+                         patient_shares(y, record, 1.0)).numpy()
     s_draws = record[draws][y[draws] == 1]
     assert abs((s_draws == "c").mean() - 0.5) < 0.03                # c's 4 beats drawn as often as b's 36
-    plain = _epoch_order(y, TrainConfig(epoch_beats=20000), torch.Generator().manual_seed(0), record).numpy()
+    plain = _epoch_order(y, TrainConfig(epoch_beats=20000), torch.Generator().manual_seed(0)).numpy()
     assert abs((record[plain][y[plain] == 1] == "c").mean() - 0.1) < 0.03
 
 
