@@ -40,6 +40,9 @@ def measure(run: Path, data: Path, record: str) -> dict:
     rows = {}
     for hz in RATES:
         s = stream_records(run, target, data, [record], adc_hz=hz)
+        if s["ram_bytes"] is None or not s["instructions_per_ecg_second"]:
+            raise SystemExit("front_end_rates: the stream's RAM and instruction counts need the cross compilers "
+                             "and qemu (.ci/run installs them: gcc-arm-none-eabi, qemu-system-arm, ...); nothing written")
         rows[str(hz)] = {**filter_figures(hz), "bit_exact_c_vs_python": s["bit_exact_c_vs_python"],
                          "ram_bytes": s["ram_bytes"], "state_bytes": s["state_bytes"], "flash_bytes": s["flash_bytes"],
                          "instructions_per_ecg_second": s["instructions_per_ecg_second"],
