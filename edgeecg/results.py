@@ -50,6 +50,15 @@ def recipe_label(result: dict) -> str:
             + ("C int8" if result["c_int8"] else "float (no int8 path)"))
 
 
+INT8_BAR_PP = 0.5   # int8 within this many pp of float (macro-F1, S Se, V Se), every seed
+
+
+def _int8_verdict(deltas: list[dict]) -> str:
+    """``within 0.5: met`` when every seed's int8-minus-float difference is within the bar, else NOT met."""
+    ok = all(abs(d[k]) <= INT8_BAR_PP for d in deltas for k in ("delta_macro_f1", "delta_S_se", "delta_V_se"))
+    return f"bar: within {INT8_BAR_PP:g}, every seed: {'met' if ok else 'NOT met'}"
+
+
 def _met(values: dict, bar: dict) -> str:
     return ", ".join(f"{cl} {'Se' if k == 'se' else '+P'} {'met' if values[(cl, k)] >= bar[(cl, k)] else 'NOT met'}"
                      for cl, k in KEYS)
@@ -95,7 +104,8 @@ def svdb_lines(seeds: dict, cv: dict, others: tuple[dict, ...] = (), cv_seeds: t
                              q["report"], oof["report"], q["false_alarms"]["mean"],
                              q["false_alarms"]["worst"] if n > 1 else None)
         lines[-1] += (f" int8 against float, worst CV seed (pp): macro-F1 {worst['delta_macro_f1']:+.2f}, "
-                      f"S Se {worst['delta_S_se']:+.2f}, V Se {worst['delta_V_se']:+.2f} (bar: within 0.5).")
+                      f"S Se {worst['delta_S_se']:+.2f}, V Se {worst['delta_V_se']:+.2f} "
+                      f"({_int8_verdict(q['vs_float'])}).")
     elif oof is not None:
         b, fa, n = oof["report"], oof["false_alarms"], len(oof["cv_seeds"])
         lines += [f"Shared SVDB records, out-of-fold (the default trains on them), float, {n} CV seed{'s' * (n > 1)} "
@@ -145,7 +155,7 @@ def headline(seeds: dict, cv: dict, diagnostic: dict | None = None, others: tupl
               + (f" False S or V calls per hour per DS2 record, int8 C: {_alarms(alarms['mean'], alarms['worst'])}."
                  if alarms else ""), "",
               f"int8 C against its float model on DS2, worst seed (pp): macro-F1 {worst['delta_macro_f1']:+.2f}, "
-              f"S Se {worst['delta_S_se']:+.2f}, V Se {worst['delta_V_se']:+.2f} (bar: within 0.5); "
+              f"S Se {worst['delta_S_se']:+.2f}, V Se {worst['delta_V_se']:+.2f} ({_int8_verdict(deltas)}); "
               f"C bit-exact with the integer reference for every seed: {'yes' if exact else 'NO'}.", ""]
     svdb = svdb_lines(seeds, cv, others, cv_seeds)
     if svdb:

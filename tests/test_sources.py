@@ -318,6 +318,7 @@ def test_results_block_reports_each_database_and_the_svdb_bar():
     assert "Shared SVDB records, out-of-fold" in text and "SVDB bar: S Se" in text
     assert "median 12.0, 90th percentile 80.0" in text and "NOT met" in text
     assert "DS1: S Se" in text and "SVDB: S Se" in text
+    assert "(bar: within 0.5, every seed: met); C bit-exact" in text
     # with each fold's int8 graph scored (cv --int8, the default), the SVDB verdict is the int8 mean's
     worse = classification_report(y, np.where(rng.random(300) < 0.5, y, 0))
     cv["int8"] = {"per_database": {"mitdb": rep, "svdb": worse},
@@ -327,6 +328,7 @@ def test_results_block_reports_each_database_and_the_svdb_bar():
     table = text[text.index("Shared SVDB records, out-of-fold"):]
     assert "| **int8 (integer reference = C)** | " + f"{worse['per_class']['S']['se']:.1f} ± 0.0" in table
     assert "int8: median 9.0, 90th percentile 80.0" in table and "macro-F1 -0.75, S Se +0.25" in table
+    assert "(bar: within 0.5, every seed: NOT met)." in table      # -0.75 pp of macro-F1 on one CV seed
 
 
 def test_int8_checks_of_a_pool_run_on_its_mit_bih_training_beats():
