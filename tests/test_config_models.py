@@ -81,7 +81,7 @@ def test_bad_config_names_file_and_problem(tmp_path, text, message):
 
 
 def test_a_variant_recipe_is_its_base_with_its_own_keys_on_top(tmp_path):
-    default = load_config("hybrid")
+    default = load_config("hybrid_narrow")          # the questions' base: the default before question 24
     assert load_config("hybrid_svdb_power035") == dataclasses.replace(
         default, train=dataclasses.replace(default.train, imbalance_power=0.35))
     # a file beside it as the base, two levels deep; [model.params] merges key by key, an array replaces
@@ -92,6 +92,17 @@ def test_a_variant_recipe_is_its_base_with_its_own_keys_on_top(tmp_path):
     assert cfg.data.second_lead == "other" and cfg.data.rr_features == ("pre_over_regular",) and cfg.train.epochs == 3
     assert cfg.model.params == {**default.model.params, "hidden": 24} and cfg.sources == default.sources
     assert "base" not in config_to_dict(cfg)          # a run's config.toml stands alone
+
+
+def test_the_default_is_the_recipe_its_pool_cv_row_measured():
+    # training/README.md row 41 (question 24) measured hybrid_svdb_wide_smooth; the default ships it, and
+    # the old default stays as hybrid_narrow, the base of the rows measured before it
+    default, narrow = load_config("hybrid"), load_config("hybrid_narrow")
+    assert default == load_config("hybrid_svdb_wide_smooth")
+    assert default.model.params["channels"] == [12, 24, 24, 24] and default.train.smooth == 0.5
+    assert narrow == dataclasses.replace(default, model=dataclasses.replace(
+        default.model, params={**default.model.params, "channels": [8, 16, 16, 16], "hidden": 16}),
+        train=dataclasses.replace(default.train, smooth=0.0))
 
 
 def test_unknown_model_lists_known_ones():
