@@ -1,0 +1,104 @@
+"""How far each fold's int8 graph lands from its float model, out of fold on the pool, under other
+quantization options (calibration beats, the RR input's calibration percentile, bias correction).
+
+`edgeecg cv` scores each fold's model quantized with `edgeecg quantize`'s defaults; this script
+trains the same folds (same seed, same host: the same models) and quantizes each fold's model once
+per option set, so the options are compared on the same float models. Nothing here reads DS2.
+
+    python training/int8_options.py --data ../shared/data/mitdb --config training/hybrid.toml --seeds 0,1,2,3,4
+
+prints, per option set, the int8-minus-float differences (pp) of macro-F1, S Se and V Se per database
+and seed, their worst absolute value, and the mean agreement with float; `--out FILE` keeps them as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+
+from edgeecg.config import load_config, with_overrides
+from edgeecg.cv import cv_pool, database_figures, record_folds
+from edgeecg.data import load_pool, record_hours
+from edgeecg.metrics import database_masks
+from edgeecg.quantize import QuantizeOptions, shipped_graph
+from edgeecg.runtimes import Int8GraphRunner
+from edgeecg.train import predict_proba, train_model
+
+OPTIONS = {                                   # name: the fields of QuantizeOptions that differ from its defaults
+    "default": {},
+    "calib8000": {"calib_beats": 8000},
+    "rr99.99": {"calib_rr_percentile": 99.99},
+    "calib8000+rr99.99": {"calib_beats": 8000, "calib_rr_percentile": 99.99},
+}
+DELTAS = (("macro_f1", None), ("S", "se"), ("V", "se"))
+
+
+def fold_predictions(cfg, data_dir: Path, seed: int, options: dict) -> tuple[np.ndarray, dict, np.ndarray, dict]:
+    """(labels, {"float" | option name: out-of-fold classes}, patients, hours) of one CV seed."""
+    pool = cv_pool(data_dir, cfg)
+    beats = load_pool(data_dir, cfg, pool, None)
+    preds = {name: np.full(len(beats), -1, np.int64) for name in ["float", *options]}
+    for k, held_out in enumerate(record_folds(beats, 5, seed)):
+        test = np.isin(beats.record, held_out)
+        train, held = beats.subset(~test), beats.subset(test)
+        kept = []                               # the model after each epoch, as `edgeecg cv` keeps it
+        train_model(cfg, {"train": train}, progress=False,
+                    on_epoch=lambda epoch, model: kept.append(copy.deepcopy(model).cpu().eval()))
+        model = kept[-1]
+        preds["float"][test] = predict_proba(model, held, "cpu").argmax(1)
+        for name, fields in options.items():
+            graph = shipped_graph(model, cfg, {"train": train}, dataclasses.replace(QuantizeOptions(), **fields))
+            preds[name][test] = Int8GraphRunner(graph).classify(held.x, held.rr)[1]
+        print(f"seed {seed} fold {k + 1}/5 done", flush=True)
+    return beats.y, preds, beats.record, record_hours(data_dir, pool, cfg)
+
+
+def differences(y, preds, record, hours) -> dict:
+    """Per option set and database: int8 minus float (pp) of macro-F1, S Se, V Se, and the agreement (%)."""
+    reports = {name: database_figures(y, p, record, hours)[0] for name, p in preds.items()}
+    out = {}
+    for name in preds:
+        if name == "float":
+            continue
+        out[name] = {}
+        for db, mask in database_masks(record).items():
+            row = {}
+            for cl, key in DELTAS:
+                a, b = reports[name][db], reports["float"][db]
+                row[cl if key is None else f"{cl}_{key}"] = round(
+                    (a[cl] - b[cl]) if key is None else (a["per_class"][cl][key] - b["per_class"][cl][key]), 3)
+            row["agreement"] = round(100.0 * float(np.mean(preds[name][mask] == preds["float"][mask])), 3)
+            out[name][db] = row
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--config", default="hybrid")
+    ap.add_argument("--seeds", default="0")
+    ap.add_argument("--options", default=",".join(OPTIONS), help="option sets, comma-separated: " + ", ".join(OPTIONS))
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args()
+    options = {name: OPTIONS[name] for name in args.options.split(",")}
+    per_seed = {}
+    for seed in (int(s) for s in args.seeds.split(",")):
+        cfg = with_overrides(load_config(args.config), seed=seed, device="cpu", epochs=None)
+        per_seed[seed] = differences(*fold_predictions(cfg, args.data, seed, options))
+        if args.out:
+            args.out.write_text(json.dumps(per_seed, indent=1))
+    for name in options:
+        rows = [per_seed[s][name][db] for s in per_seed for db in per_seed[s][name]]
+        worst = max(abs(r[k]) for r in rows for k in r if k != "agreement")
+        print(f"{name:<20} worst |int8 - float| {worst:.2f} pp, mean agreement {np.mean([r['agreement'] for r in rows]):.3f} %")
+        for s in per_seed:
+            print("   seed", s, json.dumps(per_seed[s][name]))
+
+
+if __name__ == "__main__":
+    main()
