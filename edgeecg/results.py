@@ -10,6 +10,7 @@ from pathlib import Path
 from edgeecg.atomic import write_text_atomic
 from edgeecg.cv import cv_markdown, pool_label
 from edgeecg.errors import EdgeECGError
+from edgeecg.metrics import DELTAS
 from edgeecg.seeds import ALARM_BAR, BAR, oof_spread, seeds_markdown, spread_cell, worst_deltas
 
 # The bar on the shared SVDB records (scored out-of-fold when the default trains on them, else as an external set).
@@ -55,7 +56,7 @@ INT8_BAR_PP = 0.5   # int8 within this many pp of float (macro-F1, S Se, V Se), 
 
 def _int8_verdict(deltas: list[dict]) -> str:
     """``within 0.5: met`` when every seed's int8-minus-float difference is within the bar, else NOT met."""
-    ok = all(abs(d[k]) <= INT8_BAR_PP for d in deltas for k in ("delta_macro_f1", "delta_S_se", "delta_V_se"))
+    ok = all(abs(d[k]) <= INT8_BAR_PP for d in deltas for k in DELTAS)
     return f"bar: within {INT8_BAR_PP:g}, every seed: {'met' if ok else 'NOT met'}"
 
 

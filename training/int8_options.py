@@ -1,5 +1,5 @@
 """How far each fold's int8 graph lands from its float model, out of fold on the pool, under other
-quantization options (calibration beats, the RR input's calibration percentile, bias correction).
+quantization options (calibration beats, the RR input's calibration percentile).
 
 `edgeecg cv` scores each fold's model quantized with `edgeecg quantize`'s defaults; this script
 trains the same folds (same seed, same host: the same models) and quantizes each fold's model once
@@ -24,7 +24,7 @@ import numpy as np
 from edgeecg.config import load_config, with_overrides
 from edgeecg.cv import cv_pool, database_figures, record_folds
 from edgeecg.data import load_pool, record_hours
-from edgeecg.metrics import database_masks
+from edgeecg.metrics import DELTAS, agreement, database_masks, summarise
 from edgeecg.quantize import QuantizeOptions, shipped_graph
 from edgeecg.runtimes import Int8GraphRunner
 from edgeecg.train import predict_proba, train_model
@@ -35,7 +35,6 @@ OPTIONS = {                                   # name: the fields of QuantizeOpti
     "rr99.99": {"calib_rr_percentile": 99.99},
     "calib8000+rr99.99": {"calib_beats": 8000, "calib_rr_percentile": 99.99},
 }
-DELTAS = (("macro_f1", None), ("S", "se"), ("V", "se"))
 
 
 def fold_predictions(cfg, data_dir: Path, seed: int, options: dict) -> tuple[np.ndarray, dict, np.ndarray, dict]:
@@ -46,10 +45,10 @@ def fold_predictions(cfg, data_dir: Path, seed: int, options: dict) -> tuple[np.
     for k, held_out in enumerate(record_folds(beats, 5, seed)):
         test = np.isin(beats.record, held_out)
         train, held = beats.subset(~test), beats.subset(test)
-        kept = []                               # the model after each epoch, as `edgeecg cv` keeps it
+        last = {}                               # the model after the last epoch, as `edgeecg cv` keeps it
         train_model(cfg, {"train": train}, progress=False,
-                    on_epoch=lambda epoch, model: kept.append(copy.deepcopy(model).cpu().eval()))
-        model = kept[-1]
+                    on_epoch=lambda epoch, model: last.update(model=copy.deepcopy(model).cpu().eval()))
+        model = last["model"]
         preds["float"][test] = predict_proba(model, held, "cpu").argmax(1)
         for name, fields in options.items():
             graph = shipped_graph(model, cfg, {"train": train}, dataclasses.replace(QuantizeOptions(), **fields))
@@ -59,22 +58,13 @@ def fold_predictions(cfg, data_dir: Path, seed: int, options: dict) -> tuple[np.
 
 
 def differences(y, preds, record, hours) -> dict:
-    """Per option set and database: int8 minus float (pp) of macro-F1, S Se, V Se, and the agreement (%)."""
-    reports = {name: database_figures(y, p, record, hours)[0] for name, p in preds.items()}
-    out = {}
-    for name in preds:
-        if name == "float":
-            continue
-        out[name] = {}
-        for db, mask in database_masks(record).items():
-            row = {}
-            for cl, key in DELTAS:
-                a, b = reports[name][db], reports["float"][db]
-                row[cl if key is None else f"{cl}_{key}"] = round(
-                    (a[cl] - b[cl]) if key is None else (a["per_class"][cl][key] - b["per_class"][cl][key]), 3)
-            row["agreement"] = round(100.0 * float(np.mean(preds[name][mask] == preds["float"][mask])), 3)
-            out[name][db] = row
-    return out
+    """Per option set and database: int8 minus float (pp) of macro-F1, S Se, V Se, and the agreement (%),
+    as `edgeecg cv` writes them (``cv.json``'s ``int8.vs_float``)."""
+    float_per_db = database_figures(y, preds["float"], record, hours)[0]
+    return {name: {db: {k: summarise(y[m], p[m], float_per_db[db])[k] for k in DELTAS}
+                   | {"agreement_with_float": agreement(p[m], preds["float"][m])}
+                   for db, m in database_masks(record).items()}
+            for name, p in preds.items() if name != "float"}
 
 
 def main() -> None:
@@ -94,8 +84,9 @@ def main() -> None:
             args.out.write_text(json.dumps(per_seed, indent=1))
     for name in options:
         rows = [per_seed[s][name][db] for s in per_seed for db in per_seed[s][name]]
-        worst = max(abs(r[k]) for r in rows for k in r if k != "agreement")
-        print(f"{name:<20} worst |int8 - float| {worst:.2f} pp, mean agreement {np.mean([r['agreement'] for r in rows]):.3f} %")
+        worst = max(abs(r[k]) for r in rows for k in DELTAS)
+        print(f"{name:<20} worst |int8 - float| {worst:.2f} pp, "
+              f"mean agreement {np.mean([r['agreement_with_float'] for r in rows]):.3f} %")
         for s in per_seed:
             print("   seed", s, json.dumps(per_seed[s][name]))
 
