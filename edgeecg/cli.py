@@ -75,13 +75,14 @@ def data_info(data_path, config_path):
     """
     from edgeecg.data import resolve_sources
     from edgeecg.io import list_records, rdann, read_header, record_files, resolve_data_dir
-    from edgeecg.io.wfdb_records import check_signal_file_sizes
+    from edgeecg.io.wfdb_records import check_signal_file_sizes, second_lead_name
     from edgeecg.processing.aami import CLASSES, aami_labels
 
     cfg = load_config(config_path)
     data_dir = resolve_data_dir(data_path, DS1 + DS2)
+    further = resolve_sources(data_dir, cfg)
     sources = [("mitdb", data_dir, list_records(data_dir))]
-    sources += [(s.database, s.path, list(s.records)) for s in resolve_sources(data_dir, cfg).values()]
+    sources += [(s.database, s.path, list(s.records)) for s in further.values()]
     labels = {}
     for db, folder, records in sources:          # every file checked before anything is printed
         if not records:
@@ -89,6 +90,8 @@ def data_info(data_path, config_path):
         for r in records:
             record_files(folder, r)
             check_signal_file_sizes(folder, read_header(folder, r))
+            if db in further and further[db].train_other_lead:     # training reads its other lead too
+                second_lead_name(folder, r, further[db].lead, "other")
             labels[(db, r)] = aami_labels(rdann(folder, r)[1])
 
     def row(label, db, recs):
@@ -107,7 +110,8 @@ def data_info(data_path, config_path):
             row("DS2 (test)", db, [r for r in DS2 if r not in excluded])
             click.echo(f"paced records excluded from DS1/DS2: {', '.join(excluded)}")
         else:
-            click.echo(f"all {len(records)} join the training pool (patients {db}/<record>)")
+            both = ", each with its other lead for training only" if further[db].train_other_lead else ""
+            click.echo(f"all {len(records)} join the training pool (patients {db}/<record>{both})")
 
 
 @main.command()

@@ -179,6 +179,8 @@ class SourceConfig:
     records: tuple[str, ...] = ("all",)   # "all" (its RECORDS file, else every .hea) or record names
     lead: str = "0"                # a lead name or a 0-based index (SVDB has ECG1/ECG2, no MLII)
     path: str = ""                 # its folder when not beside --data ("": beside it, else downloaded)
+    train_other_lead: bool = False  # training also reads each of its two-lead records' other lead, as more
+                                    # one-lead beats of the same patient (a lead augmentation; never scored)
 
 
 @dataclass(frozen=True)
@@ -284,6 +286,9 @@ def config_from_dict(raw: dict, source: str = "<config>") -> Config:
     if unknown:
         raise EdgeECGError(f"{source}: unknown section(s) {', '.join(unknown)} "
                            f"(known: data, split, model, train, sources)")
+    if sections["data"].second_lead and any(s.train_other_lead for s in sections["sources"]):
+        raise EdgeECGError(f"{source}: [[sources]] train_other_lead trains a one-lead model on the other lead too; "
+                           f"[data] second_lead already reads both leads as input")
     if sections["sources"] and (sections["data"].dataset != "mitdb" or sections["split"].kind != "de_chazal"):
         raise EdgeECGError(f"{source}: [[sources]] add WFDB records to a patient-wise MIT-BIH split: they need "
                            f"[data] dataset = \"mitdb\" and [split] kind = \"de_chazal\"")

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeecg.config import Config, config_to_dict
-from edgeecg.data import PRIMARY, BeatSet, load_pool, record_hours, source_patients
+from edgeecg.data import PRIMARY, BeatSet, load_pool, other_lead_beats, record_hours, source_patients
 from edgeecg.errors import EdgeECGError
 from edgeecg.metrics import (
     DELTAS,
@@ -84,6 +84,7 @@ class CVResult:
     reports: list[dict] | None = None   # pooled classification report after each epoch (None: not yet scored)
     int8: np.ndarray | None = None      # out-of-fold classes of each fold's shipped int8 graph at the chosen epoch
     int8_unavailable: str | None = None  # why there are none (the model has no int8 export; --no-int8)
+    int8_options: dict[str, np.ndarray] | None = None   # the same under further quantize options, by name
 
     def epoch_reports(self) -> list[dict]:
         """The pooled report after each epoch, scored once (``cross_validate`` already has them)."""
@@ -122,20 +123,30 @@ def choose_offsets(proba: np.ndarray, y: np.ndarray, grid: np.ndarray = OFFSET_G
     return [float(o) for o in best[1]], best[2]
 
 
+def fold_train(beats: BeatSet, extra: BeatSet, held_out) -> BeatSet:
+    """A fold's training beats: the pool's and the train-only beats of every patient it does not hold out."""
+    return BeatSet.concat([beats.subset(~np.isin(beats.record, held_out)),
+                           extra.subset(~np.isin(extra.record, held_out))])
+
+
 def cross_validate(cfg: Config, data_dir: Path, n_folds: int = 5, seed: int = 0, progress: bool = False,
-                   log=print, cache_dir: Path | None = None, choose: bool = True, int8: bool = True) -> CVResult:
+                   log=print, cache_dir: Path | None = None, choose: bool = True, int8: bool = True,
+                   quantize: dict | None = None) -> CVResult:
     """Train one model per fold on the other folds' records; out-of-fold probabilities per epoch.
     ``choose``: score at the epoch of the best pooled macro-F1; False: at the last epoch (the recipe
     as it is, e.g. its out-of-fold figures for another CV seed once the epoch count is fixed).
     ``int8``: also quantize each fold's model at that epoch as ``edgeecg quantize`` would (calibrated
     on the fold's training beats) and classify its held-out patients with the integer reference,
-    which is bit-exact with the generated C: the out-of-fold figures of what ships."""
+    which is bit-exact with the generated C: the out-of-fold figures of what ships. ``quantize``: further
+    option sets (name: :class:`~edgeecg.quantize.QuantizeOptions`) each fold's model is also quantized
+    with, the same float models for all; their out-of-fold classes are ``result.int8_options[name]``."""
     import copy
 
     from edgeecg.train import predict_proba, train_model
 
     pool = cv_pool(data_dir, cfg)
     beats = load_pool(data_dir, cfg, pool, cache_dir)
+    extra = other_lead_beats(data_dir, cfg, pool, cache_dir)    # train-only beats ([[sources]] train_other_lead)
     folds = record_folds(beats, n_folds, seed)
     n_epochs = cfg.train.epochs
     proba = np.zeros((n_epochs, len(beats), 5), np.float32)
@@ -152,7 +163,7 @@ def cross_validate(cfg: Config, data_dir: Path, n_folds: int = 5, seed: int = 0,
             if int8:
                 kept.append(copy.deepcopy(model).cpu().eval())
 
-        train_model(cfg, {"train": beats.subset(~test)}, progress=progress, on_epoch=keep)
+        train_model(cfg, {"train": fold_train(beats, extra, held_out)}, progress=progress, on_epoch=keep)
     reports = [classification_report(beats.y, p.argmax(1)) for p in proba]
     chosen = choose_epochs([r["macro_f1"] for r in reports], cfg.train.schedule) if choose else n_epochs
     result = CVResult(folds, beats.y, beats.record, proba, chosen, reports=reports,
@@ -169,11 +180,14 @@ def cross_validate(cfg: Config, data_dir: Path, n_folds: int = 5, seed: int = 0,
         result.int8_unavailable = str(err)
     if result.int8_unavailable is None:
         result.int8 = np.full(len(beats), -1, np.int64)
+        result.int8_options = {name: np.full(len(beats), -1, np.int64) for name in quantize or {}}
         for k, test in enumerate(tests):
             log(f"fold {k + 1}/{len(folds)}: int8 graph of epoch {chosen} on the held-out patients ...")
-            graph = shipped_graph(snapshots[k][chosen - 1], cfg, {"train": beats.subset(~test)})
-            held = beats.subset(test)
-            result.int8[test] = Int8GraphRunner(graph).classify(held.x, held.rr)[1]
+            train, held = {"train": fold_train(beats, extra, folds[k])}, beats.subset(test)
+            for name, opts in [(None, None), *(quantize or {}).items()]:
+                graph = shipped_graph(snapshots[k][chosen - 1], cfg, train, opts)
+                pred = Int8GraphRunner(graph).classify(held.x, held.rr)[1]
+                (result.int8 if name is None else result.int8_options[name])[test] = pred
     return result
 
 

@@ -393,3 +393,66 @@ def test_seeds_of_a_pool_recipe_carry_its_out_of_fold_figures(two_databases, poo
     res = CliRunner().invoke(main, ["seeds", "--data", str(two_databases / "mitdb"), "--config", str(other),
                                     "--seeds", "0", "--target", str(target), "--cv", str(cv), "--out", str(tmp_path / "x")])
     assert res.exit_code != 0 and "cross-validated another recipe" in res.output
+
+
+def test_a_sources_other_lead_trains_its_patients_but_is_never_scored(two_databases, pool_toml, tmp_path, monkeypatch):
+    """``train_other_lead = true``: training adds each of the source's patients' other lead (ECG2 beside
+    ECG1) as one-lead beats of the same patient; MIT-BIH and the scored sets are untouched, and a CV fold
+    that holds a patient out trains on neither of its leads."""
+    import edgeecg.cv
+    import edgeecg.train
+
+    cfg = load_config(pool_toml)
+    aug_toml = tmp_path / "aug.toml"
+    aug_toml.write_text(pool_toml.read_text().replace('lead = "ECG1"\n', 'lead = "ECG1"\ntrain_other_lead = true\n'))
+    aug = load_config(aug_toml)
+    assert aug.sources[0].train_other_lead and config_from_dict(config_to_dict(aug)) == aug
+    res = CliRunner().invoke(main, ["data", "info", "--data", str(two_databases / "mitdb"), "--config", str(aug_toml)])
+    assert res.exit_code == 0 and "each with its other lead for training only" in res.output, res.output
+    plain, more = make_splits(two_databases / "mitdb", cfg), make_splits(two_databases / "mitdb", aug)
+    for name in ("val", "test"):
+        np.testing.assert_array_equal(plain[name].x, more[name].x)
+    for patient, folder, name in (("s1", "mitdb", "s1"), ("otherdb/o1", "otherdb", "o1")):
+        m = more["train"].record == patient
+        own = extract_beats(rdrecord(two_databases / folder, name, "MLII" if folder == "mitdb" else "ECG1"), cfg.data)
+        if folder == "mitdb":
+            np.testing.assert_array_equal(more["train"].x[m], own.x)      # MIT-BIH: its one lead, once
+            continue
+        ecg2 = extract_beats(rdrecord(two_databases / folder, name, "ECG2"), cfg.data)
+        np.testing.assert_array_equal(more["train"].x[m], np.concatenate([own.x, ecg2.x]))
+        np.testing.assert_array_equal(more["train"].y[m], np.concatenate([own.y, ecg2.y]))
+
+    seen = []
+    real = edgeecg.train.train_model
+    monkeypatch.setattr(edgeecg.train, "train_model",
+                        lambda c, splits, **kw: seen.append(splits["train"]) or real(c, splits, **kw))
+    out = tmp_path / "cv"
+    res = CliRunner().invoke(main, ["cv", "--data", str(two_databases / "mitdb"), "--config", str(aug_toml),
+                                    "--folds", "3", "--out", str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    cv = json.loads((out / "cv.json").read_text())
+    assert len(seen) == 3
+    for fold, train in zip(cv["folds"], seen):
+        assert not set(fold["records"]) & set(train.record.tolist())
+        for patient in set(train.record.tolist()):           # each otherdb patient trained on twice its beats
+            n = (more["train"].record == patient).sum()
+            assert (train.record == patient).sum() == n
+    scored = load_pool(two_databases / "mitdb", cfg, edgeecg.cv.cv_pool(two_databases / "mitdb", cfg))
+    assert len(np.load(out / "oof.npz")["y"]) == len(scored)       # the other lead is never scored
+    with pytest.raises(EdgeECGError, match="second_lead already reads both leads"):
+        config_from_dict({"data": {"second_lead": "other"},
+                          "sources": [{"database": "svdb", "train_other_lead": True}]}, "r.toml")
+
+
+def test_cv_scores_further_quantize_options_on_the_same_fold_models(two_databases, pool_toml):
+    """``cross_validate(quantize=...)``: each fold's model is quantized once more per option set; the
+    defaults under another name give the shipped graph's classes exactly, every beat gets a class."""
+    from edgeecg.cv import cross_validate
+    from edgeecg.quantize import QuantizeOptions
+
+    cfg = load_config(pool_toml)
+    res = cross_validate(cfg, two_databases / "mitdb", 2, 0, choose=False, log=lambda m: None,
+                         quantize={"same": QuantizeOptions(), "few": QuantizeOptions(calib_beats=16)})
+    assert set(res.int8_options) == {"same", "few"}
+    np.testing.assert_array_equal(res.int8_options["same"], res.int8)
+    assert res.int8_options["few"].shape == res.int8.shape and res.int8_options["few"].min() >= 0

@@ -1,9 +1,10 @@
 """How far each fold's int8 graph lands from its float model, out of fold on the pool, under other
 quantization options (calibration beats, the RR input's calibration percentile).
 
-`edgeecg cv` scores each fold's model quantized with `edgeecg quantize`'s defaults; this script
-trains the same folds (same seed, same host: the same models) and quantizes each fold's model once
-per option set, so the options are compared on the same float models. Nothing here reads DS2.
+`edgeecg cv` scores each fold's model quantized with `edgeecg quantize`'s defaults; this script runs
+the same cross-validation (same seed, same host: the same models) and has `cross_validate` quantize
+each fold's model once more per option set, so the options are compared on the same float models.
+Nothing here reads DS2.
 
     python training/int8_options.py --data ../shared/data/mitdb --config training/hybrid.toml --seeds 0,1,2,3,4
 
@@ -14,20 +15,15 @@ and seed, their worst absolute value, and the mean agreement with float; `--out 
 from __future__ import annotations
 
 import argparse
-import copy
-import dataclasses
 import json
 from pathlib import Path
 
 import numpy as np
 
 from edgeecg.config import load_config, with_overrides
-from edgeecg.cv import cv_pool, database_figures, record_folds
-from edgeecg.data import load_pool, record_hours
+from edgeecg.cv import cross_validate, database_figures
 from edgeecg.metrics import DELTAS, agreement, database_masks, summarise
-from edgeecg.quantize import QuantizeOptions, shipped_graph
-from edgeecg.runtimes import Int8GraphRunner
-from edgeecg.train import predict_proba, train_model
+from edgeecg.quantize import QuantizeOptions
 
 OPTIONS = {                                   # name: the fields of QuantizeOptions that differ from its defaults
     "default": {},
@@ -38,23 +34,17 @@ OPTIONS = {                                   # name: the fields of QuantizeOpti
 
 
 def fold_predictions(cfg, data_dir: Path, seed: int, options: dict) -> tuple[np.ndarray, dict, np.ndarray, dict]:
-    """(labels, {"float" | option name: out-of-fold classes}, patients, hours) of one CV seed."""
-    pool = cv_pool(data_dir, cfg)
-    beats = load_pool(data_dir, cfg, pool, None)
-    preds = {name: np.full(len(beats), -1, np.int64) for name in ["float", *options]}
-    for k, held_out in enumerate(record_folds(beats, 5, seed)):
-        test = np.isin(beats.record, held_out)
-        train, held = beats.subset(~test), beats.subset(test)
-        last = {}                               # the model after the last epoch, as `edgeecg cv` keeps it
-        train_model(cfg, {"train": train}, progress=False,
-                    on_epoch=lambda epoch, model: last.update(model=copy.deepcopy(model).cpu().eval()))
-        model = last["model"]
-        preds["float"][test] = predict_proba(model, held, "cpu").argmax(1)
-        for name, fields in options.items():
-            graph = shipped_graph(model, cfg, {"train": train}, dataclasses.replace(QuantizeOptions(), **fields))
-            preds[name][test] = Int8GraphRunner(graph).classify(held.x, held.rr)[1]
-        print(f"seed {seed} fold {k + 1}/5 done", flush=True)
-    return beats.y, preds, beats.record, record_hours(data_dir, pool, cfg)
+    """(labels, {"float" | option name: out-of-fold classes}, patients, hours) of one CV seed: the
+    recipe's five folds at its last epoch, as `edgeecg cv --at-last-epoch` trains and scores them."""
+    further = {name: QuantizeOptions(**fields) for name, fields in options.items() if fields}
+    res = cross_validate(cfg, data_dir, 5, seed, choose=False, quantize=further,
+                         log=lambda m: print(f"seed {seed} {m}", flush=True))
+    if res.int8 is None:
+        raise SystemExit(f"{cfg.model.name}: no int8 graph ({res.int8_unavailable})")
+    preds = {"float": res.proba[-1].argmax(1)}
+    for name, fields in options.items():
+        preds[name] = res.int8_options[name] if fields else res.int8
+    return res.y, preds, res.record, res.hours
 
 
 def differences(y, preds, record, hours) -> dict:

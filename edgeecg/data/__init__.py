@@ -8,7 +8,14 @@ Modules: :mod:`~edgeecg.data.sources` (MIT-BIH and the recipe's further WFDB dat
 """
 
 from edgeecg.data.beatset import BeatSet
-from edgeecg.data.cache import default_cache_dir, load_beats, load_pool, load_record_beats
+from edgeecg.data.cache import (
+    default_cache_dir,
+    load_beats,
+    load_pool,
+    load_record_beats,
+    other_lead_beats,
+    training_beats,
+)
 from edgeecg.data.sources import (
     PRIMARY,
     Source,
@@ -22,5 +29,6 @@ from edgeecg.data.sources import (
 from edgeecg.data.splits import check_split, input_hashes, is_leaky, make_splits, split_records
 
 __all__ = ["BeatSet", "PRIMARY", "Source", "check_split", "database_of", "default_cache_dir", "input_hashes",
-           "is_leaky", "load_beats", "load_pool", "load_record_beats", "make_splits", "patient_id", "record_hours",
-           "record_of", "resolve_sources", "source_patients", "split_records"]
+           "is_leaky", "load_beats", "load_pool", "load_record_beats", "make_splits", "other_lead_beats",
+           "patient_id", "record_hours", "record_of", "resolve_sources", "source_patients", "split_records",
+           "training_beats"]

@@ -13,10 +13,10 @@ import numpy as np
 from edgeecg.atomic import atomic_path
 from edgeecg.config import Config, DataConfig
 from edgeecg.data.beatset import BeatSet
-from edgeecg.data.sources import Source, locate, resolve_sources
+from edgeecg.data.sources import Source, database_of, locate, record_of, resolve_sources
 from edgeecg.digest import sha256_file
 from edgeecg.errors import EdgeECGError
-from edgeecg.io.wfdb_records import record_files
+from edgeecg.io.wfdb_records import record_files, second_lead_name
 from edgeecg.processing.beats import read_beats
 
 CACHE_VERSION = "4"   # bump when beat extraction changes in a way the config does not show
@@ -86,3 +86,26 @@ def load_pool(data_dir: Path, cfg: Config, patients, cache_dir: Path | None = No
     """:func:`load_beats` with the recipe's sources resolved."""
     sources = resolve_sources(data_dir, cfg) if cfg.sources else None
     return load_beats(data_dir, patients, cfg.data, cache_dir, sources)
+
+
+def other_lead_beats(data_dir: Path, cfg: Config, patients, cache_dir: Path | None = None) -> BeatSet:
+    """The beats training adds for a ``[[sources]]`` entry with ``train_other_lead``: each of its patients'
+    other lead (SVDB's ECG2 beside ECG1), as one-lead beats named by the same patient, so that a CV fold
+    that holds a patient out holds out both of its leads. Empty when no source asks for it."""
+    sources = resolve_sources(data_dir, cfg) if cfg.sources else {}
+    parts = []
+    for patient in patients:
+        src = sources.get(database_of(patient))
+        if src is None or not src.train_other_lead:
+            continue
+        name = record_of(patient)
+        lead = second_lead_name(src.path, name, src.lead, "other")
+        part = load_record_beats(src.path, name, dataclasses.replace(cfg.data, lead=lead), cache_dir)
+        parts.append(dataclasses.replace(part, record=np.full(len(part), patient, dtype="U16")))
+    return BeatSet.concat(parts) if parts else BeatSet.empty(cfg.data)
+
+
+def training_beats(data_dir: Path, cfg: Config, patients, cache_dir: Path | None = None) -> BeatSet:
+    """:func:`load_pool` plus :func:`other_lead_beats`: what a model of these patients trains on."""
+    return BeatSet.concat([load_pool(data_dir, cfg, patients, cache_dir),
+                           other_lead_beats(data_dir, cfg, patients, cache_dir)])

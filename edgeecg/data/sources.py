@@ -36,6 +36,7 @@ class Source:
     path: Path
     records: tuple[str, ...]
     lead: str
+    train_other_lead: bool = False
 
     @property
     def patients(self) -> tuple[str, ...]:
@@ -56,7 +57,7 @@ def resolve_source(data_dir: Path, src: SourceConfig) -> Source:
     records = tuple(list_records(path)) if src.records == ("all",) else src.records
     if not records:
         raise EdgeECGError(f"{path}: no WFDB records (*.hea) for source {src.database!r}")
-    return Source(src.database, path, records, src.lead)
+    return Source(src.database, path, records, src.lead, src.train_other_lead)
 
 
 def resolve_sources(data_dir: Path, cfg: Config) -> dict[str, Source]:

@@ -9,7 +9,7 @@ import numpy as np
 
 from edgeecg.config import Config, SplitConfig
 from edgeecg.data.beatset import BeatSet
-from edgeecg.data.cache import load_pool, record_hashes
+from edgeecg.data.cache import load_pool, record_hashes, training_beats
 from edgeecg.data.sources import PRIMARY, database_of, locate, resolve_sources, source_patients
 from edgeecg.errors import EdgeECGError
 
@@ -31,8 +31,9 @@ def make_splits(data_dir: Path, cfg: Config, cache_dir: Path | None = None) -> d
     """Train, val and test beats (val may be empty: the final protocol trains on all of DS1).
 
     ``de_chazal``: whole records per part (patient-wise); the recipe's ``[[sources]]`` (SVDB, ...) add
-    all their patients to train. ``random``: beats of all listed records
-    shuffled together (the same patient in train and test: leaky, for comparison only).
+    all their patients to train (with their other lead where a source asks: :func:`training_beats`).
+    ``random``: beats of all listed records shuffled together (the same patient in train and test:
+    leaky, for comparison only).
     Another ``[data] dataset`` has its own split: PTB-XL by ``strat_fold`` (:mod:`edgeecg.data.ptbxl`), the
     Kaggle CSVs by file plus a hold-out (:mod:`edgeecg.data.kaggle`); ``data_dir`` is then its folder (or CSV).
     """
@@ -45,8 +46,8 @@ def make_splits(data_dir: Path, cfg: Config, cache_dir: Path | None = None) -> d
     parts = split_records(cfg.split)
     if cfg.split.kind == "de_chazal":
         parts["train"] = parts["train"] + source_patients(data_dir, cfg)
-        return {name: load_pool(data_dir, cfg, recs, cache_dir) if recs or name != "val"
-                else BeatSet.empty(cfg.data) for name, recs in parts.items()}
+        return {name: (training_beats if name == "train" else load_pool)(data_dir, cfg, recs, cache_dir)
+                if recs or name != "val" else BeatSet.empty(cfg.data) for name, recs in parts.items()}
     records = list(dict.fromkeys(parts["train"] + parts["val"] + parts["test"]))
     everything = load_pool(data_dir, cfg, records, cache_dir)
     order = np.random.default_rng(cfg.train.seed).permutation(len(everything))
