@@ -434,7 +434,7 @@ def test_a_sources_other_lead_trains_its_patients_but_is_never_scored(two_databa
     assert len(seen) == 3
     for fold, train in zip(cv["folds"], seen):
         assert not set(fold["records"]) & set(train.record.tolist())
-        for patient in set(train.record.tolist()):           # each otherdb patient trained on twice its beats
+        for patient in set(train.record.tolist()):     # as many beats as make_splits trains on (otherdb: both leads)
             n = (more["train"].record == patient).sum()
             assert (train.record == patient).sum() == n
     scored = load_pool(two_databases / "mitdb", cfg, edgeecg.cv.cv_pool(two_databases / "mitdb", cfg))
