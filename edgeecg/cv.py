@@ -191,6 +191,17 @@ def cross_validate(cfg: Config, data_dir: Path, n_folds: int = 5, seed: int = 0,
     return result
 
 
+def int8_vs_float(y: np.ndarray, pred: np.ndarray, float_pred: np.ndarray, record: np.ndarray,
+                  float_per_db: dict) -> dict:
+    """Per database: int8 minus float (pp) of macro-F1, S Se and V Se, and the share of beats given the
+    same class (%); ``float_per_db``: float's per-database reports (``cv.json``'s ``int8.vs_float``)."""
+    out = {}
+    for db, m in database_masks(record).items():
+        row = summarise(y[m], pred[m], float_per_db[db])
+        out[db] = {k: row[k] for k in DELTAS} | {"agreement_with_float": agreement(pred[m], float_pred[m])}
+    return out
+
+
 def int8_block(result: CVResult, float_pred: np.ndarray, float_per_db: dict) -> dict:
     """``cv.json``'s ``int8``: the out-of-fold figures of each fold's shipped int8 graph (pooled, per
     database, per record, false alarms) and their differences from float (``float_per_db``: its
@@ -199,10 +210,7 @@ def int8_block(result: CVResult, float_pred: np.ndarray, float_per_db: dict) -> 
         return {"unavailable": result.int8_unavailable}
     y, pred, record = result.y, result.int8, result.record
     per_db, alarms = database_figures(y, pred, record, result.hours)
-    vs_float = {}
-    for db, m in database_masks(record).items():
-        row = summarise(y[m], pred[m], float_per_db[db])
-        vs_float[db] = {k: row[k] for k in DELTAS} | {"agreement_with_float": agreement(pred[m], float_pred[m])}
+    vs_float = int8_vs_float(y, pred, float_pred, record, float_per_db)
     return {"kind": "integer reference (bit-exact with the generated C), each fold's model quantized as "
                     "`edgeecg quantize` does, calibrated on the fold's training beats",
             "pooled": classification_report(y, pred), "per_database": per_db, "false_alarms": alarms,

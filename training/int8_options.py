@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from edgeecg.config import load_config, with_overrides
-from edgeecg.cv import cross_validate, database_figures
-from edgeecg.metrics import DELTAS, agreement, database_masks, summarise
+from edgeecg.cv import cross_validate, database_figures, int8_vs_float
+from edgeecg.metrics import DELTAS
 from edgeecg.quantize import QuantizeOptions
 
 OPTIONS = {                                   # name: the fields of QuantizeOptions that differ from its defaults
@@ -52,9 +52,7 @@ def differences(y, preds, record, hours) -> dict:
     """Per option set and database: int8 minus float (pp) of macro-F1, S Se, V Se, and the agreement (%),
     as `edgeecg cv` writes them (``cv.json``'s ``int8.vs_float``)."""
     float_per_db = database_figures(y, preds["float"], record, hours)[0]
-    return {name: {db: {k: summarise(y[m], p[m], float_per_db[db])[k] for k in DELTAS}
-                   | {"agreement_with_float": agreement(p[m], preds["float"][m])}
-                   for db, m in database_masks(record).items()}
+    return {name: int8_vs_float(y, p, preds["float"], record, float_per_db)
             for name, p in preds.items() if name != "float"}
 
 
