@@ -181,13 +181,13 @@ def cross_validate(cfg: Config, data_dir: Path, n_folds: int = 5, seed: int = 0,
     if result.int8_unavailable is None:
         result.int8 = np.full(len(beats), -1, np.int64)
         result.int8_options = {name: np.full(len(beats), -1, np.int64) for name in quantize or {}}
+        outputs = [(result.int8, None)] + [(result.int8_options[n], opts) for n, opts in (quantize or {}).items()]
         for k, test in enumerate(tests):
             log(f"fold {k + 1}/{len(folds)}: int8 graph of epoch {chosen} on the held-out patients ...")
             train, held = {"train": fold_train(beats, extra, folds[k])}, beats.subset(test)
-            for name, opts in [(None, None), *(quantize or {}).items()]:
+            for out, opts in outputs:                # the shipped defaults (None), then each further set
                 graph = shipped_graph(snapshots[k][chosen - 1], cfg, train, opts)
-                pred = Int8GraphRunner(graph).classify(held.x, held.rr)[1]
-                (result.int8 if name is None else result.int8_options[name])[test] = pred
+                out[test] = Int8GraphRunner(graph).classify(held.x, held.rr)[1]
     return result
 
 
