@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -43,6 +44,10 @@ from edgeecg.metrics import (
 from edgeecg.models import count_params, macs_per_beat
 from edgeecg.models.nets import plain
 from edgeecg.targets import Target, accuracy_loss_problems
+
+if TYPE_CHECKING:
+    from edgeecg.quant.decision_offsets import DecisionOffsets
+    from edgeecg.quant.output_range import OutputRange
 
 
 def artifact_files(prefix: str) -> dict[str, str]:
@@ -67,6 +72,8 @@ class QuantizeOptions:
     prune: float = 0.0          # fraction of each conv stage's channels to remove (0: no pruning)
     prune_epochs: int = 5       # fine-tuning epochs after pruning
     bias_correction: bool = True  # int8 biases cancel the mean rounding error (edgeecg.quant.bias_correction)
+    decision_offsets: bool = False  # S and V offsets in the int8 output biases so that its classes agree
+                                    # most with float on training beats (edgeecg.quant.decision_offsets)
 
 
 def calibration_set(train: BeatSet, n: int, seed: int, percentile: float = 100.0,
@@ -133,7 +140,7 @@ def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Pa
     from edgeecg.export.fold import fold
     from edgeecg.quant import read_tflite
     from edgeecg.quant.budget import rounding_budget
-    from edgeecg.quant.output_range import choose_output_range, set_onnx_output, set_tflite_output
+    from edgeecg.quant.output_range import set_onnx_output
     from edgeecg.runtimes import (
         Int8GraphRunner,
         TorchRunner,
@@ -174,20 +181,21 @@ def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Pa
         torch_onnx.export_onnx(model, example, tmp / files["onnx_fp32"])
         torch_onnx.quantize_onnx(tmp / files["onnx_fp32"], tmp / files["onnx_int8"], calib.x, calib.rr)
         log("converting to TFLite (float and full int8"
-            + (", int8 biases corrected for the mean rounding error" if opts.bias_correction else "") + ") ...")
+            + (", int8 biases corrected for the mean rounding error" if opts.bias_correction else "")
+            + (", decision offsets chosen on training beats" if opts.decision_offsets else "")
+            + "; output range chosen) ...")
         (tmp / files["tflite_fp32"]).write_bytes(tfl.convert(folded))
-        int8_tflite = convert_int8(folded, calib, opts.bias_correction)
         check_key, check = check_split(splits)
-        sample = budget_sample(check, BUDGET_BEATS, opts.seed)
-        graph = read_tflite(int8_tflite)
-        if cfg.data.multilabel:
+        conversion = convert_int8(folded, calib, splits["train"], check, opts, cfg.data.multilabel)
+        int8_tflite = conversion.tflite
+        if conversion.output_range is None:
             out_range = {"skipped": "multi-label model: its classes are not an argmax"}
         else:
-            log(f"choosing the int8 output range on {len(sample):,d} {check_key} beats ...")
-            chosen = choose_output_range(graph, *Int8GraphRunner(graph).quantized_inputs(sample.x, sample.rr))
-            int8_tflite = set_tflite_output(int8_tflite, chosen.qparams)
-            set_onnx_output(tmp / files["onnx_int8"], chosen.qparams)
-            out_range = {"split": check_key, **chosen.as_dict()}
+            set_onnx_output(tmp / files["onnx_int8"], conversion.output_range.qparams)
+            out_range = {"split": check_key, **conversion.output_range.as_dict()}
+        offsets = (conversion.offsets.as_dict() if conversion.offsets is not None else
+                   {"skipped": "multi-label model" if cfg.data.multilabel else "not asked for"})
+        sample = budget_sample(check, BUDGET_BEATS, opts.seed)
         (tmp / files["tflite_int8"]).write_bytes(int8_tflite)
         graph = read_tflite(int8_tflite)
         on_grid = beat_input_on_grid(graph, cfg.data.input_step)
@@ -270,6 +278,7 @@ def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Pa
             "per_record": per_record,
             "rounding_budget": {"split": check_key, "beats": len(sample), **rounding},
             "output_range": out_range,
+            "decision_offsets": offsets,
             "stream": stream,
         }
         if opts.prune:
@@ -282,37 +291,68 @@ def quantize_run(run_dir: Path, cfg: Config, model, target: Target, data_dir: Pa
     return report
 
 
-def convert_int8(folded, calib: BeatSet, bias_correction: bool = True) -> bytes:
-    """The full-integer ``.tflite`` of a folded model, calibrated on ``calib``; with ``bias_correction``
-    converted a second time with int8 biases that cancel the mean rounding error on those beats."""
+@dataclass
+class Int8Conversion:
+    """The int8 ``.tflite`` that ``quantize`` ships, and what was chosen on the way."""
+    tflite: bytes
+    offsets: DecisionOffsets | None         # None: not asked for, or a multi-label model
+    output_range: OutputRange | None        # None: a multi-label model (its classes are not an argmax)
+
+
+def uniform_sample(beats: BeatSet, n: int, seed: int) -> BeatSet:
+    """``n`` beats drawn evenly from ``beats`` (all of them when there are fewer), in their order."""
+    if len(beats) <= n:
+        return beats
+    return beats.subset(np.sort(np.random.default_rng(seed).permutation(len(beats))[:n]))
+
+
+def convert_int8(folded, calib: BeatSet, train: BeatSet, check: BeatSet, opts: QuantizeOptions,
+                 multilabel: bool = False) -> Int8Conversion:
+    """The full-integer ``.tflite`` of a folded model, calibrated on ``calib``. With
+    ``opts.bias_correction`` converted again with int8 biases that cancel the mean rounding error on
+    those beats; with ``opts.decision_offsets`` once more with the S and V offsets under which its
+    classes agree most with float on ``train`` beats (:mod:`edgeecg.quant.decision_offsets`); then
+    its output range is chosen on ``check`` beats (:mod:`edgeecg.quant.output_range`)."""
     from edgeecg.export import tflite as tfl
     from edgeecg.quant import read_tflite
     from edgeecg.quant.bias_correction import correct_biases
+    from edgeecg.quant.decision_offsets import OFFSET_BEATS, choose_decision_offsets, with_decision_offsets
+    from edgeecg.quant.output_range import choose_output_range, set_tflite_output
+    from edgeecg.runtimes import Int8GraphRunner
 
-    data = tfl.convert(folded, calib.x, calib.rr)
-    if bias_correction:
-        data = tfl.convert(correct_biases(folded, read_tflite(data), calib.x, calib.rr), calib.x, calib.rr)
-    return data
+    int8_model = folded
+    data = tfl.convert(int8_model, calib.x, calib.rr)
+    if opts.bias_correction:
+        int8_model = correct_biases(folded, read_tflite(data), calib.x, calib.rr)
+        data = tfl.convert(int8_model, calib.x, calib.rr)
+    offsets = out_range = None
+    if opts.decision_offsets and not multilabel:
+        sample, graph = uniform_sample(train, OFFSET_BEATS, opts.seed), read_tflite(data)
+        offsets = choose_decision_offsets(folded, graph, sample.x, sample.rr,
+                                          *Int8GraphRunner(graph).quantized_inputs(sample.x, sample.rr))
+        if any(offsets.offsets):
+            data = tfl.convert(with_decision_offsets(int8_model, offsets), calib.x, calib.rr)
+    if not multilabel:
+        sample, graph = budget_sample(check, BUDGET_BEATS, opts.seed), read_tflite(data)
+        out_range = choose_output_range(graph, *Int8GraphRunner(graph).quantized_inputs(sample.x, sample.rr))
+        data = set_tflite_output(data, out_range.qparams)
+    return Int8Conversion(data, offsets, out_range)
 
 
 def shipped_graph(model, cfg: Config, splits: dict[str, BeatSet], opts: QuantizeOptions | None = None):
     """The int8 graph ``edgeecg quantize`` ships for ``model`` trained on ``splits`` (``train``, and
-    ``val`` if any), without writing anything: the same calibration, bias correction and output range.
-    Its integer reference decides each beat's class as the generated C does, bit for bit (``edgeecg cv``
-    scores each fold's graph out of fold)."""
+    ``val`` if any), without writing anything: the same calibration, bias correction, decision offsets
+    and output range. Its integer reference decides each beat's class as the generated C does, bit for
+    bit (``edgeecg cv`` scores each fold's graph out of fold)."""
     from edgeecg.export.fold import fold
     from edgeecg.quant import read_tflite
-    from edgeecg.quant.output_range import choose_output_range, set_tflite_output
-    from edgeecg.runtimes import Int8GraphRunner
 
     opts = opts or QuantizeOptions()
     calib = calibration_set(splits["train"], opts.calib_beats, opts.seed, opts.calib_percentile, cfg.data.input_step,
                             opts.calib_rr_percentile)
-    data = convert_int8(fold(plain(model)), calib, opts.bias_correction)
-    sample = budget_sample(check_split(splits)[1], BUDGET_BEATS, opts.seed)
-    graph = read_tflite(data)
-    chosen = choose_output_range(graph, *Int8GraphRunner(graph).quantized_inputs(sample.x, sample.rr))
-    return read_tflite(set_tflite_output(data, chosen.qparams))
+    conversion = convert_int8(fold(plain(model)), calib, splits["train"], check_split(splits)[1], opts,
+                              cfg.data.multilabel)
+    return read_tflite(conversion.tflite)
 
 
 def stream_export(directory: Path, prefix: str, data_cfg, graph, target: Target) -> dict:
