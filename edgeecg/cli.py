@@ -327,6 +327,9 @@ def _evaluate_own(run_dir, cfg, model, manifest, as_json):
 @click.option("--prefix", default="edgeecg", show_default=True, help="Prefix of the generated C identifiers.")
 @click.option("--no-bias-correction", is_flag=True,
               help="Keep the trained biases in the int8 graph (default: correct them for the mean rounding error).")
+@click.option("--decision-offsets/--no-decision-offsets", default=None,
+              help="Shift the int8 graph's S and V output biases so that its classes agree most with float on "
+                   "training beats.  [default: QuantizeOptions.decision_offsets]")
 @click.option("--prune", type=click.FloatRange(0, 1, max_open=True), default=0.0,
               help="Remove this fraction of each conv stage's channels, then fine-tune (hybrid, cnn).")
 @click.option("--prune-epochs", type=click.IntRange(1), default=5, show_default=True,
@@ -335,8 +338,8 @@ def _evaluate_own(run_dir, cfg, model, manifest, as_json):
 @click.option("--data", "data_path", type=click.Path(path_type=Path),
               help="Records directory. Default: the one the run was trained on.")
 @click.option("--force", is_flag=True, help="Replace an existing export directory.")
-def quantize(run_dir, target_name, calib_beats, calib_percentile, calib_rr_percentile, prefix, no_bias_correction, prune, prune_epochs,
-             out, data_path, force):
+def quantize(run_dir, target_name, calib_beats, calib_percentile, calib_rr_percentile, prefix, no_bias_correction,
+             decision_offsets, prune, prune_epochs, out, data_path, force):
     """Export a trained run for a target: int8, ONNX, TFLite, TFLite Micro data and C.
 
     \b
@@ -356,6 +359,7 @@ def quantize(run_dir, target_name, calib_beats, calib_percentile, calib_rr_perce
                           log=lambda m: click.echo(m, err=True),
                           calib_beats=calib_beats, calib_percentile=calib_percentile,
                           **({} if calib_rr_percentile is None else {"calib_rr_percentile": calib_rr_percentile}),
+                          **({} if decision_offsets is None else {"decision_offsets": decision_offsets}),
                           prefix=prefix, prune=prune, prune_epochs=prune_epochs,
                           bias_correction=not no_bias_correction)
     click.echo("\n" + format_report(report, target))

@@ -12,6 +12,17 @@ from edgeecg.report.sections_model import CLASSES, class_table, per_record_chart
 from edgeecg.report.svg import PALETTE, svg_confusion, svg_grouped_bars, svg_hbars
 
 
+def offsets_text(block: dict | None) -> str:
+    """``report.json``'s ``decision_offsets`` in a few words (older reports have none)."""
+    if not block:
+        return "not recorded"
+    if "skipped" in block:
+        return block["skipped"]
+    o = block["offsets"]
+    return (f"S {o[1]:+.2f}, V {o[2]:+.2f} logits (int8 agrees with float on {block['agreement_with_float']:,d} "
+            f"of {block['beats']:,d} training beats, {block['agreement_with_float_before']:,d} without)")
+
+
 def sec_quantization(inp: Inputs) -> str:
     if not inp.exports:
         return inp.absent(
@@ -26,7 +37,8 @@ def sec_quantization(inp: Inputs) -> str:
             + esc("; ".join(b.get("problems", [])))
             + f"; {fmt(rep.get('params'), ',d')} parameters, "
             f"{fmt(rep.get('macs_per_beat'), ',d')} MACs/beat, calibration {fmt(rep.get('calibration_beats'), ',d')} "
-            f"beats, bias correction {fmt(rep.get('bias_correction'))}</p>"
+            f"beats, bias correction {fmt(rep.get('bias_correction'))}, "
+            f"decision offsets {esc(offsets_text(rep.get('decision_offsets')))}</p>"
         )
         for split, rows in rep.get("accuracy", {}).items():
             body = [
