@@ -12,7 +12,9 @@ plain min-max let one RR interval of 100 s (a gap in a record) set the RR input'
 with it the whole model's accuracy. The device clips out-of-range inputs to int8 the same way.
 Beats already on an int8 grid (``DataConfig.input_step`` > 0) are not clipped: the beat input takes
 the grid's scale, so that its rounding costs nothing.
-The int8 biases are bias-corrected on the same calibration beats (:mod:`edgeecg.quant.bias_correction`).
+The int8 biases are bias-corrected on the same calibration beats (:mod:`edgeecg.quant.bias_correction`);
+``--decision-offsets`` also shifts S's and V's output biases to where the int8 classes agree most with
+float on training beats (:mod:`edgeecg.quant.decision_offsets`, not yet the default).
 The output tensor's int8 range is then narrowed so that the argmax of the int8 logits, which TFLite
 Micro, LiteRT and ONNX Runtime users take, decides as the C does on the accumulators
 (:mod:`edgeecg.quant.output_range`, chosen on DS1 training beats).

@@ -3,8 +3,9 @@
 Bias correction (:mod:`edgeecg.quant.bias_correction`) cancels the *mean* rounding error of every
 layer. What decides a beat is the error at the boundary between two classes, and that need not be
 the mean: in the default model N against S is decided by the RR stream alone, and on some folds the
-int8 graph calls S beats near that boundary N more often than the other way round (CV seed 1, one
-fold: 73 + 65 of SVDB's beats went S to N against 31 + 8 N to S, 0.83 pp of S Se lost out of fold).
+int8 graph calls beats near that boundary N more often than the other way round (CV seed 1, its five
+folds' graphs out of fold: 144 of SVDB's beats went from S to N against 39 from N to S, and 0.83 pp of
+S Se was lost, most of it in one fold).
 
 :func:`choose_decision_offsets` adds an offset (in float logits) to the int8 class scores of S and V,
 on a grid, and keeps the pair whose classes agree with the float model's on the most training beats;
