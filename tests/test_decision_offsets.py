@@ -13,7 +13,7 @@ def _setup(exported, synth_dir):
     from edgeecg.export.fold import fold
     from edgeecg.run import load_run
 
-    d, out = exported
+    d, _ = exported
     cfg, model, _ = load_run(d / "run")
     return cfg, model, fold(model), make_splits(synth_dir, cfg)
 
@@ -22,13 +22,12 @@ def test_offsets_undo_a_shift_planted_in_the_int8_graph(exported, synth_dir):
     """An int8 graph converted from the model with S's logit lowered by 0.2 calls fewer beats S than
     float; the offsets chosen against the float model raise S again and agree with float more. Random
     beats: the tiny model is sure of every synthetic one, and random ones lie near every boundary."""
+    from edgeecg.data import BeatSet
     from edgeecg.export import tflite as tfl
     from edgeecg.export.fold import forward
     from edgeecg.quant.decision_offsets import OFFSET_GRID, choose_decision_offsets, int8_scores
     from edgeecg.quantize import calibration_set
     from edgeecg.runtimes import Int8GraphRunner
-
-    from edgeecg.data import BeatSet
 
     _, _, fm, splits = _setup(exported, synth_dir)
     rng = np.random.default_rng(0)

@@ -24,7 +24,8 @@ import numpy as np
 
 from edgeecg.export.fold import FoldedModel, forward
 from edgeecg.quant.graph import Int8Graph
-from edgeecg.quant.reference import class_scores, forward_int8, score_bits
+from edgeecg.quant.output_range import scores_in_logits
+from edgeecg.quant.reference import forward_int8
 
 OFFSET_GRID = np.round(np.arange(-0.4, 0.401, 0.02), 2)    # float logits tried for S and for V
 OFFSET_CLASSES = (1, 2)                                     # S and V; N is the reference, F and Q are rare
@@ -45,9 +46,7 @@ class DecisionOffsets:
 
 def int8_scores(graph: Int8Graph, beat_q: np.ndarray, rr_q: np.ndarray | None) -> np.ndarray:
     """The output layer's class scores (the C's decision values) in float logits, shape (n, classes)."""
-    last = graph.output_layer()
-    unit = graph.qparams[graph.output].scale / 2 ** score_bits(last)
-    return class_scores(forward_int8(graph, beat_q, rr_q)[1], last) * unit
+    return scores_in_logits(forward_int8(graph, beat_q, rr_q)[1], graph)
 
 
 def choose_decision_offsets(fm: FoldedModel, graph: Int8Graph, x: np.ndarray, rr: np.ndarray,

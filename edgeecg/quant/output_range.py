@@ -63,14 +63,20 @@ def disagreements(acc: np.ndarray, graph: Int8Graph, out: QParams, decided: np.n
     return int(np.sum(int8_logits(acc, graph, out).argmax(1) != decided))
 
 
+def scores_in_logits(acc: np.ndarray, graph: Int8Graph) -> np.ndarray:
+    """The output layer's class scores (the C's decision values, :func:`class_scores` of its int32
+    accumulators ``acc``) in float logits, shape (n, classes)."""
+    last = graph.output_layer()
+    return class_scores(acc, last) * (graph.qparams[graph.output].scale / 2 ** score_bits(last))
+
+
 def choose_output_range(graph: Int8Graph, beat_q: np.ndarray, rr_q: np.ndarray | None) -> OutputRange:
     """The output range for ``graph`` chosen on int8 beats ``beat_q``/``rr_q`` (training beats)."""
-    last = graph.output_layer()
     acc = forward_int8(graph, beat_q, rr_q)[1]
-    scores = class_scores(acc, last)
-    decided = scores.argmax(1)
+    real = scores_in_logits(acc, graph)                 # the class scores in logits, on one scale
+    decided = real.argmax(1)
     before = graph.qparams[graph.output]
-    real = np.sort(scores * (before.scale / 2 ** score_bits(last)), axis=1)     # the logits, on one scale
+    real = np.sort(real, axis=1)
     best = (disagreements(acc, graph, before, decided), 0, before)
     for i, p_lo in enumerate(LOW_PERCENTILES):
         for j, p_hi in enumerate(HIGH_PERCENTILES):
