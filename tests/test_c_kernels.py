@@ -14,7 +14,7 @@ import pytest
 
 from edgeecg.bench.cross import PLATFORMS, build_plugin, run_platform
 from edgeecg.quant.graph import Int8Graph, Layer, QParams
-from edgeecg.quant.reference import class_scores, classify_int8
+from edgeecg.quant.reference import EXACT_IN_FLOAT64, class_scores, classify_int8, integer_matmul
 from firmware_export import convert
 from firmware_export.cmodel import blocked_weights, dsp_weights, kernel_build
 
@@ -114,6 +114,18 @@ def test_a_convolution_and_its_max_pool_are_one_kernel_call(length, build):
     logits, cls = c.run(beat, rr, extra_flags=build)
     np.testing.assert_array_equal(logits, expected)
     np.testing.assert_array_equal(cls, expected_cls)
+
+
+def test_integer_matmul_is_exact_through_float64_and_beyond_it():
+    """The reference's products go through float64 where every sum is below 2**53, and stay in int64
+    where one could exceed it: both equal Python's exact integer products."""
+    rng = np.random.default_rng(0)
+    small_a, small_b = rng.integers(-255, 256, (7, 120)), rng.integers(-128, 128, (120, 24))
+    big_a, big_b = rng.integers(-(1 << 31), 1 << 31, (3, 4)), rng.integers(-(1 << 26), 1 << 26, (4, 2))
+    assert (1 << 31) * (1 << 26) * 4 > EXACT_IN_FLOAT64         # float64 would round these
+    for a, b in ((small_a, small_b), (big_a, big_b)):
+        exact = [[sum(int(x) * int(y) for x, y in zip(row, col)) for col in b.T] for row in a]
+        np.testing.assert_array_equal(integer_matmul(a, b), np.array(exact, dtype=np.int64))
 
 
 def test_the_class_is_decided_below_the_int8_step():

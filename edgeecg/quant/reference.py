@@ -45,6 +45,19 @@ def requantize(acc: np.ndarray, layer: Layer, out_zp: int) -> np.ndarray:
     return np.clip(y, layer.act_min, layer.act_max).astype(np.int8)
 
 
+EXACT_IN_FLOAT64 = 1 << 53     # every integer of smaller magnitude is a float64
+
+
+def integer_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` of integer arrays, as int64. Through float64 (BLAS) where no partial sum can reach
+    2**53 (``max|a| * max|b| * K``), so every sum is exact in any order; else in int64 (slow)."""
+    a, b = a.astype(np.int64), b.astype(np.int64)
+    bound = int(np.abs(a).max(initial=0)) * int(np.abs(b).max(initial=0)) * a.shape[-1]
+    if bound < EXACT_IN_FLOAT64:
+        return (a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
+    return a @ b
+
+
 SCORE_BITS = 8      # class scores resolve 1/256 of an int8 logit step
 
 
@@ -88,14 +101,15 @@ def forward_int8(g: Int8Graph, beat: np.ndarray, rr: np.ndarray | None = None) -
             k = layer.weights.shape[1]
             pad = np.pad(x, ((0, 0), ((k - 1) // 2, k // 2), (0, 0)))
             cols = np.stack([pad[:, i:i + x.shape[1], :] for i in range(k)], axis=2)   # n, L, k, C
-            acc = np.einsum("nlkc,okc->nlo", cols, layer.weights.astype(np.int64)) + layer.bias
+            n, length = cols.shape[:2]
+            acc = integer_matmul(cols.reshape(n, length, -1), layer.weights.reshape(len(layer.weights), -1).T) + layer.bias
             values[layer.output] = requantize(acc, layer, out_zp).astype(np.int64)
         elif layer.kind == "maxpool":
             n, length, c = x.shape
             values[layer.output] = x[:, : length // 2 * 2].reshape(n, length // 2, 2, c).max(axis=2)
         elif layer.kind == "fc":
             x = x.reshape(x.shape[0], -1) - g.qparams[layer.inputs[0]].zero_point
-            acc = x @ layer.weights.astype(np.int64).T + layer.bias
+            acc = integer_matmul(x, layer.weights.T) + layer.bias
             values[layer.output] = requantize(acc, layer, out_zp).astype(np.int64)
             if layer is last:
                 last_acc = acc
