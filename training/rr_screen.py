@@ -1,11 +1,12 @@
 """Screen RR normalisations for N versus S without training a network: patient-grouped 5-fold
 gradient-boosted trees (scikit-learn) on the supraventricular beats (N and S) of DS1 and the shared
 SVDB records, from RR features alone (the shape of the factorized head's S-against-N decision).
-Prints S Se / +P and the false S calls per database for each feature set, and how many S beats of
+Prints the average precision of S against N, S Se / +P and the false S calls per database for each feature set, and how many S beats of
 svdb/865 and svdb/822 it finds (training/README.md).
 
     python training/rr_screen.py --data ../shared/data/mitdb        (about 5 min on 2 cores)
     python training/rr_screen.py --data ../shared/data/mitdb --estimators   (the regular-RR estimate's settings, 15 min)
+    python training/rr_screen.py --data ../shared/data/mitdb --sets base,+strip8 --ectopic 1   (timing learnt from V beats too)
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.metrics import average_precision_score
 from sklearn.model_selection import StratifiedGroupKFold
 
 from edgeecg.config import load_config
@@ -90,6 +92,9 @@ def main() -> None:
     ap.add_argument("--estimators", action="store_true",
                     help="screen the regular-RR estimate's settings (ESTIMATORS) with the base set instead")
     ap.add_argument("--sets", default="", help="comma-separated feature sets to screen (default: all of SETS)")
+    ap.add_argument("--ectopic", type=float, default=0.0, metavar="WEIGHT",
+                    help="> 0: also train each fold on its patients' V beats as premature (N against S or V), "
+                         "each weighing WEIGHT of an S beat, scored on N and S beats as before: does V's timing teach S's?")
     args = ap.parse_args()
     cfg = load_config("hybrid")
     svdb = args.data.parent / "svdb"
@@ -108,8 +113,11 @@ def main() -> None:
         sv = y <= 1                                   # N and S beats only
         ys, gs, dbs = y[sv], group[sv], db[sv]
         folds = patient_folds(ys, gs)
+        vb = y == 2
         for label, cols in sets.items():
-            print(f"{label:14s} " + screen(np.stack([x[c][sv] for c in cols], axis=1), ys, gs, dbs, folds, hours), flush=True)
+            cols_of = lambda m: np.stack([x[c][m] for c in cols], axis=1)  # noqa: E731
+            extra = (cols_of(vb), group[vb], args.ectopic) if args.ectopic > 0 else None
+            print(f"{label:14s} " + screen(cols_of(sv), ys, gs, dbs, folds, hours, extra), flush=True)
 
 
 def patient_folds(ys: np.ndarray, groups: np.ndarray) -> list:
@@ -117,20 +125,29 @@ def patient_folds(ys: np.ndarray, groups: np.ndarray) -> list:
     return list(StratifiedGroupKFold(5, shuffle=True, random_state=0).split(np.zeros(len(ys)), ys, groups))
 
 
-def screen(xs: np.ndarray, ys: np.ndarray, gs: np.ndarray, dbs: np.ndarray, folds: list, hours: dict | None = None) -> str:
+def screen(xs: np.ndarray, ys: np.ndarray, gs: np.ndarray, dbs: np.ndarray, folds: list, hours: dict | None = None,
+           extra: tuple[np.ndarray, np.ndarray, float] | None = None) -> str:
     """Out-of-fold gradient-boosted trees on features ``xs`` of N (0) and S (1) beats, S weighted by
-    the square root of its rarity: one line of S Se, +P, false S calls and the median record's false S
-    calls per hour (with ``hours``, each patient's) per database, and the S beats found in the WATCH records."""
-    pred = np.zeros(len(ys), int)
+    the square root of its rarity: one line of the average precision of S against N (threshold-free), S Se, +P, false S calls and the median record's false S
+    calls per hour (with ``hours``, each patient's) per database, and the S beats found in the WATCH records.
+    ``extra``: (features, patients, weight) of more premature beats (V) added to each fold's training
+    patients as class 1, each weighing ``weight`` of an S beat; the held-out beats scored are N and S as before."""
+    pred, prob = np.zeros(len(ys), int), np.zeros(len(ys))
     for train, test in folds:
-        w = np.where(ys[train] == 1, (ys[train] == 0).sum() / (ys[train] == 1).sum(), 1.0) ** 0.5
+        xt, yt, w = xs[train], ys[train], np.ones(len(train))
+        if extra is not None:
+            mine = np.isin(extra[1], np.unique(gs[train]))
+            xt, yt = np.concatenate([xt, extra[0][mine]]), np.concatenate([yt, np.ones(mine.sum(), int)])
+            w = np.concatenate([w, np.full(mine.sum(), extra[2])])
+        w = w * np.where(yt == 1, (yt == 0).sum() / w[yt == 1].sum(), 1.0) ** 0.5
         model = HistGradientBoostingClassifier(max_iter=200, max_leaf_nodes=15, random_state=0)
-        pred[test] = model.fit(xs[train], ys[train], sample_weight=w).predict(xs[test])
+        prob[test] = model.fit(xt, yt, sample_weight=w).predict_proba(xs[test])[:, 1]
+        pred[test] = model.predict(xs[test])
     cells = []
     for d in dict.fromkeys(dbs):
         m = dbs == d
         tp = int(((pred == 1) & (ys == 1) & m).sum())
-        cell = (f"{d} S Se {100 * tp / ((ys == 1) & m).sum():5.1f} +P "
+        cell = (f"{d} AP {100 * average_precision_score(ys[m], prob[m]):4.1f} S Se {100 * tp / ((ys == 1) & m).sum():5.1f} +P "
                 f"{100 * tp / max(((pred == 1) & m).sum(), 1):5.1f} false S {((pred == 1) & (ys == 0) & m).sum():6d}")
         if hours:
             per_hour = [((pred == 1) & (ys == 0) & (gs == g)).sum() / hours[g] for g in np.unique(gs[m])]
