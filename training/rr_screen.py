@@ -1,8 +1,8 @@
 """Screen RR normalisations for N versus S without training a network: patient-grouped 5-fold
 gradient-boosted trees (scikit-learn) on the supraventricular beats (N and S) of DS1 and the shared
 SVDB records, from RR features alone (the shape of the factorized head's S-against-N decision).
-Prints the average precision of S against N, S Se / +P and the false S calls per database for each feature set, and how many S beats of
-svdb/865 and svdb/822 it finds (training/README.md).
+Prints the average precision of S against N, S Se / +P and the false S calls per database for each
+feature set, and how many S beats of svdb/865 and svdb/822 it finds (training/README.md).
 
     python training/rr_screen.py --data ../shared/data/mitdb        (about 5 min on 2 cores)
     python training/rr_screen.py --data ../shared/data/mitdb --estimators   (the regular-RR estimate's settings, 15 min)
