@@ -76,6 +76,7 @@ class QuantizeOptions:
     bias_correction: bool = True  # int8 biases cancel the mean rounding error (edgeecg.quant.bias_correction)
     decision_offsets: bool = False  # S and V offsets in the int8 output biases so that its classes agree
                                     # most with float on training beats (edgeecg.quant.decision_offsets)
+    decision_offsets_min_z: float = 0.0  # ... kept only where their gain is this many coin-flip sds
 
 
 def calibration_set(train: BeatSet, n: int, seed: int, percentile: float = 100.0,
@@ -331,7 +332,8 @@ def convert_int8(folded, calib: BeatSet, train: BeatSet, check: BeatSet, opts: Q
     if opts.decision_offsets and not multilabel:
         sample, graph = uniform_sample(train, OFFSET_BEATS, opts.seed), read_tflite(data)
         offsets = choose_decision_offsets(folded, graph, sample.x, sample.rr,
-                                          *Int8GraphRunner(graph).quantized_inputs(sample.x, sample.rr))
+                                          *Int8GraphRunner(graph).quantized_inputs(sample.x, sample.rr),
+                                          min_z=opts.decision_offsets_min_z)
         if any(offsets.offsets):
             data = tfl.convert(with_decision_offsets(int8_model, offsets), calib.x, calib.rr)
     if not multilabel:

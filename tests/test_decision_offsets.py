@@ -47,6 +47,10 @@ def test_offsets_undo_a_shift_planted_in_the_int8_graph(exported, synth_dir):
     assert chosen.offsets[1] > 0 and chosen.offsets[1] in OFFSET_GRID and chosen.offsets[2] in OFFSET_GRID
     again = int8_scores(graph, *quantized) + np.array(chosen.offsets)
     assert int(np.sum(again.argmax(1) == forward(fm, train.x, train.rr).argmax(1))) == chosen.agreement
+    assert chosen.fixed - chosen.broken == chosen.agreement - chosen.agreement_before and chosen.z > 0
+    gated = choose_decision_offsets(fm, graph, train.x, train.rr, *quantized, min_z=chosen.z + 0.01)
+    assert not gated.kept and not any(gated.offsets) and gated.agreement == gated.agreement_before
+    assert choose_decision_offsets(fm, graph, train.x, train.rr, *quantized, min_z=chosen.z).kept
 
 
 def test_offsets_change_only_the_output_biases_of_s_and_v(exported, synth_dir):
@@ -79,5 +83,9 @@ def test_the_report_says_which_offsets_the_graph_carries():
              "agreement_with_float_before": 29_963, "beats": 30_000}
     assert offsets_text(block) == ("S +0.14, V -0.02 logits (int8 agrees with float on 29,970 of 30,000 "
                                    "training beats, 29,963 without)")
+    gated = {**block, "offsets": [0.0] * 5, "agreement_with_float": 29_963, "fixed": 12, "broken": 8, "z": 0.89,
+             "kept": False}
+    assert offsets_text(gated) == ("none kept: the best pair fixed 12 and broke 8 of 30,000 training beats "
+                                   "(z 0.89, below the minimum)")
     assert offsets_text({"skipped": "not asked for"}) == "not asked for"
     assert offsets_text(None) == "not recorded"

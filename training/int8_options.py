@@ -32,6 +32,7 @@ OPTIONS = {                                   # name: the fields of QuantizeOpti
     "rr99": {"calib_rr_percentile": 99.0},
     "calib8000+rr99.99": {"calib_beats": 8000, "calib_rr_percentile": 99.99},
     "offsets": {"decision_offsets": True},
+    "offsets_z2": {"decision_offsets": True, "decision_offsets_min_z": 2.0},   # question 27
 }
 
 

@@ -18,6 +18,9 @@ def offsets_text(block: dict | None) -> str:
         return "not recorded"
     if "skipped" in block:
         return block["skipped"]
+    if block.get("kept") is False:
+        return (f"none kept: the best pair fixed {block['fixed']:,d} and broke {block['broken']:,d} of "
+                f"{block['beats']:,d} training beats (z {block['z']:.2f}, below the minimum)")
     o = block["offsets"]
     return (f"S {o[1]:+.2f}, V {o[2]:+.2f} logits (int8 agrees with float on {block['agreement_with_float']:,d} "
             f"of {block['beats']:,d} training beats, {block['agreement_with_float_before']:,d} without)")
