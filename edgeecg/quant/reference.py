@@ -102,7 +102,8 @@ def forward_int8(g: Int8Graph, beat: np.ndarray, rr: np.ndarray | None = None) -
             pad = np.pad(x, ((0, 0), ((k - 1) // 2, k // 2), (0, 0)))
             cols = np.stack([pad[:, i:i + x.shape[1], :] for i in range(k)], axis=2)   # n, L, k, C
             n, length = cols.shape[:2]
-            acc = integer_matmul(cols.reshape(n, length, -1), layer.weights.reshape(len(layer.weights), -1).T) + layer.bias
+            kernel = layer.weights.reshape(len(layer.weights), -1).T                        # k * C, O
+            acc = integer_matmul(cols.reshape(n, length, -1), kernel) + layer.bias
             values[layer.output] = requantize(acc, layer, out_zp).astype(np.int64)
         elif layer.kind == "maxpool":
             n, length, c = x.shape
