@@ -329,7 +329,7 @@ def _evaluate_own(run_dir, cfg, model, manifest, as_json):
               help="Keep the trained biases in the int8 graph (default: correct them for the mean rounding error).")
 @click.option("--decision-offsets/--no-decision-offsets", default=None,
               help="Shift the int8 graph's S and V output biases so that its classes agree most with float on "
-                   "training beats.  [default: QuantizeOptions.decision_offsets]")
+                   "training beats, where the beats they fix outnumber those they break by 2 sd.  [default: on]")
 @click.option("--prune", type=click.FloatRange(0, 1, max_open=True), default=0.0,
               help="Remove this fraction of each conv stage's channels, then fine-tune (hybrid, cnn).")
 @click.option("--prune-epochs", type=click.IntRange(1), default=5, show_default=True,

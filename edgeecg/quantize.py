@@ -12,9 +12,10 @@ plain min-max let one RR interval of 100 s (a gap in a record) set the RR input'
 with it the whole model's accuracy. The device clips out-of-range inputs to int8 the same way.
 Beats already on an int8 grid (``DataConfig.input_step`` > 0) are not clipped: the beat input takes
 the grid's scale, so that its rounding costs nothing.
-The int8 biases are bias-corrected on the same calibration beats (:mod:`edgeecg.quant.bias_correction`);
-``--decision-offsets`` also shifts S's and V's output biases to where the int8 classes agree most with
-float on training beats (:mod:`edgeecg.quant.decision_offsets`, not yet the default).
+The int8 biases are bias-corrected on the same calibration beats (:mod:`edgeecg.quant.bias_correction`).
+Then S's and V's output biases are shifted to where the int8 classes agree most with float on training
+beats, where that gain is not chance (:mod:`edgeecg.quant.decision_offsets`; ``--no-decision-offsets``
+leaves them).
 The output tensor's int8 range is then narrowed so that the argmax of the int8 logits, which TFLite
 Micro, LiteRT and ONNX Runtime users take, decides as the C does on the accumulators
 (:mod:`edgeecg.quant.output_range`, chosen on DS1 training beats).
@@ -74,9 +75,10 @@ class QuantizeOptions:
     prune: float = 0.0          # fraction of each conv stage's channels to remove (0: no pruning)
     prune_epochs: int = 5       # fine-tuning epochs after pruning
     bias_correction: bool = True  # int8 biases cancel the mean rounding error (edgeecg.quant.bias_correction)
-    decision_offsets: bool = False  # S and V offsets in the int8 output biases so that its classes agree
+    decision_offsets: bool = True   # S and V offsets in the int8 output biases so that its classes agree
                                     # most with float on training beats (edgeecg.quant.decision_offsets)
-    decision_offsets_min_z: float = 0.0  # ... kept only where their gain is this many coin-flip sds
+    decision_offsets_min_z: float = 2.0  # ... kept only where their gain is this many coin-flip sds
+                                         # (training/README.md, questions 26 and 27)
 
 
 def calibration_set(train: BeatSet, n: int, seed: int, percentile: float = 100.0,

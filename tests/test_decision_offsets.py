@@ -60,9 +60,10 @@ def test_offsets_change_only_the_output_biases_of_s_and_v(exported, synth_dir):
 
     _, _, fm, splits = _setup(exported, synth_dir)
     calib = calibration_set(splits["train"], 100, 0, 99.99, 0.0, 99.9)
-    plain_graph = convert_int8(fm, calib, splits["train"], splits["train"], QuantizeOptions(calib_beats=100))
+    plain_graph = convert_int8(fm, calib, splits["train"], splits["train"],
+                               QuantizeOptions(calib_beats=100, decision_offsets=False))
     with_offsets = convert_int8(fm, calib, splits["train"], splits["train"],
-                                QuantizeOptions(calib_beats=100, decision_offsets=True))
+                                QuantizeOptions(calib_beats=100, decision_offsets_min_z=0.0))
     assert plain_graph.offsets is None and with_offsets.offsets is not None
     assert with_offsets.offsets.agreement >= with_offsets.offsets.agreement_before
     a, b = read_tflite(plain_graph.tflite), read_tflite(with_offsets.tflite)

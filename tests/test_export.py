@@ -42,6 +42,11 @@ def test_every_artifact_is_written_and_reported(exported):
     assert report["calibration_percentile"] == 99.99 and report["calibration_rr_percentile"] == 99.9
     assert report["beat_input_on_data_grid"] is False          # float beats: the converter picks the scale
     assert report["bias_correction"] is True
+    offsets = report["decision_offsets"]        # the default: chosen on training beats, kept if not chance
+    assert offsets["beats"] > 0 and offsets["agreement_with_float"] >= offsets["agreement_with_float_before"]
+    fixed, broken = offsets["fixed"], offsets["broken"]
+    assert offsets["kept"] is (fixed + broken == 0 or (fixed - broken) / (fixed + broken) ** 0.5 >= 2.0)
+    assert any(offsets["offsets"]) is (offsets["kept"] and fixed + broken > 0)
     assert report["macs_per_beat"] > 0 and report["tflm_arena_bytes"] > 0
     for split in report["accuracy"].values():
         assert split["torch_fp32"]["delta_macro_f1"] == 0

@@ -25,14 +25,15 @@ from edgeecg.cv import cross_validate, database_figures, int8_vs_float
 from edgeecg.metrics import DELTAS
 from edgeecg.quantize import QuantizeOptions
 
-OPTIONS = {                                   # name: the fields of QuantizeOptions that differ from its defaults
+OPTIONS = {                                   # name: the fields of QuantizeOptions it sets (the rest: defaults)
     "default": {},
     "calib8000": {"calib_beats": 8000},
     "rr99.99": {"calib_rr_percentile": 99.99},
     "rr99": {"calib_rr_percentile": 99.0},
     "calib8000+rr99.99": {"calib_beats": 8000, "calib_rr_percentile": 99.99},
-    "offsets": {"decision_offsets": True},
-    "offsets_z2": {"decision_offsets": True, "decision_offsets_min_z": 2.0},   # question 27
+    "offsets": {"decision_offsets": True, "decision_offsets_min_z": 0.0},     # question 26
+    "offsets_z2": {"decision_offsets": True, "decision_offsets_min_z": 2.0},   # question 27 (the default since)
+    "no_offsets": {"decision_offsets": False},                                 # the default until question 27
 }
 
 
