@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from edgeecg.config import Config, config_to_dict
-from edgeecg.data import PRIMARY, BeatSet, load_pool, other_lead_beats, record_hours, source_patients
+from edgeecg.data import (PRIMARY, BeatSet, load_pool, other_lead_beats, record_hours, resolve_sources,
+                          source_patients)
 from edgeecg.errors import EdgeECGError
 from edgeecg.metrics import (
     DELTAS,
@@ -145,8 +146,9 @@ def cross_validate(cfg: Config, data_dir: Path, n_folds: int = 5, seed: int = 0,
     from edgeecg.train import predict_proba, train_model
 
     pool = cv_pool(data_dir, cfg)
-    beats = load_pool(data_dir, cfg, pool, cache_dir)
-    extra = other_lead_beats(data_dir, cfg, pool, cache_dir)    # train-only beats ([[sources]] train_other_lead)
+    sources = resolve_sources(data_dir, cfg)
+    beats = load_pool(data_dir, cfg, pool, cache_dir, sources)
+    extra = other_lead_beats(data_dir, cfg, pool, cache_dir, sources)   # train-only ([[sources]] train_other_lead)
     folds = record_folds(beats, n_folds, seed)
     n_epochs = cfg.train.epochs
     proba = np.zeros((n_epochs, len(beats), 5), np.float32)

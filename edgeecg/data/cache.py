@@ -82,17 +82,19 @@ def load_beats(data_dir: Path, records, cfg: DataConfig, cache_dir: Path | None 
     return BeatSet.concat(parts)
 
 
-def load_pool(data_dir: Path, cfg: Config, patients, cache_dir: Path | None = None) -> BeatSet:
-    """:func:`load_beats` with the recipe's sources resolved."""
-    sources = resolve_sources(data_dir, cfg) if cfg.sources else None
-    return load_beats(data_dir, patients, cfg.data, cache_dir, sources)
+def load_pool(data_dir: Path, cfg: Config, patients, cache_dir: Path | None = None,
+              sources: dict[str, Source] | None = None) -> BeatSet:
+    """:func:`load_beats` with the recipe's sources (``sources``: already resolved by :func:`resolve_sources`)."""
+    sources = resolve_sources(data_dir, cfg) if sources is None else sources
+    return load_beats(data_dir, patients, cfg.data, cache_dir, sources or None)
 
 
-def other_lead_beats(data_dir: Path, cfg: Config, patients, cache_dir: Path | None = None) -> BeatSet:
+def other_lead_beats(data_dir: Path, cfg: Config, patients, cache_dir: Path | None = None,
+                     sources: dict[str, Source] | None = None) -> BeatSet:
     """The beats training adds for a ``[[sources]]`` entry with ``train_other_lead``: each of its patients'
     other lead (SVDB's ECG2 beside ECG1), as one-lead beats named by the same patient, so that a CV fold
     that holds a patient out holds out both of its leads. Empty when no source asks for it."""
-    sources = resolve_sources(data_dir, cfg) if cfg.sources else {}
+    sources = resolve_sources(data_dir, cfg) if sources is None else sources
     parts = []
     for patient in patients:
         src = sources.get(database_of(patient))
@@ -107,5 +109,6 @@ def other_lead_beats(data_dir: Path, cfg: Config, patients, cache_dir: Path | No
 
 def training_beats(data_dir: Path, cfg: Config, patients, cache_dir: Path | None = None) -> BeatSet:
     """:func:`load_pool` plus :func:`other_lead_beats`: what a model of these patients trains on."""
-    return BeatSet.concat([load_pool(data_dir, cfg, patients, cache_dir),
-                           other_lead_beats(data_dir, cfg, patients, cache_dir)])
+    sources = resolve_sources(data_dir, cfg)
+    return BeatSet.concat([load_pool(data_dir, cfg, patients, cache_dir, sources),
+                           other_lead_beats(data_dir, cfg, patients, cache_dir, sources)])
