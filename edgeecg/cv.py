@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeecg.config import Config, config_to_dict
-from edgeecg.data import (PRIMARY, BeatSet, load_pool, other_lead_beats, record_hours, resolve_sources,
+from edgeecg.data import (PRIMARY, BeatSet, Source, load_pool, other_lead_beats, record_hours, resolve_sources,
                           source_patients)
 from edgeecg.errors import EdgeECGError
 from edgeecg.metrics import (
@@ -48,9 +48,10 @@ def pool_label(database: str) -> str:
     return "DS1" if database == PRIMARY else database.upper()
 
 
-def cv_pool(data_dir: Path, cfg: Config) -> tuple[str, ...]:
-    """Every patient cross-validation folds: :func:`cv_records` and the recipe's sources' patients."""
-    return cv_records(cfg) + source_patients(data_dir, cfg)
+def cv_pool(data_dir: Path, cfg: Config, sources: dict[str, Source] | None = None) -> tuple[str, ...]:
+    """Every patient cross-validation folds: :func:`cv_records` and the recipe's sources' patients
+    (``sources``: already resolved by :func:`~edgeecg.data.resolve_sources`)."""
+    return cv_records(cfg) + source_patients(data_dir, cfg, sources)
 
 
 def record_folds(beats: BeatSet, n_folds: int, seed: int) -> list[tuple[str, ...]]:
@@ -145,8 +146,8 @@ def cross_validate(cfg: Config, data_dir: Path, n_folds: int = 5, seed: int = 0,
 
     from edgeecg.train import predict_proba, train_model
 
-    pool = cv_pool(data_dir, cfg)
     sources = resolve_sources(data_dir, cfg)
+    pool = cv_pool(data_dir, cfg, sources)
     beats = load_pool(data_dir, cfg, pool, cache_dir, sources)
     extra = other_lead_beats(data_dir, cfg, pool, cache_dir, sources)   # train-only ([[sources]] train_other_lead)
     folds = record_folds(beats, n_folds, seed)

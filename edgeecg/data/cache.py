@@ -86,7 +86,7 @@ def load_pool(data_dir: Path, cfg: Config, patients, cache_dir: Path | None = No
               sources: dict[str, Source] | None = None) -> BeatSet:
     """:func:`load_beats` with the recipe's sources (``sources``: already resolved by :func:`resolve_sources`)."""
     sources = resolve_sources(data_dir, cfg) if sources is None else sources
-    return load_beats(data_dir, patients, cfg.data, cache_dir, sources or None)
+    return load_beats(data_dir, patients, cfg.data, cache_dir, sources)
 
 
 def other_lead_beats(data_dir: Path, cfg: Config, patients, cache_dir: Path | None = None,

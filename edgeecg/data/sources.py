@@ -65,9 +65,10 @@ def resolve_sources(data_dir: Path, cfg: Config) -> dict[str, Source]:
     return {s.database: resolve_source(data_dir, s) for s in cfg.sources}
 
 
-def source_patients(data_dir: Path, cfg: Config) -> tuple[str, ...]:
-    """The patients the recipe's ``[[sources]]`` add to the training pool."""
-    return tuple(p for s in resolve_sources(data_dir, cfg).values() for p in s.patients)
+def source_patients(data_dir: Path, cfg: Config, sources: dict[str, Source] | None = None) -> tuple[str, ...]:
+    """The patients the recipe's ``[[sources]]`` add to the training pool (``sources``: already resolved)."""
+    sources = resolve_sources(data_dir, cfg) if sources is None else sources
+    return tuple(p for s in sources.values() for p in s.patients)
 
 
 def locate(data_dir: Path, patient: str, cfg: DataConfig,
