@@ -503,3 +503,27 @@ def test_cnn_lstm_writes_the_float_formats_and_reports_no_int8(synth_dir, tmp_pa
                                                "report.json"}
     assert report["int8"] is False and "LSTM" in report["not_available"]["c_int8"]
     assert all(abs(r["delta_macro_f1"]) < 1e-6 for r in report["accuracy"]["test"].values())
+
+
+def test_references_in_batches_equal_one_pass(monkeypatch):
+    """The integer reference and the float reference run a large set in batches (memory); each beat is
+    computed on its own, so batches of 7 give what one pass gives, bit for bit."""
+    import torch
+
+    from edgeecg.export.fold import fold, forward
+    from edgeecg.models import build_model
+    from edgeecg.quant import reference
+    from test_c_kernels import kernel_inputs, random_graph
+
+    g = random_graph(seed=3, max_shift=3)
+    beat, rr = kernel_inputs()
+    whole = reference.forward_int8(g, beat, rr)
+    monkeypatch.setattr(reference, "BATCH", 7)
+    assert len(beat) > 7 and len(beat) % 7
+    for got, want in zip(reference.forward_int8(g, beat, rr), whole):
+        np.testing.assert_array_equal(got, want)
+
+    torch.manual_seed(0)
+    fm = fold(build_model("hybrid", Config().data).eval())
+    x, rr_f = np.random.default_rng(0).normal(size=(30, 2, 128)), np.random.default_rng(1).random((30, 3))
+    np.testing.assert_array_equal(forward(fm, x, rr_f, batch=7), forward(fm, x, rr_f, batch=None))

@@ -94,8 +94,13 @@ def fold(model: nn.Module) -> FoldedModel:
     return out
 
 
-def forward(fm: FoldedModel, x: np.ndarray, rr: np.ndarray, rounding=None) -> np.ndarray:
-    """Float reference of the folded graph, inputs (n, C, W) and (n, K): logits (n, classes).
+BATCH = 1024     # beats per pass of :func:`forward`: each layer's im2col array stays a few MB
+
+
+def forward(fm: FoldedModel, x: np.ndarray, rr: np.ndarray, rounding=None, batch: int | None = BATCH) -> np.ndarray:
+    """Float reference of the folded graph, inputs (n, C, W) and (n, K): logits (n, classes),
+    ``batch`` beats at a time (every beat is computed on its own); ``batch=None``: all at once, for
+    a ``rounding`` hook that looks across beats (:mod:`edgeecg.quant.bias_correction` averages).
 
     ``rounding(point, array) -> array``, if given, is applied at each named point where the int8
     graph rounds: ``beat input``, ``rr input``, ``conv{i} weights``/``output``, ``rr_dense
@@ -103,6 +108,10 @@ def forward(fm: FoldedModel, x: np.ndarray, rr: np.ndarray, rounding=None) -> np
     also sees each layer's pre-activation (weighted sum + bias) as ``{layer} sum``, which the int8
     graph keeps in int32 and does not round (:mod:`edgeecg.quant.bias_correction` reads it).
     """
+    if batch is not None and len(x) > batch:
+        return np.concatenate([forward(fm, x[i:i + batch], None if rr is None else rr[i:i + batch], rounding, None)
+                               for i in range(0, len(x), batch)])
+
     def r(point: str, a: np.ndarray) -> np.ndarray:
         return a if rounding is None else rounding(point, a)
 

@@ -29,7 +29,7 @@ def _mean_sums(fm: FoldedModel, x: np.ndarray, rr: np.ndarray, rounding=None) ->
             means[point.removesuffix(" sum")] = a.mean(axis=(0, 2) if a.ndim == 3 else 0)
         return rounding(point, a) if rounding is not None else a
 
-    forward(fm, x, rr, hook)
+    forward(fm, x, rr, hook, batch=None)      # the means are over every calibration beat
     return means
 
 

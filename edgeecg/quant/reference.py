@@ -86,8 +86,18 @@ def classify_int8(g: Int8Graph, beat: np.ndarray, rr: np.ndarray | None = None) 
     return logits, class_scores(acc, g.output_layer()).argmax(1)
 
 
+BATCH = 1024     # beats per pass: each layer's im2col array stays a few MB, reused by the allocator
+
+
 def forward_int8(g: Int8Graph, beat: np.ndarray, rr: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """int8 logits (n, classes) and the output layer's int32 accumulators (n, classes) as int64."""
+    """int8 logits (n, classes) and the output layer's int32 accumulators (n, classes) as int64,
+    :data:`BATCH` beats at a time (every beat is computed on its own, so the result is the same)."""
+    parts = [_forward_batch(g, beat[i:i + BATCH], None if rr is None else rr[i:i + BATCH])
+             for i in range(0, len(beat), BATCH)] or [_forward_batch(g, beat, rr)]
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def _forward_batch(g: Int8Graph, beat: np.ndarray, rr: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     last = g.output_layer()
     last_acc = None
     values = {g.beat_input: beat.astype(np.int64)}
