@@ -164,6 +164,7 @@ class TrainConfig:
     stretch: float = 0.12          # > 0: also stretch each train beat in time by up to this share (heart rate)
     jitter: str = "window"         # "window": shift every channel; "beat": shift the beat, not the template
     smooth: float = 0.0            # share of train beats low-pass filtered ([1 4 6 4 1] / 16): less bandwidth
+    flip: float = 0.0              # share of train beats sign-inverted (every channel): reversed electrodes, another lead
     epoch_beats: int = 0           # > 0: beats drawn per epoch (a large pool trains in bounded time); 0: all
     seed: int = 0
     device: str = "auto"           # "auto", "cpu" or "cuda"

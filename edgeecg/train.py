@@ -156,8 +156,16 @@ def _smooth(x: torch.Tensor, share: float, gen: torch.Generator) -> torch.Tensor
     return torch.where(pick, low, x)
 
 
+def _flip(x: torch.Tensor, share: float, gen: torch.Generator) -> torch.Tensor:
+    """``share`` of the beats sign-inverted, every channel alike (the beat and its template difference
+    stay consistent): the same heart seen with reversed electrodes, or through a lead of the other
+    polarity (several shared SVDB records' ECG1 has a negative QRS where MIT-BIH's MLII is positive)."""
+    pick = (torch.rand(x.shape[0], generator=gen) < share).to(x.device)[:, None, None]
+    return torch.where(pick, -x, x)
+
+
 def _augment(x: torch.Tensor, gen: torch.Generator, input_step: float, stretch: float = 0.0,
-             centre: int = 0, jitter: str = "window", smooth: float = 0.0) -> torch.Tensor:
+             centre: int = 0, jitter: str = "window", smooth: float = 0.0, flip: float = 0.0) -> torch.Tensor:
     """Random shift of up to 3 samples and white noise: cheap robustness to R-peak jitter; with
     ``stretch``, a time-scaling about the R-peak (sample ``centre``) too. ``jitter="beat"`` shifts the
     beat but not the patient's template (channel 1 = beat - template is recomputed), as a detector's
@@ -167,6 +175,8 @@ def _augment(x: torch.Tensor, gen: torch.Generator, input_step: float, stretch: 
         x = _stretch(x, centre, stretch, gen)
     if smooth:
         x = _smooth(x, smooth, gen)
+    if flip:
+        x = _flip(x, flip, gen)
     shift = int(torch.randint(-3, 4, (1,), generator=gen))
     if jitter == "beat" and x.shape[1] == 2:
         beat = torch.roll(x[:, :1], shift, dims=2)
@@ -292,7 +302,8 @@ def train_model(cfg: Config, splits: dict[str, BeatSet], progress: bool = True,
             if ctx.world > 1:
                 idx = idx[ctx.rank::ctx.world]        # this rank's share of the global batch
             idx = idx.to(device)
-            x = (_augment(x_tr[idx], aug_gen, cfg.data.input_step, tc.stretch, centre, tc.jitter, tc.smooth)
+            x = (_augment(x_tr[idx], aug_gen, cfg.data.input_step, tc.stretch, centre, tc.jitter, tc.smooth,
+                          tc.flip)
                  if tc.augment else x_tr[idx])
             logits = net(x, rr_tr[idx])
             if multilabel:

@@ -65,6 +65,19 @@ def test_augmented_beats_stay_on_the_input_grid():
     assert not torch.allclose(off, torch.round(off), atol=1e-4, rtol=0)
 
 
+def test_flip_inverts_whole_beats_and_draws_nothing_when_off():
+    from edgeecg.train import _augment, _flip
+    x = torch.randn(400, 2, 32)
+    out = _flip(x, 0.5, torch.Generator().manual_seed(0))
+    flipped = torch.all(out == -x, dim=(1, 2))
+    assert torch.all(flipped | torch.all(out == x, dim=(1, 2)))       # every channel of a beat alike
+    assert 150 < int(flipped.sum()) < 250
+    assert torch.equal(_flip(x, 1.0, torch.Generator().manual_seed(0)), -x)
+    # flip = 0 leaves the augmentation's random stream as it was: the same seed, the same model
+    torch.testing.assert_close(_augment(x, torch.Generator().manual_seed(3), 0.0, flip=0.0),
+                               _augment(x, torch.Generator().manual_seed(3), 0.0))
+
+
 def test_training_is_deterministic_and_learns(synth_dir):
     cfg = _tiny_cfg()
     splits = make_splits(synth_dir, cfg)
