@@ -87,6 +87,7 @@ class CVResult:
     int8: np.ndarray | None = None      # out-of-fold classes of each fold's shipped int8 graph at the chosen epoch
     int8_unavailable: str | None = None  # why there are none (the model has no int8 export; --no-int8)
     int8_options: dict[str, np.ndarray] | None = None   # the same under further quantize options, by name
+    int8_folds: list[dict] | None = None     # per fold: the decision offsets its shipped graph chose
 
     def epoch_reports(self) -> list[dict]:
         """The pooled report after each epoch, scored once (``cross_validate`` already has them)."""
@@ -174,7 +175,8 @@ def cross_validate(cfg: Config, data_dir: Path, n_folds: int = 5, seed: int = 0,
     if not int8:
         result.int8_unavailable = "not asked for (--no-int8)"
         return result
-    from edgeecg.quantize import int8_unavailable, shipped_graph
+    from edgeecg.quant import read_tflite
+    from edgeecg.quantize import int8_unavailable, shipped_conversion
     from edgeecg.runtimes import Int8GraphRunner
 
     try:
@@ -184,13 +186,17 @@ def cross_validate(cfg: Config, data_dir: Path, n_folds: int = 5, seed: int = 0,
     if result.int8_unavailable is None:
         result.int8 = np.full(len(beats), -1, np.int64)
         result.int8_options = {name: np.full(len(beats), -1, np.int64) for name in quantize or {}}
+        result.int8_folds = []
         outputs = [(result.int8, None)] + [(result.int8_options[n], opts) for n, opts in (quantize or {}).items()]
         for k, test in enumerate(tests):
             log(f"fold {k + 1}/{len(folds)}: int8 graph of epoch {chosen} on the held-out patients ...")
             train, held = {"train": fold_train(beats, extra, folds[k])}, beats.subset(test)
             for out, opts in outputs:                # the shipped defaults (None), then each further set
-                graph = shipped_graph(snapshots[k][chosen - 1], cfg, train, opts)
-                out[test] = Int8GraphRunner(graph).classify(held.x, held.rr)[1]
+                conversion = shipped_conversion(snapshots[k][chosen - 1], cfg, train, opts)
+                out[test] = Int8GraphRunner(read_tflite(conversion.tflite)).classify(held.x, held.rr)[1]
+                if opts is None:
+                    result.int8_folds.append({"fold": k + 1, "decision_offsets": None if conversion.offsets is None
+                                              else conversion.offsets.as_dict()})
     return result
 
 
@@ -217,7 +223,8 @@ def int8_block(result: CVResult, float_pred: np.ndarray, float_per_db: dict) -> 
     return {"kind": "integer reference (bit-exact with the generated C), each fold's model quantized as "
                     "`edgeecg quantize` does, calibrated on the fold's training beats",
             "pooled": classification_report(y, pred), "per_database": per_db, "false_alarms": alarms,
-            "vs_float": vs_float, "per_record": per_record_report(y, pred, record)}
+            "vs_float": vs_float, "per_record": per_record_report(y, pred, record),
+            "folds": result.int8_folds or []}
 
 
 def cv_json(result: CVResult, cfg: Config, n_folds: int, seed: int) -> dict:
@@ -289,6 +296,10 @@ def cv_markdown(cv: dict, command: str = "") -> str:
         lines += [f"- {pool_label(db)}: macro-F1 {d['delta_macro_f1']:+.2f}, S Se {d['delta_S_se']:+.2f}, "
                   f"V Se {d['delta_V_se']:+.2f}; same class as float on {d['agreement_with_float']:.2f} % of beats"
                   for db, d in q["vs_float"].items()]
+        chosen = [f"fold {f['fold']}: S {o['offsets'][1]:+.2f}, V {o['offsets'][2]:+.2f} (z {o['z']:.2f})"
+                  for f in q.get("folds", []) if (o := f["decision_offsets"]) and o["kept"] and any(o["offsets"])]
+        lines += ["", "Decision offsets kept in the int8 graphs (quantize's default, chosen on each fold's training "
+                  "beats): " + ("; ".join(chosen) if chosen else "none") + "."]
     elif q.get("unavailable"):
         lines += ["", f"No int8 figures: {q['unavailable']}."]
     per_hour = {r: v for fa in alarms.values() for r, v in fa["per_record"].items()}

@@ -345,20 +345,25 @@ def convert_int8(folded, calib: BeatSet, train: BeatSet, check: BeatSet, opts: Q
     return Int8Conversion(data, offsets, out_range)
 
 
-def shipped_graph(model, cfg: Config, splits: dict[str, BeatSet], opts: QuantizeOptions | None = None):
-    """The int8 graph ``edgeecg quantize`` ships for ``model`` trained on ``splits`` (``train``, and
-    ``val`` if any), without writing anything: the same calibration, bias correction, decision offsets
-    and output range. Its integer reference decides each beat's class as the generated C does, bit for
-    bit (``edgeecg cv`` scores each fold's graph out of fold)."""
+def shipped_conversion(model, cfg: Config, splits: dict[str, BeatSet],
+                       opts: QuantizeOptions | None = None) -> Int8Conversion:
+    """The int8 ``.tflite`` ``edgeecg quantize`` ships for ``model`` trained on ``splits`` (``train``, and
+    ``val`` if any), and what was chosen on the way, without writing anything: the same calibration,
+    bias correction, decision offsets and output range."""
     from edgeecg.export.fold import fold
-    from edgeecg.quant import read_tflite
 
     opts = opts or QuantizeOptions()
     calib = calibration_set(splits["train"], opts.calib_beats, opts.seed, opts.calib_percentile, cfg.data.input_step,
                             opts.calib_rr_percentile)
-    conversion = convert_int8(fold(plain(model)), calib, splits["train"], check_split(splits)[1], opts,
-                              cfg.data.multilabel)
-    return read_tflite(conversion.tflite)
+    return convert_int8(fold(plain(model)), calib, splits["train"], check_split(splits)[1], opts, cfg.data.multilabel)
+
+
+def shipped_graph(model, cfg: Config, splits: dict[str, BeatSet], opts: QuantizeOptions | None = None):
+    """The int8 graph of :func:`shipped_conversion`. Its integer reference decides each beat's class as
+    the generated C does, bit for bit (``edgeecg cv`` scores each fold's graph out of fold)."""
+    from edgeecg.quant import read_tflite
+
+    return read_tflite(shipped_conversion(model, cfg, splits, opts).tflite)
 
 
 def stream_export(directory: Path, prefix: str, data_cfg, graph, target: Target) -> dict:

@@ -148,6 +148,9 @@ def test_cv_writes_folds_pooled_and_chosen_epochs(synth_dir, final_toml, tmp_pat
     assert q["pooled"]["per_class"]["V"]["support"] == cv["pooled"]["per_class"]["V"]["support"]
     assert set(q["vs_float"]["mitdb"]) == {"delta_macro_f1", "delta_S_se", "delta_V_se", "agreement_with_float"}
     assert q["vs_float"]["mitdb"]["agreement_with_float"] > 50.0 and "int8, pooled" in (out / "cv.md").read_text()
+    assert [f["fold"] for f in q["folds"]] == [1, 2, 3]     # what each fold's shipped graph chose
+    assert all({"offsets", "fixed", "broken", "z", "kept"} <= set(f["decision_offsets"]) for f in q["folds"])
+    assert "Decision offsets kept in the int8 graphs" in (out / "cv.md").read_text()
     again = CliRunner().invoke(main, ["cv", "--data", str(synth_dir), "--config", str(final_toml), "--out", str(out)])
     assert again.exit_code != 0 and "already exists" in again.output
 
