@@ -107,8 +107,10 @@ def other_lead_beats(data_dir: Path, cfg: Config, patients, cache_dir: Path | No
     return BeatSet.concat(parts) if parts else BeatSet.empty(cfg.data)
 
 
-def training_beats(data_dir: Path, cfg: Config, patients, cache_dir: Path | None = None) -> BeatSet:
-    """:func:`load_pool` plus :func:`other_lead_beats`: what a model of these patients trains on."""
-    sources = resolve_sources(data_dir, cfg)
+def training_beats(data_dir: Path, cfg: Config, patients, cache_dir: Path | None = None,
+                   sources: dict[str, Source] | None = None) -> BeatSet:
+    """:func:`load_pool` plus :func:`other_lead_beats`: what a model of these patients trains on
+    (``sources``: already resolved by :func:`resolve_sources`)."""
+    sources = resolve_sources(data_dir, cfg) if sources is None else sources
     return BeatSet.concat([load_pool(data_dir, cfg, patients, cache_dir, sources),
                            other_lead_beats(data_dir, cfg, patients, cache_dir, sources)])

@@ -45,8 +45,9 @@ def make_splits(data_dir: Path, cfg: Config, cache_dir: Path | None = None) -> d
         return kaggle.make_splits(data_dir, cfg)
     parts = split_records(cfg.split)
     if cfg.split.kind == "de_chazal":
-        parts["train"] = parts["train"] + source_patients(data_dir, cfg)
-        return {name: (training_beats if name == "train" else load_pool)(data_dir, cfg, recs, cache_dir)
+        sources = resolve_sources(data_dir, cfg)
+        parts["train"] = parts["train"] + source_patients(data_dir, cfg, sources)
+        return {name: (training_beats if name == "train" else load_pool)(data_dir, cfg, recs, cache_dir, sources)
                 if recs or name != "val" else BeatSet.empty(cfg.data) for name, recs in parts.items()}
     records = list(dict.fromkeys(parts["train"] + parts["val"] + parts["test"]))
     everything = load_pool(data_dir, cfg, records, cache_dir)
