@@ -152,16 +152,20 @@ def _smooth(x: torch.Tensor, share: float, gen: torch.Generator) -> torch.Tensor
     k = torch.tensor(SMOOTH_KERNEL, dtype=x.dtype, device=x.device) / sum(SMOOTH_KERNEL)
     c = x.shape[1]
     low = nn.functional.conv1d(nn.functional.pad(x, (2, 2), mode="replicate"), k.repeat(c, 1, 1), groups=c)
+    return _for_share(x, low, share, gen)
+
+
+def _for_share(x: torch.Tensor, changed: torch.Tensor, share: float, gen: torch.Generator) -> torch.Tensor:
+    """``changed`` for a random ``share`` of the beats (one draw per beat), ``x`` for the others."""
     pick = (torch.rand(x.shape[0], generator=gen) < share).to(x.device)[:, None, None]
-    return torch.where(pick, low, x)
+    return torch.where(pick, changed, x)
 
 
 def _flip(x: torch.Tensor, share: float, gen: torch.Generator) -> torch.Tensor:
     """``share`` of the beats sign-inverted, every channel alike (the beat and its template difference
     stay consistent): the same heart seen with reversed electrodes, or through a lead of the other
     polarity (several shared SVDB records' ECG1 has a negative QRS where MIT-BIH's MLII is positive)."""
-    pick = (torch.rand(x.shape[0], generator=gen) < share).to(x.device)[:, None, None]
-    return torch.where(pick, -x, x)
+    return _for_share(x, -x, share, gen)
 
 
 def _augment(x: torch.Tensor, gen: torch.Generator, input_step: float, stretch: float = 0.0,
