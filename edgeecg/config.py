@@ -34,9 +34,14 @@ PACED = ("102", "104", "107", "217")
 # (prev_over_regular is k = 1); row 34 of training/README.md.
 STRIP_INTERVALS = 8      # the strip reaches back to the 8th interval before the beat's own
 STRIP_RR_FEATURES = tuple(f"prev{k}_over_regular" for k in range(2, STRIP_INTERVALS + 1))
+# Two features of the P wave, measured on the beat window rather than the RR intervals and fed to
+# the RR stream (question 31 of training/README.md): how much the stretch before the QRS differs from
+# the patient's template (mean absolute difference, and the correlation of the two), each against its
+# own median over the patient's 32 beats before (edgeecg.processing.beats.p_wave_features).
+P_WAVE_FEATURES = ("p_diff_rel", "p_corr_rel")
 CAUSAL_RR_FEATURES = ("pre_rr", "prev_rr", "local_rr", "avg_rr", "regular_rr", "pre_over_avg", "local_over_avg",
                       "pre_over_local", "pre_over_regular", "prev_over_regular", "pre_over_prev", "irregularity",
-                      "pre_z_regular", "irregular_fraction") + STRIP_RR_FEATURES
+                      "pre_z_regular", "irregular_fraction") + STRIP_RR_FEATURES + P_WAVE_FEATURES
 FUTURE_RR_FEATURES = ("post_rr", "post_over_avg", "post_over_pre", "post_over_regular")
 RR_FEATURES = CAUSAL_RR_FEATURES + FUTURE_RR_FEATURES
 # Models that read the window backwards (a bidirectional recurrence): diagnostic mode only.
@@ -309,6 +314,10 @@ def _check_rr_features(data: DataConfig, source: str) -> None:
                            f"they need mode = \"diagnostic\"")
     if not data.rr_features:
         raise EdgeECGError(f"{source}: [data] rr_features is empty")
+    p_wave = [f for f in data.rr_features if f in P_WAVE_FEATURES]
+    if p_wave and not (data.template_beats and data.beat_channel):
+        raise EdgeECGError(f"{source}: [data] rr_features {', '.join(p_wave)} compare the beat with the patient's "
+                           f"template: they need template_beats > 0 and beat_channel = true")
 
 
 def load_config(path: str | Path | None) -> Config:

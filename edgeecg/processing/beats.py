@@ -14,7 +14,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from edgeecg.config import STRIP_RR_FEATURES, DataConfig, rr_feature_names
+from edgeecg.config import P_WAVE_FEATURES, STRIP_RR_FEATURES, DataConfig, rr_feature_names
 from edgeecg.errors import EdgeECGError
 from edgeecg.io.wfdb_records import Record, read_records, second_lead_name
 from edgeecg.processing.aami import aami_labels
@@ -158,7 +158,43 @@ def rr_features(r_peaks: np.ndarray, fs: float, cfg: DataConfig) -> np.ndarray:
     }
     for k, name in enumerate(STRIP_RR_FEATURES, start=2):     # the rhythm strip
         values[name] = older_interval(pre, k) / regular
+    for name in P_WAVE_FEATURES:      # measured on the windows: extract_beats fills them in (p_wave_features)
+        values[name] = np.zeros_like(pre)
     return np.stack([values[name] for name in cfg.rr_features], axis=1)
+
+
+# Where the P wave is: from 0.25 s to 0.075 s before the R peak (the PR interval ends at the QRS onset).
+P_WAVE_SECONDS = (0.25, 0.075)
+P_WAVE_HISTORY = 32     # the patient's beats before this one each feature is measured against
+
+
+def trailing_median(values: np.ndarray, n: int = P_WAVE_HISTORY) -> np.ndarray:
+    """The median of the ``n`` values before each one (the first: its own): causal, as a device keeps it."""
+    return np.array([np.median(values[max(0, i - n):i] if i else values[:1]) for i in range(len(values))])
+
+
+def p_wave_region(cfg: DataConfig) -> slice:
+    """The window's samples between :data:`P_WAVE_SECONDS` before the R peak (index ``cfg.before``)."""
+    start, end = (cfg.before - int(round(s * cfg.fs)) for s in P_WAVE_SECONDS)
+    return slice(max(start, 0), max(end, 1))
+
+
+def p_wave_features(windows: np.ndarray, diff: np.ndarray, cfg: DataConfig) -> dict[str, np.ndarray]:
+    """:data:`~edgeecg.config.P_WAVE_FEATURES` of one record's beats in time order: ``windows`` the
+    normalised beats, ``diff`` each minus the patient's template (:func:`template_channel`).
+
+    ``p_diff_rel``: the mean absolute difference from the template over the P-wave stretch, over its
+    median in the patient's 32 beats before; ``p_corr_rel``: the correlation of the beat's stretch with
+    the template's, less its median in those beats. Both are relative to the patient's own history,
+    so a lead or a patient whose P wave is small or noisy is not abnormal for that alone."""
+    region = p_wave_region(cfg)
+    beat, template = windows[:, region], (windows - diff)[:, region]
+    p_diff = np.abs(diff[:, region]).mean(axis=1)
+    b = beat - beat.mean(axis=1, keepdims=True)
+    t = template - template.mean(axis=1, keepdims=True)
+    p_corr = (b * t).sum(axis=1) / np.maximum(np.sqrt((b * b).sum(axis=1) * (t * t).sum(axis=1)), 1e-6)
+    return {"p_diff_rel": p_diff / np.maximum(trailing_median(p_diff), 1e-3),
+            "p_corr_rel": p_corr - trailing_median(p_corr)}
 
 
 def older_interval(pre: np.ndarray, k: int) -> np.ndarray:
@@ -284,5 +320,10 @@ def extract_beats(record: Record, cfg: DataConfig, second: Record | None = None)
         if cfg.template_beats:
             update = regular if cfg.template_update == "regular" else None
             channels.append(template_channel(windows, cfg.template_beats, update, cfg.template_gate))
+        if k == 0 and any(name in P_WAVE_FEATURES for name in cfg.rr_features):
+            p_wave = p_wave_features(windows, channels[-1], cfg)
+            for j, name in enumerate(cfg.rr_features):
+                if name in p_wave:
+                    rr[:, j] = p_wave[name]
     x = round_to_input_grid(np.stack(channels, axis=1).astype(np.float32), cfg.input_step)
     return Beats(x, rr.astype(np.float32), y, r)
