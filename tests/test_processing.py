@@ -5,12 +5,13 @@ import dataclasses
 import numpy as np
 import pytest
 
-from edgeecg.config import CAUSAL_RR_FEATURES, DataConfig, config_from_dict, rr_feature_names
+from edgeecg.config import CAUSAL_RR_FEATURES, P_WAVE_FEATURES, DataConfig, config_from_dict, rr_feature_names
 from edgeecg.errors import EdgeECGError
 from edgeecg.io import rdrecord
 from edgeecg.processing.aami import CLASSES, aami_labels, class_counts
-from edgeecg.processing.beats import (extract_beats, irregularity, regular_rr, round_to_input_grid, rr_features,
-                                     template_channel)
+from edgeecg.processing.beats import (extract_beats, irregularity, normalise_windows, p_wave_features,
+                                      p_wave_region, regular_rr, round_to_input_grid, rr_features,
+                                      template_channel)
 from edgeecg.processing.filters import BiquadCascade, causal_filter, design_bandpass, initial_state, resample
 
 
@@ -53,7 +54,8 @@ def test_realtime_rr_features_are_causal():
     np.testing.assert_array_equal(a[:28], b[:28])   # ... the features of earlier beats do not
     assert a.shape[1] == len(rr_feature_names(cfg)) == len(CAUSAL_RR_FEATURES)
     expected = {"pre_rr": 0.8, "prev_rr": 0.8, "local_rr": 0.8, "avg_rr": 0.8, "regular_rr": 0.8, "irregularity": 0,
-                "pre_z_regular": 0, "irregular_fraction": 0}
+                "pre_z_regular": 0, "irregular_fraction": 0,
+                **dict.fromkeys(P_WAVE_FEATURES, 0)}     # measured on the windows: extract_beats fills them in
     np.testing.assert_allclose(a[5], [expected.get(n, 1.0) for n in CAUSAL_RR_FEATURES])
 
 
@@ -191,3 +193,43 @@ def test_the_gated_template_keeps_far_beats_out_and_relocks():
     assert np.allclose(gated[5:9], 1.0)                      # the gate keeps the template normal ...
     assert np.allclose(gated[9], 1.0) and np.abs(gated[10]).mean() < 1.0   # ... for 4 (time constant) in a row
     assert np.array_equal(template_channel(windows, 4, gate=0.0), plain)
+
+
+def _p_wave_beats(n: int = 60, odd: int = 45, seed: int = 0) -> np.ndarray:
+    """``n`` normalised windows of one patient (P wave at index 20, R peak at 48); beat ``odd``'s P inverted."""
+    t = np.arange(DataConfig().window)
+    p_wave = 0.3 * np.exp(-0.5 * ((t - 20) / 4) ** 2)
+    w = p_wave + 2.0 * np.exp(-0.5 * ((t - 48) / 2) ** 2) + 0.02 * np.random.default_rng(seed).standard_normal((n, t.size))
+    w[odd] -= 2 * p_wave
+    return normalise_windows(w)
+
+
+def test_p_wave_features_flag_a_changed_p_wave_against_the_patients_own_history():
+    cfg = DataConfig()
+    assert (p_wave_region(cfg).start, p_wave_region(cfg).stop) == (3, 34)     # 0.25 to 0.075 s before R
+    windows = _p_wave_beats()
+    f = p_wave_features(windows, template_channel(windows, 16), cfg)
+    usual = slice(30, 45)
+    assert f["p_diff_rel"][45] > 3 * f["p_diff_rel"][usual].max()
+    assert f["p_corr_rel"][45] < -1.0 < f["p_corr_rel"][usual].min()
+    # causal: what comes later changes nothing before it
+    later = windows.copy()
+    later[50:] = 0.0
+    g = p_wave_features(later, template_channel(later, 16), cfg)
+    for name in P_WAVE_FEATURES:
+        np.testing.assert_array_equal(f[name][:50], g[name][:50])
+
+
+def test_extract_beats_fills_the_p_wave_features_from_its_own_windows(synth_dir):
+    cfg = dataclasses.replace(DataConfig(), rr_features=("pre_over_regular", "p_diff_rel", "p_corr_rel"))
+    beats = extract_beats(rdrecord(synth_dir, "s1"), cfg)
+    f = p_wave_features(beats.x[:, 0].astype(np.float64), beats.x[:, 1].astype(np.float64), cfg)
+    np.testing.assert_allclose(beats.rr[:, 1], f["p_diff_rel"], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(beats.rr[:, 2], f["p_corr_rel"], rtol=1e-4, atol=1e-4)
+    assert np.ptp(beats.rr[:, 1]) > 0       # filled in, not left at the placeholder
+
+
+def test_p_wave_features_need_the_template():
+    with pytest.raises(EdgeECGError, match="p_diff_rel compare the beat with the patient's template") as err:
+        config_from_dict({"data": {"rr_features": ["pre_over_regular", "p_diff_rel"], "template_beats": 0}})
+    assert "\n" not in str(err.value)
