@@ -77,7 +77,9 @@ def test_offsets_move_a_threshold_to_the_better_macro_f1():
     assert rep["per_class"]["S"]["se"] == 100.0 and rep["per_class"]["S"]["ppv"] == 100.0
 
 
-def test_factorized_head_decides_n_versus_s_from_the_rr_features_alone():
+@pytest.mark.parametrize("rr_units", [0, 4])
+def test_factorized_head_decides_n_versus_s_from_the_rr_features_alone(rr_units):
+    """With ``rr_units`` the RR stream's second layer lives in the head: still beat-blind, still plain layers."""
     from edgeecg.config import DataConfig
     from edgeecg.export.fold import fold, forward
     from edgeecg.models import build_model
@@ -85,7 +87,8 @@ def test_factorized_head_decides_n_versus_s_from_the_rr_features_alone():
 
     data = DataConfig(rr_features=("pre_over_regular", "prev_over_regular", "irregularity"))
     torch.manual_seed(0)
-    model = build_model("hybrid", data, factorized=True, logit_offsets=[0, 0.5, -0.25, 0, 0]).eval()
+    model = build_model("hybrid", data, factorized=True, logit_offsets=[0, 0.5, -0.25, 0, 0],
+                        rr_units=rr_units).eval()
     for p in model.parameters():
         torch.nn.init.normal_(p, std=0.2)
     x1, x2, rr = torch.randn(6, 2, 128), torch.randn(6, 2, 128), torch.rand(6, 3)
@@ -94,6 +97,9 @@ def test_factorized_head_decides_n_versus_s_from_the_rr_features_alone():
         torch.testing.assert_close(a[:, 1] - a[:, 0], b[:, 1] - b[:, 0], rtol=0, atol=1e-5)  # S - N: beat-blind
         assert not torch.allclose(a[:, 2] - a[:, 0], b[:, 2] - b[:, 0])       # V - N: it does
         torch.testing.assert_close(plain(model)(x1, rr), a)                   # baked into plain layers
+        if rr_units:                                   # the RR rows read the RR stream and nothing else
+            w = plain(model).head[0].weight
+            assert w.shape[0] == 16 + rr_units and not w[16:, :-8].any() and w[16:, -8:].all()
     np.testing.assert_allclose(forward(fold(model), x1.numpy(), rr.numpy()), a.numpy(), rtol=1e-4, atol=1e-4)
 
 

@@ -66,7 +66,7 @@ class ConstrainedLinear(nn.Linear):
 
 
 def factorized_head(flat: int, hidden: int, rr_hidden: int, n_classes: int, morph_ns_units: int = 0,
-                    rhythm_to_v: bool = False) -> nn.Sequential:
+                    rhythm_to_v: bool = False, rr_units: int = 0) -> nn.Sequential:
     """A ``Linear, ReLU, Linear`` head in which N versus S depends on the RR stream alone.
 
     The first layer's last ``rr_hidden`` units copy the RR stream's (non-negative) outputs; its other
@@ -81,17 +81,28 @@ def factorized_head(flat: int, hidden: int, rr_hidden: int, n_classes: int, morp
     factorization above; ``hidden``: a plain head), a middle ground for cross-validation to rank.
     ``rhythm_to_v``: V's logit may weigh the copied RR units directly too (F and Q never do);
     N against S stays RR-only either way.
+    ``rr_units`` > 0: instead of copying the RR stream's units, the first layer's last ``rr_units``
+    units are a second dense layer of the RR stream (they read its units and nothing else), so N
+    against S is a two-layer function of the RR features (question 32 of training/README.md), still
+    with no other layer in the exported graph.
     """
     if not 0 <= morph_ns_units <= hidden:
         raise ValueError(f"morph_ns_units must be between 0 and hidden ({hidden}), got {morph_ns_units}")
-    width = hidden + rr_hidden
+    rr_rows = rr_units or rr_hidden
+    width = hidden + rr_rows
     mask = torch.ones(width, flat + rr_hidden)
     mask[hidden:] = 0
     fixed = torch.zeros(width, flat + rr_hidden)
-    fixed[hidden:, flat:] = torch.eye(rr_hidden)
     bias_mask = torch.ones(width)
-    bias_mask[hidden:] = 0
+    if rr_units:
+        mask[hidden:, flat:] = 1
+    else:
+        fixed[hidden:, flat:] = torch.eye(rr_hidden)
+        bias_mask[hidden:] = 0
     first = ConstrainedLinear(flat + rr_hidden, width, mask, fixed, bias_mask)
+    if rr_units:        # nn.Linear drew these rows for flat + rr_hidden inputs; they read rr_hidden
+        with torch.no_grad():
+            first.weight[hidden:] *= ((flat + rr_hidden) / rr_hidden) ** 0.5
     out_mask = torch.ones(n_classes, width)
     out_mask[2:, hidden:] = 0        # class order N, S, V, F, Q (edgeecg.processing.aami.CLASSES)
     if rhythm_to_v:
@@ -105,8 +116,8 @@ class Hybrid(nn.Module):
     """1-D CNN on the beat window, small MLP on the RR features, fused by a dense head.
 
     ``factorized``: N versus S is decided by the RR stream alone, or with ``morph_ns_units`` of the
-    head's morphology units too, and ``rhythm_to_v`` lets V's logit weigh the rhythm (see
-    :func:`factorized_head`).
+    head's morphology units too, and ``rhythm_to_v`` lets V's logit weigh the rhythm; ``rr_units``
+    gives the RR stream a second layer inside the head (see :func:`factorized_head`).
     ``logit_offsets``: added to the logits (a class-prior adjustment chosen by cross-validation;
     export folds it into the last bias).
     """
@@ -114,7 +125,7 @@ class Hybrid(nn.Module):
     def __init__(self, window: int, in_channels: int, n_rr: int, n_classes: int = 5,
                  channels=(8, 16, 16, 16), kernels=(7, 5, 5, 5), rr_hidden: int = 8,
                  hidden: int = 16, dropout: float = 0.1, factorized: bool = True, logit_offsets=None,
-                 morph_ns_units: int = 0, rhythm_to_v: bool = False):
+                 morph_ns_units: int = 0, rhythm_to_v: bool = False, rr_units: int = 0):
         super().__init__()
         self.rr_norm = RRStandardiser(n_rr)
         self.features = conv_stack(in_channels, tuple(channels), tuple(kernels))
@@ -122,7 +133,7 @@ class Hybrid(nn.Module):
         self.rr_mlp = nn.Sequential(nn.Linear(n_rr, rr_hidden), nn.ReLU())
         if factorized:
             self.morph_dropout = nn.Dropout(dropout)
-            self.head = factorized_head(flat, hidden, rr_hidden, n_classes, morph_ns_units, rhythm_to_v)
+            self.head = factorized_head(flat, hidden, rr_hidden, n_classes, morph_ns_units, rhythm_to_v, rr_units)
         else:
             self.morph_dropout = nn.Identity()
             self.head = nn.Sequential(nn.Linear(flat + rr_hidden, hidden), nn.ReLU(), nn.Dropout(dropout),

@@ -1,0 +1,76 @@
+"""Is the RR stream too small for the N-against-S decision it alone makes (the factorized head)?
+
+Two measures of the same thing, the average precision (AP) of S against N on the N and S beats of DS1
+and the shared SVDB records, patient-grouped and out of fold:
+1. what trained networks give: ``P(S) / (P(N) + P(S))`` from each CV run's ``oof.npz`` (``--runs``);
+   with the factorized head this ranks beats by a function of the RR features alone;
+2. what scikit-learn's MLPs of given hidden sizes give on the same three RR features (the default
+   recipe's cached beats), in the 5 patient-grouped folds of ``rr_screen.py``, trained on N and S only.
+
+    python training/rr_capacity.py --runs runs/cv-hybrid runs/cv-hybrid-seed1 --sizes 8 32 32x8 32x16
+    (about 1 min per size on 2 cores)
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+from pathlib import Path
+
+import numpy as np
+from rr_screen import patient_folds
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import average_precision_score
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from edgeecg.config import load_config
+from edgeecg.cv import cv_pool
+from edgeecg.data import load_pool
+
+
+def ap_by_database(y: np.ndarray, score: np.ndarray, record: np.ndarray) -> str:
+    svdb = np.char.startswith(record.astype(str), "svdb/")
+    return " | ".join(f"{name} AP {100 * average_precision_score(y[m] == 1, score[m]):4.1f}"
+                      for name, m in (("DS1", ~svdb), ("SVDB", svdb)))
+
+
+def network_line(run: Path) -> str:
+    oof = np.load(run / "oof.npz")
+    m = oof["y"] <= 1
+    p = oof["proba"][m]
+    return ap_by_database(oof["y"][m], p[:, 1] / (p[:, 0] + p[:, 1]), oof["record"][m])
+
+
+def mlp_line(x: np.ndarray, y: np.ndarray, record: np.ndarray, sizes: tuple[int, ...]) -> str:
+    score = np.zeros(len(y))
+    for train, test in patient_folds(y, record):
+        model = make_pipeline(StandardScaler(), MLPClassifier(sizes, max_iter=60, random_state=0))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(x[train], y[train])
+        score[test] = model.predict_proba(x[test])[:, 1]
+    return ap_by_database(y, score, record)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=Path("../shared/data/mitdb"))
+    ap.add_argument("--runs", type=Path, nargs="*", default=[], help="CV runs (folders with oof.npz)")
+    ap.add_argument("--sizes", nargs="*", default=["8", "32", "32x8", "32x16"],
+                    help="MLP hidden sizes, layers joined by x (8: one layer of 8 units, like the default's RR stream)")
+    args = ap.parse_args()
+    for run in args.runs:
+        print(f"network {run}: {network_line(run)}", flush=True)
+    if args.sizes:
+        cfg = load_config("hybrid")
+        beats = load_pool(args.data, cfg, cv_pool(args.data, cfg))
+        sv = beats.y <= 1
+        for size in args.sizes:
+            layers = tuple(int(v) for v in size.split("x"))
+            print(f"MLP {size:6s}: {mlp_line(beats.rr[sv], beats.y[sv], beats.record[sv], layers)}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
