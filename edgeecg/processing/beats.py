@@ -134,6 +134,8 @@ def rr_features(r_peaks: np.ndarray, fs: float, cfg: DataConfig) -> np.ndarray:
 
     Row ``i`` belongs to beat ``i + 1``; ``pre`` is the interval ending at that beat, ``prev`` the one
     before it (the first beat's own), ``post`` the next one (diagnostic mode; NaN for the last beat).
+    The P-wave features (:data:`~edgeecg.config.P_WAVE_FEATURES`) are read off the beat windows, not the
+    intervals: their columns are 0 here, and :func:`extract_beats` fills them in (:func:`p_wave_features`).
     """
     samples = np.diff(r_peaks).astype(np.float64)
     pre = samples / fs
