@@ -13,6 +13,8 @@ and the shared SVDB records, patient-grouped and out of fold:
     (S weighted by the square root of its rarity, as the network's sampler draws it, and trained for about
     as many steps as the network's 10 epochs of 64,000 beats in batches of 256, 2,500: each fold trains on
     about 130,000 N and S beats, 650 batches of 200 an epoch)
+    python training/rr_capacity.py --sizes 8 32x8 --pretrain 60 --weighted --epochs 4
+    (a first stage of 60 unweighted epochs, then the network's weighted 2,500 steps: does the ranking survive?)
 """
 
 from __future__ import annotations
@@ -48,15 +50,19 @@ def network_line(run: Path) -> str:
 
 
 def mlp_line(x: np.ndarray, y: np.ndarray, record: np.ndarray, sizes: tuple[int, ...], epochs: int = 60,
-             weighted: bool = False) -> str:
+             weighted: bool = False, pretrain: int = 0) -> str:
+    """``pretrain`` > 0: first that many epochs unweighted, then ``epochs`` more as asked (a first stage)."""
     score = np.zeros(len(y))
     for train, test in patient_folds(y, record):
-        model = make_pipeline(StandardScaler(), MLPClassifier(sizes, max_iter=epochs, random_state=0))
         yt = y[train]
         w = np.where(yt == 1, ((yt == 0).sum() / (yt == 1).sum()) ** 0.5, 1.0) if weighted else None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            model.fit(x[train], yt, mlpclassifier__sample_weight=w)
+            model = make_pipeline(StandardScaler(), MLPClassifier(sizes, max_iter=pretrain or epochs, random_state=0))
+            model.fit(x[train], yt, mlpclassifier__sample_weight=None if pretrain else w)
+            if pretrain:
+                model.set_params(mlpclassifier__warm_start=True, mlpclassifier__max_iter=epochs)
+                model.fit(x[train], yt, mlpclassifier__sample_weight=w)
         score[test] = model.predict_proba(x[test])[:, 1]
     return ap_by_database(y, score, record)
 
@@ -69,6 +75,8 @@ def main() -> None:
                     help="MLP hidden sizes, layers joined by x (8: one layer of 8 units, like the default's RR stream)")
     ap.add_argument("--epochs", type=int, default=60, help="passes over the training folds (Adam, batches of 200)")
     ap.add_argument("--weighted", action="store_true", help="S beats weigh the square root of their rarity")
+    ap.add_argument("--pretrain", type=int, default=0, metavar="EPOCHS",
+                    help="a first stage of EPOCHS unweighted epochs before --epochs as asked")
     args = ap.parse_args()
     for run in args.runs:
         print(f"network {run}: {network_line(run)}", flush=True)
@@ -78,7 +86,8 @@ def main() -> None:
         sv = beats.y <= 1
         for size in args.sizes:
             layers = tuple(int(v) for v in size.split("x"))
-            line = mlp_line(beats.rr[sv], beats.y[sv], beats.record[sv], layers, args.epochs, args.weighted)
+            line = mlp_line(beats.rr[sv], beats.y[sv], beats.record[sv], layers, args.epochs, args.weighted,
+                            args.pretrain)
             print(f"MLP {size:6s}: {line}", flush=True)
 
 
