@@ -17,9 +17,8 @@ from rr_screen import patient_folds, screen
 
 from edgeecg.config import load_config
 from edgeecg.cv import cv_pool, pool_label
-from edgeecg.data import database_of, load_pool, resolve_sources
-from edgeecg.data.sources import locate
-from edgeecg.processing.beats import p_wave_features, p_wave_region
+from edgeecg.data import database_of, load_pool, record_hours
+from edgeecg.processing.beats import p_wave_features, p_wave_measures
 
 BASE = ["pre_reg", "prev_reg", "irr"]
 SETS = {"base": BASE, "+p_diff": BASE + ["p_diff"], "+p_diff_rel": BASE + ["p_diff_rel"],
@@ -33,22 +32,10 @@ def p_features(x: np.ndarray, cfg) -> dict[str, np.ndarray]:
     features (``p_diff_rel``, ``p_corr_rel``, as the front end computes them) and, for comparison, the
     same measures not relative to the patient's history and the P stretch's difference over the QRS's."""
     beat, diff = x[:, 0], x[:, 1]
-    region = p_wave_region(cfg.data)
     qrs = slice(cfg.data.before - int(round(0.06 * cfg.data.fs)), cfg.data.before + int(round(0.06 * cfg.data.fs)))
-    p_diff = np.abs(diff[:, region]).mean(axis=1)
-    b = beat[:, region] - beat[:, region].mean(axis=1, keepdims=True)
-    t = beat[:, region] - diff[:, region]
-    t = t - t.mean(axis=1, keepdims=True)
-    p_corr = (b * t).sum(axis=1) / np.maximum(np.sqrt((b * b).sum(axis=1) * (t * t).sum(axis=1)), 1e-6)
+    p_diff, p_corr = p_wave_measures(beat, diff, cfg.data)
     return {**p_wave_features(beat, diff, cfg.data), "p_diff": p_diff, "p_corr": p_corr,
             "p_qrs": p_diff / np.maximum(np.abs(diff[:, qrs]).mean(axis=1), 1e-3)}
-
-
-def record_hours(data_dir: Path, patient: str, cfg) -> float:
-    folder, name, _ = locate(data_dir, patient, cfg.data, resolve_sources(data_dir, cfg))
-    head = (folder / f"{name}.hea").read_text().split()
-    fs = float(head[2].split("/")[0])
-    return int(head[3]) / fs / 3600
 
 
 def main() -> None:
@@ -70,7 +57,7 @@ def main() -> None:
     sv = beats.y <= 1                            # N and S beats only
     ys, gs = beats.y[sv], beats.record[sv]
     dbs = np.array([pool_label(database_of(p)) for p in gs])
-    hours = {p: record_hours(args.data, p, cfg) for p in pool}
+    hours = record_hours(args.data, pool, cfg)
     folds = patient_folds(ys, gs)
     for label, names in ({k: SETS[k] for k in args.sets.split(",")} if args.sets else SETS).items():
         xs = np.stack([x[c][sv] for c in names], axis=1)

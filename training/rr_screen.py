@@ -23,7 +23,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 from edgeecg.config import load_config
 from edgeecg.io.wfdb_records import list_records, rdann
 from edgeecg.processing.aami import aami_labels
-from edgeecg.processing.beats import irregular_fraction, irregularity, older_interval, regular_rr_steps
+from edgeecg.processing.beats import irregular_fraction, irregularity, older_interval, regular_rr_steps, trailing
 
 BASE = ["pre_reg", "prev_reg", "irr"]
 SETS = {"base": BASE, "+q75": BASE + ["pre_q75"], "+q90": BASE + ["pre_q90"], "+max16": BASE + ["pre_max16"],
@@ -52,7 +52,7 @@ ESTIMATORS = {"base": {}, "band .85-1.15": {"regular_rr_band": (0.85, 1.15)},
 
 def trailing_quantile(pre: np.ndarray, n: int, q: float) -> np.ndarray:
     """The ``q`` quantile of the ``n`` intervals before each one (the first: its own)."""
-    return np.array([np.quantile(pre[max(0, i - n):i] if i else pre[:1], q) for i in range(len(pre))])
+    return trailing(pre, n, lambda before: np.quantile(before, q))
 
 
 def alternation(pre: np.ndarray, regular: np.ndarray, n: int) -> np.ndarray:

@@ -170,9 +170,9 @@ P_WAVE_SECONDS = (0.25, 0.075)
 P_WAVE_HISTORY = 32     # the patient's beats before this one each feature is measured against
 
 
-def trailing_median(values: np.ndarray, n: int = P_WAVE_HISTORY) -> np.ndarray:
-    """The median of the ``n`` values before each one (the first: its own): causal, as a device keeps it."""
-    return np.array([np.median(values[max(0, i - n):i] if i else values[:1]) for i in range(len(values))])
+def trailing(values: np.ndarray, n: int, statistic=np.median) -> np.ndarray:
+    """``statistic`` of the ``n`` values before each one (the first: its own): causal, as a device keeps it."""
+    return np.array([statistic(values[max(0, i - n):i] if i else values[:1]) for i in range(len(values))])
 
 
 def p_wave_region(cfg: DataConfig) -> slice:
@@ -181,22 +181,30 @@ def p_wave_region(cfg: DataConfig) -> slice:
     return slice(max(start, 0), max(end, 1))
 
 
-def p_wave_features(windows: np.ndarray, diff: np.ndarray, cfg: DataConfig) -> dict[str, np.ndarray]:
-    """:data:`~edgeecg.config.P_WAVE_FEATURES` of one record's beats in time order: ``windows`` the
-    normalised beats, ``diff`` each minus the patient's template (:func:`template_channel`).
-
-    ``p_diff_rel``: the mean absolute difference from the template over the P-wave stretch, over its
-    median in the patient's 32 beats before; ``p_corr_rel``: the correlation of the beat's stretch with
-    the template's, less its median in those beats. Both are relative to the patient's own history,
-    so a lead or a patient whose P wave is small or noisy is not abnormal for that alone."""
+def p_wave_measures(windows: np.ndarray, diff: np.ndarray, cfg: DataConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Per beat, over the P-wave stretch (:func:`p_wave_region`): the mean absolute difference from the
+    template, and the correlation of the beat's stretch with the template's. ``windows``: the normalised
+    beats; ``diff``: each minus the patient's template (:func:`template_channel`)."""
     region = p_wave_region(cfg)
     beat, template = windows[:, region], (windows - diff)[:, region]
     p_diff = np.abs(diff[:, region]).mean(axis=1)
     b = beat - beat.mean(axis=1, keepdims=True)
     t = template - template.mean(axis=1, keepdims=True)
     p_corr = (b * t).sum(axis=1) / np.maximum(np.sqrt((b * b).sum(axis=1) * (t * t).sum(axis=1)), 1e-6)
-    return {"p_diff_rel": p_diff / np.maximum(trailing_median(p_diff), 1e-3),
-            "p_corr_rel": p_corr - trailing_median(p_corr)}
+    return p_diff, p_corr
+
+
+def p_wave_features(windows: np.ndarray, diff: np.ndarray, cfg: DataConfig) -> dict[str, np.ndarray]:
+    """:data:`~edgeecg.config.P_WAVE_FEATURES` of one record's beats in time order (arguments as
+    :func:`p_wave_measures`).
+
+    ``p_diff_rel``: the mean absolute difference from the template over the P-wave stretch, over its
+    median in the patient's 32 beats before; ``p_corr_rel``: the correlation of the beat's stretch with
+    the template's, less its median in those beats. Both are relative to the patient's own history,
+    so a lead or a patient whose P wave is small or noisy is not abnormal for that alone."""
+    p_diff, p_corr = p_wave_measures(windows, diff, cfg)
+    return {"p_diff_rel": p_diff / np.maximum(trailing(p_diff, P_WAVE_HISTORY), 1e-3),
+            "p_corr_rel": p_corr - trailing(p_corr, P_WAVE_HISTORY)}
 
 
 def older_interval(pre: np.ndarray, k: int) -> np.ndarray:
