@@ -32,14 +32,14 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from edgeecg.config import load_config
-from edgeecg.cv import cv_pool
-from edgeecg.data import load_pool
+from edgeecg.cv import cv_pool, pool_label
+from edgeecg.data import database_of, load_pool
 
 
 def ap_by_database(y: np.ndarray, score: np.ndarray, record: np.ndarray) -> str:
-    svdb = np.char.startswith(record.astype(str), "svdb/")
-    return " | ".join(f"{name} AP {100 * average_precision_score(y[m] == 1, score[m]):4.1f}"
-                      for name, m in (("DS1", ~svdb), ("SVDB", svdb)))
+    db = np.array([pool_label(database_of(str(r))) for r in record])
+    return " | ".join(f"{name} AP {100 * average_precision_score(y[db == name] == 1, score[db == name]):4.1f}"
+                      for name in dict.fromkeys(db))
 
 
 def network_line(run: Path) -> str:
