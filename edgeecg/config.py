@@ -171,6 +171,8 @@ class TrainConfig:
     smooth: float = 0.0            # share of train beats low-pass filtered ([1 4 6 4 1] / 16): less bandwidth
     flip: float = 0.0              # share of train beats sign-inverted (every channel): reversed electrodes, another lead
     epoch_beats: int = 0           # > 0: beats drawn per epoch (a large pool trains in bounded time); 0: all
+    rhythm_epochs: int = 0         # > 0: first fit the factorized head's N-against-S function alone on the N and
+                                   # S beats, unweighted, for this many passes, then keep it (edgeecg.rhythm_stage)
     seed: int = 0
     device: str = "auto"           # "auto", "cpu" or "cuda"
 

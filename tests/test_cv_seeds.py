@@ -95,6 +95,7 @@ def test_factorized_head_decides_n_versus_s_from_the_rr_features_alone(rr_units)
     with torch.no_grad():
         a, b = model(x1, rr), model(x2, rr)
         torch.testing.assert_close(a[:, 1] - a[:, 0], b[:, 1] - b[:, 0], rtol=0, atol=1e-5)  # S - N: beat-blind
+        torch.testing.assert_close(model.ns_logit(rr), a[:, 1] - a[:, 0], rtol=0, atol=1e-5)  # and this function
         assert not torch.allclose(a[:, 2] - a[:, 0], b[:, 2] - b[:, 0])       # V - N: it does
         torch.testing.assert_close(plain(model)(x1, rr), a)                   # baked into plain layers
         if rr_units:                                   # the RR rows read the RR stream and nothing else

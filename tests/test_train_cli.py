@@ -236,3 +236,39 @@ def test_force_replaces_a_run(synth_dir, tiny_toml, tmp_path):
     assert res.exit_code == 0, res.output
     assert not (out / "old.txt").exists() and (out / "model.pt").exists()
     assert np.isfinite(json.loads((out / "metrics.json").read_text())["test"]["macro_f1"])
+
+
+def test_rhythm_stage_fits_n_against_s_first_and_the_network_then_moves_only_its_threshold():
+    import dataclasses
+    from sklearn.metrics import roc_auc_score
+    from edgeecg.config import rr_feature_names
+    from edgeecg.data import BeatSet
+    from edgeecg.errors import EdgeECGError
+    from edgeecg.models import build_model
+    from edgeecg.rhythm_stage import fit_rhythm
+    from edgeecg.train import seed_everything
+    cfg = _tiny_cfg()
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=2, patience=0, rhythm_epochs=600))
+    rng = np.random.default_rng(0)
+    y = rng.choice(3, 600, p=[0.8, 0.1, 0.1])
+    names = rr_feature_names(cfg.data)
+    rr = rng.normal(1.0, 0.1, (600, len(names))).astype(np.float32)
+    rr[y == 1, names.index("pre_over_regular")] -= 0.3                 # S beats come early
+    x = rng.normal(size=(600, cfg.data.channels, cfg.data.window)).astype(np.float32)
+    beats = BeatSet(x, rr, y, np.array(["a"] * 600))
+    trained = train_model(cfg, {"train": beats}, progress=False).model
+    seed_everything(cfg.train.seed)                                     # the first stage alone, as train_model does it
+    staged = build_model(cfg.model.name, cfg.data, **cfg.model.params)
+    staged.rr_norm.fit(torch.from_numpy(rr))
+    fit_rhythm(staged, beats, cfg.train, torch.device("cpu"))
+    for (p, mask), (q, _) in zip(staged.rhythm_entries(), trained.rhythm_entries(), strict=True):
+        assert torch.equal(p[mask], q[mask])      # kept through the network's epochs and its moving average
+    with torch.no_grad():
+        ns = staged.ns_logit(torch.from_numpy(rr))
+        shift = trained.ns_logit(torch.from_numpy(rr)) - ns
+    assert float(shift.std()) < 1e-5 < abs(float(shift.mean()))        # only the threshold moved
+    assert roc_auc_score(y[y <= 1] == 1, ns[y <= 1]) > 0.95              # and the stage learnt the timing
+    plain_head = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, params={**cfg.model.params,
+                                                                                       "factorized": False}))
+    with pytest.raises(EdgeECGError, match="rhythm_epochs"):
+        train_model(plain_head, {"train": beats}, progress=False)

@@ -15,6 +15,9 @@ and the shared SVDB records, patient-grouped and out of fold:
     about 130,000 N and S beats, 650 batches of 200 an epoch)
     python training/rr_capacity.py --sizes 8 32x8 --pretrain 60 --weighted --epochs 4
     (a first stage of 60 unweighted epochs, then the network's weighted 2,500 steps: does the ranking survive?)
+    python training/rr_capacity.py --sizes --stage 60 --stage-batch 256 1024
+    (edgeecg's own first stage, ``[train] rhythm_epochs``, alone: the default recipe's RR stream and N-against-S
+    weights fitted in each fold as ``edgeecg.rhythm_stage.fit_rhythm`` fits them, for each batch size)
 """
 
 from __future__ import annotations
@@ -31,7 +34,13 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+import dataclasses
+
+import torch
+
 from edgeecg.config import load_config
+from edgeecg.models import build_model
+from edgeecg.rhythm_stage import fit_rhythm
 from edgeecg.cv import cv_pool, pool_label
 from edgeecg.data import database_of, load_pool
 
@@ -67,6 +76,20 @@ def mlp_line(x: np.ndarray, y: np.ndarray, record: np.ndarray, sizes: tuple[int,
     return ap_by_database(y, score, record)
 
 
+def stage_line(beats, cfg, epochs: int, batch: int) -> str:
+    """What ``fit_rhythm`` alone makes of the N and S beats (``beats`` holds those only), out of fold."""
+    tc = dataclasses.replace(cfg.train, rhythm_epochs=epochs)
+    score = np.zeros(len(beats))
+    for train, test in patient_folds(beats.y, beats.record):
+        torch.manual_seed(tc.seed)
+        model = build_model(cfg.model.name, cfg.data, **cfg.model.params)
+        model.rr_norm.fit(torch.from_numpy(beats.rr[train]))
+        fit_rhythm(model, beats.subset(train), tc, torch.device("cpu"), batch)
+        with torch.no_grad():
+            score[test] = model.ns_logit(torch.from_numpy(beats.rr[test])).numpy()
+    return ap_by_database(beats.y, score, beats.record)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path("../shared/data/mitdb"))
@@ -77,13 +100,19 @@ def main() -> None:
     ap.add_argument("--weighted", action="store_true", help="S beats weigh the square root of their rarity")
     ap.add_argument("--pretrain", type=int, default=0, metavar="EPOCHS",
                     help="a first stage of EPOCHS unweighted epochs before --epochs as asked")
+    ap.add_argument("--stage", type=int, default=0, metavar="EPOCHS",
+                    help="also edgeecg's first stage ([train] rhythm_epochs = EPOCHS) alone, per --stage-batch")
+    ap.add_argument("--stage-batch", type=int, nargs="*", default=[1024], help="the first stage's batch sizes")
     args = ap.parse_args()
     for run in args.runs:
         print(f"network {run}: {network_line(run)}", flush=True)
-    if args.sizes:
+    if args.sizes or args.stage:
         cfg = load_config("hybrid")
         beats = load_pool(args.data, cfg, cv_pool(args.data, cfg))
         sv = beats.y <= 1
+        for batch in args.stage_batch if args.stage else []:
+            print(f"stage {args.stage} epochs, batches of {batch}: {stage_line(beats.subset(sv), cfg, args.stage, batch)}",
+                  flush=True)
         for size in args.sizes:
             layers = tuple(int(v) for v in size.split("x"))
             line = mlp_line(beats.rr[sv], beats.y[sv], beats.record[sv], layers, args.epochs, args.weighted,

@@ -131,6 +131,8 @@ class Hybrid(nn.Module):
         self.features = conv_stack(in_channels, tuple(channels), tuple(kernels))
         flat = channels[-1] * (window >> len(channels))
         self.rr_mlp = nn.Sequential(nn.Linear(n_rr, rr_hidden), nn.ReLU())
+        self.flat, self.hidden = flat, hidden
+        self.rr_only_ns = factorized and morph_ns_units == 0      # N against S from the RR features alone
         if factorized:
             self.morph_dropout = nn.Dropout(dropout)
             self.head = factorized_head(flat, hidden, rr_hidden, n_classes, morph_ns_units, rhythm_to_v, rr_units)
@@ -147,6 +149,33 @@ class Hybrid(nn.Module):
         morph = self.morph_dropout(torch.flatten(self.features(x), 1))
         rhythm = self.rr_mlp(self.rr_norm(rr))
         return self.head(torch.cat([morph, rhythm], dim=1)) + self.logit_offsets
+
+    def ns_logit(self, rr: torch.Tensor) -> torch.Tensor:
+        """``logit_S - logit_N`` from the RR features alone: with the factorized head (``rr_only_ns``)
+        it is the same for every beat window."""
+        if not self.rr_only_ns:
+            raise ValueError("N against S depends on the beat too: the head is not factorized, or morph_ns_units > 0")
+        first, last = self.head[0], self.head[2]
+        w1, b1 = first.effective()
+        w2, b2 = last.effective()
+        units = torch.relu(nn.functional.linear(self.rr_mlp(self.rr_norm(rr)), w1[self.hidden:, self.flat:],
+                                                b1[self.hidden:]))
+        ns = self.logit_offsets[1] - self.logit_offsets[0]
+        return units @ (w2[1, self.hidden:] - w2[0, self.hidden:]) + (b2[1] - b2[0]) + ns
+
+    def rhythm_entries(self) -> list[tuple[nn.Parameter, torch.Tensor]]:
+        """The parameters, each with a mask of its entries, that shape :meth:`ns_logit` (all but its
+        threshold, the last layer's N and S biases): the RR stream, the head's RR rows, and the N and S
+        weights on them."""
+        first, last = self.head[0], self.head[2]
+        rows = torch.zeros_like(first.weight, dtype=torch.bool)
+        rows[self.hidden:] = True
+        row_bias = torch.zeros_like(first.bias, dtype=torch.bool)
+        row_bias[self.hidden:] = True
+        ns_weights = torch.zeros_like(last.weight, dtype=torch.bool)
+        ns_weights[:2, self.hidden:] = True        # class order N, S, V, F, Q
+        return ([(p, torch.ones_like(p, dtype=torch.bool)) for p in self.rr_mlp.parameters()]
+                + [(first.weight, rows), (first.bias, row_bias), (last.weight, ns_weights)])
 
 
 class CNN(nn.Module):
