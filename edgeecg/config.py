@@ -69,6 +69,8 @@ class DataConfig:
     template_beats: int = 16       # time constant (beats) of the running-average beat; 0 = off
     template_update: str = "regular"   # beats that update the template: "regular" (regular pre-RR) or "all"
     template_gate: float = 0.0     # > 0: only beats whose mean |beat - template| is at most this update it
+    polarity: str = "as_recorded"  # "template": each beat's channels times the sign of the patient's template's
+                                   # largest QRS deflection (before the beat; edgeecg.processing.beats.template_polarity)
     beat_channel: bool = True      # the beat itself is channel 0 (False: only beat minus template)
     input_step: float = 0.0        # > 0: beats on this int8 grid (z-score units per step); 0: float
     record_fs: int = 0             # > 0: each record first resampled to this rate, its annotations onto
@@ -232,6 +234,7 @@ _CHOICES = {
     ("data", "mode"): ("realtime", "diagnostic"),
     ("data", "dataset"): ("mitdb", "ptbxl", "kaggle_csv"),
     ("data", "template_update"): ("all", "regular"),
+    ("data", "polarity"): ("as_recorded", "template"),
     ("split", "kind"): ("de_chazal", "random"),
     ("train", "imbalance"): ("sampler", "weighted_loss", "none"),
     ("train", "loss"): ("ce", "focal"),
@@ -283,6 +286,9 @@ def config_from_dict(raw: dict, source: str = "<config>") -> Config:
                 raise EdgeECGError(f"{where} = {value!r} is not one of {', '.join(allowed)}")
         sections[f.name] = dataclasses.replace(default, **values)
     _check_rr_features(sections["data"], source)
+    if sections["data"].polarity == "template" and not sections["data"].template_beats:
+        raise EdgeECGError(f"{source}: [data] polarity = \"template\" reads the patient's template: it needs "
+                           f"template_beats > 0")
     if sections["data"].second_lead and sections["data"].dataset != "mitdb":
         raise EdgeECGError(f"{source}: [data] second_lead is for WFDB records with beat annotations "
                            f"(dataset = \"mitdb\"); PTB-XL names its leads in [data] leads")

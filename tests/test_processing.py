@@ -229,6 +229,19 @@ def test_extract_beats_fills_the_p_wave_features_from_its_own_windows(synth_dir)
     assert np.ptp(beats.rr[:, 1]) > 0       # filled in, not left at the placeholder
 
 
+def test_template_polarity_shows_an_inverted_record_as_recorded_upright(synth_dir):
+    record = rdrecord(synth_dir, "s1")
+    inverted = dataclasses.replace(record, signal=-record.signal)
+    cfg = dataclasses.replace(DataConfig(), polarity="template")
+    upright, flipped = extract_beats(record, cfg), extract_beats(inverted, cfg)
+    np.testing.assert_allclose(flipped.x, upright.x, atol=1e-5)                     # the lead's sign is gone
+    assert np.allclose(extract_beats(inverted, DataConfig()).x, -upright.x, atol=1e-5)   # as recorded: kept
+    assert np.array_equal(upright.x, extract_beats(record, DataConfig()).x)         # s1 is upright already
+    with pytest.raises(EdgeECGError, match="polarity = \"template\" reads the patient's template") as err:
+        config_from_dict({"data": {"polarity": "template", "template_beats": 0}})
+    assert "\n" not in str(err.value)
+
+
 def test_p_wave_features_need_the_template():
     with pytest.raises(EdgeECGError, match="p_diff_rel compare the beat with the patient's template") as err:
         config_from_dict({"data": {"rr_features": ["pre_over_regular", "p_diff_rel"], "template_beats": 0}})

@@ -17,7 +17,8 @@ and the shared SVDB records, patient-grouped and out of fold:
     (a first stage of 60 unweighted epochs, then the network's weighted 2,500 steps: does the ranking survive?)
     python training/rr_capacity.py --sizes --stage 60 --stage-batch 256 1024
     (edgeecg's own first stage, ``[train] rhythm_epochs``, alone: the default recipe's RR stream and N-against-S
-    weights fitted in each fold as ``edgeecg.rhythm_stage.fit_rhythm`` fits them, for each batch size)
+    weights fitted in each fold as ``edgeecg.rhythm_stage.fit_rhythm`` fits them, for each batch size;
+    ``--config hybrid_svdb_rr2`` fits that recipe's two-layer RR stream instead)
 """
 
 from __future__ import annotations
@@ -103,6 +104,7 @@ def main() -> None:
     ap.add_argument("--stage", type=int, default=0, metavar="EPOCHS",
                     help="also edgeecg's first stage ([train] rhythm_epochs = EPOCHS) alone, per --stage-batch")
     ap.add_argument("--stage-batch", type=int, nargs="*", default=[1024], help="the first stage's batch sizes")
+    ap.add_argument("--config", default="hybrid", help="the recipe whose model --stage fits (its beats are the default's)")
     args = ap.parse_args()
     for run in args.runs:
         print(f"network {run}: {network_line(run)}", flush=True)
@@ -110,9 +112,10 @@ def main() -> None:
         cfg = load_config("hybrid")
         beats = load_pool(args.data, cfg, cv_pool(args.data, cfg))
         sv = beats.y <= 1
+        staged = load_config(args.config)
         for batch in args.stage_batch if args.stage else []:
-            print(f"stage {args.stage} epochs, batches of {batch}: {stage_line(beats.subset(sv), cfg, args.stage, batch)}",
-                  flush=True)
+            line = stage_line(beats.subset(sv), staged, args.stage, batch)
+            print(f"stage {args.config}, {args.stage} epochs, batches of {batch}: {line}", flush=True)
         for size in args.sizes:
             layers = tuple(int(v) for v in size.split("x"))
             line = mlp_line(beats.rr[sv], beats.y[sv], beats.record[sv], layers, args.epochs, args.weighted,

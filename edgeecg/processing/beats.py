@@ -259,6 +259,22 @@ def template_channel(windows: np.ndarray, time_constant: int, update: np.ndarray
     return out
 
 
+QRS_S = (0.045, 0.065)     # the QRS region around the R peak (s before, s after) where the polarity is read
+
+
+def template_polarity(windows: np.ndarray, diff: np.ndarray, cfg: DataConfig) -> np.ndarray:
+    """Per beat, +1 or -1: the sign of the largest deflection of the patient's template (as it stood
+    before the beat: ``windows - diff``, see :func:`template_channel`) within :data:`QRS_S` of the R peak.
+    Multiplying a beat's channels by it (``[data] polarity = "template"``) shows every patient's usual
+    QRS upright, whatever the lead's sign, and keeps each beat's sign against that usual QRS (a V beat
+    opposite to the patient's normal one stays opposite). A record recorded inverted gives the same
+    beats."""
+    lo, hi = (cfg.before - round(QRS_S[0] * cfg.fs), cfg.before + round(QRS_S[1] * cfg.fs))
+    qrs = (windows - diff)[:, lo:hi]
+    peak = qrs[np.arange(len(qrs)), np.abs(qrs).argmax(axis=1)]
+    return np.where(peak < 0, -1.0, 1.0).astype(windows.dtype)
+
+
 def is_regular(r_peaks: np.ndarray, cfg: DataConfig) -> np.ndarray:
     """Whether each beat 1..n-1's pre-RR is within ``regular_rr_band`` of the regular RR before it."""
     pre = np.diff(r_peaks).astype(np.float64)
@@ -325,11 +341,17 @@ def extract_beats(record: Record, cfg: DataConfig, second: Record | None = None)
     channels = []
     for k, lead in enumerate(leads):                 # each lead's beat and template channels, in turn
         windows = normalise_windows((x if k == 0 else preprocess_signal(lead.signal, lead.fs, cfg))[idx])
-        if cfg.beat_channel:
-            channels.append(windows)
+        diff = None
         if cfg.template_beats:
             update = regular if cfg.template_update == "regular" else None
-            channels.append(template_channel(windows, cfg.template_beats, update, cfg.template_gate))
+            diff = template_channel(windows, cfg.template_beats, update, cfg.template_gate)
+            if cfg.polarity == "template":
+                sign = template_polarity(windows, diff, cfg)[:, None]
+                windows, diff = windows * sign, diff * sign
+        if cfg.beat_channel:
+            channels.append(windows)
+        if diff is not None:
+            channels.append(diff)
         if k == 0 and any(name in P_WAVE_FEATURES for name in cfg.rr_features):
             p_wave = p_wave_features(windows, channels[-1], cfg)
             for j, name in enumerate(cfg.rr_features):
