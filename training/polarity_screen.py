@@ -7,8 +7,12 @@ beats whose polarity by the patient's template (``edgeecg.processing.beats.templ
 ``--cv``, per group of records (mostly negative, mostly upright) and database, the V beats found and the
 normal and S beats called V, summed over the CV runs' ``oof.npz`` and divided by their number.
 
+``--against``: another recipe's CV runs (question 34's, ``runs/polarity-seed*``); per record, the normal beats
+called V and the V beats found by each (mean over the runs), the records that changed most first.
+
     python training/polarity_screen.py --cv runs/cv-hybrid runs/cv-hybrid-seed1 runs/cv-hybrid-seed2 \
-        runs/cv-hybrid-seed3 runs/cv-hybrid-seed4                (about 1 min)
+        runs/cv-hybrid-seed3 runs/cv-hybrid-seed4 --against runs/polarity-seed0 runs/polarity-seed1 \
+        runs/polarity-seed2 runs/polarity-seed3 runs/polarity-seed4                (about 1 min)
 """
 
 from __future__ import annotations
@@ -24,10 +28,25 @@ from edgeecg.data import database_of, load_pool
 from edgeecg.processing.beats import template_polarity
 
 
+def v_calls(runs: list[Path]) -> dict[str, np.ndarray]:
+    """Per record: normal beats called V, V beats found (means over ``runs``' ``oof.npz``)."""
+    out: dict[str, np.ndarray] = {}
+    for run in runs:
+        oof = np.load(run / "oof.npz")
+        pred = oof["proba"].argmax(axis=1)
+        for record in np.unique(oof["record"]):
+            m = oof["record"] == record
+            y, p = oof["y"][m], pred[m]
+            out[str(record)] = out.get(str(record), 0) + np.array([((y == 0) & (p == 2)).sum(),
+                                                                  ((y == 2) & (p == 2)).sum()]) / len(runs)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path("../shared/data/mitdb"))
     ap.add_argument("--cv", type=Path, nargs="*", default=[], help="CV runs of the default (folders with oof.npz)")
+    ap.add_argument("--against", type=Path, nargs="*", default=[], help="another recipe's CV runs, compared per record")
     args = ap.parse_args()
     cfg = load_config("hybrid")
     beats = load_pool(args.data, cfg, cv_pool(args.data, cfg))
@@ -60,6 +79,17 @@ def main() -> None:
         print(f"{db} {'mostly negative' if neg else 'upright'}: {n_records // k} records, V found "
               f"{found / k:.0f} of {v / k:.0f} ({100 * found / max(v, 1):.1f} %), normal beats called V "
               f"{n_as_v / k:.0f}, S beats called V {s_as_v / k:.0f}")
+    if not args.against:
+        return
+    base, other = v_calls(args.cv), v_calls(args.against)
+    print("record     negative  normal beats called V  V beats found   (--cv → --against)")
+    for record in sorted(base, key=lambda r: -abs(other[r][0] - base[r][0]))[:10]:
+        print(f"{record:10s} {100 * negative[record]:6.1f} %  {base[record][0]:6.0f} → {other[record][0]:6.0f}   "
+              f"{base[record][1]:6.0f} → {other[record][1]:6.0f}")
+    for db in dict.fromkeys(pool_label(database_of(r)) for r in base):
+        records = [r for r in base if pool_label(database_of(r)) == db]
+        b, o = sum(base[r] for r in records), sum(other[r] for r in records)
+        print(f"{db}: normal beats called V {b[0]:.0f} → {o[0]:.0f}, V beats found {b[1]:.0f} → {o[1]:.0f}")
 
 
 if __name__ == "__main__":
