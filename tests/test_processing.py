@@ -229,7 +229,7 @@ def test_extract_beats_fills_the_p_wave_features_from_its_own_windows(synth_dir)
     assert np.ptp(beats.rr[:, 1]) > 0       # filled in, not left at the placeholder
 
 
-def test_template_polarity_shows_an_inverted_record_as_recorded_upright(synth_dir):
+def test_template_polarity_gives_an_inverted_record_the_same_beats(synth_dir):
     record = rdrecord(synth_dir, "s1")
     inverted = dataclasses.replace(record, signal=-record.signal)
     cfg = dataclasses.replace(DataConfig(), polarity="template")
