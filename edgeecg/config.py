@@ -174,7 +174,8 @@ class TrainConfig:
     flip: float = 0.0              # share of train beats sign-inverted (every channel): reversed electrodes, another lead
     epoch_beats: int = 0           # > 0: beats drawn per epoch (a large pool trains in bounded time); 0: all
     rhythm_epochs: int = 0         # > 0: first fit the factorized head's N-against-S function alone on the N and
-                                   # S beats, unweighted, for this many passes, then keep it (edgeecg.rhythm_stage)
+                                   # S beats, unweighted, for this many passes, then keep it fixed but for its
+                                   # threshold, the N and S biases (edgeecg.rhythm_stage)
     seed: int = 0
     device: str = "auto"           # "auto", "cpu" or "cuda"
 
@@ -286,9 +287,11 @@ def config_from_dict(raw: dict, source: str = "<config>") -> Config:
                 raise EdgeECGError(f"{where} = {value!r} is not one of {', '.join(allowed)}")
         sections[f.name] = dataclasses.replace(default, **values)
     _check_rr_features(sections["data"], source)
-    if sections["data"].polarity == "template" and not sections["data"].template_beats:
+    _check_rhythm_stage(sections, source)
+    if sections["data"].polarity == "template" and (not sections["data"].template_beats
+                                                    or sections["data"].dataset != "mitdb"):
         raise EdgeECGError(f"{source}: [data] polarity = \"template\" reads the patient's template: it needs "
-                           f"template_beats > 0")
+                           f"template_beats > 0 and dataset = \"mitdb\"")
     if sections["data"].second_lead and sections["data"].dataset != "mitdb":
         raise EdgeECGError(f"{source}: [data] second_lead is for WFDB records with beat annotations "
                            f"(dataset = \"mitdb\"); PTB-XL names its leads in [data] leads")
@@ -307,6 +310,17 @@ def config_from_dict(raw: dict, source: str = "<config>") -> Config:
         raise EdgeECGError(f"{source}: [[sources]] add WFDB records to a patient-wise MIT-BIH split: they need "
                            f"[data] dataset = \"mitdb\" and [split] kind = \"de_chazal\"")
     return Config(**sections)
+
+
+def _check_rhythm_stage(sections: dict, source: str) -> None:
+    epochs, model = sections["train"].rhythm_epochs, sections["model"]
+    if epochs < 0:
+        raise EdgeECGError(f"{source}: [train] rhythm_epochs = {epochs}: it must be 0 (off) or more")
+    if epochs and (model.name != "hybrid" or not model.params.get("factorized", True)
+                   or model.params.get("morph_ns_units", 0) or sections["data"].dataset != "mitdb"):
+        raise EdgeECGError(f"{source}: [train] rhythm_epochs trains the factorized head's RR-only N-against-S "
+                           f"function: it needs model \"hybrid\" with factorized = true and morph_ns_units = 0, "
+                           f"on beats with RR features (dataset = \"mitdb\")")
 
 
 def _check_rr_features(data: DataConfig, source: str) -> None:

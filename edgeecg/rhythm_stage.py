@@ -5,7 +5,7 @@ With the factorized head, ``logit_S - logit_N`` is a small function of the RR fe
 thousand steps on class-balanced draws, and ranks S against N worse than a small MLP fitted to the same
 features does (question 32 of training/README.md). This stage fits it first, on the N and S training
 beats as they come (unweighted), with binary cross-entropy for ``rhythm_epochs`` passes; the network's
-training then keeps its shape fixed (:class:`Frozen`) and moves only its threshold, the last layer's N
+training then keeps its shape fixed (:class:`FrozenEntries`) and moves only its threshold, the last layer's N
 and S biases, with everything else.
 """
 
@@ -21,9 +21,9 @@ from edgeecg.data import BeatSet
 from edgeecg.errors import EdgeECGError
 
 
-BATCH = 1024    # out of fold on the pool it ranks S against N as batches of 256 do (DS1 AP 45.8 against 48.6,
-                # SVDB 64.1 against 63.3; `python training/rr_capacity.py --sizes --stage 60 --stage-batch 1024 256`)
-                # in a quarter of the time: 15 s a fold for 60 passes on 2 cores
+BATCH = 1024    # for its cost, a quarter of batches of 256 (15 s a fold for 60 passes on 2 cores), and SVDB's
+                # figure: out of fold on the pool, AP of S against N DS1 45.8 / SVDB 64.1 against 48.6 / 63.3 for
+                # batches of 256 (`python training/rr_capacity.py --sizes --stage 60 --stage-batch 1024 256`)
 
 
 def fit_rhythm(model: nn.Module, train: BeatSet, tc: TrainConfig, device: torch.device, batch: int = BATCH) -> None:
@@ -32,12 +32,12 @@ def fit_rhythm(model: nn.Module, train: BeatSet, tc: TrainConfig, device: torch.
     if not getattr(model, "rr_only_ns", False):
         raise EdgeECGError("[train] rhythm_epochs trains the factorized head's RR-only N-against-S function: "
                            "it needs model \"hybrid\" with factorized = true and morph_ns_units = 0")
-    ns = train.y <= 1
-    if not ns.any():
+    n_or_s = train.y <= 1
+    if not n_or_s.any():
         return
-    rr = torch.from_numpy(train.rr[ns]).to(device)
-    target = torch.from_numpy((train.y[ns] == 1).astype(np.float32)).to(device)
-    params = list({id(p): p for p, _ in model.rhythm_entries()}.values()) + [model.head[2].bias]
+    rr = torch.from_numpy(train.rr[n_or_s]).to(device)
+    target = torch.from_numpy((train.y[n_or_s] == 1).astype(np.float32)).to(device)
+    params = list({id(p): p for p, _ in model.rhythm_entries()}.values()) + [model.ns_threshold()]
     opt = torch.optim.Adam(params, lr=tc.lr)
     gen = torch.Generator().manual_seed(tc.seed)
     for _ in range(tc.rhythm_epochs):
@@ -50,7 +50,7 @@ def fit_rhythm(model: nn.Module, train: BeatSet, tc: TrainConfig, device: torch.
             opt.step()
 
 
-class Frozen:
+class FrozenEntries:
     """Keeps the entries of ``model.rhythm_entries()`` at their present values: call :meth:`restore`
     after every optimiser step."""
 

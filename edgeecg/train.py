@@ -30,7 +30,7 @@ from edgeecg.metrics import classification_report, multilabel_report
 from edgeecg.models import build_model
 from edgeecg.processing.aami import CLASSES
 from edgeecg.processing.beats import round_to_input_grid
-from edgeecg.rhythm_stage import Frozen, fit_rhythm
+from edgeecg.rhythm_stage import FrozenEntries, fit_rhythm
 
 MAX_CLASS_WEIGHT = 50.0   # caps the weight of classes with very few training beats (Q in DS1)
 
@@ -230,8 +230,8 @@ def train_model(cfg: Config, splits: dict[str, BeatSet], progress: bool = True,
     model trained on all of DS1 for the epoch count that ``edgeecg cv`` chose.
     ``init``: start from this model (fine-tuning, e.g. after pruning) instead of a fresh one.
     ``on_epoch(epoch, model)``: called after each epoch with the model that would be returned.
-    ``rhythm_epochs`` > 0 (a fresh factorized hybrid): N against S is first fitted alone and then kept
-    fixed but for its threshold (:mod:`edgeecg.rhythm_stage`).
+    ``rhythm_epochs`` > 0 (a factorized hybrid): N against S is first fitted alone (unless ``init`` is
+    given) and then kept fixed but for its threshold (:mod:`edgeecg.rhythm_stage`).
 
     A multi-label set (PTB-XL) trains with binary cross-entropy and early-stops on val macro-AUC.
     Under ``torchrun`` (``WORLD_SIZE`` > 1) this runs as one rank of a DDP job; rank 0 decides early
@@ -264,10 +264,8 @@ def train_model(cfg: Config, splits: dict[str, BeatSet], progress: bool = True,
     else:
         model = copy.deepcopy(init)
     model.to(device)
-    frozen = None
-    if tc.rhythm_epochs and init is None:     # a first stage for N against S, then kept fixed
+    if tc.rhythm_epochs and init is None:     # a first stage for N against S, kept fixed below
         fit_rhythm(model, train, tc, device)
-        frozen = Frozen(model)
     ema = None
     if tc.ema_decay > 0:
         from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
@@ -277,6 +275,8 @@ def train_model(cfg: Config, splits: dict[str, BeatSet], progress: bool = True,
     if ctx.world > 1:
         from torch.nn.parallel import DistributedDataParallel
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    # after DDP's broadcast, so that every rank keeps rank 0's values; fine-tuning (``init``) keeps them too
+    frozen = FrozenEntries(model) if tc.rhythm_epochs else None
 
     x_tr, rr_tr, y_tr = to_tensors(train, device)
     weight = None

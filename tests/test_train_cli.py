@@ -238,7 +238,8 @@ def test_force_replaces_a_run(synth_dir, tiny_toml, tmp_path):
     assert np.isfinite(json.loads((out / "metrics.json").read_text())["test"]["macro_f1"])
 
 
-def test_rhythm_stage_fits_n_against_s_first_and_the_network_then_moves_only_its_threshold():
+@pytest.mark.parametrize("rr_params", [{}, {"rr_hidden": 16, "rr_units": 4}])
+def test_rhythm_stage_fits_n_against_s_first_and_the_network_then_moves_only_its_threshold(rr_params):
     import dataclasses
     from sklearn.metrics import roc_auc_score
     from edgeecg.config import rr_feature_names
@@ -248,7 +249,8 @@ def test_rhythm_stage_fits_n_against_s_first_and_the_network_then_moves_only_its
     from edgeecg.rhythm_stage import fit_rhythm
     from edgeecg.train import seed_everything
     cfg = _tiny_cfg()
-    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=2, patience=0, rhythm_epochs=600))
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=2, patience=0, rhythm_epochs=600),
+                              model=dataclasses.replace(cfg.model, params={**cfg.model.params, **rr_params}))
     rng = np.random.default_rng(0)
     y = rng.choice(3, 600, p=[0.8, 0.1, 0.1])
     names = rr_feature_names(cfg.data)
@@ -272,3 +274,7 @@ def test_rhythm_stage_fits_n_against_s_first_and_the_network_then_moves_only_its
                                                                                        "factorized": False}))
     with pytest.raises(EdgeECGError, match="rhythm_epochs"):
         train_model(plain_head, {"train": beats}, progress=False)
+    for bad in ({"train": {"rhythm_epochs": -1}}, {"train": {"rhythm_epochs": 5}, "model": {"name": "cnn"}}):
+        with pytest.raises(EdgeECGError, match="rhythm_epochs") as err:
+            config_from_dict(bad)
+        assert "\n" not in str(err.value)

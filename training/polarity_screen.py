@@ -51,25 +51,33 @@ def main() -> None:
     cfg = load_config("hybrid")
     beats = load_pool(args.data, cfg, cv_pool(args.data, cfg))
     negative: dict[str, float] = {}
+    changes: dict[str, int] = {}
+    signs: dict[str, np.ndarray] = {}
     for record in dict.fromkeys(beats.record):
         m = beats.record == record
-        sign = template_polarity(beats.x[m, 0], beats.x[m, 1], cfg.data)
-        negative[record] = float((sign < 0).mean())
-        if negative[record] > 0.1:
+        sign = signs[record] = template_polarity(beats.x[m, 0], beats.x[m, 1], cfg.data)
+        negative[record], changes[record] = float((sign < 0).mean()), int((np.diff(sign) != 0).sum())
+        if negative[record] > 0.1 or changes[record] > 20:
             print(f"{record:10s} negative {100 * negative[record]:5.1f} % of {m.sum():5d} beats, "
-                  f"{int((np.diff(sign) != 0).sum())} changes")
+                  f"{changes[record]} changes")
+    print(f"the sign changes from one beat to the next {sum(changes.values())} times in {len(beats)} beats")
     for db in dict.fromkeys(pool_label(database_of(r)) for r in negative):
         records = [r for r in negative if pool_label(database_of(r)) == db]
         print(f"{db}: {sum(negative[r] > 0.5 for r in records)} of {len(records)} records mostly negative")
     if not args.cv:
         return
     totals: dict[tuple[str, bool], np.ndarray] = {}
+    in_negative: dict[str, np.ndarray] = {}       # normal beats called V: in the record's negative-sign beats, all
     for run in args.cv:
         oof = np.load(run / "oof.npz")
         pred = oof["proba"].argmax(axis=1)
         for record in np.unique(oof["record"]):
             m = oof["record"] == record
             y, p = oof["y"][m], pred[m]
+            if 0.1 < negative.get(str(record), 0.0) < 0.5 and len(y) == len(signs[str(record)]):
+                n_as_v = (y == 0) & (p == 2)
+                in_negative[str(record)] = in_negative.get(str(record), 0) + np.array(
+                    [(n_as_v & (signs[str(record)] < 0)).sum(), n_as_v.sum()]) / len(args.cv)
             key = (pool_label(database_of(str(record))), negative.get(str(record), 0.0) > 0.5)
             counts = np.array([(y == 2).sum(), ((y == 2) & (p == 2)).sum(), ((y == 0) & (p == 2)).sum(),
                                ((y == 1) & (p == 2)).sum(), 1])
@@ -79,6 +87,8 @@ def main() -> None:
         print(f"{db} {'mostly negative' if neg else 'upright'}: {n_records // k} records, V found "
               f"{found / k:.0f} of {v / k:.0f} ({100 * found / max(v, 1):.1f} %), normal beats called V "
               f"{n_as_v / k:.0f}, S beats called V {s_as_v / k:.0f}")
+    for record, (neg, total) in in_negative.items():
+        print(f"{record}: {neg:.0f} of its {total:.0f} normal beats called V are among its negative-sign beats")
     if not args.against:
         return
     base, other = v_calls(args.cv), v_calls(args.against)

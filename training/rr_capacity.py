@@ -78,7 +78,8 @@ def mlp_line(x: np.ndarray, y: np.ndarray, record: np.ndarray, sizes: tuple[int,
 
 
 def stage_line(beats, cfg, epochs: int, batch: int) -> str:
-    """What ``fit_rhythm`` alone makes of the N and S beats (``beats`` holds those only), out of fold."""
+    """What ``fit_rhythm`` alone makes of the N and S beats (``beats`` holds those only), out of fold. The RR
+    standardiser is fitted on those beats (``train_model`` fits it on every class: a small difference)."""
     tc = dataclasses.replace(cfg.train, rhythm_epochs=epochs)
     score = np.zeros(len(beats))
     for train, test in patient_folds(beats.y, beats.record):
@@ -112,9 +113,9 @@ def main() -> None:
         cfg = load_config("hybrid")
         beats = load_pool(args.data, cfg, cv_pool(args.data, cfg))
         sv = beats.y <= 1
-        staged = load_config(args.config)
+        stage_cfg = load_config(args.config)
         for batch in args.stage_batch if args.stage else []:
-            line = stage_line(beats.subset(sv), staged, args.stage, batch)
+            line = stage_line(beats.subset(sv), stage_cfg, args.stage, batch)
             print(f"stage {args.config}, {args.stage} epochs, batches of {batch}: {line}", flush=True)
         for size in args.sizes:
             layers = tuple(int(v) for v in size.split("x"))

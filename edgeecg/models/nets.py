@@ -160,8 +160,12 @@ class Hybrid(nn.Module):
         w2, b2 = last.effective()
         units = torch.relu(nn.functional.linear(self.rr_mlp(self.rr_norm(rr)), w1[self.hidden:, self.flat:],
                                                 b1[self.hidden:]))
-        ns = self.logit_offsets[1] - self.logit_offsets[0]
-        return units @ (w2[1, self.hidden:] - w2[0, self.hidden:]) + (b2[1] - b2[0]) + ns
+        offset = self.logit_offsets[1] - self.logit_offsets[0]
+        return units @ (w2[1, self.hidden:] - w2[0, self.hidden:]) + (b2[1] - b2[0]) + offset
+
+    def ns_threshold(self) -> nn.Parameter:
+        """The last layer's biases, whose N and S entries set :meth:`ns_logit`'s threshold."""
+        return self.head[2].bias
 
     def rhythm_entries(self) -> list[tuple[nn.Parameter, torch.Tensor]]:
         """The parameters, each with a mask of its entries, that shape :meth:`ns_logit` (all but its

@@ -259,17 +259,18 @@ def template_channel(windows: np.ndarray, time_constant: int, update: np.ndarray
     return out
 
 
-QRS_S = (0.045, 0.065)     # the QRS region around the R peak (s before, s after) where the polarity is read
+QRS_SPAN_S = (0.045, 0.065)     # the QRS region around the R peak (s before, s after) where the polarity is read
 
 
 def template_polarity(windows: np.ndarray, diff: np.ndarray, cfg: DataConfig) -> np.ndarray:
     """Per beat, +1 or -1: the sign of the largest deflection of the patient's template (as it stood
-    before the beat: ``windows - diff``, see :func:`template_channel`) within :data:`QRS_S` of the R peak.
+    before the beat: ``windows - diff``, see :func:`template_channel`) within :data:`QRS_SPAN_S` of the R peak.
     Multiplying a beat's channels by it (``[data] polarity = "template"``) shows every patient's usual
     QRS upright, whatever the lead's sign, and keeps each beat's sign against that usual QRS (a V beat
     opposite to the patient's normal one stays opposite). A record recorded inverted gives the same
     beats."""
-    lo, hi = (cfg.before - round(QRS_S[0] * cfg.fs), cfg.before + round(QRS_S[1] * cfg.fs))
+    lo = max(0, cfg.before - round(QRS_SPAN_S[0] * cfg.fs))
+    hi = min(cfg.window, cfg.before + round(QRS_SPAN_S[1] * cfg.fs))
     qrs = (windows - diff)[:, lo:hi]
     peak = qrs[np.arange(len(qrs)), np.abs(qrs).argmax(axis=1)]
     return np.where(peak < 0, -1.0, 1.0).astype(windows.dtype)
