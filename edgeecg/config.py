@@ -312,15 +312,18 @@ def config_from_dict(raw: dict, source: str = "<config>") -> Config:
     return Config(**sections)
 
 
+RHYTHM_STAGE_NEEDS = ("[train] rhythm_epochs trains the factorized head's RR-only N-against-S function: it needs "
+                      "model \"hybrid\" with factorized = true and morph_ns_units = 0, on beats with RR features "
+                      "(dataset = \"mitdb\")")
+
+
 def _check_rhythm_stage(sections: dict, source: str) -> None:
     epochs, model = sections["train"].rhythm_epochs, sections["model"]
     if epochs < 0:
         raise EdgeECGError(f"{source}: [train] rhythm_epochs = {epochs}: it must be 0 (off) or more")
     if epochs and (model.name != "hybrid" or not model.params.get("factorized", True)
                    or model.params.get("morph_ns_units", 0) or sections["data"].dataset != "mitdb"):
-        raise EdgeECGError(f"{source}: [train] rhythm_epochs trains the factorized head's RR-only N-against-S "
-                           f"function: it needs model \"hybrid\" with factorized = true and morph_ns_units = 0, "
-                           f"on beats with RR features (dataset = \"mitdb\")")
+        raise EdgeECGError(f"{source}: {RHYTHM_STAGE_NEEDS}")
 
 
 def _check_rr_features(data: DataConfig, source: str) -> None:

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edgeecg.config import TrainConfig
+from edgeecg.config import RHYTHM_STAGE_NEEDS, TrainConfig
 from edgeecg.data import BeatSet
 from edgeecg.errors import EdgeECGError
 
@@ -30,8 +30,7 @@ def fit_rhythm(model: nn.Module, train: BeatSet, tc: TrainConfig, device: torch.
     """Fit ``model.ns_logit`` to the N (0) and S (1) beats of ``train`` for ``tc.rhythm_epochs`` passes:
     Adam at ``tc.lr``, no weight decay (so that the entries it does not reach stay as drawn)."""
     if not getattr(model, "rr_only_ns", False):
-        raise EdgeECGError("[train] rhythm_epochs trains the factorized head's RR-only N-against-S function: "
-                           "it needs model \"hybrid\" with factorized = true and morph_ns_units = 0")
+        raise EdgeECGError(RHYTHM_STAGE_NEEDS)
     n_or_s = train.y <= 1
     if not n_or_s.any():
         return

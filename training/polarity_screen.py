@@ -28,18 +28,27 @@ from edgeecg.data import database_of, load_pool
 from edgeecg.processing.beats import template_polarity
 
 
-def v_calls(runs: list[Path]) -> dict[str, np.ndarray]:
-    """Per record: normal beats called V, V beats found (means over ``runs``' ``oof.npz``)."""
-    out: dict[str, np.ndarray] = {}
+def predictions(runs: list[Path]) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
+    """Per record, its out-of-fold labels and predicted classes in each of ``runs`` (their ``oof.npz``)."""
+    out: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
     for run in runs:
         oof = np.load(run / "oof.npz")
         pred = oof["proba"].argmax(axis=1)
         for record in np.unique(oof["record"]):
             m = oof["record"] == record
-            y, p = oof["y"][m], pred[m]
-            out[str(record)] = out.get(str(record), 0) + np.array([((y == 0) & (p == 2)).sum(),
-                                                                  ((y == 2) & (p == 2)).sum()]) / len(runs)
+            out.setdefault(str(record), []).append((oof["y"][m], pred[m]))
     return out
+
+
+def mean_counts(runs_of_record: list[tuple[np.ndarray, np.ndarray]], count) -> np.ndarray:
+    """``count(y, pred)`` (an array of counts) of one record, averaged over the runs."""
+    return np.mean([count(y, p) for y, p in runs_of_record], axis=0)
+
+
+def v_counts(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """V beats, V beats found, normal beats called V, S beats called V."""
+    return np.array([(y == 2).sum(), ((y == 2) & (p == 2)).sum(), ((y == 0) & (p == 2)).sum(),
+                     ((y == 1) & (p == 2)).sum()])
 
 
 def main() -> None:
@@ -66,40 +75,33 @@ def main() -> None:
         print(f"{db}: {sum(negative[r] > 0.5 for r in records)} of {len(records)} records mostly negative")
     if not args.cv:
         return
+    preds = predictions(args.cv)
     totals: dict[tuple[str, bool], np.ndarray] = {}
-    in_negative: dict[str, np.ndarray] = {}       # normal beats called V: in the record's negative-sign beats, all
-    for run in args.cv:
-        oof = np.load(run / "oof.npz")
-        pred = oof["proba"].argmax(axis=1)
-        for record in np.unique(oof["record"]):
-            m = oof["record"] == record
-            y, p = oof["y"][m], pred[m]
-            if 0.1 < negative.get(str(record), 0.0) < 0.5 and len(y) == len(signs[str(record)]):
-                n_as_v = (y == 0) & (p == 2)
-                in_negative[str(record)] = in_negative.get(str(record), 0) + np.array(
-                    [(n_as_v & (signs[str(record)] < 0)).sum(), n_as_v.sum()]) / len(args.cv)
-            key = (pool_label(database_of(str(record))), negative.get(str(record), 0.0) > 0.5)
-            counts = np.array([(y == 2).sum(), ((y == 2) & (p == 2)).sum(), ((y == 0) & (p == 2)).sum(),
-                               ((y == 1) & (p == 2)).sum(), 1])
-            totals[key] = totals.get(key, 0) + counts
+    for record, runs_of_record in preds.items():
+        key = (pool_label(database_of(record)), negative.get(record, 0.0) > 0.5)
+        totals[key] = totals.get(key, 0) + np.append(mean_counts(runs_of_record, v_counts), 1)   # 1: a record
     for (db, neg), (v, found, n_as_v, s_as_v, n_records) in sorted(totals.items()):
-        k = len(args.cv)
-        print(f"{db} {'mostly negative' if neg else 'upright'}: {n_records // k} records, V found "
-              f"{found / k:.0f} of {v / k:.0f} ({100 * found / max(v, 1):.1f} %), normal beats called V "
-              f"{n_as_v / k:.0f}, S beats called V {s_as_v / k:.0f}")
-    for record, (neg, total) in in_negative.items():
-        print(f"{record}: {neg:.0f} of its {total:.0f} normal beats called V are among its negative-sign beats")
+        print(f"{db} {'mostly negative' if neg else 'upright'}: {n_records:.0f} records, V found "
+              f"{found:.0f} of {v:.0f} ({100 * found / max(v, 1):.1f} %), normal beats called V "
+              f"{n_as_v:.0f}, S beats called V {s_as_v:.0f}")
+    for record, runs_of_record in preds.items():      # records partly inverted: are their false V calls there?
+        sign = signs.get(record)
+        if 0.1 < negative.get(record, 0.0) < 0.5 and all(len(y) == len(sign) for y, _ in runs_of_record):
+            neg, total = mean_counts(runs_of_record, lambda y, p: np.array(
+                [((y == 0) & (p == 2) & (sign < 0)).sum(), ((y == 0) & (p == 2)).sum()]))
+            print(f"{record}: {neg:.0f} of its {total:.0f} normal beats called V are among its negative-sign beats")
     if not args.against:
         return
-    base, other = v_calls(args.cv), v_calls(args.against)
+    base = {r: mean_counts(runs, v_counts) for r, runs in preds.items()}
+    other = {r: mean_counts(runs, v_counts) for r, runs in predictions(args.against).items()}
     print("record     negative  normal beats called V  V beats found   (--cv → --against)")
-    for record in sorted(base, key=lambda r: -abs(other[r][0] - base[r][0]))[:10]:
-        print(f"{record:10s} {100 * negative[record]:6.1f} %  {base[record][0]:6.0f} → {other[record][0]:6.0f}   "
+    for record in sorted(base, key=lambda r: -abs(other[r][2] - base[r][2]))[:10]:
+        print(f"{record:10s} {100 * negative[record]:6.1f} %  {base[record][2]:6.0f} → {other[record][2]:6.0f}   "
               f"{base[record][1]:6.0f} → {other[record][1]:6.0f}")
     for db in dict.fromkeys(pool_label(database_of(r)) for r in base):
         records = [r for r in base if pool_label(database_of(r)) == db]
         b, o = sum(base[r] for r in records), sum(other[r] for r in records)
-        print(f"{db}: normal beats called V {b[0]:.0f} → {o[0]:.0f}, V beats found {b[1]:.0f} → {o[1]:.0f}")
+        print(f"{db}: normal beats called V {b[2]:.0f} → {o[2]:.0f}, V beats found {b[1]:.0f} → {o[1]:.0f}")
 
 
 if __name__ == "__main__":

@@ -24,10 +24,12 @@ and the shared SVDB records, patient-grouped and out of fold:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import warnings
 from pathlib import Path
 
 import numpy as np
+import torch
 from rr_screen import patient_folds
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import average_precision_score
@@ -35,15 +37,11 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-import dataclasses
-
-import torch
-
 from edgeecg.config import load_config
-from edgeecg.models import build_model
-from edgeecg.rhythm_stage import fit_rhythm
 from edgeecg.cv import cv_pool, pool_label
 from edgeecg.data import database_of, load_pool
+from edgeecg.models import build_model
+from edgeecg.rhythm_stage import fit_rhythm
 
 
 def ap_by_database(y: np.ndarray, score: np.ndarray, record: np.ndarray) -> str:

@@ -354,7 +354,7 @@ def extract_beats(record: Record, cfg: DataConfig, second: Record | None = None)
         if diff is not None:
             channels.append(diff)
         if k == 0 and any(name in P_WAVE_FEATURES for name in cfg.rr_features):
-            p_wave = p_wave_features(windows, channels[-1], cfg)
+            p_wave = p_wave_features(windows, diff, cfg)       # the config makes sure there is a template
             for j, name in enumerate(cfg.rr_features):
                 if name in p_wave:
                     rr[:, j] = p_wave[name]
