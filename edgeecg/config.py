@@ -71,6 +71,8 @@ class DataConfig:
     template_gate: float = 0.0     # > 0: only beats whose mean |beat - template| is at most this update it
     polarity: str = "as_recorded"  # "template": each beat's channels times the sign of the patient's template's
                                    # largest QRS deflection (before the beat; edgeecg.processing.beats.template_polarity)
+    scale: str = "beat"            # a window's spread unit: its own ("beat", a z-score) or the patient's usual
+                                   # beat's ("patient": the size against that beat is kept; processing.beats.patient_scale)
     beat_channel: bool = True      # the beat itself is channel 0 (False: only beat minus template)
     input_step: float = 0.0        # > 0: beats on this int8 grid (z-score units per step); 0: float
     record_fs: int = 0             # > 0: each record first resampled to this rate, its annotations onto
@@ -236,6 +238,7 @@ _CHOICES = {
     ("data", "dataset"): ("mitdb", "ptbxl", "kaggle_csv"),
     ("data", "template_update"): ("all", "regular"),
     ("data", "polarity"): ("as_recorded", "template"),
+    ("data", "scale"): ("beat", "patient"),
     ("split", "kind"): ("de_chazal", "random"),
     ("train", "imbalance"): ("sampler", "weighted_loss", "none"),
     ("train", "loss"): ("ce", "focal"),
@@ -292,6 +295,9 @@ def config_from_dict(raw: dict, source: str = "<config>") -> Config:
                                                     or sections["data"].dataset != "mitdb"):
         raise EdgeECGError(f"{source}: [data] polarity = \"template\" reads the patient's template: it needs "
                            f"template_beats > 0 and dataset = \"mitdb\"")
+    if sections["data"].scale == "patient" and sections["data"].dataset != "mitdb":
+        raise EdgeECGError(f"{source}: [data] scale = \"patient\" reads the patient's earlier beats: it needs "
+                           f"dataset = \"mitdb\" (WFDB records with beat annotations)")
     if sections["data"].second_lead and sections["data"].dataset != "mitdb":
         raise EdgeECGError(f"{source}: [data] second_lead is for WFDB records with beat annotations "
                            f"(dataset = \"mitdb\"); PTB-XL names its leads in [data] leads")

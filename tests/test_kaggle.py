@@ -1,6 +1,7 @@
 """The Kaggle heartbeat CSVs: format checks with one-line errors, beat-wise training flagged leaky,
 and the MIT-BIH model scored on beats of that format. The CSVs are written here."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from click.testing import CliRunner
 from edgeecg.data import kaggle
 from edgeecg.evaluate import score_run_on_csv
 from edgeecg.cli import main
-from edgeecg.config import config_from_dict
+from edgeecg.config import DataConfig, config_from_dict
 from edgeecg.errors import EdgeECGError
 
 TINY = """
@@ -159,3 +160,12 @@ def test_wfdb_records_written_in_the_csv_format(synth_dir, tmp_path):
     assert len(y) == info["beats"] > 100 and info["per_class"]["V"] == int(np.sum(y == 2)) > 0
     assert x.min() >= 0 and x.max() <= 1 and np.all(x[:, -20:] == 0)         # scaled, zero-padded
     assert np.all(x[:, 0] > 0.5)                                               # each row starts at its R-peak
+
+
+@pytest.mark.parametrize("kw, message", [({"polarity": "template"}, "polarity is 'template'"),
+                                         ({"scale": "patient"}, "scale is 'patient'")])
+def test_csv_beats_refuse_what_needs_the_patient_s_earlier_beats(kw, message):
+    data = dataclasses.replace(DataConfig(), **kw)
+    with pytest.raises(EdgeECGError, match=message) as err:
+        kaggle.mitbih_inputs(np.zeros((2, 187), np.float32), data)
+    assert "\n" not in str(err.value)

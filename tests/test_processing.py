@@ -242,6 +242,28 @@ def test_template_polarity_gives_an_inverted_record_the_same_beats(synth_dir):
     assert "\n" not in str(err.value)
 
 
+def test_patient_scale_keeps_a_beat_s_size_against_the_patient_s_usual_beat(synth_dir):
+    record = rdrecord(synth_dir, "s1")
+    cfg = dataclasses.replace(DataConfig(), scale="patient")
+    beats = extract_beats(record, cfg)
+    k = len(beats.y) // 2                         # one beat in the middle of the record twice as large
+    r = int(round(beats.sample[k] * record.fs / cfg.fs))
+    span = slice(r - int(0.2 * record.fs), r + int(0.3 * record.fs))
+    signal = record.signal.copy()
+    signal[span] *= 2.0
+    bigger = extract_beats(dataclasses.replace(record, signal=signal), cfg)
+    own, usual = bigger.x[:, 0].std(axis=1), beats.x[:, 0].std(axis=1)
+    assert 1.6 < own[k] / usual[k] < 2.4                          # kept twice as large
+    np.testing.assert_allclose(bigger.x[:k - 1], beats.x[:k - 1], atol=1e-5)    # causal: the beats before, unchanged
+    z = extract_beats(dataclasses.replace(record, signal=signal), DataConfig()).x[:, 0].std(axis=1)
+    assert abs(z[k] - 1.0) < 0.05                                 # the per-beat z-score hides it
+    gain = extract_beats(dataclasses.replace(record, signal=3.0 * record.signal), cfg)
+    np.testing.assert_allclose(gain.x, beats.x, atol=1e-4)        # a whole record's gain cancels
+    with pytest.raises(EdgeECGError, match="scale = \"patient\" reads the patient's earlier beats") as err:
+        config_from_dict({"data": {"scale": "patient", "dataset": "ptbxl"}})
+    assert "\n" not in str(err.value)
+
+
 def test_p_wave_features_need_the_template():
     with pytest.raises(EdgeECGError, match="p_diff_rel compare the beat with the patient's template") as err:
         config_from_dict({"data": {"rr_features": ["pre_over_regular", "p_diff_rel"], "template_beats": 0}})

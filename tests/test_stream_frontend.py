@@ -296,6 +296,7 @@ def test_two_leads_c_equals_python_streaming_and_whole_record(tmp_path, data, ad
     ({"fs": 250}, "runs at 180 Hz"),
     ({"rr_features": ("pre_over_regular", "p_diff_rel")}, "p_diff_rel not supported by the streaming front end"),
     ({"polarity": "template"}, "not computed by the streaming front end"),
+    ({"scale": "patient"}, "scale = 'patient' is not computed by the streaming front end"),
 ])
 def test_unsupported_recipes_are_one_line_errors(kw, message):
     with pytest.raises(EdgeECGError, match=message) as err:

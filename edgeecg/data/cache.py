@@ -34,7 +34,8 @@ def record_hashes(data_dir: Path, name: str) -> dict[str, str]:
 
 # DataConfig fields added after the first caches: left out of a beat-cache key while they hold their
 # default, so that adding them did not invalidate the existing caches.
-_LATER_FIELDS = ("dataset", "segment", "leads", "record_fs", "template_gate", "second_lead", "polarity")
+_LATER_FIELDS = ("dataset", "segment", "leads", "record_fs", "template_gate", "second_lead", "polarity",
+                 "scale")
 
 
 def cache_key(file_hashes: dict[str, str], cfg: DataConfig) -> str:

@@ -220,6 +220,27 @@ def normalise_windows(windows: np.ndarray) -> np.ndarray:
     return centred / std
 
 
+SCALE_BEATS = 16       # time constant (beats) of the patient's usual spread under [data] scale = "patient"
+SCALE_CLIP = 16.0      # in those units: an artefact many times the usual beat's size is not passed on unbounded
+
+
+def patient_scale(windows: np.ndarray, update: np.ndarray) -> np.ndarray:
+    """Per-beat zero mean, over the spread of the patient's usual beat instead of the beat's own
+    (``[data] scale = "patient"``, causal): the running mean, time constant :data:`SCALE_BEATS`, of the
+    standard deviations of the earlier beats that ``update`` marks (those with a regular RR, as for the
+    template); the first beat uses its own. A beat twice the usual size stays twice as large, which the
+    per-beat z-score (:func:`normalise_windows`) hides; a gain common to the whole record still cancels."""
+    centred = windows - windows.mean(axis=1, keepdims=True)
+    std = np.maximum(centred.std(axis=1), STD_FLOOR_MV)
+    usual = np.empty_like(std)
+    level = std[0]
+    for i, (s, moves) in enumerate(zip(std, update)):
+        usual[i] = level
+        if moves:
+            level += (s - level) / SCALE_BEATS
+    return np.clip(centred / usual[:, None], -SCALE_CLIP, SCALE_CLIP)
+
+
 def round_to_input_grid(x, step: float):
     """The int8 beat input the device computes: ``step`` times ``clip(round(x / step), -128, 127)``.
 
@@ -341,7 +362,8 @@ def extract_beats(record: Record, cfg: DataConfig, second: Record | None = None)
     idx = r[:, None] + np.arange(-cfg.before, cfg.after)[None, :]
     channels = []
     for k, lead in enumerate(leads):                 # each lead's beat and template channels, in turn
-        windows = normalise_windows((x if k == 0 else preprocess_signal(lead.signal, lead.fs, cfg))[idx])
+        raw = (x if k == 0 else preprocess_signal(lead.signal, lead.fs, cfg))[idx]
+        windows = patient_scale(raw, regular) if cfg.scale == "patient" else normalise_windows(raw)
         diff = None
         if cfg.template_beats:
             update = regular if cfg.template_update == "regular" else None
