@@ -231,6 +231,8 @@ def patient_scale(windows: np.ndarray, update: np.ndarray) -> np.ndarray:
     template); the first beat uses its own. A beat twice the usual size stays twice as large, which the
     per-beat z-score (:func:`normalise_windows`) hides; a gain common to the whole record still cancels."""
     centred = windows - windows.mean(axis=1, keepdims=True)
+    if not len(centred):
+        return centred
     std = np.maximum(centred.std(axis=1), STD_FLOOR_MV)
     usual = np.empty_like(std)
     level = std[0]
