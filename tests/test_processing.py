@@ -9,8 +9,8 @@ from edgeecg.config import CAUSAL_RR_FEATURES, P_WAVE_FEATURES, DataConfig, conf
 from edgeecg.errors import EdgeECGError
 from edgeecg.io import rdrecord
 from edgeecg.processing.aami import CLASSES, aami_labels, class_counts
-from edgeecg.processing.beats import (extract_beats, irregularity, normalise_windows, p_wave_features,
-                                      p_wave_region, regular_rr, round_to_input_grid, rr_features,
+from edgeecg.processing.beats import (SCALE_BEATS, extract_beats, irregularity, normalise_windows, p_wave_features,
+                                      p_wave_region, patient_scale, regular_rr, round_to_input_grid, rr_features,
                                       template_channel)
 from edgeecg.processing.filters import BiquadCascade, causal_filter, design_bandpass, initial_state, resample
 
@@ -262,6 +262,26 @@ def test_patient_scale_keeps_a_beat_s_size_against_the_patient_s_usual_beat(synt
     with pytest.raises(EdgeECGError, match="scale = \"patient\" reads the patient's earlier beats") as err:
         config_from_dict({"data": {"scale": "patient", "dataset": "ptbxl"}})
     assert "\n" not in str(err.value)
+
+
+def test_patient_scale_divides_by_the_running_spread_of_earlier_regular_beats():
+    rng = np.random.default_rng(0)
+    spreads = np.array([1.0, 1.0, 5.0, 1.0, 2.0, 2.0, 1.0])
+    regular = np.array([True, True, False, True, True, True, True])      # beat 2: large and irregular
+    windows = rng.standard_normal((len(spreads), 64))
+    windows = (windows - windows.mean(axis=1, keepdims=True)) / windows.std(axis=1, keepdims=True)
+    windows = windows * spreads[:, None] + 3.0                            # an offset: centred away
+    level, expected = spreads[0], []
+    for s, moves in zip(spreads, regular):                                # only earlier regular beats move it
+        expected.append(level)
+        if moves:
+            level += (s - level) / SCALE_BEATS
+    out = patient_scale(windows, regular)
+    np.testing.assert_allclose(out.std(axis=1), spreads / np.array(expected), rtol=1e-6)
+    np.testing.assert_allclose(out.mean(axis=1), 0.0, atol=1e-9)
+    moved = patient_scale(windows, np.ones(len(spreads), bool))           # beat 2 now moves the level
+    assert moved[3].std() < out[3].std()
+    assert patient_scale(windows[:0], regular[:0]).shape == (0, 64)
 
 
 def test_p_wave_features_need_the_template():

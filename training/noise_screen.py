@@ -1,7 +1,7 @@
 """Do the default's out-of-fold false S/V calls fall where the annotators marked the scored lead noisy?
 
-MIT-BIH-format annotations mark signal quality with ``~`` (its subtype's bit k: lead k noisy; -1: every lead
-unreadable). Per database: the share of beats in those stretches of the lead the recipe reads, the false
+MIT-BIH-format annotations mark signal quality with ``~``: its subtype's bit k says lead k is noisy, bit k + 4
+that it is unreadable, and -1 that every lead is. Per database: the share of beats in those stretches of the lead the recipe reads, the false
 S/V calls there (as ``metrics.false_alarms`` counts them) and the S and V beats there: what a gate on signal
 quality could at most remove. The answer (no such gate was built) is in training/README.md.
 
@@ -30,7 +30,7 @@ def noisy_beats(folder: Path, name: str, lead, beat_seconds: np.ndarray) -> np.n
     marks = [(s / header.fs, st) for s, sym, st in zip(ann.sample, ann.symbol, ann.subtype) if sym == "~"]
     noisy = np.zeros(len(beat_seconds), bool)
     for (start, subtype), (end, _) in zip(marks, marks[1:] + [(np.inf, 0)]):
-        if subtype == -1 or subtype & (1 << k):
+        if subtype == -1 or subtype & (0x11 << k):
             noisy[(beat_seconds >= start) & (beat_seconds < end)] = True
     return noisy
 

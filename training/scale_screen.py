@@ -6,6 +6,7 @@ earlier regular beats: the beat channel's spread under ``[data] scale = "patient
 (``edgeecg.processing.beats.patient_scale``), read from the pool's beats under that recipe.
 
     python training/scale_screen.py --data ../shared/data/mitdb --cv runs/cv-hybrid     (10 s with the beat cache)
+    python training/scale_screen.py --cv runs/scale-seed0 runs/scale-seed1 --record svdb/862   (one patient's beats)
 """
 
 from __future__ import annotations
@@ -35,12 +36,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path("../shared/data/mitdb"))
     ap.add_argument("--cv", type=Path, nargs="*", default=[], help="CV runs of the default (folders with oof.npz)")
+    ap.add_argument("--record", help="one patient's beats only (svdb/862), instead of each database's")
     args = ap.parse_args()
     cfg = load_config(Path(__file__).parent / "hybrid_svdb_scale.toml")
     patients = tuple(r for r in cfg.split.train if r not in cfg.split.exclude) + source_patients(args.data, cfg)
     beats = load_pool(args.data, cfg, patients)
     size = beats.x[:, 0].std(axis=1)
-    db = np.array([database_of(r) for r in beats.record])
+    db = beats.record if args.record else np.array([database_of(r) for r in beats.record])
     decisions = {}                                  # each CV run's out-of-fold classes, if its beats are the pool's
     for run in args.cv:
         proba, y, record, _, _ = load(run)
@@ -48,7 +50,7 @@ def main() -> None:
             decisions[run.name] = proba.argmax(1)
         else:
             print(f"{run}: its beats are not the pool's (another recipe or data); skipped")
-    for d in dict.fromkeys(db):
+    for d in [args.record] if args.record else dict.fromkeys(db):
         print(f"{d}, by reference class:")
         for c, name in enumerate(CLASSES[:3]):
             print(line(name, size[(db == d) & (beats.y == c)]))

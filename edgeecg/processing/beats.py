@@ -227,8 +227,8 @@ SCALE_CLIP = 16.0      # in those units: an artefact many times the usual beat's
 def patient_scale(windows: np.ndarray, update: np.ndarray) -> np.ndarray:
     """Per-beat zero mean, over the spread of the patient's usual beat instead of the beat's own
     (``[data] scale = "patient"``, causal): the running mean, time constant :data:`SCALE_BEATS`, of the
-    standard deviations of the earlier beats that ``update`` marks (those with a regular RR, as for the
-    template); the first beat uses its own. A beat twice the usual size stays twice as large, which the
+    standard deviations of the earlier beats that ``update`` marks (``extract_beats``: those with a regular
+    RR); the first beat's own spread starts it. A beat twice the usual size stays twice as large, which the
     per-beat z-score (:func:`normalise_windows`) hides; a gain common to the whole record still cancels."""
     centred = windows - windows.mean(axis=1, keepdims=True)
     if not len(centred):
