@@ -507,7 +507,9 @@ def test_cnn_lstm_writes_the_float_formats_and_reports_no_int8(synth_dir, tmp_pa
 
 def test_references_in_batches_equal_one_pass(monkeypatch):
     """The integer reference and the float reference run a large set in batches (memory); each beat is
-    computed on its own, so batches of 7 give what one pass gives, bit for bit."""
+    computed on its own, so batches of 7 give what one pass gives: bit for bit in integers, and to the
+    last bits in float64, where the BLAS may take another kernel for another batch size (an AMD EPYC
+    differs in the 17th digit)."""
     import torch
 
     from edgeecg.export.fold import fold, forward
@@ -526,4 +528,4 @@ def test_references_in_batches_equal_one_pass(monkeypatch):
     torch.manual_seed(0)
     fm = fold(build_model("hybrid", Config().data).eval())
     x, rr_f = np.random.default_rng(0).normal(size=(30, 2, 128)), np.random.default_rng(1).random((30, 3))
-    np.testing.assert_array_equal(forward(fm, x, rr_f, batch=7), forward(fm, x, rr_f, batch=None))
+    np.testing.assert_allclose(forward(fm, x, rr_f, batch=7), forward(fm, x, rr_f, batch=None), rtol=1e-12, atol=1e-15)
