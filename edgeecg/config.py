@@ -48,6 +48,11 @@ RR_FEATURES = CAUSAL_RR_FEATURES + FUTURE_RR_FEATURES
 DIAGNOSTIC_ONLY_MODELS = ("cnn_bilstm",)
 
 
+# [data] options read off the patient's earlier beats, off at their default: they need WFDB records with beat
+# annotations; lone beats (the Kaggle CSVs) cannot have them, and the streaming front end does not compute them yet.
+HISTORY_OPTIONS = ("polarity", "scale")
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """How a record becomes beats. Every field enters the beat-cache key."""
@@ -96,6 +101,11 @@ class DataConfig:
         if self.dataset in ("ptbxl", "kaggle_csv"):
             return self.n_leads
         return (int(self.beat_channel) + (1 if self.template_beats else 0)) * self.n_leads
+
+    @property
+    def history_options(self) -> tuple[str, ...]:
+        """Those of :data:`HISTORY_OPTIONS` the recipe turns on."""
+        return tuple(name for name in HISTORY_OPTIONS if getattr(self, name) != getattr(DataConfig, name))
 
     @property
     def n_leads(self) -> int:
@@ -291,13 +301,14 @@ def config_from_dict(raw: dict, source: str = "<config>") -> Config:
         sections[f.name] = dataclasses.replace(default, **values)
     _check_rr_features(sections["data"], source)
     _check_rhythm_stage(sections, source)
-    if sections["data"].polarity == "template" and (not sections["data"].template_beats
-                                                    or sections["data"].dataset != "mitdb"):
+    data = sections["data"]
+    if data.history_options and data.dataset != "mitdb":
+        name = data.history_options[0]
+        raise EdgeECGError(f"{source}: [data] {name} = \"{getattr(data, name)}\" reads the patient's earlier beats: "
+                           f"it needs dataset = \"mitdb\" (WFDB records with beat annotations)")
+    if data.polarity == "template" and not data.template_beats:
         raise EdgeECGError(f"{source}: [data] polarity = \"template\" reads the patient's template: it needs "
-                           f"template_beats > 0 and dataset = \"mitdb\"")
-    if sections["data"].scale == "patient" and sections["data"].dataset != "mitdb":
-        raise EdgeECGError(f"{source}: [data] scale = \"patient\" reads the patient's earlier beats: it needs "
-                           f"dataset = \"mitdb\" (WFDB records with beat annotations)")
+                           f"template_beats > 0")
     if sections["data"].second_lead and sections["data"].dataset != "mitdb":
         raise EdgeECGError(f"{source}: [data] second_lead is for WFDB records with beat annotations "
                            f"(dataset = \"mitdb\"); PTB-XL names its leads in [data] leads")

@@ -17,7 +17,8 @@ import numpy as np
 import wfdb
 
 from edgeecg.config import load_config
-from edgeecg.data.sources import database_of, locate, resolve_sources, source_patients
+from edgeecg.cv import cv_pool
+from edgeecg.data.sources import database_of, locate, resolve_sources
 from edgeecg.processing.beats import read_beats
 from seed_ensemble import load                  # beside this script: the same reading of a CV run
 
@@ -43,7 +44,7 @@ def main() -> None:
     cfg = load_config("hybrid")
     sources = resolve_sources(args.data, cfg)
     proba, y, record, _, _ = load(args.cv)
-    patients = tuple(r for r in cfg.split.train if r not in cfg.split.exclude) + source_patients(args.data, cfg, sources)
+    patients = cv_pool(args.data, cfg, sources)
     noisy = np.zeros(len(y), bool)
     for patient in patients:
         folder, name, data = locate(args.data, patient, cfg.data, sources)

@@ -31,8 +31,9 @@ import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from edgeecg.config import load_config, rr_feature_names
+from edgeecg.cv import cv_pool
 from edgeecg.data.cache import load_pool
-from edgeecg.data.sources import database_of, source_patients
+from edgeecg.data.sources import database_of
 from rr_screen import patient_folds, screen     # beside this script: the same tree screen
 from seed_ensemble import load                  # and the same reading of a CV run
 
@@ -145,7 +146,7 @@ def main() -> None:
     if (args.cv / "oof.npz").is_file():
         where_s_goes(args.cv)
     cfg = load_config("hybrid")
-    patients = tuple(r for r in cfg.split.train if r not in cfg.split.exclude) + source_patients(args.data, cfg)
+    patients = cv_pool(args.data, cfg)
     beats = load_pool(args.data, cfg, patients)
     if (args.cv / "oof.npz").is_file():
         where_false_calls_come_from(args.cv, beats, rr_feature_names(cfg.data))

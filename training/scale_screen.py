@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from edgeecg.config import load_config
+from edgeecg.cv import cv_pool
 from edgeecg.data.cache import load_pool
-from edgeecg.data.sources import database_of, source_patients
+from edgeecg.data.sources import database_of
 from edgeecg.processing.aami import CLASSES
 from seed_ensemble import load                  # beside this script: the same reading of a CV run
 
@@ -39,7 +40,7 @@ def main() -> None:
     ap.add_argument("--record", help="one patient's beats only (svdb/862), instead of each database's")
     args = ap.parse_args()
     cfg = load_config(Path(__file__).parent / "hybrid_svdb_scale.toml")
-    patients = tuple(r for r in cfg.split.train if r not in cfg.split.exclude) + source_patients(args.data, cfg)
+    patients = cv_pool(args.data, cfg)
     beats = load_pool(args.data, cfg, patients)
     size = beats.x[:, 0].std(axis=1)
     db = beats.record if args.record else np.array([database_of(r) for r in beats.record])

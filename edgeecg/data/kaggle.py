@@ -191,12 +191,10 @@ def mitbih_inputs(x: np.ndarray, data: DataConfig) -> tuple[np.ndarray, np.ndarr
     if data.dataset != "mitdb":
         raise EdgeECGError(f"the run's [data] dataset is {data.dataset!r}: scoring on the CSV format needs a "
                            f"MIT-BIH model")
-    if data.polarity != "as_recorded":
-        raise EdgeECGError(f"the run's [data] polarity is {data.polarity!r}: the CSV's lone beats have no patient "
-                           f"template to read it from")
-    if data.scale != "beat":
-        raise EdgeECGError(f"the run's [data] scale is {data.scale!r}: the CSV's lone beats have no patient "
-                           f"beats to measure it against")
+    if data.history_options:
+        name = data.history_options[0]
+        raise EdgeECGError(f"the run's [data] {name} is {getattr(data, name)!r}: the CSV's lone beats have no earlier "
+                           f"beats of their patient to read it from")
     nonzero = x != 0
     length = np.where(nonzero.any(axis=1), SAMPLES - np.argmax(nonzero[:, ::-1], axis=1), 1)
     up = resample_poly(x.astype(np.float64), data.fs, FS, axis=1)      # 125 -> fs Hz, whole padded row

@@ -213,11 +213,16 @@ def older_interval(pre: np.ndarray, k: int) -> np.ndarray:
     return np.concatenate([np.repeat(pre[:1], k), pre[:-k]])[:len(pre)]
 
 
+def centred_windows(windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each window less its mean, and its standard deviation floored at :data:`STD_FLOOR_MV` (n,)."""
+    centred = windows - windows.mean(axis=1, keepdims=True)
+    return centred, np.maximum(centred.std(axis=1), STD_FLOOR_MV)
+
+
 def normalise_windows(windows: np.ndarray) -> np.ndarray:
     """Per-beat zero mean and unit standard deviation (the device does the same per window)."""
-    centred = windows - windows.mean(axis=1, keepdims=True)
-    std = np.maximum(centred.std(axis=1, keepdims=True), STD_FLOOR_MV)
-    return centred / std
+    centred, std = centred_windows(windows)
+    return centred / std[:, None]
 
 
 SCALE_BEATS = 16       # time constant (beats) of the patient's usual spread under [data] scale = "patient"
@@ -230,10 +235,9 @@ def patient_scale(windows: np.ndarray, update: np.ndarray) -> np.ndarray:
     standard deviations of the earlier beats that ``update`` marks (``extract_beats``: those with a regular
     RR); the first beat's own spread starts it. A beat twice the usual size stays twice as large, which the
     per-beat z-score (:func:`normalise_windows`) hides; a gain common to the whole record still cancels."""
-    centred = windows - windows.mean(axis=1, keepdims=True)
+    centred, std = centred_windows(windows)
     if not len(centred):
         return centred
-    std = np.maximum(centred.std(axis=1), STD_FLOOR_MV)
     usual = np.empty_like(std)
     level = std[0]
     for i, (s, moves) in enumerate(zip(std, update)):

@@ -437,10 +437,9 @@ def front_end_spec(data: DataConfig, graph, adc_hz=360, adc_gain: float = 200.0)
         raise EdgeECGError(f"[data] fs = {data.fs}: the streaming front end runs at {FS} Hz")
     if data.mode != "realtime":
         raise EdgeECGError("[data] mode = \"diagnostic\" reads the next beat: no streaming front end")
-    if data.polarity != "as_recorded":
-        raise EdgeECGError(f"[data] polarity = {data.polarity!r} is not computed by the streaming front end yet")
-    if data.scale != "beat":
-        raise EdgeECGError(f"[data] scale = {data.scale!r} is not computed by the streaming front end yet")
+    if data.history_options:
+        name = data.history_options[0]
+        raise EdgeECGError(f"[data] {name} = {getattr(data, name)!r} is not computed by the streaming front end yet")
     unknown = [f for f in rr_feature_names(data) if f not in FEATURES]
     if unknown:
         raise EdgeECGError(f"[data] rr_features: {', '.join(unknown)} not supported by the streaming front end")
