@@ -173,8 +173,8 @@ class TrainConfig:
     schedule: str = "constant"     # "constant" (warm-up, then flat lr) or "onecycle" over `epochs`
     warmup_epochs: int = 2         # linear warm-up of the "constant" schedule
     ema_decay: float = 0.998       # > 0: keep and return an exponential moving average of the weights
-    imbalance: str = "sampler"     # "sampler", "weighted_loss" or "none"
-    imbalance_power: float = 0.5   # class weight = (n_largest / n_class) ** power
+    imbalance: str = "sampler"     # "sampler", "weighted_loss", "logit_adjust" or "none"
+    imbalance_power: float = 0.5   # class weight = (n_largest / n_class) ** power; logit_adjust: tau
     patient_power: float = 0.0     # sampler: a beat also weighs (its patient's beats of its class) ** -power
     drop_regular_s: bool = False   # leave out of training the S beats whose pre-RR is not early (edgeecg.train)
     loss: str = "ce"               # "ce" or "focal"
@@ -250,7 +250,7 @@ _CHOICES = {
     ("data", "polarity"): ("as_recorded", "template"),
     ("data", "scale"): ("beat", "patient"),
     ("split", "kind"): ("de_chazal", "random"),
-    ("train", "imbalance"): ("sampler", "weighted_loss", "none"),
+    ("train", "imbalance"): ("sampler", "weighted_loss", "logit_adjust", "none"),
     ("train", "loss"): ("ce", "focal"),
     ("train", "device"): ("auto", "cpu", "cuda"),
     ("train", "schedule"): ("onecycle", "constant"),

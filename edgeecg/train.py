@@ -57,6 +57,14 @@ def class_weights(y: np.ndarray, power: float, n_classes: int = len(CLASSES)) ->
     return torch.tensor(np.minimum(w, MAX_CLASS_WEIGHT), dtype=torch.float32)
 
 
+def logit_adjustment(y: np.ndarray, tau: float, n_classes: int = len(CLASSES)) -> torch.Tensor:
+    """``tau * log(prior)`` per class, the prior from the training labels ``y`` (a class without beats
+    counts one): added to the logits inside the loss only (Menon et al., 2021), so a network trained on
+    beats drawn as they come learns the same decisions as the sampler at power ``tau``."""
+    counts = np.maximum(np.bincount(y, minlength=n_classes).astype(np.float64), 1.0)
+    return torch.tensor(tau * np.log(counts / counts.sum()), dtype=torch.float32)
+
+
 def focal_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float,
                weight: torch.Tensor | None = None) -> torch.Tensor:
     logp = F.log_softmax(logits, dim=1)
@@ -247,6 +255,9 @@ def train_model(cfg: Config, splits: dict[str, BeatSet], progress: bool = True,
     if tc.patient_power and (multilabel or tc.imbalance != "sampler"):
         raise EdgeECGError("[train] patient_power weighs the sampler's draws of single-label beats: it needs "
                            "imbalance = \"sampler\" and beats with one class each")
+    if multilabel and tc.imbalance == "logit_adjust":
+        raise EdgeECGError("[train] imbalance = \"logit_adjust\" is for single-label beats; a multi-label set "
+                           "takes \"sampler\", \"weighted_loss\" or \"none\"")
     if multilabel and tc.loss == "focal":
         raise EdgeECGError("[train] loss = \"focal\" is for single-label beats; a multi-label set trains with "
                            "binary cross-entropy (loss = \"ce\")")
@@ -287,6 +298,7 @@ def train_model(cfg: Config, splits: dict[str, BeatSet], progress: bool = True,
                                              MAX_CLASS_WEIGHT), dtype=torch.float32).to(device)
         else:
             weight = class_weights(train.y, tc.imbalance_power).to(device)
+    adjust = logit_adjustment(train.y, tc.imbalance_power).to(device) if tc.imbalance == "logit_adjust" else None
     if multilabel:
         y_tr = y_tr.float()
     steps_per_epoch = max(1, epoch_size(len(train), tc) // tc.batch_size)
@@ -317,6 +329,8 @@ def train_model(cfg: Config, splits: dict[str, BeatSet], progress: bool = True,
                           tc.flip)
                  if tc.augment else x_tr[idx])
             logits = net(x, rr_tr[idx])
+            if adjust is not None:
+                logits = logits + adjust
             if multilabel:
                 loss = F.binary_cross_entropy_with_logits(logits, y_tr[idx], pos_weight=weight)
             elif tc.loss == "focal":

@@ -92,7 +92,8 @@ def test_training_is_deterministic_and_learns(synth_dir):
     assert losses[-1] < losses[0]
 
 
-@pytest.mark.parametrize("overrides", [{"imbalance": "weighted_loss", "loss": "focal"}, {"imbalance": "none"}])
+@pytest.mark.parametrize("overrides", [{"imbalance": "weighted_loss", "loss": "focal"}, {"imbalance": "none"},
+                                       {"imbalance": "logit_adjust"}])
 def test_other_imbalance_options_train(synth_dir, overrides):
     import dataclasses
     cfg = _tiny_cfg()
@@ -147,6 +148,39 @@ def test_drop_regular_s_leaves_out_only_the_s_beats_that_are_not_early(synth_dir
     no_pre = dataclasses.replace(drop, data=dataclasses.replace(cfg.data, rr_features=("prev_over_regular",)))
     with pytest.raises(EdgeECGError, match="pre_over_regular"):
         train_model(no_pre, make_splits(synth_dir, no_pre), progress=False)
+
+
+def test_logit_adjusted_loss_learns_the_samplers_target():
+    """Class biases fitted on labels drawn as they come, with tau log(prior) added inside the loss, end at
+    (1 - tau) log(prior): the logits the sampler at power tau aims at (up to a constant)."""
+    from edgeecg.train import logit_adjustment
+    y = np.repeat(np.arange(5), [800, 100, 60, 30, 10])
+    tau = 0.5
+    adjust = logit_adjustment(y, tau)
+    prior = np.bincount(y) / len(y)
+    np.testing.assert_allclose(adjust.numpy(), tau * np.log(prior), rtol=1e-6)
+    assert logit_adjustment(np.zeros(4, np.int64), 1.0)[1] == pytest.approx(np.log(1 / 8))  # no beats: counts one
+    bias = torch.zeros(5, requires_grad=True)
+    opt = torch.optim.SGD([bias], lr=1.0)
+    target = torch.from_numpy(y)
+    for _ in range(3000):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy((bias + adjust).expand(len(y), 5), target).backward()
+        opt.step()
+    want = (1 - tau) * np.log(prior)
+    np.testing.assert_allclose(bias.detach().numpy() - bias.detach().numpy().mean(), want - want.mean(), atol=1e-3)
+
+
+def test_logit_adjust_is_refused_for_multilabel_beats():
+    import dataclasses
+    from edgeecg.data import BeatSet
+    from edgeecg.errors import EdgeECGError
+    cfg = _tiny_cfg()
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, imbalance="logit_adjust"))
+    beats = BeatSet(np.zeros((4, cfg.data.channels, cfg.data.window), np.float32), np.zeros((4, 0), np.float32),
+                    np.eye(5, dtype=np.int64)[[0, 1, 2, 3]], np.array(["a"] * 4))
+    with pytest.raises(EdgeECGError, match="logit_adjust"):
+        train_model(cfg, {"train": beats}, progress=False)
 
 
 def test_patient_power_is_refused_where_it_cannot_apply(synth_dir):
