@@ -110,7 +110,9 @@ def data_info(data_path, config_path):
             row("DS2 (test)", db, [r for r in DS2 if r not in excluded])
             click.echo(f"paced records excluded from DS1/DS2: {', '.join(excluded)}")
         else:
-            both = ", each with its other lead for training only" if further[db].train_other_lead else ""
+            both = ("" if not further[db].train_other_lead else
+                    ", each with its other lead for training only" if further[db].other_lead_mode == "add" else
+                    ", half of each patient's training beats read from its other lead")
             click.echo(f"all {len(records)} join the training pool (patients {db}/<record>{both})")
 
 

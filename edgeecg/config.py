@@ -204,6 +204,9 @@ class SourceConfig:
     path: str = ""                 # its folder when not beside --data ("": beside it, else downloaded)
     train_other_lead: bool = False  # training also reads each of its two-lead records' other lead, as more
                                     # one-lead beats of the same patient (a lead augmentation; never scored)
+    other_lead_mode: str = "add"    # train_other_lead: "add" the other lead's beats to the recipe lead's, or
+                                    # "swap": a fixed half of each patient's beats read from it instead (the
+                                    # pool's size and balance unchanged)
 
 
 @dataclass(frozen=True)
@@ -236,6 +239,12 @@ def _sources_from(raw, source: str) -> tuple[SourceConfig, ...]:
             raise EdgeECGError(f"{where}: database must name a database (a folder name such as \"svdb\")")
         if values["database"] == "mitdb":
             raise EdgeECGError(f"{where}: mitdb is the primary source (--data, [split]); it cannot be a further one")
+        if values.get("other_lead_mode", "add") not in OTHER_LEAD_MODES:
+            raise EdgeECGError(f"{where} other_lead_mode = {values['other_lead_mode']!r} is not one of "
+                               f"{', '.join(OTHER_LEAD_MODES)}")
+        if values.get("other_lead_mode", "add") != "add" and not values.get("train_other_lead"):
+            raise EdgeECGError(f"{where} other_lead_mode = {values['other_lead_mode']!r} says how training reads "
+                               f"the other lead: it needs train_other_lead = true")
         out.append(SourceConfig(**values))
     names = [s.database for s in out]
     if len(set(names)) != len(names):
@@ -243,6 +252,7 @@ def _sources_from(raw, source: str) -> tuple[SourceConfig, ...]:
     return tuple(out)
 
 
+OTHER_LEAD_MODES = ("add", "swap")
 _CHOICES = {
     ("data", "mode"): ("realtime", "diagnostic"),
     ("data", "dataset"): ("mitdb", "ptbxl", "kaggle_csv"),

@@ -23,7 +23,7 @@ import numpy as np
 
 from edgeecg.config import Config, config_to_dict
 from edgeecg.data import (PRIMARY, BeatSet, Source, load_pool, other_lead_beats, record_hours, resolve_sources,
-                          source_patients)
+                          source_patients, swap_other_lead)
 from edgeecg.errors import EdgeECGError
 from edgeecg.metrics import (
     DELTAS,
@@ -151,6 +151,7 @@ def cross_validate(cfg: Config, data_dir: Path, n_folds: int = 5, seed: int = 0,
     pool = cv_pool(data_dir, cfg, sources)
     beats = load_pool(data_dir, cfg, pool, cache_dir, sources)
     extra = other_lead_beats(data_dir, cfg, pool, cache_dir, sources)   # train-only ([[sources]] train_other_lead)
+    trained = swap_other_lead(data_dir, cfg, beats, cache_dir, sources)  # what training reads of the pool's beats
     folds = record_folds(beats, n_folds, seed)
     n_epochs = cfg.train.epochs
     proba = np.zeros((n_epochs, len(beats), 5), np.float32)
@@ -167,7 +168,7 @@ def cross_validate(cfg: Config, data_dir: Path, n_folds: int = 5, seed: int = 0,
             if int8:
                 kept.append(copy.deepcopy(model).cpu().eval())
 
-        train_model(cfg, {"train": fold_train(beats, extra, held_out)}, progress=progress, on_epoch=keep)
+        train_model(cfg, {"train": fold_train(trained, extra, held_out)}, progress=progress, on_epoch=keep)
     reports = [classification_report(beats.y, p.argmax(1)) for p in proba]
     chosen = choose_epochs([r["macro_f1"] for r in reports], cfg.train.schedule) if choose else n_epochs
     result = CVResult(folds, beats.y, beats.record, proba, chosen, reports=reports,
@@ -190,7 +191,7 @@ def cross_validate(cfg: Config, data_dir: Path, n_folds: int = 5, seed: int = 0,
         outputs = [(result.int8, None)] + [(result.int8_options[n], opts) for n, opts in (quantize or {}).items()]
         for k, test in enumerate(tests):
             log(f"fold {k + 1}/{len(folds)}: int8 graph of epoch {chosen} on the held-out patients ...")
-            train, held = {"train": fold_train(beats, extra, folds[k])}, beats.subset(test)
+            train, held = {"train": fold_train(trained, extra, folds[k])}, beats.subset(test)
             for out, opts in outputs:                # the shipped defaults (None), then each further set
                 conversion = shipped_conversion(snapshots[k][chosen - 1], cfg, train, opts)
                 out[test] = Int8GraphRunner(read_tflite(conversion.tflite)).classify(held.x, held.rr)[1]

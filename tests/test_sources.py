@@ -444,6 +444,57 @@ def test_a_sources_other_lead_trains_its_patients_but_is_never_scored(two_databa
                           "sources": [{"database": "svdb", "train_other_lead": True}]}, "r.toml")
 
 
+def test_swap_reads_half_of_a_sources_training_beats_from_its_other_lead(two_databases, pool_toml, tmp_path,
+                                                                         monkeypatch):
+    """``other_lead_mode = "swap"``: a fixed half of each of the source's patients' training beats takes its
+    window from the other lead (ECG2), the same beats, labels and RR features; MIT-BIH, the scored sets and
+    the pool's size are untouched, and a CV fold trains on the swapped beats of the patients it keeps."""
+    import edgeecg.cv
+    import edgeecg.train
+    from edgeecg.data.cache import swap_half
+
+    cfg = load_config(pool_toml)
+    swap_toml = tmp_path / "swap.toml"
+    swap_toml.write_text(pool_toml.read_text().replace(
+        'lead = "ECG1"\n', 'lead = "ECG1"\ntrain_other_lead = true\nother_lead_mode = "swap"\n'))
+    swap = load_config(swap_toml)
+    assert swap.sources[0].other_lead_mode == "swap" and config_from_dict(config_to_dict(swap)) == swap
+    res = CliRunner().invoke(main, ["data", "info", "--data", str(two_databases / "mitdb"), "--config", str(swap_toml)])
+    assert res.exit_code == 0 and "half of each patient's training beats read from its other lead" in res.output
+    plain, swapped = make_splits(two_databases / "mitdb", cfg), make_splits(two_databases / "mitdb", swap)
+    for name in ("val", "test"):
+        np.testing.assert_array_equal(plain[name].x, swapped[name].x)
+    for name in ("y", "rr", "record"):
+        np.testing.assert_array_equal(getattr(plain["train"], name), getattr(swapped["train"], name))
+    m = swapped["train"].record == "otherdb/o1"
+    own = extract_beats(rdrecord(two_databases / "otherdb", "o1", "ECG1"), cfg.data)
+    ecg2 = extract_beats(rdrecord(two_databases / "otherdb", "o1", "ECG2"), cfg.data)
+    half = swap_half("otherdb/o1", len(own.y))
+    assert half.sum() == len(own.y) // 2 and np.array_equal(half, swap_half("otherdb/o1", len(own.y)))
+    np.testing.assert_array_equal(swapped["train"].x[m], np.where(half[:, None, None], ecg2.x, own.x))
+    assert not np.array_equal(own.x[half], ecg2.x[half])            # the leads differ: something was swapped
+    np.testing.assert_array_equal(swapped["train"].x[swapped["train"].record == "s1"],
+                                  plain["train"].x[plain["train"].record == "s1"])      # MIT-BIH untouched
+
+    seen = []
+    real = edgeecg.train.train_model
+    monkeypatch.setattr(edgeecg.train, "train_model",
+                        lambda c, splits, **kw: seen.append(splits["train"]) or real(c, splits, **kw))
+    out = tmp_path / "cv"
+    res = CliRunner().invoke(main, ["cv", "--data", str(two_databases / "mitdb"), "--config", str(swap_toml),
+                                    "--folds", "3", "--out", str(out), "--quiet", "--no-int8"])
+    assert res.exit_code == 0, res.output
+    trained = [t for t in seen if "otherdb/o1" in set(t.record.tolist())]
+    assert trained and all(np.array_equal(t.x[t.record == "otherdb/o1"], swapped["train"].x[m]) for t in trained)
+    scored = load_pool(two_databases / "mitdb", cfg, edgeecg.cv.cv_pool(two_databases / "mitdb", cfg))
+    assert len(np.load(out / "oof.npz")["y"]) == len(scored)
+    with pytest.raises(EdgeECGError, match="it needs train_other_lead = true"):
+        config_from_dict({"sources": [{"database": "svdb", "other_lead_mode": "swap"}]}, "r.toml")
+    with pytest.raises(EdgeECGError, match="other_lead_mode = 'both' is not one of add, swap"):
+        config_from_dict({"sources": [{"database": "svdb", "train_other_lead": True, "other_lead_mode": "both"}]},
+                         "r.toml")
+
+
 def test_cv_scores_further_quantize_options_on_the_same_fold_models(two_databases, pool_toml):
     """``cross_validate(quantize=...)``: each fold's model is quantized once more per option set; the
     defaults under another name give the shipped graph's classes exactly, every beat gets a class."""

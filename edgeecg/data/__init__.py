@@ -14,6 +14,7 @@ from edgeecg.data.cache import (
     load_pool,
     load_record_beats,
     other_lead_beats,
+    swap_other_lead,
     training_beats,
 )
 from edgeecg.data.sources import (
@@ -31,4 +32,4 @@ from edgeecg.data.splits import check_split, input_hashes, is_leaky, make_splits
 __all__ = ["BeatSet", "PRIMARY", "Source", "check_split", "database_of", "default_cache_dir", "input_hashes",
            "is_leaky", "load_beats", "load_pool", "load_record_beats", "make_splits", "other_lead_beats",
            "patient_id", "record_hours", "record_of", "resolve_sources", "source_patients", "split_records",
-           "training_beats"]
+           "swap_other_lead", "training_beats"]

@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -90,28 +91,61 @@ def load_pool(data_dir: Path, cfg: Config, patients, cache_dir: Path | None = No
     return load_beats(data_dir, patients, cfg.data, cache_dir, sources)
 
 
-def other_lead_beats(data_dir: Path, cfg: Config, patients, cache_dir: Path | None = None,
-                     sources: dict[str, Source] | None = None) -> BeatSet:
-    """The beats training adds for a ``[[sources]]`` entry with ``train_other_lead``: each of its patients'
-    other lead (SVDB's ECG2 beside ECG1), as one-lead beats named by the same patient, so that a CV fold
-    that holds a patient out holds out both of its leads. Empty when no source asks for it."""
+def _other_leads(data_dir: Path, cfg: Config, patients, mode: str, cache_dir: Path | None,
+                 sources: dict[str, Source] | None):
+    """(patient, its other lead's beats) for each patient of a ``[[sources]]`` entry with
+    ``train_other_lead`` and this ``other_lead_mode``."""
     sources = resolve_sources(data_dir, cfg) if sources is None else sources
-    parts = []
     for patient in patients:
         src = sources.get(database_of(patient))
-        if src is None or not src.train_other_lead:
+        if src is None or not src.train_other_lead or src.other_lead_mode != mode:
             continue
         name = record_of(patient)
         lead = second_lead_name(src.path, name, src.lead, "other")
         part = load_record_beats(src.path, name, dataclasses.replace(cfg.data, lead=lead), cache_dir)
-        parts.append(dataclasses.replace(part, record=np.full(len(part), patient, dtype="U16")))
+        yield patient, dataclasses.replace(part, record=np.full(len(part), patient, dtype="U16"))
+
+
+def other_lead_beats(data_dir: Path, cfg: Config, patients, cache_dir: Path | None = None,
+                     sources: dict[str, Source] | None = None) -> BeatSet:
+    """The beats training adds for a ``[[sources]]`` entry with ``train_other_lead`` (``other_lead_mode =
+    "add"``): each of its patients' other lead (SVDB's ECG2 beside ECG1), as one-lead beats named by the
+    same patient, so that a CV fold that holds a patient out holds out both of its leads. Empty when no
+    source asks for it."""
+    parts = [part for _, part in _other_leads(data_dir, cfg, patients, "add", cache_dir, sources)]
     return BeatSet.concat(parts) if parts else BeatSet.empty(cfg.data)
+
+
+def swap_half(patient: str, n: int) -> np.ndarray:
+    """The fixed half of a patient's ``n`` beats that ``other_lead_mode = "swap"`` reads from the other
+    lead: a draw seeded by the patient's name, the same in every run and on every machine."""
+    rng = np.random.default_rng(zlib.crc32(patient.encode()))
+    return rng.permutation(n) < n // 2
+
+
+def swap_other_lead(data_dir: Path, cfg: Config, beats: BeatSet, cache_dir: Path | None = None,
+                    sources: dict[str, Source] | None = None) -> BeatSet:
+    """``beats`` with, for each patient of a ``[[sources]]`` entry with ``train_other_lead`` and
+    ``other_lead_mode = "swap"``, the windows (beat and template channels) of :func:`swap_half` of its beats
+    read from its other lead; the labels and RR features are the same beats' (the leads share the
+    annotations). Training only: the pool's size and its balance of patients and classes are unchanged."""
+    x = None
+    for patient, other in _other_leads(data_dir, cfg, dict.fromkeys(beats.record.tolist()), "swap", cache_dir,
+                                       sources):
+        mine = np.flatnonzero(beats.record == patient)
+        if len(other) != len(mine) or not np.array_equal(other.y, beats.y[mine]):
+            raise EdgeECGError(f"{patient}: its other lead's beats do not line up with its own "
+                               f"({len(other)} against {len(mine)}): other_lead_mode = \"swap\" needs the same beats")
+        x = beats.x.copy() if x is None else x
+        half = swap_half(patient, len(mine))
+        x[mine[half]] = other.x[half]
+    return beats if x is None else dataclasses.replace(beats, x=x)
 
 
 def training_beats(data_dir: Path, cfg: Config, patients, cache_dir: Path | None = None,
                    sources: dict[str, Source] | None = None) -> BeatSet:
-    """:func:`load_pool` plus :func:`other_lead_beats`: what a model of these patients trains on
-    (``sources``: already resolved by :func:`resolve_sources`)."""
+    """:func:`load_pool` with :func:`swap_other_lead`, plus :func:`other_lead_beats`: what a model of these
+    patients trains on (``sources``: already resolved by :func:`resolve_sources`)."""
     sources = resolve_sources(data_dir, cfg) if sources is None else sources
-    return BeatSet.concat([load_pool(data_dir, cfg, patients, cache_dir, sources),
-                           other_lead_beats(data_dir, cfg, patients, cache_dir, sources)])
+    pool = swap_other_lead(data_dir, cfg, load_pool(data_dir, cfg, patients, cache_dir, sources), cache_dir, sources)
+    return BeatSet.concat([pool, other_lead_beats(data_dir, cfg, patients, cache_dir, sources)])

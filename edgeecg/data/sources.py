@@ -37,6 +37,7 @@ class Source:
     records: tuple[str, ...]
     lead: str
     train_other_lead: bool = False
+    other_lead_mode: str = "add"
 
     @property
     def patients(self) -> tuple[str, ...]:
@@ -57,7 +58,7 @@ def resolve_source(data_dir: Path, src: SourceConfig) -> Source:
     records = tuple(list_records(path)) if src.records == ("all",) else src.records
     if not records:
         raise EdgeECGError(f"{path}: no WFDB records (*.hea) for source {src.database!r}")
-    return Source(src.database, path, records, src.lead, src.train_other_lead)
+    return Source(src.database, path, records, src.lead, src.train_other_lead, src.other_lead_mode)
 
 
 def resolve_sources(data_dir: Path, cfg: Config) -> dict[str, Source]:
