@@ -257,12 +257,17 @@ def score_external(run_dirs: list[Path], models: list, cfg, target: str, ext_dir
 def held_out_block(cfg, cvs: list[dict]) -> dict:
     """``seeds.json``'s ``held_out``: each database of the recipe's ``[[sources]]`` (which its seeds train
     on, so cannot be scored on) out of fold over the given ``cv.json`` runs of the same recipe."""
-    from edgeecg.config import config_to_dict
+    from edgeecg.config import config_from_dict, config_to_dict
 
-    want = {k: v for k, v in config_to_dict(cfg).items() if k != "train"}
+    def recipe(raw: dict):      # keys added since the run hold their defaults; an unreadable config matches nothing
+        try:
+            return {k: v for k, v in config_to_dict(config_from_dict(raw, "cv.json")).items() if k != "train"}
+        except EdgeECGError:
+            return None
+
+    want = recipe(config_to_dict(cfg))
     for c in cvs:
-        have = {k: v for k, v in c["config"].items() if k != "train"}
-        if have != want:
+        if recipe(c["config"]) != want:
             raise EdgeECGError(f"--cv {c.get('command') or 'cv.json'}: cross-validated another recipe than --config")
     out = {}
     for src in cfg.sources:
