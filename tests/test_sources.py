@@ -398,12 +398,25 @@ def test_seeds_of_a_pool_recipe_carry_its_out_of_fold_figures(two_databases, poo
     assert res.exit_code != 0 and "cross-validated another recipe" in res.output
 
 
+def _cv_training_sets(monkeypatch, data, recipe, out, *flags) -> list:
+    """Run ``edgeecg cv`` (3 folds) and return the training beats each fold's model was given."""
+    import edgeecg.train
+
+    seen = []
+    real = edgeecg.train.train_model
+    monkeypatch.setattr(edgeecg.train, "train_model",
+                        lambda c, splits, **kw: seen.append(splits["train"]) or real(c, splits, **kw))
+    res = CliRunner().invoke(main, ["cv", "--data", str(data), "--config", str(recipe), "--folds", "3",
+                                    "--out", str(out), "--quiet", *flags])
+    assert res.exit_code == 0, res.output
+    return seen
+
+
 def test_a_sources_other_lead_trains_its_patients_but_is_never_scored(two_databases, pool_toml, tmp_path, monkeypatch):
     """``train_other_lead = true``: training adds each of the source's patients' other lead (ECG2 beside
     ECG1) as one-lead beats of the same patient; MIT-BIH and the scored sets are untouched, and a CV fold
     that holds a patient out trains on neither of its leads."""
     import edgeecg.cv
-    import edgeecg.train
 
     cfg = load_config(pool_toml)
     aug_toml = tmp_path / "aug.toml"
@@ -425,14 +438,8 @@ def test_a_sources_other_lead_trains_its_patients_but_is_never_scored(two_databa
         np.testing.assert_array_equal(more["train"].x[m], np.concatenate([own.x, ecg2.x]))
         np.testing.assert_array_equal(more["train"].y[m], np.concatenate([own.y, ecg2.y]))
 
-    seen = []
-    real = edgeecg.train.train_model
-    monkeypatch.setattr(edgeecg.train, "train_model",
-                        lambda c, splits, **kw: seen.append(splits["train"]) or real(c, splits, **kw))
     out = tmp_path / "cv"
-    res = CliRunner().invoke(main, ["cv", "--data", str(two_databases / "mitdb"), "--config", str(aug_toml),
-                                    "--folds", "3", "--out", str(out), "--quiet"])
-    assert res.exit_code == 0, res.output
+    seen = _cv_training_sets(monkeypatch, two_databases / "mitdb", aug_toml, out)
     cv = json.loads((out / "cv.json").read_text())
     assert len(seen) == 3
     for fold, train in zip(cv["folds"], seen):
@@ -453,7 +460,6 @@ def test_swap_reads_half_of_a_sources_training_beats_from_its_other_lead(two_dat
     window from the other lead (ECG2), the same beats, labels and RR features; MIT-BIH, the scored sets and
     the pool's size are untouched, and a CV fold trains on the swapped beats of the patients it keeps."""
     import edgeecg.cv
-    import edgeecg.train
     from edgeecg.data.cache import swap_half
 
     cfg = load_config(pool_toml)
@@ -479,14 +485,8 @@ def test_swap_reads_half_of_a_sources_training_beats_from_its_other_lead(two_dat
     np.testing.assert_array_equal(swapped["train"].x[swapped["train"].record == "s1"],
                                   plain["train"].x[plain["train"].record == "s1"])      # MIT-BIH untouched
 
-    seen = []
-    real = edgeecg.train.train_model
-    monkeypatch.setattr(edgeecg.train, "train_model",
-                        lambda c, splits, **kw: seen.append(splits["train"]) or real(c, splits, **kw))
     out = tmp_path / "cv"
-    res = CliRunner().invoke(main, ["cv", "--data", str(two_databases / "mitdb"), "--config", str(swap_toml),
-                                    "--folds", "3", "--out", str(out), "--quiet", "--no-int8"])
-    assert res.exit_code == 0, res.output
+    seen = _cv_training_sets(monkeypatch, two_databases / "mitdb", swap_toml, out, "--no-int8")
     trained = [t for t in seen if "otherdb/o1" in set(t.record.tolist())]
     assert trained and all(np.array_equal(t.x[t.record == "otherdb/o1"], swapped["train"].x[m]) for t in trained)
     scored = load_pool(two_databases / "mitdb", cfg, edgeecg.cv.cv_pool(two_databases / "mitdb", cfg))
