@@ -256,18 +256,17 @@ def score_external(run_dirs: list[Path], models: list, cfg, target: str, ext_dir
 
 def held_out_block(cfg, cvs: list[dict]) -> dict:
     """``seeds.json``'s ``held_out``: each database of the recipe's ``[[sources]]`` (which its seeds train
-    on, so cannot be scored on) out of fold over the given ``cv.json`` runs of the same recipe."""
+    on, so cannot be scored on) out of fold over the given ``cv.json`` runs of the same recipe (``[train]``
+    is not compared: a CV seed's seed and epoch flags are its own)."""
     from edgeecg.config import config_from_dict, config_to_dict
 
-    def recipe(raw: dict):      # keys added since the run hold their defaults; an unreadable config matches nothing
-        try:
-            return {k: v for k, v in config_to_dict(config_from_dict(raw, "cv.json")).items() if k != "train"}
-        except EdgeECGError:
-            return None
+    def recipe(raw: dict, where: str) -> dict:     # keys added since the run hold their defaults; [train] not compared
+        body = {k: v for k, v in raw.items() if k != "train"}
+        return config_to_dict(config_from_dict(body, where)) | {"train": None}
 
-    want = recipe(config_to_dict(cfg))
+    want = recipe(config_to_dict(cfg), "--config")
     for c in cvs:
-        if recipe(c["config"]) != want:
+        if recipe(c["config"], f"--cv {c.get('command') or 'cv.json'}") != want:
             raise EdgeECGError(f"--cv {c.get('command') or 'cv.json'}: cross-validated another recipe than --config")
     out = {}
     for src in cfg.sources:

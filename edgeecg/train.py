@@ -60,7 +60,8 @@ def class_weights(y: np.ndarray, power: float, n_classes: int = len(CLASSES)) ->
 def logit_adjustment(y: np.ndarray, tau: float, n_classes: int = len(CLASSES)) -> torch.Tensor:
     """``tau * log(prior)`` per class, the prior from the training labels ``y`` (a class without beats
     counts one): added to the logits inside the loss only (Menon et al., 2021), so a network trained on
-    beats drawn as they come learns the same decisions as the sampler at power ``tau``."""
+    beats drawn as they come aims at the decisions of the sampler at power ``tau`` (without the sampler's
+    cap on a class weight, :data:`MAX_CLASS_WEIGHT`)."""
     counts = np.maximum(np.bincount(y, minlength=n_classes).astype(np.float64), 1.0)
     return torch.tensor(tau * np.log(counts / counts.sum()), dtype=torch.float32)
 
@@ -128,8 +129,8 @@ def _epoch_order(y: np.ndarray, cfg: TrainConfig, gen: torch.Generator,
     """One epoch's beat indices; ``shares`` (:func:`patient_shares`, single-label sampler only) scale each
     beat's class weight."""
     n = epoch_size(len(y), cfg)
-    if cfg.imbalance != "sampler":
-        return torch.randperm(len(y), generator=gen)[:n]
+    if cfg.imbalance != "sampler":      # every beat once, in a new order (again where an epoch holds more)
+        return torch.cat([torch.randperm(len(y), generator=gen) for _ in range(-(-n // len(y)))])[:n]
     if y.ndim == 2:     # multi-label: an example weighs as much as its rarest label (1 without labels)
         w = (torch.from_numpy(y.astype(np.float32)) * class_weights(y, cfg.imbalance_power)).amax(dim=1).clamp_min(1.0)
         return torch.multinomial(w, n, replacement=True, generator=gen)

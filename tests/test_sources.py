@@ -460,6 +460,7 @@ def test_swap_reads_half_of_a_sources_training_beats_from_its_other_lead(two_dat
     window from the other lead (ECG2), the same beats, labels and RR features; MIT-BIH, the scored sets and
     the pool's size are untouched, and a CV fold trains on the swapped beats of the patients it keeps."""
     import edgeecg.cv
+    import edgeecg.train
     from edgeecg.data.cache import swap_half
 
     cfg = load_config(pool_toml)
@@ -485,12 +486,21 @@ def test_swap_reads_half_of_a_sources_training_beats_from_its_other_lead(two_dat
     np.testing.assert_array_equal(swapped["train"].x[swapped["train"].record == "s1"],
                                   plain["train"].x[plain["train"].record == "s1"])      # MIT-BIH untouched
 
+    predicted = []                      # the held-out patients are scored on their own lead, float and int8
+    real_predict = edgeecg.train.predict_proba
+    monkeypatch.setattr(edgeecg.train, "predict_proba", lambda model, held, *a: predicted.append(held) or
+                        real_predict(model, held, *a))
     out = tmp_path / "cv"
-    seen = _cv_training_sets(monkeypatch, two_databases / "mitdb", swap_toml, out, "--no-int8")
+    seen = _cv_training_sets(monkeypatch, two_databases / "mitdb", swap_toml, out)
+    pool = load_pool(two_databases / "mitdb", cfg, edgeecg.cv.cv_pool(two_databases / "mitdb", cfg))
+    for held in predicted:
+        for patient in set(held.record.tolist()):
+            np.testing.assert_array_equal(held.x[held.record == patient], pool.x[pool.record == patient])
+    assert "otherdb/o1" in {p for held in predicted for p in held.record.tolist()}
+    assert json.loads((out / "cv.json").read_text())["int8"]["pooled"]["macro_f1"] >= 0
     trained = [t for t in seen if "otherdb/o1" in set(t.record.tolist())]
     assert trained and all(np.array_equal(t.x[t.record == "otherdb/o1"], swapped["train"].x[m]) for t in trained)
-    scored = load_pool(two_databases / "mitdb", cfg, edgeecg.cv.cv_pool(two_databases / "mitdb", cfg))
-    assert len(np.load(out / "oof.npz")["y"]) == len(scored)
+    assert len(np.load(out / "oof.npz")["y"]) == len(pool)
     with pytest.raises(EdgeECGError, match="it needs train_other_lead = true"):
         config_from_dict({"sources": [{"database": "svdb", "other_lead_mode": "swap"}]}, "r.toml")
     with pytest.raises(EdgeECGError, match="other_lead_mode = 'both' is not one of add, swap"):

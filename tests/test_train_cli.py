@@ -171,6 +171,22 @@ def test_logit_adjusted_loss_learns_the_samplers_target():
     np.testing.assert_allclose(bias.detach().numpy() - bias.detach().numpy().mean(), want - want.mean(), atol=1e-3)
 
 
+def test_logit_adjust_changes_what_training_learns_from_the_same_draws(synth_dir):
+    """``imbalance = "none"`` and ``"logit_adjust"`` draw the same beats in the same order for a seed, so
+    the only difference between their models is the adjustment inside the loss."""
+    import dataclasses
+    from edgeecg.train import _epoch_order
+    cfg = _tiny_cfg()
+    runs = {}
+    for mode in ("none", "logit_adjust"):
+        c = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=1, imbalance=mode))
+        runs[mode] = train_model(c, make_splits(synth_dir, c), progress=False).model.state_dict()
+    assert any(not torch.equal(runs["none"][k], runs["logit_adjust"][k]) for k in runs["none"])
+    y = np.zeros(10, np.int64)
+    longer = _epoch_order(y, dataclasses.replace(cfg.train, imbalance="none", epoch_beats=25), torch.Generator())
+    assert len(longer) == 25 and np.bincount(longer.numpy(), minlength=10).min() >= 2     # every beat, again
+
+
 def test_logit_adjust_is_refused_for_multilabel_beats():
     import dataclasses
     from edgeecg.data import BeatSet

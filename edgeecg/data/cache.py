@@ -134,8 +134,10 @@ def swap_other_lead(data_dir: Path, cfg: Config, beats: BeatSet, cache_dir: Path
                                        sources):
         mine = np.flatnonzero(beats.record == patient)
         if len(other) != len(mine) or not np.array_equal(other.y, beats.y[mine]):
-            raise EdgeECGError(f"{patient}: its other lead's beats do not line up with its own "
-                               f"({len(other)} against {len(mine)}): other_lead_mode = \"swap\" needs the same beats")
+            why = (f"{len(other)} beats against {len(mine)}" if len(other) != len(mine) else
+                   f"their classes differ from beat {int(np.argmax(other.y != beats.y[mine]))} on")
+            raise EdgeECGError(f"{patient}: its other lead's beats do not line up with its own ({why}): "
+                               f"other_lead_mode = \"swap\" needs the same beats")
         x = beats.x.copy() if x is None else x
         half = swap_half(patient, len(mine))
         x[mine[half]] = other.x[half]
