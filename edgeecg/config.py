@@ -234,25 +234,23 @@ def _sources_from(raw, source: str) -> tuple[SourceConfig, ...]:
             values["records"] = [values["records"]]
         if isinstance(values.get("lead"), int) and not isinstance(values["lead"], bool):
             values["lead"] = str(values["lead"])
-        values = {key: _coerce(v, getattr(SourceConfig, key), f"{where} {key}") for key, v in values.items()}
+        values = {key: _checked(v, getattr(SourceConfig, key), f"{where} {key}", ("sources", key))
+                  for key, v in values.items()}
         if not values.get("database") or "/" in values["database"]:
             raise EdgeECGError(f"{where}: database must name a database (a folder name such as \"svdb\")")
         if values["database"] == "mitdb":
             raise EdgeECGError(f"{where}: mitdb is the primary source (--data, [split]); it cannot be a further one")
-        if values.get("other_lead_mode", "add") not in OTHER_LEAD_MODES:
-            raise EdgeECGError(f"{where} other_lead_mode = {values['other_lead_mode']!r} is not one of "
-                               f"{', '.join(OTHER_LEAD_MODES)}")
-        if values.get("other_lead_mode", "add") != "add" and not values.get("train_other_lead"):
-            raise EdgeECGError(f"{where} other_lead_mode = {values['other_lead_mode']!r} says how training reads "
+        src = SourceConfig(**values)
+        if src.other_lead_mode != "add" and not src.train_other_lead:
+            raise EdgeECGError(f"{where} other_lead_mode = {src.other_lead_mode!r} says how training reads "
                                f"the other lead: it needs train_other_lead = true")
-        out.append(SourceConfig(**values))
+        out.append(src)
     names = [s.database for s in out]
     if len(set(names)) != len(names):
         raise EdgeECGError(f"{source}: [[sources]] names a database twice")
     return tuple(out)
 
 
-OTHER_LEAD_MODES = ("add", "swap")
 _CHOICES = {
     ("data", "mode"): ("realtime", "diagnostic"),
     ("data", "dataset"): ("mitdb", "ptbxl", "kaggle_csv"),
@@ -265,6 +263,7 @@ _CHOICES = {
     ("train", "device"): ("auto", "cpu", "cuda"),
     ("train", "schedule"): ("onecycle", "constant"),
     ("train", "jitter"): ("window", "beat"),
+    ("sources", "other_lead_mode"): ("add", "swap"),
 }
 
 
@@ -282,6 +281,15 @@ def _coerce(value, default, where: str):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise EdgeECGError(f"{where}: expected a number, got {value!r}")
         return type(default)(value)
+    return value
+
+
+def _checked(value, default, where: str, choice: tuple[str, str]):
+    """:func:`_coerce`, then the value must be one of :data:`_CHOICES` for ``choice`` (section, key) where listed."""
+    value = _coerce(value, default, where)
+    allowed = _CHOICES.get(choice)
+    if allowed and value not in allowed:
+        raise EdgeECGError(f"{where} = {value!r} is not one of {', '.join(allowed)}")
     return value
 
 
@@ -303,11 +311,7 @@ def config_from_dict(raw: dict, source: str = "<config>") -> Config:
                                f"(known: {', '.join(sorted(known))})")
         values = {}
         for key, value in section_raw.items():
-            where = f"{source}: [{f.name}] {key}"
-            values[key] = _coerce(value, getattr(default, key), where)
-            allowed = _CHOICES.get((f.name, key))
-            if allowed and values[key] not in allowed:
-                raise EdgeECGError(f"{where} = {value!r} is not one of {', '.join(allowed)}")
+            values[key] = _checked(value, getattr(default, key), f"{source}: [{f.name}] {key}", (f.name, key))
         sections[f.name] = dataclasses.replace(default, **values)
     _check_rr_features(sections["data"], source)
     _check_rhythm_stage(sections, source)
