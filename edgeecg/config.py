@@ -39,9 +39,12 @@ STRIP_RR_FEATURES = tuple(f"prev{k}_over_regular" for k in range(2, STRIP_INTERV
 # the patient's template (mean absolute difference, and the correlation of the two), each against its
 # own median over the patient's 32 beats before (edgeecg.processing.beats.p_wave_features).
 P_WAVE_FEATURES = ("p_diff_rel", "p_corr_rel")
+# pre_over_anchor, prev_over_anchor: the intervals over the rhythm a run of early beats interrupted
+# (edgeecg.processing.beats.run_anchor; the regular-RR estimate outside runs; question 40).
 CAUSAL_RR_FEATURES = ("pre_rr", "prev_rr", "local_rr", "avg_rr", "regular_rr", "pre_over_avg", "local_over_avg",
                       "pre_over_local", "pre_over_regular", "prev_over_regular", "pre_over_prev", "irregularity",
-                      "pre_z_regular", "irregular_fraction") + STRIP_RR_FEATURES + P_WAVE_FEATURES
+                      "pre_z_regular", "irregular_fraction", "pre_over_anchor", "prev_over_anchor"
+                      ) + STRIP_RR_FEATURES + P_WAVE_FEATURES
 FUTURE_RR_FEATURES = ("post_rr", "post_over_avg", "post_over_pre", "post_over_regular")
 RR_FEATURES = CAUSAL_RR_FEATURES + FUTURE_RR_FEATURES
 # Models that read the window backwards (a bidirectional recurrence): diagnostic mode only.

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeecg.errors import EdgeECGError
-from edgeecg.stream.frontend import FEATURES, PRIMITIVES, FrontEndSpec, front_end_spec
+from edgeecg.stream.frontend import FEATURES, PRIMITIVES, RUN_KEEP_FRACTION, FrontEndSpec, front_end_spec
 from firmware_export import qrs as qrs_c
 from firmware_export.cmodel import CFLAGS
 from firmware_export.templating import compile_c, render_module, write_files
@@ -144,6 +144,7 @@ def defines(spec: FrontEndSpec) -> dict[str, str]:
         "BAND_LO_NUM": str(spec.band_lo[0]), "BAND_LO_DEN": str(spec.band_lo[1]),
         "BAND_HI_NUM": str(spec.band_hi[0]), "BAND_HI_DEN": str(spec.band_hi[1]),
         "FOLLOW_NUM": str(spec.follow[0]), "FOLLOW_DEN": str(spec.follow[1]),
+        "RUN_KEEP_NUM": str(RUN_KEEP_FRACTION[0]), "RUN_KEEP_DEN": str(RUN_KEEP_FRACTION[1]),
     }
     return out
 

@@ -39,7 +39,13 @@ SETS = {"base": BASE, "+q75": BASE + ["pre_q75"], "+q90": BASE + ["pre_q90"], "+
         # the rate itself, in seconds: a run of supraventricular tachycardia is fast for anyone
         "+pre_s": BASE + ["pre_s"], "+reg_s": BASE + ["reg_s"], "+pre_s+reg_s": BASE + ["pre_s", "reg_s"],
         # bigeminy: how much the last intervals alternate short-long, in the phase of the beat's own
-        "+alt4": BASE + ["alt4"], "+alt8": BASE + ["alt8"], "+alt8+pre_s": BASE + ["alt8", "pre_s"]}
+        "+alt4": BASE + ["alt4"], "+alt8": BASE + ["alt8"], "+alt8+pre_s": BASE + ["alt8", "pre_s"],
+        # a run of early beats against the rhythm before it began (svdb/865's tachycardia runs)
+        "+run85": BASE + ["pre_run85"], "+run90": BASE + ["pre_run90"],
+        "+run85+len": BASE + ["pre_run85", "run_len85"], "+run90+len": BASE + ["pre_run90", "run_len90"],
+        # ... in place of the regular-RR estimate: both intervals over the anchor
+        "run85": ["pre_run85", "prev_run85", "irr"], "run90": ["pre_run90", "prev_run90", "irr"],
+        "run85+len": ["pre_run85", "prev_run85", "irr", "run_len85"]}
 WATCH = ("svdb/865", "svdb/822")     # the two records with 61 % of the pool's missed S beats
 # --estimators: the base set with the regular-RR estimate's own settings changed ([data] regular_rr_*)
 ESTIMATORS = {"base": {}, "band .85-1.15": {"regular_rr_band": (0.85, 1.15)},
@@ -61,6 +67,26 @@ def alternation(pre: np.ndarray, regular: np.ndarray, n: int) -> np.ndarray:
     return sum((-1) ** k * (older_interval(pre, k) if k else pre) for k in range(n)) / (n * regular)
 
 
+def run_anchor(pre: np.ndarray, regular: np.ndarray, keep: float, start: float = 0.8) -> tuple[np.ndarray, np.ndarray]:
+    """The rhythm a run of early beats interrupted: a run starts at an interval shorter than ``start``
+    times the regular-RR estimate and goes on while each interval stays shorter than ``keep`` times
+    the estimate the run started from (its anchor). Per beat: the anchor (the regular-RR estimate
+    outside runs) and how many beats the run has lasted (0 outside runs). A run of tachycardia stays
+    early against its anchor while the regular-RR estimate follows it; a gradual speed-up starts none."""
+    anchor, length = regular.copy(), np.zeros(len(pre))
+    current, n = 0.0, 0
+    for i, (v, reg) in enumerate(zip(pre, regular)):
+        if n and v < keep * current:
+            n += 1
+        elif v < start * reg:
+            current, n = float(reg), 1
+        else:
+            n = 0
+        if n:
+            anchor[i], length[i] = current, n
+    return anchor, length
+
+
 def features(folder: Path, name: str, data_cfg) -> tuple[dict, np.ndarray, float]:
     """The RR features of every annotated beat of a record but the first, its AAMI classes and its hours."""
     samples, symbols = rdann(folder, name)
@@ -75,6 +101,10 @@ def features(folder: Path, name: str, data_cfg) -> tuple[dict, np.ndarray, float
     strip = {f"prev{k}_reg": older_interval(pre, k) / regular for k in range(2, 9)}
     post = np.append(pre[1:], pre[-1])
     successive = np.abs(np.diff(pre, prepend=pre[0]))
+    runs = {k: run_anchor(pre, regular, k / 100) for k in (85, 90)}
+    runs = {**{f"pre_run{k}": pre / a for k, (a, _) in runs.items()},
+            **{f"prev_run{k}": prev / a for k, (a, _) in runs.items()},
+            **{f"run_len{k}": np.log1p(n) for k, (_, n) in runs.items()}}
     return {"pre_reg": pre / regular, "prev_reg": prev / regular, "irr": irregularity(pre, 16) / regular,
             "pre_q75": pre / trailing_quantile(pre, 32, 0.75), "pre_q90": pre / trailing_quantile(pre, 32, 0.9),
             "pre_max16": pre / trailing_quantile(pre, 16, 1.0), "pre_med32": pre / trailing_quantile(pre, 32, 0.5),
@@ -83,7 +113,7 @@ def features(folder: Path, name: str, data_cfg) -> tuple[dict, np.ndarray, float
             "irr64": irregularity(pre, 64) / regular, "irrfrac32": irregular_fraction(pre, regular, 32, 0.12),
             "medsd32": trailing_quantile(successive, 32, 0.5) / regular, "pre_s": pre, "reg_s": regular,
             "alt4": alternation(pre, regular, 4), "alt8": alternation(pre, regular, 8),
-            **strip}, y[1:], hours
+            **strip, **runs}, y[1:], hours
 
 
 def main() -> None:

@@ -90,6 +90,36 @@ def regular_rr_steps(rr: np.ndarray, cfg: DataConfig) -> tuple[np.ndarray, np.nd
     return out, regular
 
 
+# A run of early beats goes on while each interval stays below this fraction of its anchor.
+RUN_KEEP = Fraction(17, 20)
+
+
+def run_anchor(rr: np.ndarray, estimate: np.ndarray, cfg: DataConfig) -> np.ndarray:
+    """The rhythm a run of early beats interrupted, per interval (same unit as ``rr``).
+
+    A run starts at an interval below the regular-RR band of the estimate before it
+    (``regular_rr_band[0] * estimate``) and takes that estimate as its anchor; it goes on while
+    each interval stays below :data:`RUN_KEEP` of the anchor. Within a run the anchor stays put,
+    while the regular-RR estimate follows the run (by ``regular_rr_follow``, then by joining it),
+    so a long run of supraventricular tachycardia stays early against the anchor where it stops
+    being early against the estimate (svdb/865, question 40 of training/README.md). Outside a run
+    it is the estimate itself. A gradual speed-up starts no run: no interval falls out of the band.
+    """
+    lo = _band(cfg)[0]
+    out = np.array(estimate, dtype=np.float64)
+    anchor, in_run = 0.0, False
+    for i, (v, est) in enumerate(zip(rr, estimate)):
+        if in_run and RUN_KEEP.denominator * v < RUN_KEEP.numerator * anchor:
+            pass
+        elif lo.denominator * v < lo.numerator * est:
+            anchor, in_run = float(est), True
+        else:
+            in_run = False
+        if in_run:
+            out[i] = anchor
+    return out
+
+
 def regular_spread(rr: np.ndarray, estimate: np.ndarray, regular: np.ndarray, n: int) -> np.ndarray:
     """Mean distance of the last ``n`` regular intervals (``regular``, from :func:`regular_rr_steps`)
     from the estimate ``estimate`` *before* each beat: how much this patient's own regular rhythm
@@ -146,6 +176,9 @@ def rr_features(r_peaks: np.ndarray, fs: float, cfg: DataConfig) -> np.ndarray:
     regular = estimate / fs
     post = np.append(pre[1:], np.nan)
     values = {}
+    if {"pre_over_anchor", "prev_over_anchor"} & set(cfg.rr_features):     # a run of early beats
+        anchor = run_anchor(samples, estimate, cfg) / fs
+        values |= {"pre_over_anchor": pre / anchor, "prev_over_anchor": prev / anchor}
     if "pre_z_regular" in cfg.rr_features:   # how early, in units of the patient's own regular spread
         spread = regular_spread(samples, estimate, in_band_flags, cfg.regular_rr_beats) / fs
         values["pre_z_regular"] = np.clip((pre - regular) / (spread + regular / 64), -16, 16)

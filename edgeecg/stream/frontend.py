@@ -75,7 +75,9 @@ RR features: with ``v`` the pre-RR, the regular-RR estimate ``est`` (Q16 samples
 first interval enters twice, as in ``regular_rr``), moved by ``div_round((v * 2**16 - est) *
 num, den)`` for an irregular one (``num / den`` = ``regular_rr_follow``); ``v`` is regular when
 ``v * 2**16 * lo_den >= lo_num * est`` and ``v * 2**16 * hi_den <= hi_num * est`` (the band as
-fractions). A feature ``A / B`` of two quantities given as ``(num, den)`` is
+fractions). A run of early beats (``run_anchor``) starts when ``v * 2**16 * lo_den < lo_num * est``,
+with ``anchor = est``, and goes on while ``v * 2**16 * keep_den < keep_num * anchor``; the primitive
+``ANC`` is ``anchor`` within a run and ``est`` outside one. A feature ``A / B`` of two quantities given as ``(num, den)`` is
 ``div_round(A_num * B_den * 2**24, A_den * B_num)`` in Q24.
 
 Latency: a beat is classified at the later of (a) its window's last sample, ``after - 1`` = 79
@@ -98,7 +100,7 @@ import numpy as np
 
 from edgeecg.config import STRIP_INTERVALS, STRIP_RR_FEATURES, DataConfig, rr_feature_names
 from edgeecg.errors import EdgeECGError
-from edgeecg.processing.beats import STD_FLOOR_MV
+from edgeecg.processing.beats import RUN_KEEP, STD_FLOOR_MV
 from edgeecg.processing.filters import design_bandpass
 from edgeecg.stream.decimate import FS
 from edgeecg.stream.qrs import Params, QRSDetector, detect, params_for
@@ -112,16 +114,19 @@ RR_CLAMP = 65535        # RR intervals (samples) are clamped to this (6 min at 1
 PEND_N = 8              # beats waiting for their window
 RING_MARGIN = 32        # ring samples beyond the window and the detector's worst delay
 ACC_LIMIT = 1 << 62     # every int64 intermediate stays below this
+RUN_KEEP_FRACTION = (RUN_KEEP.numerator, RUN_KEEP.denominator)
 
 # Quantities the RR features are ratios of: (numerator, denominator) in samples.
 # PREV2 ... PREV8: the 2nd to 8th intervals before the beat's own (the rhythm strip, STRIP_RR_FEATURES).
 STRIP_PRIMITIVES = tuple(f"PREV{k}" for k in range(2, STRIP_INTERVALS + 1))
-PRIMITIVES = ("PRE", "PREV", "LOCAL", "AVG", "REG", "IRR", "SEC") + STRIP_PRIMITIVES
+# ANC: the regular-RR estimate a run of early beats started from (the estimate itself outside runs).
+PRIMITIVES = ("PRE", "PREV", "LOCAL", "AVG", "REG", "IRR", "SEC", "ANC") + STRIP_PRIMITIVES
 FEATURES = {
     "pre_rr": ("PRE", "SEC"), "prev_rr": ("PREV", "SEC"), "local_rr": ("LOCAL", "SEC"),
     "avg_rr": ("AVG", "SEC"), "regular_rr": ("REG", "SEC"), "irregularity": ("IRR", "REG"),
     "pre_over_avg": ("PRE", "AVG"), "local_over_avg": ("LOCAL", "AVG"), "pre_over_local": ("PRE", "LOCAL"),
     "pre_over_regular": ("PRE", "REG"), "prev_over_regular": ("PREV", "REG"), "pre_over_prev": ("PRE", "PREV"),
+    "pre_over_anchor": ("PRE", "ANC"), "prev_over_anchor": ("PREV", "ANC"),
     **{name: (prim, "REG") for name, prim in zip(STRIP_RR_FEATURES, STRIP_PRIMITIVES)},
 }
 
@@ -487,9 +492,10 @@ def front_end_spec(data: DataConfig, graph, adc_hz=360, adc_gain: float = 200.0)
     # the largest feature intermediate (A_num * B_den * 2**24) must fit
     strip = [int(p[4:]) for p in used if p in STRIP_PRIMITIVES]
     num_max = {"PRE": RR_CLAMP, "PREV": RR_CLAMP, "LOCAL": RR_CLAMP * max(local_n, 1),
-               "AVG": RR_CLAMP * max(avg_n, 1), "REG": (RR_CLAMP + 1) << EST_FRAC,
+               "AVG": RR_CLAMP * max(avg_n, 1), "REG": (RR_CLAMP + 1) << EST_FRAC, "ANC": (RR_CLAMP + 1) << EST_FRAC,
                "IRR": RR_CLAMP * data.irregularity_beats, "SEC": FS} | {p: RR_CLAMP for p in STRIP_PRIMITIVES}
     den_max = {"PRE": 1, "PREV": 1, "LOCAL": max(local_n, 1), "AVG": max(avg_n, 1), "REG": 1 << EST_FRAC,
+               "ANC": 1 << EST_FRAC,
                "IRR": data.irregularity_beats, "SEC": 1} | {p: 1 for p in STRIP_PRIMITIVES}
     for f in feats:
         a, b = FEATURES[f]
@@ -548,6 +554,8 @@ class RRState:
         self.older = [0] * self.spec.older_n      # the intervals before the previous one, newest first
         self.reg = _Ring(s.reg_n)
         self.est = 0
+        self.anchor = 0           # Q16, the estimate a run of early beats started from
+        self.in_run = False
         self.irr = _Ring(s.irr_n)
         self.local = _Ring(s.local_n)
         self.avg = _Ring(s.avg_n)
@@ -556,6 +564,16 @@ class RRState:
         (ln, ld), (hn, hd) = self.spec.band_lo, self.spec.band_hi
         vq = v << EST_FRAC
         return vq * ld >= ln * self.est and vq * hd <= hn * self.est
+
+    def run_step(self, v: int) -> None:
+        """A run of early beats (``run_anchor``) goes on, starts (anchored at the estimate) or ends."""
+        (ln, ld), (kn, kd) = self.spec.band_lo, RUN_KEEP_FRACTION
+        vq = v << EST_FRAC
+        if self.in_run and vq * kd < kn * self.anchor:
+            return
+        self.in_run = vq * ld < ln * self.est
+        if self.in_run:
+            self.anchor = self.est
 
     def interval(self, v: int) -> tuple[list[int], bool]:
         """Features (Q24, in the recipe's order) and regularity of a beat with pre-RR ``v``
@@ -569,6 +587,7 @@ class RRState:
             self.older = [v] * s.older_n
         prev = v if first else self.prev
         regular = self.regular(v)
+        self.run_step(v)
         if s.local_n:
             self.local.push(v)
         if s.avg_n:
@@ -576,6 +595,7 @@ class RRState:
         prim = {"PRE": (v, 1), "PREV": (prev, 1), "LOCAL": (self.local.total, max(self.local.count, 1)),
                 "AVG": (self.avg.total, max(self.avg.count, 1)), "REG": (self.est, 1 << EST_FRAC),
                 "IRR": (self.irr.total, max(self.irr.count, 1)), "SEC": (s.fs, 1),
+                "ANC": (self.anchor if self.in_run else self.est, 1 << EST_FRAC),
                 **{f"PREV{k}": (older, 1) for k, older in enumerate(self.older, start=2)}}
         feats = []
         for name in s.features:

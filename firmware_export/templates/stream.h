@@ -71,8 +71,10 @@
 #define PREFIX_STREAM_RR_SH 1
 #define PREFIX_STREAM_RR_ZP 0
 #define PREFIX_STREAM_RR_VMAX 0
-/* RR features: each a ratio {A, B} of the quantities PRE PREV LOCAL AVG REG IRR SEC PREV2 ... PREV8
-   (PREVk: the k-th interval before the beat's own; OLDER_N of them are kept beyond PREV) */
+/* RR features: each a ratio {A, B} of the quantities PRE PREV LOCAL AVG REG IRR SEC ANC PREV2 ... PREV8
+   (ANC: the REG a run of early beats started from, REG outside runs, a run going on while each
+   interval stays below RUN_KEEP_NUM / RUN_KEEP_DEN of it; PREVk: the k-th interval before the beat's
+   own; OLDER_N of them are kept beyond PREV) */
 #define PREFIX_STREAM_N_FEATURES 3
 #define PREFIX_STREAM_FEATURES {{0, 4}, {1, 4}, {5, 4}}
 #define PREFIX_STREAM_RR_INPUT 1
@@ -87,6 +89,8 @@
 #define PREFIX_STREAM_BAND_HI_DEN 5
 #define PREFIX_STREAM_FOLLOW_NUM 1
 #define PREFIX_STREAM_FOLLOW_DEN 64
+#define PREFIX_STREAM_RUN_KEEP_NUM 17
+#define PREFIX_STREAM_RUN_KEEP_DEN 20
 
 /* ---- fixed */
 #define PREFIX_STREAM_FS 180
@@ -148,6 +152,8 @@ typedef struct {
     /* RR */
     int32_t have_last, have_rr, prev;
     int64_t last_r, est;                                    /* est: regular RR, Q16 samples */
+    int64_t anchor;                                         /* the est a run of early beats started from */
+    int32_t in_run;
     uint16_t reg_buf[PREFIX_STREAM_REG_N];
     int32_t reg_pos, reg_count, reg_total;
     uint16_t irr_buf[PREFIX_STREAM_IRR_N];
