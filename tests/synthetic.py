@@ -13,13 +13,15 @@ def _bump(t: np.ndarray, centre: float, width: float, height: float) -> np.ndarr
 
 
 def synthetic_ecg(n_beats: int = 80, fs: float = 360.0, v_every: int = 5, a_every: int = 7,
-                  seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                  seed: int = 0, run: range = range(0)) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Two leads (MLII-like, V1-like) with N beats, premature narrow beats (``A``) and wide
-    ventricular beats (``V``). Returns (signal (n, 2) in mV, R-peak samples, symbols)."""
+    ventricular beats (``V``); the beats in ``run`` are a run of supraventricular tachycardia (``A``,
+    each as premature as a lone ``A``). Returns (signal (n, 2) in mV, R-peak samples, symbols)."""
     rng = np.random.default_rng(seed)
     peaks, symbols, t_r = [], [], 1.0
     for i in range(n_beats):
         sym = "V" if v_every and i % v_every == v_every - 1 else "A" if a_every and i % a_every == a_every - 1 else "N"
+        sym = "A" if i in run else sym
         rr = 0.8 + 0.03 * rng.standard_normal()
         t_r += rr * (0.65 if sym in "AV" else 1.0)
         peaks.append(t_r)

@@ -108,6 +108,25 @@ def test_irregular_fraction_counts_the_intervals_before_each_one_off_the_estimat
     assert sinus.shape == (59, 1) and sinus.max() == 0.0
 
 
+def test_run_anchor_keeps_a_tachycardia_run_early_and_nothing_else():
+    """Question 40: through a 300-beat run at half the sinus interval the regular-RR estimate follows
+    the run (its ratio ends near 1) while the anchored ratio stays at 0.5; outside the run, an isolated
+    premature beat and a gradual speed-up, the anchored features equal the estimate's."""
+    cfg = DataConfig(rr_features=("pre_over_anchor", "prev_over_anchor", "pre_over_regular", "prev_over_regular"))
+    steps = np.concatenate([np.full(40, 144), np.full(300, 72), np.full(100, 144),
+                            [100, 200], np.full(40, 144),                 # a lone premature beat, then a pause
+                            np.linspace(144, 100, 400).round()])          # a speed-up of 0.1 % a beat
+    f = rr_features(np.concatenate([[0], np.cumsum(steps)]), 180, cfg)    # row i: the interval steps[i]
+    run = slice(40, 340)
+    np.testing.assert_allclose(f[run, 0], 0.5)
+    assert f[run, 2][-1] > 0.75 and f[run, 2][0] < 0.55                    # the estimate followed the run
+    np.testing.assert_allclose(f[run, 1][1:], 0.5)                       # the previous interval too
+    outside = np.r_[0:40, 340:len(f)]
+    np.testing.assert_array_equal(f[outside, :2], f[outside, 2:])
+    lone = 40 + 300 + 100                                                  # the premature beat: a one-beat run
+    assert f[lone, 0] == f[lone, 2] < 0.8 and f[lone + 1, 0] > 1.2
+
+
 def test_diagnostic_mode_uses_next_rr_and_realtime_refuses_it():
     cfg = DataConfig(mode="diagnostic", rr_features=("pre_rr", "post_rr"))
     r = np.array([0, 100, 300, 400])

@@ -41,6 +41,7 @@ from test_stream_qrs import (
 )
 STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
 STRIP = ("pre_over_regular", "prev_over_regular", "irregularity") + tuple(f"prev{k}_over_regular" for k in range(2, 9))
+ANCHOR = ("pre_over_anchor", "prev_over_anchor", "irregularity", "pre_over_regular")    # question 40
 
 
 # -- a small int8 graph (no training needed): conv, max pool, FC, concat with RR, FC ---------------
@@ -219,6 +220,22 @@ def test_twin_rhythm_strip_equals_the_float_features(strip, n):
     np.testing.assert_allclose(twin, ref, rtol=1e-6)
 
 
+def test_twin_run_anchor_equals_the_float_features():
+    """ANC (the estimate a run of early beats started from) gives the float path's anchored features
+    through sinus rhythm, a long run, lone premature beats and random intervals; the run is real:
+    the anchored pre-RR differs from the estimate's on most of the run's beats."""
+    cfg = dataclasses.replace(DataConfig(), rr_features=ANCHOR)
+    spec = fe.front_end_spec(cfg, tiny_graph(n_rr=len(ANCHOR)))
+    rng = np.random.default_rng(0)
+    steps = np.concatenate([rng.integers(140, 150, 30), rng.integers(70, 78, 150), rng.integers(140, 150, 20),
+                            [80, 200, 145, 146, 75, 78, 150], rng.integers(60, 260, 80)])
+    state = fe.RRState(spec)
+    twin = np.array([state.interval(int(v))[0] for v in steps]) / (1 << fe.Z_FRAC)
+    ref = rr_features(np.concatenate([[0], np.cumsum(steps)]), float(FS), cfg)
+    np.testing.assert_allclose(twin, ref, rtol=1e-6, atol=1e-6)        # Q24: a step of 6e-8
+    assert np.sum(np.abs(ref[30:180, 0] - ref[30:180, 3]) > 0.05) > 100
+
+
 def test_twin_inputs_track_the_float_pipeline_on_reference_peaks(tmp_path):
     graph = tiny_graph()
     cfg = DataConfig()
@@ -373,6 +390,7 @@ def test_c_equals_python_on_synthetic_records(tmp_path):
                 rr_features=("pre_over_avg", "avg_rr")), {"channels": 1, "n_rr": 2}, 180),
     (DataConfig(template_gate=0.1), {}, 360),   # the gated template: 87 of 89 synthetic beats differ from ungated
     (DataConfig(rr_features=STRIP), {"n_rr": 10}, 360),   # the rhythm strip: PREV2 ... PREV8
+    (DataConfig(rr_features=ANCHOR), {"n_rr": 4, "run": range(30, 75)}, 360),   # ANC through a 45-beat run
     (DataConfig(), {}, 128),              # up-sampled by a polyphase FIR (45 / 32): SVDB's rate
     (DataConfig(), {}, 250),              # down-sampled by a polyphase FIR (18 / 25)
     (DataConfig(), {}, 512),
@@ -382,9 +400,10 @@ def test_c_equals_python_on_synthetic_records(tmp_path):
     (DataConfig(), {}, 1000),
 ])
 def test_c_equals_python_for_other_recipes_and_adc_rates(tmp_path, data, graph_kw, adc_hz):
-    graph = tiny_graph(window=data.before + data.after, **graph_kw)
+    run = graph_kw.get("run", range(0))
+    graph = tiny_graph(window=data.before + data.after, **{k: v for k, v in graph_kw.items() if k != "run"})
     exe, spec = build(tmp_path, graph, data, adc_hz)
-    sig, _, _ = synthetic_ecg(n_beats=90, fs=float(adc_hz), seed=7)
+    sig, _, _ = synthetic_ecg(n_beats=90, fs=float(adc_hz), seed=7, run=run)
     adc = adc_counts(sig[:, 0])
     py = fe.run_record(adc, spec, graph)
     beats, counters, _ = stream_c.run_host(exe, adc)

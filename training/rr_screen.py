@@ -45,7 +45,9 @@ SETS = {"base": BASE, "+q75": BASE + ["pre_q75"], "+q90": BASE + ["pre_q90"], "+
         "+run85+len": BASE + ["pre_run85", "run_len85"], "+run90+len": BASE + ["pre_run90", "run_len90"],
         # ... in place of the regular-RR estimate: both intervals over the anchor
         "run85": ["pre_run85", "prev_run85", "irr"], "run90": ["pre_run90", "prev_run90", "irr"],
-        "run85+len": ["pre_run85", "prev_run85", "irr", "run_len85"]}
+        "run85+len": ["pre_run85", "prev_run85", "irr", "run_len85"],
+        # ... a run that also ends at an unsteady interval (more than 10 or 20 % of the anchor off the last)
+        "run85s10": ["pre_run85s10", "prev_run85s10", "irr"], "run85s20": ["pre_run85s20", "prev_run85s20", "irr"]}
 WATCH = ("svdb/865", "svdb/822")     # the two records with 61 % of the pool's missed S beats
 # --estimators: the base set with the regular-RR estimate's own settings changed ([data] regular_rr_*)
 ESTIMATORS = {"base": {}, "band .85-1.15": {"regular_rr_band": (0.85, 1.15)},
@@ -67,16 +69,19 @@ def alternation(pre: np.ndarray, regular: np.ndarray, n: int) -> np.ndarray:
     return sum((-1) ** k * (older_interval(pre, k) if k else pre) for k in range(n)) / (n * regular)
 
 
-def run_anchor(pre: np.ndarray, regular: np.ndarray, keep: float, start: float = 0.8) -> tuple[np.ndarray, np.ndarray]:
+def run_anchor(pre: np.ndarray, regular: np.ndarray, keep: float, start: float = 0.8,
+               steady: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """The rhythm a run of early beats interrupted: a run starts at an interval shorter than ``start``
     times the regular-RR estimate and goes on while each interval stays shorter than ``keep`` times
     the estimate the run started from (its anchor). Per beat: the anchor (the regular-RR estimate
     outside runs) and how many beats the run has lasted (0 outside runs). A run of tachycardia stays
-    early against its anchor while the regular-RR estimate follows it; a gradual speed-up starts none."""
+    early against its anchor while the regular-RR estimate follows it; a gradual speed-up starts none.
+    ``steady`` > 0: a run also ends at an interval more than ``steady`` times the anchor away from the
+    one before it (a tachycardia is regular; atrial fibrillation is not)."""
     anchor, length = regular.copy(), np.zeros(len(pre))
     current, n = 0.0, 0
     for i, (v, reg) in enumerate(zip(pre, regular)):
-        if n and v < keep * current:
+        if n and v < keep * current and (not steady or abs(v - pre[i - 1]) <= steady * current):
             n += 1
         elif v < start * reg:
             current, n = float(reg), 1
@@ -102,6 +107,7 @@ def features(folder: Path, name: str, data_cfg) -> tuple[dict, np.ndarray, float
     post = np.append(pre[1:], pre[-1])
     successive = np.abs(np.diff(pre, prepend=pre[0]))
     runs = {k: run_anchor(pre, regular, k / 100) for k in (85, 90)}
+    runs |= {f"85s{k}": run_anchor(pre, regular, 0.85, steady=k / 100) for k in (10, 20)}
     runs = {**{f"pre_run{k}": pre / a for k, (a, _) in runs.items()},
             **{f"prev_run{k}": prev / a for k, (a, _) in runs.items()},
             **{f"run_len{k}": np.log1p(n) for k, (_, n) in runs.items()}}

@@ -77,8 +77,8 @@ num, den)`` for an irregular one (``num / den`` = ``regular_rr_follow``); ``v`` 
 ``v * 2**16 * lo_den >= lo_num * est`` and ``v * 2**16 * hi_den <= hi_num * est`` (the band as
 fractions). A run of early beats (``run_anchor``) starts when ``v * 2**16 * lo_den < lo_num * est``,
 with ``anchor = est``, and goes on while ``v * 2**16 * keep_den < keep_num * anchor``; the primitive
-``ANC`` is ``anchor`` within a run and ``est`` outside one. A feature ``A / B`` of two quantities given as ``(num, den)`` is
-``div_round(A_num * B_den * 2**24, A_den * B_num)`` in Q24.
+``ANC`` is ``anchor`` within a run and ``est`` outside one. A feature ``A / B`` of two quantities
+given as ``(num, den)`` is ``div_round(A_num * B_den * 2**24, A_den * B_num)`` in Q24.
 
 Latency: a beat is classified at the later of (a) its window's last sample, ``after - 1`` = 79
 samples (0.44 s) after the R peak, and (b) the detector reporting it, normally 0.35 s (at most
