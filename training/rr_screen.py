@@ -7,6 +7,7 @@ feature set, and how many S beats of svdb/865 and svdb/822 it finds (training/RE
     python training/rr_screen.py --data ../shared/data/mitdb        (about 5 min on 2 cores)
     python training/rr_screen.py --data ../shared/data/mitdb --estimators   (the regular-RR estimate's settings, 15 min)
     python training/rr_screen.py --data ../shared/data/mitdb --sets base,+strip8 --ectopic 1   (timing learnt from V beats too)
+    python training/rr_screen.py --data ../shared/data/mitdb --sets base,run85,run90,run85s10   (the run anchor, question 40)
 """
 
 from __future__ import annotations
@@ -77,7 +78,8 @@ def run_anchor(pre: np.ndarray, regular: np.ndarray, keep: float, start: float =
     outside runs) and how many beats the run has lasted (0 outside runs). A run of tachycardia stays
     early against its anchor while the regular-RR estimate follows it; a gradual speed-up starts none.
     ``steady`` > 0: a run also ends at an interval more than ``steady`` times the anchor away from the
-    one before it (a tachycardia is regular; atrial fibrillation is not)."""
+    one before it (a tachycardia is regular; atrial fibrillation is not). The product's is
+    :func:`edgeecg.processing.beats.run_anchor` (keep 0.85, start at the regular band's low edge)."""
     anchor, length = regular.copy(), np.zeros(len(pre))
     current, n = 0.0, 0
     for i, (v, reg) in enumerate(zip(pre, regular)):
