@@ -227,13 +227,56 @@ def test_twin_run_anchor_equals_the_float_features():
     cfg = dataclasses.replace(DataConfig(), rr_features=ANCHOR)
     spec = fe.front_end_spec(cfg, tiny_graph(n_rr=len(ANCHOR)))
     rng = np.random.default_rng(0)
-    steps = np.concatenate([rng.integers(140, 150, 30), rng.integers(70, 78, 150), rng.integers(140, 150, 20),
-                            [80, 200, 145, 146, 75, 78, 150], rng.integers(60, 260, 80)])
+    steps = np.concatenate([RUN_TIES, rng.integers(140, 150, 30), rng.integers(70, 78, 150),
+                            rng.integers(140, 150, 20), [80, 200, 145, 146, 75, 78, 150], rng.integers(60, 260, 80)])
     state = fe.RRState(spec)
-    twin = np.array([state.interval(int(v))[0] for v in steps]) / (1 << fe.Z_FRAC)
+    twin, in_run = [], []
+    for v in steps:
+        twin.append(state.interval(int(v))[0])
+        in_run.append(state.in_run)
+    twin = np.array(twin) / (1 << fe.Z_FRAC)
     ref = rr_features(np.concatenate([[0], np.cumsum(steps)]), float(FS), cfg)
     np.testing.assert_allclose(twin, ref, rtol=1e-6, atol=1e-6)        # Q24: a step of 6e-8
-    assert np.sum(np.abs(ref[30:180, 0] - ref[30:180, 3]) > 0.05) > 100
+    assert in_run[:len(RUN_TIES)] == RUN_TIES_IN_RUN                   # both comparisons strict
+    k = len(RUN_TIES)
+    assert np.sum(np.abs(ref[k + 30:k + 180, 0] - ref[k + 30:k + 180, 3]) > 0.05) > 100
+
+
+# Exact ties with the estimate at 100 samples: 80 is the band's low edge (0.8: no run starts), 79 starts
+# one (anchor 100), 84 goes on, 85 is 0.85 of the anchor (the run ends, and 85 starts none).
+RUN_TIES = [100] * 10 + [80] + [100] * 8 + [79, 84, 85, 100]
+RUN_TIES_IN_RUN = [False] * 19 + [True, True, False, False]
+
+
+@needs_cc
+def test_c_rr_state_equals_the_twin_after_every_interval(tmp_path):
+    """The C's run state and regular-RR estimate, read after every interval, equal the Python twin's,
+    at the exact ties of RUN_TIES and through runs and random intervals, and after a reset."""
+    graph = tiny_graph(n_rr=len(ANCHOR))
+    cfg = DataConfig(rr_features=ANCHOR)
+    src = tmp_path / "src"
+    convert(graph, "ecg", 8).save(src)
+    stream_c.write_stream(src, "ecg", cfg, graph, target())
+    (tmp_path / "driver.c").write_text(
+        '#include <stdio.h>\n#include <stdlib.h>\n#include "ecg_stream.c"\n'
+        "int main(int argc, char **argv)\n{\n    static ecg_stream_t st;\n    int8_t q[ECG_STREAM_N_FEATURES];\n"
+        "    int i, pass;\n    for (pass = 0; pass < 2; ++pass) {\n        ecg_stream_reset(&st);\n"
+        "        for (i = 1; i < argc; ++i) {\n            (void)rr_interval(&st, atoi(argv[i]), q);\n"
+        '            printf("%d %lld %lld\\n", (int)st.in_run, (long long)st.anchor, (long long)st.est);\n'
+        "        }\n    }\n    return 0;\n}\n")
+    exe = tmp_path / "driver"
+    subprocess.run(["cc", *STRICT, "-O2", "-I", str(src), "-o", str(exe), str(tmp_path / "driver.c"),
+                    str(src / "ecg_qrs.c"), str(src / "ecg_model.c")], check=True, capture_output=True, text=True)
+    rng = np.random.default_rng(1)
+    steps = [*RUN_TIES, *rng.integers(70, 78, 120), *rng.integers(140, 150, 10), *rng.integers(60, 260, 60)]
+    out = subprocess.run([str(exe), *map(str, steps)], check=True, capture_output=True, text=True).stdout.split("\n")
+    state = fe.RRState(fe.front_end_spec(cfg, graph))
+    expected = []
+    for v in steps:
+        state.interval(int(v))
+        expected.append(f"{int(state.in_run)} {state.anchor} {state.est}")
+    assert out[:-1] == expected * 2
+    assert [line[0] for line in expected[:len(RUN_TIES)]] == [str(int(b)) for b in RUN_TIES_IN_RUN]
 
 
 def test_twin_inputs_track_the_float_pipeline_on_reference_peaks(tmp_path):
@@ -356,6 +399,7 @@ def test_c_compiles_strictly_as_c99_and_cplusplus(tmp_path):
 @pytest.mark.parametrize("rr, kept", [
     (DataConfig().rr_features, set()),      # the default reads none of them
     (("pre_over_avg", "local_over_avg", *STRIP_RR_FEATURES), {"local_buf", "avg_buf", "older"}),
+    (ANCHOR, {"anchor"}),                   # the run anchor's state (question 40)
 ])
 def test_the_state_keeps_only_the_rr_rings_its_features_read(tmp_path, rr, kept):
     graph = tiny_graph(n_rr=len(rr))
@@ -363,7 +407,8 @@ def test_the_state_keeps_only_the_rr_rings_its_features_read(tmp_path, rr, kept)
     stream_c.write_stream(tmp_path, "ecg", DataConfig(rr_features=rr), graph, target())
     header = subprocess.run(["cc", "-E", "-P", "-I", str(tmp_path), str(tmp_path / "ecg_stream.h")],
                             capture_output=True, text=True, check=True).stdout
-    assert {ring for ring in ("local_buf", "avg_buf", "older") if f" {ring}[" in header} == kept
+    fields = {"local_buf": " local_buf[", "avg_buf": " avg_buf[", "older": " older[", "anchor": " anchor;"}
+    assert {name for name, text in fields.items() if text in header} == kept
 
 
 @needs_cc

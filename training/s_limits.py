@@ -7,7 +7,8 @@
    shared SVDB records, from the three RR features alone and with features of the P-wave window
    (250-60 ms and 160-40 ms before the R peak) of the beat against the patient's template, taken
    from the model's own inputs (the beat and the beat minus the template, z-scored): mean
-   |beat - template|, the correlation of beat and template, and the log ratio of their energies there.
+   |beat - template|, the correlation of beat and template, and the log ratio of their energies there;
+   and with how abnormal the beat before was (its QRS window against the template: ``+prev qrs``).
    The screen is ``rr_screen.py``'s (its ``screen``); the result is in training/README.md.
 3. The false S/V calls of the records around the median (the middle two fifths by false calls an
    hour) by kind, and the records that hold the most (the worst tenth per database): their false
@@ -39,7 +40,9 @@ from seed_ensemble import load                  # and the same reading of a CV r
 
 WINDOWS_MS = {"p": (250, 60), "pq": (160, 40), "qrs": (50, -60)}      # before the R peak (-60: after it)
 SETS = {"rr": [], "+p |diff|": ["p_absdiff"], "+p corr": ["p_corr"],
-        "+p all": ["p_absdiff", "p_corr", "p_energy"], "+pq all": ["pq_absdiff", "pq_corr", "pq_energy"]}
+        "+p all": ["p_absdiff", "p_corr", "p_energy"], "+pq all": ["pq_absdiff", "pq_corr", "pq_energy"],
+        # how abnormal the beat *before* was: a beat after an interpolated V beat is early without being S
+        "+prev qrs": ["prev_qrs_absdiff", "prev_width_over_template"]}
 
 
 def where_s_goes(cv_run: Path) -> None:
@@ -110,6 +113,15 @@ def window_features(x: np.ndarray, before: int, fs: float) -> dict[str, np.ndarr
     return out
 
 
+def previous_beat(values: np.ndarray, record: np.ndarray) -> np.ndarray:
+    """Each beat's value for the beat before it in the same record (the first beat of a record: its own).
+    "Before" is in the pool's beats, which leave out beats the data layer drops (too near a record's ends)."""
+    out = np.roll(values, 1)
+    first = np.r_[True, record[1:] != record[:-1]]
+    out[first] = values[first]
+    return out
+
+
 def s_against_v(cv_run: Path, beats, feats: dict) -> None:
     """S against V on the pool's S and V beats: the network's out-of-fold choice (S or V, whichever is
     more probable) beside patient-grouped trees on the RR features and scalar QRS features of the beat
@@ -151,6 +163,7 @@ def main() -> None:
     if (args.cv / "oof.npz").is_file():
         where_false_calls_come_from(args.cv, beats, rr_feature_names(cfg.data))
     feats = window_features(beats.x, cfg.data.before, cfg.data.fs)
+    feats |= {f"prev_{k}": previous_beat(feats[k], beats.record) for k in ("qrs_absdiff", "width_over_template")}
     db = np.array([database_of(r) for r in beats.record])
     sv = beats.y <= 1                                   # N and S beats only
     ys, gs, dbs = beats.y[sv], beats.record[sv], db[sv]

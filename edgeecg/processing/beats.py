@@ -99,7 +99,8 @@ def run_anchor(rr: np.ndarray, estimate: np.ndarray, cfg: DataConfig) -> np.ndar
 
     A run starts at an interval below the regular-RR band of the estimate before it
     (``regular_rr_band[0] * estimate``) and takes that estimate as its anchor; it goes on while
-    each interval stays below :data:`RUN_KEEP` of the anchor. Within a run the anchor stays put,
+    each interval stays below :data:`RUN_KEEP` of the anchor (checked first: a run going on is never
+    re-anchored; both comparisons are strict). Within a run the anchor stays put,
     while the regular-RR estimate follows the run (by ``regular_rr_follow``, then by joining it),
     so a long run of supraventricular tachycardia stays early against the anchor where it stops
     being early against the estimate (svdb/865, question 40 of training/README.md). Outside a run

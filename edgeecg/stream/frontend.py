@@ -75,9 +75,10 @@ RR features: with ``v`` the pre-RR, the regular-RR estimate ``est`` (Q16 samples
 first interval enters twice, as in ``regular_rr``), moved by ``div_round((v * 2**16 - est) *
 num, den)`` for an irregular one (``num / den`` = ``regular_rr_follow``); ``v`` is regular when
 ``v * 2**16 * lo_den >= lo_num * est`` and ``v * 2**16 * hi_den <= hi_num * est`` (the band as
-fractions). A run of early beats (``run_anchor``) starts when ``v * 2**16 * lo_den < lo_num * est``,
-with ``anchor = est``, and goes on while ``v * 2**16 * keep_den < keep_num * anchor``; the primitive
-``ANC`` is ``anchor`` within a run and ``est`` outside one. A feature ``A / B`` of two quantities
+fractions). A run of early beats (``run_anchor``) goes on while ``v * 2**16 * keep_den < keep_num *
+anchor`` (checked first: a run going on is never re-anchored); otherwise one starts when ``v * 2**16 *
+lo_den < lo_num * est``, with ``anchor = est``. The primitive ``ANC`` is ``anchor`` within a run and
+``est`` outside one; the C keeps that state only where a feature reads ``ANC``. A feature ``A / B`` of two quantities
 given as ``(num, den)`` is ``div_round(A_num * B_den * 2**24, A_den * B_num)`` in Q24.
 
 Latency: a beat is classified at the later of (a) its window's last sample, ``after - 1`` = 79

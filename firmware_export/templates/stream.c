@@ -190,7 +190,9 @@ static int is_regular(const prefix_stream_t *st, int32_t v)
            vq * PREFIX_STREAM_BAND_HI_DEN <= PREFIX_STREAM_BAND_HI_NUM * st->est;
 }
 
-/* A run of early beats goes on, starts (anchored at the estimate) or ends (frontend.RRState.run_step). */
+#if PREFIX_STREAM_ANCHOR
+/* A run of early beats goes on (first), starts (anchored at the estimate) or ends
+   (frontend.RRState.run_step). */
 static void run_step(prefix_stream_t *st, int32_t v)
 {
     const int64_t vq = (int64_t)v * (INT64_C(1) << PREFIX_STREAM_EST_FRAC);
@@ -202,6 +204,7 @@ static void run_step(prefix_stream_t *st, int32_t v)
         st->anchor = st->est;
     }
 }
+#endif
 
 static void primitive(const prefix_stream_t *st, int kind, int32_t v, int32_t prev, int64_t *num, int64_t *den)
 {
@@ -217,7 +220,9 @@ static void primitive(const prefix_stream_t *st, int kind, int32_t v, int32_t pr
     case P_REG: *num = st->est; *den = INT64_C(1) << PREFIX_STREAM_EST_FRAC; break;
     case P_IRR: *num = st->irr_total; *den = st->irr_count > 0 ? st->irr_count : 1; break;
     case P_SEC: *num = PREFIX_STREAM_FS; *den = 1; break;
+#if PREFIX_STREAM_ANCHOR
     case P_ANC: *num = st->in_run ? st->anchor : st->est; *den = INT64_C(1) << PREFIX_STREAM_EST_FRAC; break;
+#endif
 #if PREFIX_STREAM_OLDER_N > 0
     default: *num = st->older[kind - P_PREV2]; *den = 1; break;
 #else
@@ -244,7 +249,9 @@ static int rr_interval(prefix_stream_t *st, int32_t v, int8_t *rr_q)
     }
     prev = first ? v : st->prev;
     regular = is_regular(st, v);
+#if PREFIX_STREAM_ANCHOR
     run_step(st, v);
+#endif
 #if PREFIX_STREAM_LOCAL_N > 0
     ring_push(st->local_buf, PREFIX_STREAM_LOCAL_N, &st->local_pos, &st->local_count, &st->local_total, v);
 #endif
@@ -548,8 +555,11 @@ void prefix_stream_reset(prefix_stream_t *st)
         }
     }
     st->have_last = st->have_rr = st->prev = 0;
-    st->last_r = st->est = st->anchor = 0;
+    st->last_r = st->est = 0;
+#if PREFIX_STREAM_ANCHOR
+    st->anchor = 0;
     st->in_run = 0;
+#endif
     for (j = 0; j < PREFIX_STREAM_REG_N; ++j) {
         st->reg_buf[j] = 0;
     }

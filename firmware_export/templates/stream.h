@@ -89,6 +89,7 @@
 #define PREFIX_STREAM_BAND_HI_DEN 5
 #define PREFIX_STREAM_FOLLOW_NUM 1
 #define PREFIX_STREAM_FOLLOW_DEN 64
+#define PREFIX_STREAM_ANCHOR 0
 #define PREFIX_STREAM_RUN_KEEP_NUM 17
 #define PREFIX_STREAM_RUN_KEEP_DEN 20
 
@@ -152,13 +153,15 @@ typedef struct {
     /* RR */
     int32_t have_last, have_rr, prev;
     int64_t last_r, est;                                    /* est: regular RR, Q16 samples */
+#if PREFIX_STREAM_ANCHOR
     int64_t anchor;                                         /* the est a run of early beats started from */
     int32_t in_run;
+#endif
     uint16_t reg_buf[PREFIX_STREAM_REG_N];
     int32_t reg_pos, reg_count, reg_total;
     uint16_t irr_buf[PREFIX_STREAM_IRR_N];
     int32_t irr_pos, irr_count, irr_total;
-    /* kept only where a feature reads them (LOCAL, AVG, PREV2 ...) */
+    /* kept only where a feature reads them (LOCAL, AVG, PREV2 ..., ANC) */
 #if PREFIX_STREAM_LOCAL_N > 0
     uint16_t local_buf[PREFIX_STREAM_LOCAL_N];
     int32_t local_pos, local_count, local_total;
