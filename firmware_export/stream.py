@@ -144,7 +144,7 @@ def defines(spec: FrontEndSpec) -> dict[str, str]:
         "BAND_LO_NUM": str(spec.band_lo[0]), "BAND_LO_DEN": str(spec.band_lo[1]),
         "BAND_HI_NUM": str(spec.band_hi[0]), "BAND_HI_DEN": str(spec.band_hi[1]),
         "FOLLOW_NUM": str(spec.follow[0]), "FOLLOW_DEN": str(spec.follow[1]),
-        "ANCHOR": str(int(any("ANC" in FEATURES[f] for f in spec.features))),
+        "ANCHOR": str(int(spec.anchor)),
         "RUN_KEEP_NUM": str(RUN_KEEP_FRACTION[0]), "RUN_KEEP_DEN": str(RUN_KEEP_FRACTION[1]),
     }
     return out

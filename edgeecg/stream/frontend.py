@@ -78,7 +78,8 @@ num, den)`` for an irregular one (``num / den`` = ``regular_rr_follow``); ``v`` 
 fractions). A run of early beats (``run_anchor``) goes on while ``v * 2**16 * keep_den < keep_num *
 anchor`` (checked first: a run going on is never re-anchored); otherwise one starts when ``v * 2**16 *
 lo_den < lo_num * est``, with ``anchor = est``. The primitive ``ANC`` is ``anchor`` within a run and
-``est`` outside one; the C keeps that state only where a feature reads ``ANC``. A feature ``A / B`` of two quantities
+``est`` outside one; the twin and the C keep and step that state only where a feature reads
+``ANC`` (``FrontEndSpec.anchor``). A feature ``A / B`` of two quantities
 given as ``(num, den)`` is ``div_round(A_num * B_den * 2**24, A_den * B_num)`` in Q24.
 
 Latency: a beat is classified at the later of (a) its window's last sample, ``after - 1`` = 79
@@ -403,6 +404,7 @@ class FrontEndSpec:
     fs: int = FS
     leads: int = 1               # 2: a second ADC channel adds its beat (+ template) channels after the first's
     older_n: int = 0             # intervals kept before the previous one (PREV2 ... PREV<older_n + 1>)
+    anchor: bool = False         # a feature reads ANC: the run state is kept (RRState.run_step)
 
     @property
     def window(self) -> int:
@@ -515,7 +517,8 @@ def front_end_spec(data: DataConfig, graph, adc_hz=360, adc_gain: float = 200.0)
         reg_n=data.regular_rr_beats, band_lo=(lo.numerator, lo.denominator),
         band_hi=(hi.numerator, hi.denominator), follow=(follow.numerator, follow.denominator),
         irr_n=data.irregularity_beats, local_n=local_n, avg_n=avg_n, qrs=qp,
-        n_classes=int(np.prod(graph.shapes[graph.output][1:])), leads=data.n_leads, older_n=max(strip, default=1) - 1)
+        n_classes=int(np.prod(graph.shapes[graph.output][1:])), leads=data.n_leads, older_n=max(strip, default=1) - 1,
+        anchor="ANC" in used)
 
 
 # --------------------------------------------------------------------------------------------
@@ -588,7 +591,8 @@ class RRState:
             self.older = [v] * s.older_n
         prev = v if first else self.prev
         regular = self.regular(v)
-        self.run_step(v)
+        if s.anchor:
+            self.run_step(v)
         if s.local_n:
             self.local.push(v)
         if s.avg_n:
