@@ -187,6 +187,27 @@ def test_logit_adjust_changes_what_training_learns_from_the_same_draws(synth_dir
     assert len(longer) == 25 and np.bincount(longer.numpy(), minlength=10).min() >= 2     # every beat, again
 
 
+
+def test_logit_offsets_move_the_decision_only_and_training_never_sees_them(synth_dir):
+    """``[model.params] logit_offsets`` shifts the trained model's logits in evaluation (what export folds
+    into the last bias); were they in the training loss, the last bias would learn them away."""
+    import dataclasses
+    from edgeecg.models.nets import plain
+    cfg = _tiny_cfg()
+    offsets = [0.0, -1.0, 0.5, 0.0, 0.0]
+    shifted = dataclasses.replace(cfg, model=dataclasses.replace(
+        cfg.model, params={**cfg.model.params, "logit_offsets": offsets}))
+    splits = make_splits(synth_dir, cfg)
+    a = train_model(cfg, splits, progress=False).model.eval()
+    b = train_model(shifted, splits, progress=False).model.eval()
+    for (name, ta), tb in zip(a.state_dict().items(), b.state_dict().values()):
+        assert name == "logit_offsets" or torch.equal(ta, tb), name
+    beats = splits["test"]
+    x, rr = torch.from_numpy(beats.x[:16]), torch.from_numpy(beats.rr[:16])
+    with torch.no_grad():
+        torch.testing.assert_close(b(x, rr) - a(x, rr), torch.tensor(offsets).expand(16, 5), rtol=0, atol=1e-5)
+        torch.testing.assert_close(plain(b)(x, rr), b(x, rr))
+
 def test_logit_adjust_is_refused_for_multilabel_beats():
     import dataclasses
     from edgeecg.data import BeatSet

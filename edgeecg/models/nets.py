@@ -118,8 +118,9 @@ class Hybrid(nn.Module):
     ``factorized``: N versus S is decided by the RR stream alone, or with ``morph_ns_units`` of the
     head's morphology units too, and ``rhythm_to_v`` lets V's logit weigh the rhythm; ``rr_units``
     gives the RR stream a second layer inside the head (see :func:`factorized_head`).
-    ``logit_offsets``: added to the logits (a class-prior adjustment chosen by cross-validation;
-    export folds it into the last bias).
+    ``logit_offsets``: added to the logits in evaluation only (a class-prior shift of the decision
+    thresholds; export folds it into the last bias). Training never sees it, else the last bias would
+    learn it away.
     """
 
     def __init__(self, window: int, in_channels: int, n_rr: int, n_classes: int = 5,
@@ -148,7 +149,8 @@ class Hybrid(nn.Module):
     def forward(self, x: torch.Tensor, rr: torch.Tensor) -> torch.Tensor:
         morph = self.morph_dropout(torch.flatten(self.features(x), 1))
         rhythm = self.rr_mlp(self.rr_norm(rr))
-        return self.head(torch.cat([morph, rhythm], dim=1)) + self.logit_offsets
+        logits = self.head(torch.cat([morph, rhythm], dim=1))
+        return logits if self.training else logits + self.logit_offsets
 
     def ns_logit(self, rr: torch.Tensor) -> torch.Tensor:
         """``logit_S - logit_N`` from the RR features alone: with the factorized head (``rr_only_ns``)
@@ -160,7 +162,7 @@ class Hybrid(nn.Module):
         w2, b2 = last.effective()
         units = torch.relu(nn.functional.linear(self.rr_mlp(self.rr_norm(rr)), w1[self.hidden:, self.flat:],
                                                 b1[self.hidden:]))
-        offset = self.logit_offsets[1] - self.logit_offsets[0]
+        offset = 0.0 if self.training else self.logit_offsets[1] - self.logit_offsets[0]
         return units @ (w2[1, self.hidden:] - w2[0, self.hidden:]) + (b2[1] - b2[0]) + offset
 
     def ns_threshold(self) -> nn.Parameter:
