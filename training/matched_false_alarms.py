@@ -1,0 +1,74 @@
+"""Question 42's rule: is a candidate recipe a better detector than the default at a matched rate of
+false alarms? From CV runs already made (``oof.npz``, several seeds of each recipe, float out of fold).
+
+The default's curve is its S Se against its median false S/V calls per hour per record (each the mean
+over its seeds) at the S logit offsets of ``operating_points.py`` (V 0); the candidate is scored at one S
+offset (``--s-offset``, what ``[model.params] logit_offsets`` ships). Per database the default's S Se at
+the candidate's false-call rate is read off its curve by linear interpolation. The five conditions of
+question 42 (training/README.md) are printed with their figures, each PASS or FAIL.
+
+    python training/matched_false_alarms.py --default runs/cv-hybrid-seed{5..9} --candidate runs/run-seed{5..9} --s-offset -0.25
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from operating_points import S_OFFSETS
+from seed_ensemble import figures, load, macro_f1_of_databases, mean_of
+
+
+def scored(runs: list[Path], s_offset: float) -> dict:
+    """Per database, the mean over the runs of their figures with ``s_offset`` added to S's log-probability."""
+    shift = np.zeros(5)
+    shift[1] = s_offset
+    rows = []
+    for run in runs:
+        proba, y, record, hours, _ = load(run)
+        rows.append(figures(np.log(np.clip(proba, 1e-12, 1.0)) + shift, y, record, hours))
+    return mean_of(rows)
+
+
+def se_at(curve: list[tuple[float, float]], false_rate: float) -> float:
+    """S Se on a curve of (median false calls, S Se) points at ``false_rate``, linearly interpolated
+    (clamped to the curve's ends)."""
+    f, se = np.array(sorted(curve)).T
+    return float(np.interp(false_rate, f, se))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--default", nargs="+", type=Path, required=True, help="the default's CV runs, one per seed")
+    ap.add_argument("--candidate", nargs="+", type=Path, required=True, help="the candidate's CV runs, one per seed")
+    ap.add_argument("--s-offset", type=float, default=-0.25, help="the candidate's S logit offset")
+    args = ap.parse_args()
+    curve = {s: scored(args.default, s) for s in S_OFFSETS}
+    base, cand = curve[0.0], scored(args.candidate, args.s_offset)
+    checks = []
+    for db in sorted(base):
+        points = [(c[db]["false_median"], c[db]["S_se"]) for c in curve.values()]
+        at = se_at(points, cand[db]["false_median"])
+        print(f"{db}: default S Se / median false calls {base[db]['S_se']:.1f} / {base[db]['false_median']:.1f}; "
+              f"candidate {cand[db]['S_se']:.1f} / {cand[db]['false_median']:.1f}; "
+              f"the default's curve at the candidate's false calls {at:.1f}")
+        if db == "svdb":
+            checks.append((f"1. {db} S Se >= curve + 3 pp", cand[db]["S_se"] - at, cand[db]["S_se"] - at >= 3.0))
+        else:
+            checks.append((f"3. {db} S Se >= curve - 1 pp", cand[db]["S_se"] - at, cand[db]["S_se"] - at >= -1.0))
+        checks.append((f"2. {db} median false calls not above the default's",
+                       cand[db]["false_median"] - base[db]["false_median"],
+                       cand[db]["false_median"] <= base[db]["false_median"]))
+        for k in ("V_se", "V_ppv"):
+            checks.append((f"4. {db} {k} >= default - 2 pp", cand[db][k] - base[db][k], cand[db][k] - base[db][k] >= -2.0))
+    dm = macro_f1_of_databases(cand) - macro_f1_of_databases(base)
+    checks.append(("5. mean macro-F1 >= default - 0.5 pp", dm, dm >= -0.5))
+    print(f"mean of the two macro-F1: default {macro_f1_of_databases(base):.2f}, candidate {macro_f1_of_databases(cand):.2f}")
+    for name, delta, ok in sorted(checks):
+        print(f"  {'PASS' if ok else 'FAIL'}  {name}: {delta:+.2f}")
+    print("ADOPT" if all(ok for *_, ok in checks) else "NOT ADOPTED")
+
+
+if __name__ == "__main__":
+    main()
