@@ -94,15 +94,21 @@ def test_a_variant_recipe_is_its_base_with_its_own_keys_on_top(tmp_path):
     assert "base" not in config_to_dict(cfg)          # a run's config.toml stands alone
 
 
-def test_the_default_is_the_recipe_its_pool_cv_row_measured():
-    # training/README.md row 41 (question 24) measured hybrid_svdb_wide_smooth; the default ships it, and
-    # the old default stays as hybrid_narrow, the base of the rows measured before it
-    default, narrow = load_config("hybrid"), load_config("hybrid_narrow")
-    assert default == load_config("hybrid_svdb_wide_smooth")
-    assert default.model.params["channels"] == [12, 24, 24, 24] and default.train.smooth == 0.5
-    assert narrow == dataclasses.replace(default, model=dataclasses.replace(
-        default.model, params={**default.model.params, "channels": [8, 16, 16, 16], "hidden": 16}),
-        train=dataclasses.replace(default.train, smooth=0.0))
+def test_the_default_is_the_recipe_its_pool_cv_rows_measured():
+    # question 42 (training/README.md) adopted row 55's recipe (hybrid_svdb_run) with S's logit offset
+    # -0.25; the default before it stays as hybrid_regular (row 41's hybrid_svdb_wide_smooth, question 24),
+    # the base of rows 42-56, and the one before that as hybrid_narrow, the base of the rows before 41
+    default, regular, narrow = load_config("hybrid"), load_config("hybrid_regular"), load_config("hybrid_narrow")
+    run = load_config("hybrid_svdb_run")
+    assert default == dataclasses.replace(run, model=dataclasses.replace(
+        run.model, params={**run.model.params, "logit_offsets": [0.0, -0.25, 0.0, 0.0, 0.0]}))
+    assert run == dataclasses.replace(regular, data=dataclasses.replace(
+        regular.data, rr_features=("pre_over_anchor", "prev_over_anchor", "irregularity")))
+    assert regular == load_config("hybrid_svdb_wide_smooth")
+    assert regular.model.params["channels"] == [12, 24, 24, 24] and regular.train.smooth == 0.5
+    assert narrow == dataclasses.replace(regular, model=dataclasses.replace(
+        regular.model, params={**regular.model.params, "channels": [8, 16, 16, 16], "hidden": 16}),
+        train=dataclasses.replace(regular.train, smooth=0.0))
 
 
 def test_unknown_model_lists_known_ones():

@@ -397,7 +397,7 @@ def test_c_compiles_strictly_as_c99_and_cplusplus(tmp_path):
 
 @needs_cc
 @pytest.mark.parametrize("rr, kept", [
-    (DataConfig().rr_features, set()),      # the default reads none of them
+    (DataConfig().rr_features, set()),      # the intervals over the regular-RR estimate read none of them
     (("pre_over_avg", "local_over_avg", *STRIP_RR_FEATURES), {"local_buf", "avg_buf", "older"}),
     (ANCHOR, {"anchor"}),                   # the run anchor's state (question 40)
 ])

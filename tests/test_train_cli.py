@@ -109,6 +109,7 @@ def test_recipes_lists_every_shipped_recipe_with_its_base():
     assert set(rows) == set(recipe_names())
     assert rows["hybrid"][:5] == ["-", "hybrid", "10", "mitdb+svdb", "The"]
     assert rows["hybrid_two_lead_power035"][0] == "hybrid_two_lead" and rows["hybrid_focal"][0] == "hybrid_ds1"
+    assert rows["hybrid_svdb_run"][0] == "hybrid_regular" and rows["hybrid_regular"][0] == "-"
     assert "et al. 2018" in " ".join(rows["kaggle"])          # a sentence ends at ". ", not inside "et al."
 
 
