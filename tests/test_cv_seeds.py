@@ -339,3 +339,12 @@ def test_results_device_block_is_written_alone(tmp_path):
     assert not (tmp_path / "docs").exists()
     res = CliRunner().invoke(main, ["results", "--cv", str(tmp_path), "--readme", str(readme)])
     assert res.exit_code != 0 and "--cv and --seeds together" in res.output
+
+
+def test_the_worst_int8_difference_is_the_one_farthest_from_float_either_way():
+    """The int8 bar is within 0.5 pp of float both ways: a seed whose int8 is 0.501 pp *above* float
+    misses it, and the README's "worst seed" must show that seed, not the most negative one."""
+    from edgeecg.seeds import worst_deltas
+    deltas = [{"delta_macro_f1": -0.01, "delta_S_se": 0.2, "delta_V_se": -0.3},
+              {"delta_macro_f1": 0.501, "delta_S_se": -0.1, "delta_V_se": 0.1}]
+    assert worst_deltas(deltas) == {"delta_macro_f1": 0.501, "delta_S_se": 0.2, "delta_V_se": -0.3}
