@@ -54,6 +54,16 @@ def recipe_label(result: dict) -> str:
 INT8_BAR_PP = 0.5   # int8 within this many pp of float (macro-F1, S Se, V Se), every seed
 
 
+def _pp(delta: float) -> str:
+    """An int8-minus-float difference in pp: two decimals, three where two would hide a miss (0.501)."""
+    two = f"{delta:+.2f}"
+    return f"{delta:+.3f}" if abs(delta) > INT8_BAR_PP and abs(float(two)) <= INT8_BAR_PP else two
+
+
+def _worst_line(worst: dict) -> str:
+    return f"macro-F1 {_pp(worst['delta_macro_f1'])}, S Se {_pp(worst['delta_S_se'])}, V Se {_pp(worst['delta_V_se'])}"
+
+
 def _int8_verdict(deltas: list[dict]) -> str:
     """``within 0.5: met`` when every seed's int8-minus-float difference is within the bar, else NOT met."""
     ok = all(abs(d[k]) <= INT8_BAR_PP for d in deltas for k in DELTAS)
@@ -104,9 +114,7 @@ def svdb_lines(seeds: dict, cv: dict, others: tuple[dict, ...] = (), cv_seeds: t
                              f"({', '.join(str(s) for s in oof['cv_seeds'])}):",
                              q["report"], oof["report"], q["false_alarms"]["mean"],
                              q["false_alarms"]["worst"] if n > 1 else None)
-        lines[-1] += (f" int8 against float, worst CV seed (pp): macro-F1 {worst['delta_macro_f1']:+.2f}, "
-                      f"S Se {worst['delta_S_se']:+.2f}, V Se {worst['delta_V_se']:+.2f} "
-                      f"({_int8_verdict(q['vs_float'])}).")
+        lines[-1] += f" int8 against float, worst CV seed (pp): {_worst_line(worst)} ({_int8_verdict(q['vs_float'])})."
     elif oof is not None:
         b, fa, n = oof["report"], oof["false_alarms"], len(oof["cv_seeds"])
         lines += [f"Shared SVDB records, out-of-fold (the default trains on them), float, {n} CV seed{'s' * (n > 1)} "
@@ -155,8 +163,7 @@ def headline(seeds: dict, cv: dict, diagnostic: dict | None = None, others: tupl
     lines += ["", "DS2 bar: " + _met({k: c["mean"]["per_class"][k[0]][k[1]] for k in KEYS}, BAR) + "."
               + (f" False S or V calls per hour per DS2 record, int8 C: {_alarms(alarms['mean'], alarms['worst'])}."
                  if alarms else ""), "",
-              f"int8 C against its float model on DS2, worst seed (pp): macro-F1 {worst['delta_macro_f1']:+.2f}, "
-              f"S Se {worst['delta_S_se']:+.2f}, V Se {worst['delta_V_se']:+.2f} ({_int8_verdict(deltas)}); "
+              f"int8 C against its float model on DS2, worst seed (pp): {_worst_line(worst)} ({_int8_verdict(deltas)}); "
               f"C bit-exact with the integer reference for every seed: {'yes' if exact else 'NO'}.", ""]
     svdb = svdb_lines(seeds, cv, others, cv_seeds)
     if svdb:

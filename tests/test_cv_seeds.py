@@ -348,3 +348,8 @@ def test_the_worst_int8_difference_is_the_one_farthest_from_float_either_way():
     deltas = [{"delta_macro_f1": -0.01, "delta_S_se": 0.2, "delta_V_se": -0.3},
               {"delta_macro_f1": 0.501, "delta_S_se": -0.1, "delta_V_se": 0.1}]
     assert worst_deltas(deltas) == {"delta_macro_f1": 0.501, "delta_S_se": 0.2, "delta_V_se": -0.3}
+
+
+def test_a_difference_just_past_the_int8_bar_is_printed_past_it():
+    from edgeecg.results import _pp
+    assert (_pp(0.501), _pp(-0.2), _pp(0.5), _pp(-0.654)) == ("+0.501", "-0.20", "+0.50", "-0.65")

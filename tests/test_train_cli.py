@@ -188,7 +188,6 @@ def test_logit_adjust_changes_what_training_learns_from_the_same_draws(synth_dir
     assert len(longer) == 25 and np.bincount(longer.numpy(), minlength=10).min() >= 2     # every beat, again
 
 
-
 def test_logit_offsets_move_the_decision_only_and_training_never_sees_them(synth_dir):
     """``[model.params] logit_offsets`` shifts the trained model's logits in evaluation (what export folds
     into the last bias); were they in the training loss, the last bias would learn them away."""
@@ -208,6 +207,7 @@ def test_logit_offsets_move_the_decision_only_and_training_never_sees_them(synth
     with torch.no_grad():
         torch.testing.assert_close(b(x, rr) - a(x, rr), torch.tensor(offsets).expand(16, 5), rtol=0, atol=1e-5)
         torch.testing.assert_close(plain(b)(x, rr), b(x, rr))
+
 
 def test_logit_adjust_is_refused_for_multilabel_beats():
     import dataclasses
