@@ -30,18 +30,24 @@ def shipped_offsets(run: Path) -> np.ndarray:
     return np.asarray(params.get("logit_offsets") or [0.0] * 5, dtype=np.float64)
 
 
-def scored(runs: list[Path], s_offset: float, beats: tuple | None = None) -> dict:
-    """Per database, the mean over the runs of their figures with S's log-probability at ``s_offset``
-    from the bare model's. ``beats``: (labels, records) every run must hold."""
-    rows = []
+def bare_runs(runs: list[Path]) -> list[tuple]:
+    """Each run's out-of-fold log-probabilities without its recipe's offsets, with its labels, patients
+    and hours, read once; every run must hold the first run's beats."""
+    loaded = []
     for run in runs:
         proba, y, record, hours, _ = load(run)
-        if beats is not None and not (np.array_equal(y, beats[0]) and np.array_equal(record, beats[1])):
+        if loaded and not (np.array_equal(y, loaded[0][1]) and np.array_equal(record, loaded[0][2])):
             raise SystemExit(f"{run}: its beats are not the other runs' (another pool or data)")
-        shift = -shipped_offsets(run)
-        shift[1] += s_offset
-        rows.append(figures(np.log(np.clip(proba, 1e-12, 1.0)) + shift, y, record, hours))
-    return mean_of(rows)
+        loaded.append((np.log(np.clip(proba, 1e-12, 1.0)) - shipped_offsets(run), y, record, hours))
+    return loaded
+
+
+def scored(loaded: list[tuple], s_offset: float) -> dict:
+    """Per database, the mean over the runs of their figures with S's log-probability at ``s_offset``
+    from the bare model's."""
+    shift = np.zeros(5)
+    shift[1] = s_offset
+    return mean_of([figures(logp + shift, y, record, hours) for logp, y, record, hours in loaded])
 
 
 def se_at(curve: list[tuple[float, float]], false_rate: float) -> float:
@@ -57,9 +63,10 @@ def main() -> None:
     ap.add_argument("--candidate", nargs="+", type=Path, required=True, help="the candidate's CV runs, one per seed")
     ap.add_argument("--s-offset", type=float, default=-0.25, help="the candidate's S logit offset")
     args = ap.parse_args()
-    _, y, record, *_ = load(args.default[0])
-    curve = {s: scored(args.default, s, (y, record)) for s in S_OFFSETS}
-    base, cand = curve[0.0], scored(args.candidate, args.s_offset, (y, record))
+    loaded = bare_runs(args.default + args.candidate)
+    default, candidate = loaded[:len(args.default)], loaded[len(args.default):]
+    curve = {s: scored(default, s) for s in S_OFFSETS}
+    base, cand = curve[0.0], scored(candidate, args.s_offset)
     checks = []
     for db in sorted(base):
         points = [(c[db]["false_median"], c[db]["S_se"]) for c in curve.values()]
