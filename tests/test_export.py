@@ -95,6 +95,34 @@ def test_output_range_reduces_argmax_ties_and_every_runtime_follows_it(exported,
     assert load_artifact("onnx_int8", onnx_path).logits(x, r).shape == (50, 5)
 
 
+def test_onnx_int8_weights_fit_seven_bits_and_fused_kernels_keep_the_classes(exported):
+    """x86 CPUs without VNNI saturate onnxruntime's fused u8 x s8 products with 8-bit weights: the
+    weights use 7 bits, and the fused graph classifies as the unfused QDQ graph does."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import numpy_helper
+
+    _, out = exported
+    model = onnx.load(str(out / "model.int8.onnx"))
+    inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    weights = [inits[n.input[0]] for n in model.graph.node if n.op_type == "DequantizeLinear"
+               and n.input[0].endswith("weight_quantized")]
+    assert len(weights) >= 3 and all(w.dtype == np.int8 and np.abs(w.astype(int)).max() <= 64 for w in weights)
+    shape = {i.name: [d.dim_value for d in i.type.tensor_type.shape.dim][1:] for i in model.graph.input}
+    rng = np.random.default_rng(0)
+    feeds = {name: rng.normal(size=(500, *dims)).astype(np.float32) for name, dims in shape.items()}
+
+    def classes(level):
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = level
+        session = ort.InferenceSession(str(out / "model.int8.onnx"), opts, providers=["CPUExecutionProvider"])
+        return session.run(None, feeds)[0].argmax(1)
+
+    fused, unfused = (classes(ort.GraphOptimizationLevel.ORT_ENABLE_ALL),
+                      classes(ort.GraphOptimizationLevel.ORT_DISABLE_ALL))
+    assert np.mean(fused == unfused) >= 0.98
+
+
 def test_c_array_round_trips_to_the_tflite_bytes(exported):
     _, out = exported
     text = (out / "model_data.c").read_text()
