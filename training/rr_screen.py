@@ -48,7 +48,11 @@ SETS = {"base": BASE, "+q75": BASE + ["pre_q75"], "+q90": BASE + ["pre_q90"], "+
         "run85": ["pre_run85", "prev_run85", "irr"], "run90": ["pre_run90", "prev_run90", "irr"],
         "run85+len": ["pre_run85", "prev_run85", "irr", "run_len85"],
         # ... a run that also ends at an unsteady interval (more than 10 or 20 % of the anchor off the last)
-        "run85s10": ["pre_run85s10", "prev_run85s10", "irr"], "run85s20": ["pre_run85s20", "prev_run85s20", "irr"]}
+        "run85s10": ["pre_run85s10", "prev_run85s10", "irr"], "run85s20": ["pre_run85s20", "prev_run85s20", "irr"],
+        # ... with an anchor that no run moves: the regular-RR estimate fed only the intervals outside runs,
+        # so a run that follows another after a few sinus beats starts from the sinus rhythm (question 43)
+        "mem85": ["pre_mem85", "prev_mem85", "irr"], "mem85+irr_mem": ["pre_mem85", "prev_mem85", "irr_mem85"],
+        "run85+mem85": ["pre_run85", "prev_run85", "irr", "pre_mem85"]}
 WATCH = ("svdb/865", "svdb/822")     # the two records with 61 % of the pool's missed S beats
 # --estimators: the base set with the regular-RR estimate's own settings changed ([data] regular_rr_*)
 ESTIMATORS = {"base": {}, "band .85-1.15": {"regular_rr_band": (0.85, 1.15)},
@@ -94,6 +98,29 @@ def run_anchor(pre: np.ndarray, regular: np.ndarray, keep: float, start: float =
     return anchor, length
 
 
+def memory_anchor(steps: np.ndarray, data_cfg, keep: float = 0.85) -> np.ndarray:
+    """The rhythm outside runs of early beats, per interval (same unit as ``steps``): the regular-RR
+    estimate (:func:`regular_rr_steps`'s rule) fed only the intervals outside runs. A run starts at an
+    interval below the band's low edge times this estimate and goes on while each interval stays below
+    ``keep`` times it; within a run the estimate does not move, so no run, however long, becomes the
+    rhythm that the next run is measured against."""
+    lo, hi = data_cfg.regular_rr_band
+    out = np.empty(len(steps))
+    recent, estimate, in_run = [float(steps[0])], float(steps[0]), False
+    for i, v in enumerate(steps):
+        out[i] = estimate
+        if (in_run and v < keep * estimate) or v < lo * estimate:
+            in_run = True
+            continue
+        in_run = False
+        if lo * estimate <= v <= hi * estimate:
+            recent = (recent + [float(v)])[-data_cfg.regular_rr_beats:]
+            estimate = float(np.mean(recent))
+        else:
+            estimate += data_cfg.regular_rr_follow * (v - estimate)
+    return out
+
+
 def features(folder: Path, name: str, data_cfg) -> tuple[dict, np.ndarray, float]:
     """The RR features of every annotated beat of a record but the first, its AAMI classes and its hours."""
     samples, symbols = rdann(folder, name)
@@ -113,6 +140,8 @@ def features(folder: Path, name: str, data_cfg) -> tuple[dict, np.ndarray, float
     runs = {**{f"pre_run{k}": pre / a for k, (a, _) in runs.items()},
             **{f"prev_run{k}": prev / a for k, (a, _) in runs.items()},
             **{f"run_len{k}": np.log1p(n) for k, (_, n) in runs.items()}}
+    memory = memory_anchor(steps, data_cfg) / fs
+    runs |= {"pre_mem85": pre / memory, "prev_mem85": prev / memory, "irr_mem85": irregularity(pre, 16) / memory}
     return {"pre_reg": pre / regular, "prev_reg": prev / regular, "irr": irregularity(pre, 16) / regular,
             "pre_q75": pre / trailing_quantile(pre, 32, 0.75), "pre_q90": pre / trailing_quantile(pre, 32, 0.9),
             "pre_max16": pre / trailing_quantile(pre, 16, 1.0), "pre_med32": pre / trailing_quantile(pre, 32, 0.5),
