@@ -52,7 +52,8 @@ SETS = {"base": BASE, "+q75": BASE + ["pre_q75"], "+q90": BASE + ["pre_q90"], "+
         # ... with an anchor that no run moves: the regular-RR estimate fed only the intervals outside runs,
         # so a run that follows another after a few sinus beats starts from the sinus rhythm (question 43)
         "mem85": ["pre_mem85", "prev_mem85", "irr"], "mem85+irr_mem": ["pre_mem85", "prev_mem85", "irr_mem85"],
-        "run85+mem85": ["pre_run85", "prev_run85", "irr", "pre_mem85"]}
+        "run85+mem85": ["pre_run85", "prev_run85", "irr", "pre_mem85"],
+        "mem85s10": ["pre_mem85s10", "prev_mem85s10", "irr"]}
 WATCH = ("svdb/865", "svdb/822")     # the two records with 61 % of the pool's missed S beats
 # --estimators: the base set with the regular-RR estimate's own settings changed ([data] regular_rr_*)
 ESTIMATORS = {"base": {}, "band .85-1.15": {"regular_rr_band": (0.85, 1.15)},
@@ -98,21 +99,25 @@ def run_anchor(pre: np.ndarray, regular: np.ndarray, keep: float, start: float =
     return anchor, length
 
 
-def memory_anchor(steps: np.ndarray, data_cfg, keep: float = 0.85) -> np.ndarray:
+def memory_anchor(steps: np.ndarray, data_cfg, keep: float = 0.85, steady: float = 0.0) -> np.ndarray:
     """The rhythm outside runs of early beats, per interval (same unit as ``steps``): the regular-RR
     estimate (:func:`regular_rr_steps`'s rule) fed only the intervals outside runs. A run starts at an
     interval below the band's low edge times this estimate and goes on while each interval stays below
     ``keep`` times it; within a run the estimate does not move, so no run, however long, becomes the
-    rhythm that the next run is measured against."""
+    rhythm that the next run is measured against. ``steady`` > 0: only a steady run holds it (each
+    interval within ``steady`` times the estimate of the one before, as a tachycardia is and atrial
+    fibrillation is not); the interval that ends a run moves the estimate as any other."""
     lo, hi = data_cfg.regular_rr_band
     out = np.empty(len(steps))
     recent, estimate, in_run = [float(steps[0])], float(steps[0]), False
     for i, v in enumerate(steps):
         out[i] = estimate
-        if (in_run and v < keep * estimate) or v < lo * estimate:
+        if in_run and v < keep * estimate and not (steady and abs(v - steps[i - 1]) > steady * estimate):
+            continue
+        if not in_run and v < lo * estimate:
             in_run = True
             continue
-        in_run = False
+        in_run = False          # the run is over (a long or an unsteady interval): this one moves the estimate
         if lo * estimate <= v <= hi * estimate:
             recent = (recent + [float(v)])[-data_cfg.regular_rr_beats:]
             estimate = float(np.mean(recent))
@@ -142,6 +147,8 @@ def features(folder: Path, name: str, data_cfg) -> tuple[dict, np.ndarray, float
             **{f"run_len{k}": np.log1p(n) for k, (_, n) in runs.items()}}
     memory = memory_anchor(steps, data_cfg) / fs
     runs |= {"pre_mem85": pre / memory, "prev_mem85": prev / memory, "irr_mem85": irregularity(pre, 16) / memory}
+    steady = memory_anchor(steps, data_cfg, steady=0.1) / fs
+    runs |= {"pre_mem85s10": pre / steady, "prev_mem85s10": prev / steady}
     return {"pre_reg": pre / regular, "prev_reg": prev / regular, "irr": irregularity(pre, 16) / regular,
             "pre_q75": pre / trailing_quantile(pre, 32, 0.75), "pre_q90": pre / trailing_quantile(pre, 32, 0.9),
             "pre_max16": pre / trailing_quantile(pre, 16, 1.0), "pre_med32": pre / trailing_quantile(pre, 32, 0.5),
