@@ -8,6 +8,7 @@ feature set, and how many S beats of svdb/865 and svdb/822 it finds (training/RE
     python training/rr_screen.py --data ../shared/data/mitdb --estimators   (the regular-RR estimate's settings, 15 min)
     python training/rr_screen.py --data ../shared/data/mitdb --sets base,+strip8 --ectopic 1   (timing learnt from V beats too)
     python training/rr_screen.py --data ../shared/data/mitdb --sets base,run85,run90,run85s10   (the run anchor, question 40)
+    python training/rr_screen.py --data ../shared/data/mitdb --sets run85,mem85,mem85s10   (an anchor no run moves, question 43)
 """
 
 from __future__ import annotations
