@@ -95,9 +95,10 @@ def test_output_range_reduces_argmax_ties_and_every_runtime_follows_it(exported,
     assert load_artifact("onnx_int8", onnx_path).logits(x, r).shape == (50, 5)
 
 
-def test_onnx_int8_weights_fit_seven_bits_and_fused_kernels_keep_the_classes(exported):
-    """x86 CPUs without VNNI saturate onnxruntime's fused u8 x s8 products with 8-bit weights: the
-    weights use 7 bits, and the fused graph classifies as the unfused QDQ graph does."""
+def test_onnx_int8_weights_use_the_reduced_range_and_fused_kernels_keep_the_classes(exported):
+    """x86 CPUs without VNNI saturate onnxruntime's fused u8 x s8 products with 8-bit weights: every
+    weight of a Conv or Gemm lies in onnxruntime's reduced range [-64, 64], and the fused graph
+    classifies as the unfused QDQ graph does (on a CPU with VNNI, or ARM, only the range can fail)."""
     import onnx
     import onnxruntime as ort
     from onnx import numpy_helper
@@ -105,8 +106,9 @@ def test_onnx_int8_weights_fit_seven_bits_and_fused_kernels_keep_the_classes(exp
     _, out = exported
     model = onnx.load(str(out / "model.int8.onnx"))
     inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
-    weights = [inits[n.input[0]] for n in model.graph.node if n.op_type == "DequantizeLinear"
-               and n.input[0].endswith("weight_quantized")]
+    weight_inputs = {n.input[1] for n in model.graph.node if n.op_type in ("Conv", "Gemm", "MatMul")}
+    weights = [inits[n.input[0]] for n in model.graph.node
+               if n.op_type == "DequantizeLinear" and n.output[0] in weight_inputs]
     assert len(weights) >= 3 and all(w.dtype == np.int8 and np.abs(w.astype(int)).max() <= 64 for w in weights)
     shape = {i.name: [d.dim_value for d in i.type.tensor_type.shape.dim][1:] for i in model.graph.input}
     rng = np.random.default_rng(0)
@@ -120,7 +122,7 @@ def test_onnx_int8_weights_fit_seven_bits_and_fused_kernels_keep_the_classes(exp
 
     fused, unfused = (classes(ort.GraphOptimizationLevel.ORT_ENABLE_ALL),
                       classes(ort.GraphOptimizationLevel.ORT_DISABLE_ALL))
-    assert np.mean(fused == unfused) >= 0.98
+    assert np.mean(fused == unfused) >= 0.995
 
 
 def test_c_array_round_trips_to_the_tflite_bytes(exported):

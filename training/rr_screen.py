@@ -105,11 +105,14 @@ def memory_anchor(steps: np.ndarray, data_cfg, keep: float = 0.85, steady: float
     estimate (:func:`regular_rr_steps`'s rule) fed only the intervals outside runs. A run starts at an
     interval below the band's low edge times this estimate and goes on while each interval stays below
     ``keep`` times it; within a run the estimate does not move, so no run, however long, becomes the
-    rhythm that the next run is measured against. ``steady`` > 0: only a steady run holds it (each
-    interval within ``steady`` times the estimate of the one before, as a tachycardia is and atrial
-    fibrillation is not); the interval that ends a run moves the estimate as any other."""
+    rhythm that the next run is measured against. ``steady`` > 0: only a steady run holds it
+    (|interval - the one before| <= ``steady`` * estimate, as a tachycardia is and atrial fibrillation
+    is not). The interval that ends a run, long or unsteady, moves the estimate and starts no run, so
+    through atrial fibrillation the estimate keeps following."""
     lo, hi = data_cfg.regular_rr_band
     out = np.empty(len(steps))
+    if not len(steps):
+        return out
     recent, estimate, in_run = [float(steps[0])], float(steps[0]), False
     for i, v in enumerate(steps):
         out[i] = estimate

@@ -46,7 +46,7 @@ def quantize_onnx(fp32_path: Path, int8_path: Path, calib_x: np.ndarray, calib_r
     fused int8 kernels multiply u8 activations by s8 weights with ``vpmaddubsw``, whose int16 sums
     of two products saturate with 8-bit weights (255 * 127 * 2 > 32767). There the default model's
     int8 ONNX lost 5 pp of macro-F1 against the same file run with graph fusion off (docs/int8.md);
-    7-bit weights cannot saturate (255 * 64 * 2 < 32768) and give the same classes on every CPU."""
+    7-bit weights cannot saturate on any CPU (255 * 64 * 2 < 32768)."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     import onnx
