@@ -130,3 +130,35 @@ def test_the_default_bench_directory_is_named_in_the_last_line(exported, synth_d
     assert res.exit_code == 0, res.output
     assert res.output.rstrip().endswith(f"wrote {run / 'bench' / 'roomy'}")
     assert (run / "bench" / "roomy" / "bench.json").exists()
+
+
+def test_a_model_too_big_for_a_platform_is_a_skipped_row_with_the_linker_s_figure(monkeypatch, tmp_path):
+    """A linker's region overflow (PTB-XL's model in the lx106's 80 KB dram) is the platform's
+    reason to be skipped, with the bytes; any other link error still stops the bench."""
+    from types import SimpleNamespace
+
+    from edgeecg.bench import cross
+
+    class Model:
+        prefix = "m"
+
+        def save(self, d):
+            (d / "m_model.c").write_text("")
+
+    message = "ld: region `dram' overflowed by 13532 bytes"
+
+    def fake_run(cmd, what, cwd=None, timeout=None):
+        if what == "size":
+            return SimpleNamespace(stdout="text data bss\n1 2 3\n")
+        if what.startswith("linking"):
+            raise RuntimeError(f"{what} failed:\n{message}")
+        return SimpleNamespace(stdout="")
+
+    monkeypatch.setattr(cross, "_run", fake_run)
+    xtensa = next(p for p in PLATFORMS if p.kind == "xtensa")
+    with pytest.raises(cross.DoesNotFit, match="overflow c_xtensa_lx106's dram region by 13,532 B"):
+        cross.run_platform(xtensa, Model(), b"", 0, tmp_path / "icount.so")
+    message = "ld: undefined reference to `main'"
+    with pytest.raises(RuntimeError, match="undefined reference") as err:
+        cross.run_platform(xtensa, Model(), b"", 0, tmp_path / "icount.so")
+    assert not isinstance(err.value, cross.DoesNotFit)

@@ -16,6 +16,7 @@ divided by the number of beats is what one ``classify`` call executes. It is det
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import tempfile
@@ -115,6 +116,13 @@ def build_plugin(directory: Path, cc: str = "cc") -> Path:
     return out
 
 
+class DoesNotFit(RuntimeError):
+    """The model and the bench harness do not fit a platform's memory map (its linker said so)."""
+
+
+FIT_ERROR = re.compile(r"region `(\w+)' overflowed by (\d+) bytes")
+
+
 def _run(cmd: list[str], what: str, cwd: Path | None = None, timeout: float | None = None):
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=timeout)
     if res.returncode != 0:
@@ -154,8 +162,15 @@ def run_platform(platform: Platform, c_model, records: bytes, n: int, plugin: Pa
         builds = {"run": (), "skip": ("-DBENCH_SKIP",)} if xtensa else {"run": ()}
         elfs = {mode: d / f"bench_{mode}.elf" for mode in builds}
         for mode, defines in builds.items():
-            _run([platform.cc, *HARNESS_FLAGS, *platform.flags, *defines, "-o", str(elfs[mode]), str(harness),
-                  str(lib)], f"linking the bench harness for {platform.name}")
+            try:
+                _run([platform.cc, *HARNESS_FLAGS, *platform.flags, *defines, "-o", str(elfs[mode]), str(harness),
+                      str(lib)], f"linking the bench harness for {platform.name}")
+            except RuntimeError as err:
+                over = FIT_ERROR.search(str(err))
+                if over is None:
+                    raise
+                raise DoesNotFit(f"the model and the bench harness overflow {platform.name}'s {over[1]} region "
+                                 f"by {int(over[2]):,d} B") from None
         (d / "beats.bin").write_bytes(records)
         counts = {}
         for mode in ("run", "skip"):

@@ -168,7 +168,11 @@ def bench_export(run_dir: Path, cfg: Config, export_dir: Path, target: Target, d
                     continue
                 plugin = plugin or cross.build_plugin(Path(tmp))
                 log(f"{plat.name}: {n:,d} beats under qemu, instructions counted ...")
-                res = cross.run_platform(plat, c_model, records, n, plugin)
+                try:
+                    res = cross.run_platform(plat, c_model, records, n, plugin)
+                except cross.DoesNotFit as err:
+                    skipped[plat.name] = str(err)
+                    continue
                 logits[plat.name], classes[plat.name] = res.logits, res.classes
                 ipb = res.instructions_per_beat
                 extra[plat.name] = {"flash_bytes": res.flash_bytes, "ram_bytes": res.static_ram_bytes,
