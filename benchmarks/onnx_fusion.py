@@ -36,9 +36,10 @@ def main() -> None:
     ap.add_argument("--run", type=Path, default=Path("runs/hybrid"))
     ap.add_argument("--target", default="esp32")
     ap.add_argument("--data", type=Path, default=Path("../shared/data/mitdb"))
+    ap.add_argument("--export", type=Path, default=None, help="the export folder (default: RUN/export/TARGET)")
     ap.add_argument("--beats", type=int, default=5000, help="DS1 training beats drawn (seed 0)")
     args = ap.parse_args()
-    export = args.run / "export" / args.target
+    export = args.export or args.run / "export" / args.target
     train = make_splits(args.data, load_config(args.run / "config.toml"))["train"]
     pick = np.random.default_rng(0).choice(len(train), min(args.beats, len(train)), replace=False)
     feeds = {"beat": train.x[pick].astype(np.float32), "rr": train.rr[pick].astype(np.float32)}
