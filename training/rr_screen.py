@@ -25,7 +25,14 @@ from sklearn.model_selection import StratifiedGroupKFold
 from edgeecg.config import load_config
 from edgeecg.io.wfdb_records import list_records, rdann
 from edgeecg.processing.aami import aami_labels
-from edgeecg.processing.beats import irregular_fraction, irregularity, older_interval, regular_rr_steps, trailing
+from edgeecg.processing.beats import (
+    irregular_fraction,
+    irregularity,
+    older_interval,
+    regular_rr_step,
+    regular_rr_steps,
+    trailing,
+)
 
 BASE = ["pre_reg", "prev_reg", "irr"]
 SETS = {"base": BASE, "+q75": BASE + ["pre_q75"], "+q90": BASE + ["pre_q90"], "+max16": BASE + ["pre_max16"],
@@ -109,7 +116,7 @@ def memory_anchor(steps: np.ndarray, data_cfg, keep: float = 0.85, steady: float
     (|interval - the one before| <= ``steady`` * estimate, as a tachycardia is and atrial fibrillation
     is not). The interval that ends a run, long or unsteady, moves the estimate and starts no run, so
     through atrial fibrillation the estimate keeps following."""
-    lo, hi = data_cfg.regular_rr_band
+    lo = data_cfg.regular_rr_band[0]
     out = np.empty(len(steps))
     if not len(steps):
         return out
@@ -122,11 +129,7 @@ def memory_anchor(steps: np.ndarray, data_cfg, keep: float = 0.85, steady: float
             in_run = True
             continue
         in_run = False          # the run is over (a long or an unsteady interval): this one moves the estimate
-        if lo * estimate <= v <= hi * estimate:
-            recent = (recent + [float(v)])[-data_cfg.regular_rr_beats:]
-            estimate = float(np.mean(recent))
-        else:
-            estimate += data_cfg.regular_rr_follow * (v - estimate)
+        recent, estimate, _ = regular_rr_step(recent, estimate, float(v), data_cfg)
     return out
 
 

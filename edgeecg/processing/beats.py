@@ -81,13 +81,20 @@ def regular_rr_steps(rr: np.ndarray, cfg: DataConfig) -> tuple[np.ndarray, np.nd
     estimate = float(rr[0])
     for i, v in enumerate(rr):
         out[i] = estimate
-        regular[i] = in_band(float(v), estimate, cfg)
-        if regular[i]:
-            recent = (recent + [float(v)])[-cfg.regular_rr_beats:]
-            estimate = float(np.mean(recent))
-        else:
-            estimate += cfg.regular_rr_follow * (v - estimate)
+        recent, estimate, regular[i] = regular_rr_step(recent, estimate, float(v), cfg)
     return out, regular
+
+
+def regular_rr_step(recent: list[float], estimate: float, interval: float,
+                    cfg: DataConfig) -> tuple[list[float], float, bool]:
+    """One interval into the regular-RR estimate: an interval in the band joins the last
+    ``regular_rr_beats`` and the estimate is their mean; one outside it moves the estimate by
+    ``regular_rr_follow`` of the difference. Returns the recent intervals, the estimate and whether
+    the interval was in the band."""
+    if in_band(interval, estimate, cfg):
+        recent = (recent + [interval])[-cfg.regular_rr_beats:]
+        return recent, float(np.mean(recent)), True
+    return recent, estimate + cfg.regular_rr_follow * (interval - estimate), False
 
 
 # A run of early beats goes on while each interval stays below this fraction of its anchor.
