@@ -18,19 +18,10 @@ import numpy as np
 LEVELS = ("ORT_DISABLE_ALL", "ORT_ENABLE_BASIC", "ORT_ENABLE_EXTENDED", "ORT_ENABLE_ALL")
 
 
-def classes(path: Path, level: str, feeds: dict) -> np.ndarray:
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
-    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    names = {i.name for i in session.get_inputs()}
-    return session.run(None, {k: v for k, v in feeds.items() if k in names})[0].argmax(1)
-
-
 def main() -> None:
     from edgeecg.config import load_config
     from edgeecg.data import make_splits
+    from edgeecg.runtimes import OnnxRunner
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", type=Path, default=Path("runs/hybrid"))
@@ -42,11 +33,11 @@ def main() -> None:
     export = args.export or args.run / "export" / args.target
     train = make_splits(args.data, load_config(args.run / "config.toml"))["train"]
     pick = np.random.default_rng(0).choice(len(train), min(args.beats, len(train)), replace=False)
-    feeds = {"beat": train.x[pick].astype(np.float32), "rr": train.rr[pick].astype(np.float32)}
-    reference = classes(export / "model.fp32.onnx", "ORT_ENABLE_ALL", feeds)
+    x, rr = train.x[pick].astype(np.float32), train.rr[pick].astype(np.float32)
+    reference = OnnxRunner(export / "model.fp32.onnx").logits(x, rr).argmax(1)
     print(f"{export / 'model.int8.onnx'}: the float ONNX's class on {len(pick):,d} DS1 training beats")
     for level in LEVELS:
-        same = np.mean(classes(export / "model.int8.onnx", level, feeds) == reference)
+        same = np.mean(OnnxRunner(export / "model.int8.onnx", level).logits(x, rr).argmax(1) == reference)
         print(f"  {level:20s} {100 * same:6.2f} %")
 
 

@@ -48,12 +48,15 @@ class TorchRunner:
 
 class OnnxRunner:
     """ONNX Runtime on one CPU thread; float or QDQ int8 model. It feeds ``rr`` only where the graph
-    has that input (an exporter may drop the unused input of a model without RR, ``cnn``)."""
+    has that input (an exporter may drop the unused input of a model without RR, ``cnn``).
+    ``optimization``: ONNX Runtime's graph optimisation level by name (its default, all fusions on;
+    ``"ORT_DISABLE_ALL"`` runs a QDQ graph's plain arithmetic, docs/int8.md)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, optimization: str = "ORT_ENABLE_ALL"):
         import onnxruntime as ort
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = 1
+        opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, optimization)
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         self.uses_rr = "rr" in {i.name for i in self.session.get_inputs()}
 

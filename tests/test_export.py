@@ -100,8 +100,9 @@ def test_onnx_int8_weights_use_the_reduced_range_and_fused_kernels_keep_the_clas
     weight of a Conv or Gemm lies in onnxruntime's reduced range [-64, 64], and the fused graph
     classifies as the unfused QDQ graph does (on a CPU with VNNI, or ARM, only the range can fail)."""
     import onnx
-    import onnxruntime as ort
     from onnx import numpy_helper
+
+    from edgeecg.runtimes import OnnxRunner
 
     _, out = exported
     model = onnx.load(str(out / "model.int8.onnx"))
@@ -112,16 +113,9 @@ def test_onnx_int8_weights_use_the_reduced_range_and_fused_kernels_keep_the_clas
     assert len(weights) >= 3 and all(w.dtype == np.int8 and np.abs(w.astype(int)).max() <= 64 for w in weights)
     shape = {i.name: [d.dim_value for d in i.type.tensor_type.shape.dim][1:] for i in model.graph.input}
     rng = np.random.default_rng(0)
-    feeds = {name: rng.normal(size=(500, *dims)).astype(np.float32) for name, dims in shape.items()}
-
-    def classes(level):
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = level
-        session = ort.InferenceSession(str(out / "model.int8.onnx"), opts, providers=["CPUExecutionProvider"])
-        return session.run(None, feeds)[0].argmax(1)
-
-    fused, unfused = (classes(ort.GraphOptimizationLevel.ORT_ENABLE_ALL),
-                      classes(ort.GraphOptimizationLevel.ORT_DISABLE_ALL))
+    x, r = (rng.normal(size=(500, *shape[name])).astype(np.float32) for name in ("beat", "rr"))
+    fused, unfused = (OnnxRunner(out / "model.int8.onnx", level).logits(x, r).argmax(1)
+                      for level in ("ORT_ENABLE_ALL", "ORT_DISABLE_ALL"))
     assert np.mean(fused == unfused) >= 0.995
 
 
