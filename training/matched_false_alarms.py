@@ -44,10 +44,10 @@ def bare_runs(runs: list[Path]) -> list[tuple]:
     return loaded
 
 
-def scored(loaded: list[tuple], s_offset: float, others: np.ndarray | None = None) -> dict:
-    """Per database, the mean over the runs of their figures with S's log-probability at ``s_offset``
-    from the bare model's (the other classes at ``others``' offsets, default 0)."""
-    shift = np.zeros(5) if others is None else np.array(others, dtype=np.float64)
+def scored(loaded: list[tuple], s_offset: float, offsets: np.ndarray) -> dict:
+    """Per database, the mean over the runs of their figures with the bare model's log-probabilities
+    moved by ``offsets``, S's replaced by ``s_offset``."""
+    shift = np.array(offsets, dtype=np.float64)
     shift[1] = s_offset
     return mean_of([figures(logp + shift, y, record, hours) for logp, y, record, hours in loaded])
 
@@ -72,7 +72,7 @@ def main() -> None:
         raise SystemExit(f"the default's runs ship different logit_offsets: {sorted(shipped)}")
     shipped = np.array(shipped.pop())
     curve = {s: scored(default, s, shipped) for s in sorted({*S_OFFSETS, shipped[1]})}
-    base, cand = curve[shipped[1]], scored(candidate, args.s_offset, shipped * (np.arange(5) != 1))
+    base, cand = curve[shipped[1]], scored(candidate, args.s_offset, shipped)
     print(f"the default as shipped: logit_offsets {shipped.tolist()}; its curve moves S's alone")
     checks = []
     for db in sorted(base):
