@@ -178,6 +178,7 @@ class TrainConfig:
     ema_decay: float = 0.998       # > 0: keep and return an exponential moving average of the weights
     imbalance: str = "sampler"     # "sampler", "weighted_loss", "logit_adjust" or "none"
     imbalance_power: float = 0.5   # class weight = (n_largest / n_class) ** power; logit_adjust: tau
+    class_powers: dict = field(default_factory=dict)   # sampler: a class's own power, e.g. {F = 0.5}
     patient_power: float = 0.0     # sampler: a beat also weighs (its patient's beats of its class) ** -power
     drop_regular_s: bool = False   # leave out of training the S beats whose pre-RR is not early (edgeecg.train)
     loss: str = "ce"               # "ce" or "focal"

@@ -49,12 +49,21 @@ def seed_everything(seed: int) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def class_weights(y: np.ndarray, power: float, n_classes: int = len(CLASSES)) -> torch.Tensor:
-    """``(n_max / n_class) ** power``: 1 for the largest class, capped for tiny classes. A multi-label
-    ``y`` (n, labels) counts each label's positives."""
+def class_weights(y: np.ndarray, power: float | np.ndarray, n_classes: int = len(CLASSES)) -> torch.Tensor:
+    """``(n_max / n_class) ** power``: 1 for the largest class, capped for tiny classes; ``power`` is one
+    number or one per class. A multi-label ``y`` (n, labels) counts each label's positives."""
     counts = (y.sum(axis=0) if y.ndim == 2 else np.bincount(y, minlength=n_classes)).astype(np.float64)
     w = (counts.max() / np.maximum(counts, 1.0)) ** power
     return torch.tensor(np.minimum(w, MAX_CLASS_WEIGHT), dtype=torch.float32)
+
+
+def sampler_powers(cfg: TrainConfig) -> np.ndarray:
+    """Each AAMI class's power in the sampler's class weight: ``imbalance_power``, or the class's own in
+    ``class_powers`` (``{F = 0.5}``: F keeps its draws while the others' power falls)."""
+    powers = np.full(len(CLASSES), cfg.imbalance_power)
+    for name, power in cfg.class_powers.items():
+        powers[CLASSES.index(name)] = power
+    return powers
 
 
 def logit_adjustment(y: np.ndarray, tau: float, n_classes: int = len(CLASSES)) -> torch.Tensor:
@@ -134,7 +143,7 @@ def _epoch_order(y: np.ndarray, cfg: TrainConfig, gen: torch.Generator,
     if y.ndim == 2:     # multi-label: an example weighs as much as its rarest label (1 without labels)
         w = (torch.from_numpy(y.astype(np.float32)) * class_weights(y, cfg.imbalance_power)).amax(dim=1).clamp_min(1.0)
         return torch.multinomial(w, n, replacement=True, generator=gen)
-    w = class_weights(y, cfg.imbalance_power)[torch.from_numpy(y)]
+    w = class_weights(y, sampler_powers(cfg))[torch.from_numpy(y)]
     if shares is not None:
         w = w * torch.from_numpy(shares.astype(np.float32))
     return torch.multinomial(w, n, replacement=True, generator=gen)
@@ -256,6 +265,14 @@ def train_model(cfg: Config, splits: dict[str, BeatSet], progress: bool = True,
     if tc.patient_power and (multilabel or tc.imbalance != "sampler"):
         raise EdgeECGError("[train] patient_power weighs the sampler's draws of single-label beats: it needs "
                            "imbalance = \"sampler\" and beats with one class each")
+    if tc.class_powers and (multilabel or tc.imbalance != "sampler"):
+        raise EdgeECGError("[train] class_powers weigh the sampler's draws of AAMI classes: they need "
+                           "imbalance = \"sampler\" and beats with one class each")
+    unknown = sorted(str(k) for k, v in tc.class_powers.items()
+                     if k not in CLASSES or isinstance(v, bool) or not isinstance(v, (int, float)))
+    if unknown:
+        raise EdgeECGError(f"[train] class_powers: {', '.join(unknown)}: each key is a class ({', '.join(CLASSES)}) "
+                           f"and its value a number")
     if multilabel and tc.imbalance == "logit_adjust":
         raise EdgeECGError("[train] imbalance = \"logit_adjust\" is for single-label beats; a multi-label set "
                            "takes \"sampler\", \"weighted_loss\" or \"none\"")

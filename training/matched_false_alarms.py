@@ -13,6 +13,7 @@ Offsets are measured from each run's bare model: a recipe that ships ``logit_off
 S -0.25) has them taken off its out-of-fold log-probabilities first, so none is applied twice.
 
     python training/matched_false_alarms.py --default runs/regular-seed{5..9} --candidate runs/run-seed{5..9} --s-offset -0.25
+    python training/matched_false_alarms.py --default runs/run-seed{5..9} --default-recipe hybrid ...   (question 44)
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from edgeecg.config import load_config
 from operating_points import S_OFFSETS
 from seed_ensemble import figures, load, macro_f1_of_databases, mean_of
 
@@ -64,13 +66,19 @@ def main() -> None:
     ap.add_argument("--default", nargs="+", type=Path, required=True, help="the default's CV runs, one per seed")
     ap.add_argument("--candidate", nargs="+", type=Path, required=True, help="the candidate's CV runs, one per seed")
     ap.add_argument("--s-offset", type=float, default=-0.25, help="the candidate's S logit offset")
+    ap.add_argument("--default-recipe", help="the default's recipe, whose logit_offsets it ships (default: the "
+                    "ones its runs' recipe names), for runs trained from the same network's recipe without them")
     args = ap.parse_args()
     loaded = bare_runs(args.default + args.candidate)
     default, candidate = loaded[:len(args.default)], loaded[len(args.default):]
-    shipped = {tuple(shipped_offsets(run)) for run in args.default}
+    if args.default_recipe:
+        params = load_config(args.default_recipe).model.params
+        shipped = {tuple(params.get("logit_offsets") or [0.0] * 5)}
+    else:
+        shipped = {tuple(shipped_offsets(run)) for run in args.default}
     if len(shipped) != 1:
         raise SystemExit(f"the default's runs ship different logit_offsets: {sorted(shipped)}")
-    shipped = np.array(shipped.pop())
+    shipped = np.array(shipped.pop(), dtype=np.float64)
     curve = {s: scored(default, s, shipped) for s in sorted({*S_OFFSETS, shipped[1]})}
     base, cand = curve[shipped[1]], scored(candidate, args.s_offset, shipped)
     print(f"the default as shipped: logit_offsets {shipped.tolist()}; its curve moves S's alone")
