@@ -130,6 +130,35 @@ def test_patient_power_evens_out_patients_within_a_class_and_keeps_each_class_to
     assert abs((record[plain][y[plain] == 1] == "c").mean() - 0.1) < 0.03
 
 
+def test_class_powers_give_one_class_its_own_power_in_the_sampler():
+    from edgeecg.train import _epoch_order
+    from edgeecg.config import TrainConfig
+    y = np.array([0] * 900 + [1] * 90 + [3] * 10)
+    shares = {}
+    for cfg in (TrainConfig(epoch_beats=40000, imbalance_power=0.35),
+                TrainConfig(epoch_beats=40000, imbalance_power=0.35, class_powers={"F": 0.5})):
+        drawn = np.bincount(y[_epoch_order(y, cfg, torch.Generator().manual_seed(0)).numpy()], minlength=5)
+        shares[bool(cfg.class_powers)] = drawn / drawn.sum()
+    w = np.array([1.0, 10 ** 0.35, 90 ** 0.35, 90 ** 0.5])      # N, S, F at 0.35, F at 0.5
+    expected_plain = np.array([900, 90 * w[1], 10 * w[2]]) / (900 + 90 * w[1] + 10 * w[2])
+    expected_f = np.array([900, 90 * w[1], 10 * w[3]]) / (900 + 90 * w[1] + 10 * w[3])
+    np.testing.assert_allclose(shares[False][[0, 1, 3]], expected_plain, atol=0.01)
+    np.testing.assert_allclose(shares[True][[0, 1, 3]], expected_f, atol=0.01)
+    assert shares[True][3] > 1.5 * shares[False][3]              # F drawn more often, S's weight unchanged
+
+
+@pytest.mark.parametrize("overrides, match", [({"class_powers": {"X": 0.5}}, "X"),
+                                              ({"class_powers": {"F": "half"}}, "F"),
+                                              ({"class_powers": {"F": 0.5}, "imbalance": "none"}, "sampler")])
+def test_class_powers_are_refused_where_they_cannot_apply(synth_dir, overrides, match):
+    import dataclasses
+    from edgeecg.errors import EdgeECGError
+    cfg = _tiny_cfg()
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, **overrides))
+    with pytest.raises(EdgeECGError, match=f"class_powers.*{match}|{match}.*class_powers"):
+        train_model(cfg, make_splits(synth_dir, cfg), progress=False)
+
+
 def test_drop_regular_s_leaves_out_only_the_s_beats_that_are_not_early(synth_dir):
     import dataclasses
     from edgeecg.config import rr_feature_names
