@@ -95,13 +95,16 @@ def test_a_variant_recipe_is_its_base_with_its_own_keys_on_top(tmp_path):
 
 
 def test_the_default_is_the_recipe_its_pool_cv_rows_measured():
-    # question 42 (training/README.md) adopted row 55's recipe (hybrid_svdb_run) with S's logit offset
-    # -0.25; the default before it stays as hybrid_regular (row 41's hybrid_svdb_wide_smooth, question 24),
-    # the base of rows 42-56, and the one before that as hybrid_narrow, the base of the rows before 41
+    # question 44 (training/README.md) adopted row 58's recipe (hybrid_svdb_run_power035_f: row 55's
+    # hybrid_svdb_run at class-weight power 0.35, F's at 0.5) with question 42's S logit offset -0.25; the
+    # default before 42 stays as hybrid_regular (row 41's hybrid_svdb_wide_smooth, question 24), the base
+    # of rows 42-56, and the one before that as hybrid_narrow, the base of the rows before 41
     default, regular, narrow = load_config("hybrid"), load_config("hybrid_regular"), load_config("hybrid_narrow")
-    run = load_config("hybrid_svdb_run")
-    assert default == dataclasses.replace(run, model=dataclasses.replace(
-        run.model, params={**run.model.params, "logit_offsets": [0.0, -0.25, 0.0, 0.0, 0.0]}))
+    run, adopted = load_config("hybrid_svdb_run"), load_config("hybrid_svdb_run_power035_f")
+    assert default == dataclasses.replace(adopted, model=dataclasses.replace(
+        adopted.model, params={**adopted.model.params, "logit_offsets": [0.0, -0.25, 0.0, 0.0, 0.0]}))
+    assert adopted == dataclasses.replace(run, train=dataclasses.replace(
+        run.train, imbalance_power=0.35, class_powers={"F": 0.5}))
     assert run == dataclasses.replace(regular, data=dataclasses.replace(
         regular.data, rr_features=("pre_over_anchor", "prev_over_anchor", "irregularity")))
     assert regular == load_config("hybrid_svdb_wide_smooth")
