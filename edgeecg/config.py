@@ -24,6 +24,7 @@ DS1 = ("101", "106", "108", "109", "112", "114", "115", "116", "118", "119", "12
 DS2 = ("100", "103", "105", "111", "113", "117", "121", "123", "200", "202", "210",
        "212", "213", "214", "219", "221", "222", "228", "231", "232", "233", "234")
 # Paced records, excluded from AAMI EC57 evaluation by convention.
+CLASSES = ("N", "S", "V", "F", "Q")     # the AAMI EC57 beat classes (edgeecg.processing.aami: from annotations)
 PACED = ("102", "104", "107", "217")
 
 
@@ -319,6 +320,7 @@ def config_from_dict(raw: dict, source: str = "<config>") -> Config:
         sections[f.name] = dataclasses.replace(default, **values)
     _check_rr_features(sections["data"], source)
     _check_rhythm_stage(sections, source)
+    _check_class_powers(sections, source)
     data = sections["data"]
     if data.history_options and data.dataset != "mitdb":
         name = data.history_options[0]
@@ -359,6 +361,20 @@ def _check_rhythm_stage(sections: dict, source: str) -> None:
     if epochs and (model.name != "hybrid" or not model.params.get("factorized", True)
                    or model.params.get("morph_ns_units", 0) or sections["data"].dataset != "mitdb"):
         raise EdgeECGError(f"{source}: {RHYTHM_STAGE_NEEDS}")
+
+
+def _check_class_powers(sections: dict, source: str) -> None:
+    train = sections["train"]
+    if not train.class_powers:
+        return
+    if train.imbalance != "sampler" or sections["data"].dataset != "mitdb":
+        raise EdgeECGError(f"{source}: [train] class_powers weigh the sampler's draws of the AAMI classes: they need "
+                           f"imbalance = \"sampler\" and dataset = \"mitdb\"")
+    bad = [str(k) for k, v in train.class_powers.items() if k not in CLASSES or isinstance(v, bool)
+           or not isinstance(v, (int, float)) or not 0 <= v <= 2]
+    if bad:
+        raise EdgeECGError(f"{source}: [train] class_powers: {', '.join(bad)}: each key is a class "
+                           f"({', '.join(CLASSES)}) and its value a power from 0 to 2")
 
 
 def _check_rr_features(data: DataConfig, source: str) -> None:

@@ -255,15 +255,19 @@ def score_external(run_dirs: list[Path], models: list, cfg, target: str, ext_dir
             "false_alarms_per_record": [r["int8"]["false_alarms"]["per_record"] for r in results]}
 
 
+RUN_FLAGS = ("seed", "epochs", "device")   # [train] keys a CV run's command line may set for itself
+
+
 def held_out_block(cfg, cvs: list[dict]) -> dict:
     """``seeds.json``'s ``held_out``: each database of the recipe's ``[[sources]]`` (which its seeds train
-    on, so cannot be scored on) out of fold over the given ``cv.json`` runs of the same recipe (``[train]``
-    is not compared: a CV seed's seed and epoch flags are its own)."""
+    on, so cannot be scored on) out of fold over the given ``cv.json`` runs of the same recipe (``[train]``'s
+    seed, epochs and device are not compared: a CV seed's flags are its own)."""
     from edgeecg.config import config_from_dict, config_to_dict
 
-    def recipe(raw: dict, where: str) -> dict:     # keys added since the run hold their defaults; [train] not compared
-        body = {k: v for k, v in raw.items() if k != "train"}
-        return config_to_dict(config_from_dict(body, where)) | {"train": None}
+    def recipe(raw: dict, where: str) -> dict:     # keys added since the run hold their defaults
+        out = config_to_dict(config_from_dict(raw, where))
+        out["train"] = {k: v for k, v in out["train"].items() if k not in RUN_FLAGS}
+        return out
 
     want = recipe(config_to_dict(cfg), "--config")
     for c in cvs:

@@ -7,7 +7,7 @@ import torch
 
 import dataclasses
 
-from edgeecg.config import DS1, DS2, PACED, Config, config_to_dict, load_config, rr_feature_names
+from edgeecg.config import DS1, DS2, PACED, Config, config_from_dict, config_to_dict, load_config, rr_feature_names
 from edgeecg.errors import EdgeECGError
 from edgeecg.models import MODELS, build_model, count_params, macs_per_beat
 
@@ -92,6 +92,24 @@ def test_a_variant_recipe_is_its_base_with_its_own_keys_on_top(tmp_path):
     assert cfg.data.second_lead == "other" and cfg.data.rr_features == ("pre_over_regular",) and cfg.train.epochs == 3
     assert cfg.model.params == {**default.model.params, "hidden": 24} and cfg.sources == default.sources
     assert "base" not in config_to_dict(cfg)          # a run's config.toml stands alone
+
+
+@pytest.mark.parametrize("train, match", [({"class_powers": {"X": 0.5}}, r"class_powers: X: each key"),
+                                          ({"class_powers": {"F": "half"}}, r"class_powers: F: each key"),
+                                          ({"class_powers": {"F": float("nan")}}, r"class_powers: F: each key"),
+                                          ({"class_powers": {"F": 0.5}, "imbalance": "none"}, "class_powers weigh .* need imbalance")])
+def test_class_powers_are_checked_when_the_recipe_is_read(train, match):
+    with pytest.raises(EdgeECGError, match=r"^r\.toml: \[train\] " + match):
+        config_from_dict({"train": train}, "r.toml")
+
+
+def test_class_powers_survive_a_run_s_config_toml():
+    import tomllib
+    from edgeecg.config import config_to_toml
+    cfg = load_config("hybrid")
+    assert cfg.train.class_powers == {"F": 0.5}
+    assert config_from_dict(tomllib.loads(config_to_toml(cfg)), "config.toml") == cfg
+    assert config_from_dict({}, "old.toml").train.class_powers == {}     # a run saved before the key
 
 
 def test_the_default_is_the_recipe_its_pool_cv_rows_measured():

@@ -396,6 +396,10 @@ def test_seeds_of_a_pool_recipe_carry_its_out_of_fold_figures(two_databases, poo
     res = CliRunner().invoke(main, ["seeds", "--data", str(two_databases / "mitdb"), "--config", str(other),
                                     "--seeds", "0", "--target", str(target), "--cv", str(cv), "--out", str(tmp_path / "x")])
     assert res.exit_code != 0 and "cross-validated another recipe" in res.output
+    other.write_text(POOL.replace("[train]\n", "[train]\nimbalance_power = 0.35\n"))   # [train] is the recipe too
+    res = CliRunner().invoke(main, ["seeds", "--data", str(two_databases / "mitdb"), "--config", str(other),
+                                    "--seeds", "0", "--target", str(target), "--cv", str(cv), "--out", str(tmp_path / "x")])
+    assert res.exit_code != 0 and "cross-validated another recipe" in res.output
 
 
 def _cv_training_sets(monkeypatch, data, recipe, out, *flags) -> list:

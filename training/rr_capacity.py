@@ -10,7 +10,7 @@ and the shared SVDB records, patient-grouped and out of fold:
     python training/rr_capacity.py --runs runs/cv-hybrid runs/cv-hybrid-seed1 --sizes 8 32 32x8 32x16
     (about 1 min per size on 2 cores)
     python training/rr_capacity.py --sizes 8 32x8 --weighted --epochs 4
-    (S weighted by the square root of its rarity, as the network's sampler draws it, and trained for about
+    (S weighted by the square root of its rarity, as the default's sampler drew it until question 44, and trained for about
     as many steps as the network's 10 epochs of 64,000 beats in batches of 256, 2,500: each fold trains on
     about 130,000 N and S beats, 650 batches of 200 an epoch)
     python training/rr_capacity.py --sizes 8 32x8 --pretrain 60 --weighted --epochs 4

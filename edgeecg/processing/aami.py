@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-CLASSES = ("N", "S", "V", "F", "Q")
+from edgeecg.config import CLASSES
 # AAMI EC57: N = normal and bundle-branch-block beats, S = supraventricular ectopic,
 # V = ventricular ectopic, F = fusion, Q = paced and unclassifiable.
 SYMBOLS = {
