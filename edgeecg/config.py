@@ -23,8 +23,8 @@ DS1 = ("101", "106", "108", "109", "112", "114", "115", "116", "118", "119", "12
        "124", "201", "203", "205", "207", "208", "209", "215", "220", "223", "230")
 DS2 = ("100", "103", "105", "111", "113", "117", "121", "123", "200", "202", "210",
        "212", "213", "214", "219", "221", "222", "228", "231", "232", "233", "234")
-# Paced records, excluded from AAMI EC57 evaluation by convention.
 CLASSES = ("N", "S", "V", "F", "Q")     # the AAMI EC57 beat classes (edgeecg.processing.aami: from annotations)
+# Paced records, excluded from AAMI EC57 evaluation by convention.
 PACED = ("102", "104", "107", "217")
 
 
