@@ -28,10 +28,14 @@ from operating_points import S_OFFSETS
 from seed_ensemble import figures, load, macro_f1_of_databases, mean_of
 
 
+def recipe_offsets(params: dict | None) -> np.ndarray:
+    """A recipe's ``[model.params] logit_offsets`` (zeros if none)."""
+    return np.asarray((params or {}).get("logit_offsets") or [0.0] * 5, dtype=np.float64)
+
+
 def shipped_offsets(run: Path) -> np.ndarray:
     """The ``logit_offsets`` the run's recipe added to its out-of-fold probabilities (zeros if none)."""
-    params = json.loads((run / "cv.json").read_text())["config"]["model"].get("params") or {}
-    return np.asarray(params.get("logit_offsets") or [0.0] * 5, dtype=np.float64)
+    return recipe_offsets(json.loads((run / "cv.json").read_text())["config"]["model"].get("params"))
 
 
 def bare_runs(runs: list[Path]) -> list[tuple]:
@@ -72,13 +76,12 @@ def main() -> None:
     loaded = bare_runs(args.default + args.candidate)
     default, candidate = loaded[:len(args.default)], loaded[len(args.default):]
     if args.default_recipe:
-        params = load_config(args.default_recipe).model.params
-        shipped = {tuple(params.get("logit_offsets") or [0.0] * 5)}
+        shipped = recipe_offsets(load_config(args.default_recipe).model.params)
     else:
-        shipped = {tuple(shipped_offsets(run)) for run in args.default}
-    if len(shipped) != 1:
-        raise SystemExit(f"the default's runs ship different logit_offsets: {sorted(shipped)}")
-    shipped = np.array(shipped.pop(), dtype=np.float64)
+        kinds = {tuple(shipped_offsets(run)) for run in args.default}
+        if len(kinds) != 1:
+            raise SystemExit(f"the default's runs ship different logit_offsets: {sorted(kinds)}")
+        shipped = np.array(kinds.pop())
     curve = {s: scored(default, s, shipped) for s in sorted({*S_OFFSETS, shipped[1]})}
     base, cand = curve[shipped[1]], scored(candidate, args.s_offset, shipped)
     print(f"the default as shipped: logit_offsets {shipped.tolist()}; its curve moves S's alone")
