@@ -189,6 +189,8 @@ class TrainConfig:
     jitter: str = "window"         # "window": shift every channel; "beat": shift the beat, not the template
     smooth: float = 0.0            # share of train beats low-pass filtered ([1 4 6 4 1] / 16): less bandwidth
     flip: float = 0.0              # share of train beats sign-inverted (every channel): reversed electrodes, another lead
+    lead_shape: float = 0.0        # share of train beats plus a random share of their time derivative (every channel):
+                                   # the QRS seen from another angle, another lead's shape (edgeecg.train)
     epoch_beats: int = 0           # > 0: beats drawn per epoch (a large pool trains in bounded time); 0: all
     rhythm_epochs: int = 0         # > 0: first fit the factorized head's N-against-S function alone on the N and
                                    # S beats, unweighted, for this many passes, then keep it fixed but for its
@@ -321,6 +323,7 @@ def config_from_dict(raw: dict, source: str = "<config>") -> Config:
     _check_rr_features(sections["data"], source)
     _check_rhythm_stage(sections, source)
     _check_class_powers(sections, source)
+    _check_shares(sections["train"], source)
     data = sections["data"]
     if data.history_options and data.dataset != "mitdb":
         name = data.history_options[0]
@@ -375,6 +378,16 @@ def _check_class_powers(sections: dict, source: str) -> None:
     if bad:
         raise EdgeECGError(f"{source}: [train] class_powers: {', '.join(bad)}: each key is a class "
                            f"({', '.join(CLASSES)}) and its value a power from 0 to 2")
+
+
+AUGMENT_SHARES = ("smooth", "flip", "lead_shape")     # [train] shares of the training beats an augmentation changes
+
+
+def _check_shares(train: TrainConfig, source: str) -> None:
+    for key in AUGMENT_SHARES:
+        value = getattr(train, key)
+        if not 0.0 <= value <= 1.0:
+            raise EdgeECGError(f"{source}: [train] {key} = {value!r}: a share of the training beats, from 0 to 1")
 
 
 def _check_rr_features(data: DataConfig, source: str) -> None:

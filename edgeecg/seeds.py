@@ -21,6 +21,8 @@ from edgeecg.processing.aami import CLASSES
 TABLE_ROWS = (("S Se", "S", "se"), ("S +P", "S", "ppv"), ("V Se", "V", "se"), ("V +P", "V", "ppv"),
               ("F Se", "F", "se"), ("N Se", "N", "se"), ("macro-F1 (N,S,V,F)", None, "macro_f1"))
 BAR = {("S", "se"): 75.0, ("S", "ppv"): 40.0, ("V", "se"): 90.0, ("V", "ppv"): 90.0}
+# The bar on the shared SVDB records (scored out-of-fold when the recipe trains on them, else as an external set).
+SVDB_BAR = {("S", "se"): 75.0, ("S", "ppv"): 60.0, ("V", "se"): 85.0, ("V", "ppv"): 80.0}
 
 
 def _value(report: dict, cls: str | None, key: str) -> float:
@@ -73,6 +75,7 @@ def per_record_spread(per_seed: list[dict]) -> dict:
 
 
 ALARM_BAR = {"median": 10.0, "p90": 60.0}   # false S or V calls per hour per record (the issue's bar)
+DATABASE_BARS = {"svdb": SVDB_BAR}           # a scored database's own bar; the test split has BAR
 
 
 def alarm_spread(summaries: list[dict]) -> dict:
@@ -87,6 +90,56 @@ def worst_deltas(deltas: list[dict]) -> dict[str, float]:
     """The int8-minus-float difference of each figure farthest from zero over seeds (pp, signed): the
     bar is within 0.5 pp either way."""
     return {k: max((d[k] for d in deltas), key=abs) for k in DELTAS}
+
+
+def database_entry(protocol: str, where: str, int8: dict | None, float_: dict, alarms: dict,
+                   bar: dict | None) -> dict:
+    """One scored set in the schema every set of ``seeds.json``'s ``scored`` shares: the mean, sd and worst
+    seed of S and V Se / +P, N Se and macro-F1 (int8 and float), the false S/V calls per hour per
+    record, and each bar's verdict on the int8 mean (float where there is no int8)."""
+    def figures(block: dict | None) -> dict | None:
+        if block is None:
+            return None
+        return {(f"{c}_{k}" if c else k): {s: _value(block[s], c, k) for s in ("mean", "sd", "worst")}
+                for _, c, k in SPREAD_ROWS}
+
+    shipped, kind = (int8, "int8") if int8 is not None else (float_, "float")
+    verdicts = {f"{c}_{k}": {"bar": v, "mean": _value(shipped["mean"], c, k),
+                             "met": _value(shipped["mean"], c, k) >= v} for (c, k), v in (bar or {}).items()}
+    alarm = alarms.get(kind)
+    if alarm:
+        verdicts.update({f"false_per_hour_{k}": {"bar": v, "mean": alarm["mean"][k], "met": alarm["mean"][k] <= v}
+                         for k, v in ALARM_BAR.items()})
+    return {"protocol": protocol, "full_block": where, "bars_scored_on": kind,
+            "int8": figures(int8), "float": figures(float_),
+            "false_per_hour": {k: ({"mean": v["mean"], "worst": v["worst"]} if v else None) for k, v in alarms.items()},
+            "bars": verdicts}
+
+
+def scored_sets(result: dict) -> dict:
+    """``seeds.json``'s ``scored``: every database the seeds were scored on, keyed by name (the test
+    split by its key, e.g. ``ds2``), in one schema (:func:`database_entry`), whether its figures come
+    from the test split, from an external database or out of fold from the recipe's CV runs (a
+    database the recipe trains on). The full blocks stay where they were: ``c_int8`` / ``float``,
+    ``external``, ``held_out.<database>``."""
+    key = result["test_key"]
+    alarms = result.get("false_alarms") or {}
+    out = {key: database_entry(f"test split {key}: {len(result['seeds'])} seeds trained without it",
+                               "c_int8, float, per_record, false_alarms", result["c_int8"], result["float"],
+                               {"int8": alarms.get("c_int8"), "float": alarms.get("float")}, BAR)}
+    ext = result.get("external")
+    if ext:
+        out[ext["database"]] = database_entry(
+            f"external: {len(ext['records'])} records never trained on, lead {ext['lead']}, the same seeds",
+            "external", ext["int8"], ext["float"], ext["false_alarms"], DATABASE_BARS.get(ext["database"]))
+    for db, o in (result.get("held_out") or {}).items():
+        q = o.get("int8") or {}
+        out[db] = database_entry(
+            f"out of fold: the recipe trains on it; {len(o['cv_seeds'])} CV seeds "
+            f"({', '.join(map(str, o['cv_seeds']))}), each fold's model quantized as shipped",
+            f"held_out.{db}", q.get("report"), o["report"],
+            {"int8": q.get("false_alarms"), "float": o["false_alarms"]}, DATABASE_BARS.get(db))
+    return out
 
 
 def oof_spread(cvs: list[dict], database: str) -> dict | None:
@@ -333,6 +386,7 @@ def run_seeds(cfg, data_dir: Path, seeds: list[int], target, out: Path, command:
             result["held_out"] = held_out
         result.update({"seeds": list(seeds), "target": target.name, "test_key": key, "command": command,
                        "runs": [str(out / d.name) for d in run_dirs], "config": config_to_dict(cfg)})
+        result["scored"] = scored_sets(result)
         (tmp / "seeds.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
         (tmp / "seeds.md").write_text(seeds_markdown(result, command), encoding="utf-8")
         kind = "c_int8" if result["c_int8"] else "float"

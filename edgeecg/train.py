@@ -13,6 +13,7 @@ batch), so the class-balanced sampler is split across ranks deterministically.
 from __future__ import annotations
 
 import copy
+import math
 import random
 from dataclasses import dataclass, field
 
@@ -187,8 +188,25 @@ def _flip(x: torch.Tensor, share: float, gen: torch.Generator) -> torch.Tensor:
     return _for_share(x, -x, share, gen)
 
 
+LEAD_SHAPE_ANGLE = math.pi / 4   # lead_shape: the angle is drawn in +-this (half-way to the derivative alone)
+
+
+def _lead_shape(x: torch.Tensor, share: float, gen: torch.Generator) -> torch.Tensor:
+    """``share`` of the beats seen from a lead at another angle: ``cos(a) * beat + sin(a) * slope``, ``a``
+    drawn in ``±LEAD_SHAPE_ANGLE``, ``slope`` the beat's time derivative scaled to the spread of its beat
+    channel (a narrow QRS and its derivative are about a quarter-period apart, so ``a`` = 90 degrees would
+    turn a monophasic complex biphasic; 180 is ``flip``). One linear filter for every channel of a beat,
+    so the beat and its template difference stay consistent, as with ``smooth`` and ``flip``."""
+    padded = nn.functional.pad(x, (1, 1), mode="replicate")
+    slope = (padded[:, :, 2:] - padded[:, :, :-2]) / 2
+    slope = slope * x[:, :1].std(dim=2, keepdim=True) / slope[:, :1].std(dim=2, keepdim=True).clamp_min(1e-6)
+    angle = (LEAD_SHAPE_ANGLE * (2 * torch.rand(x.shape[0], 1, 1, generator=gen) - 1)).to(x.device)
+    return _for_share(x, torch.cos(angle) * x + torch.sin(angle) * slope, share, gen)
+
+
 def _augment(x: torch.Tensor, gen: torch.Generator, input_step: float, stretch: float = 0.0,
-             centre: int = 0, jitter: str = "window", smooth: float = 0.0, flip: float = 0.0) -> torch.Tensor:
+             centre: int = 0, jitter: str = "window", smooth: float = 0.0, flip: float = 0.0,
+             lead_shape: float = 0.0) -> torch.Tensor:
     """Random shift of up to 3 samples and white noise: cheap robustness to R-peak jitter; with
     ``stretch``, a time-scaling about the R-peak (sample ``centre``) too. ``jitter="beat"`` shifts the
     beat but not the patient's template (channel 1 = beat - template is recomputed), as a detector's
@@ -200,6 +218,8 @@ def _augment(x: torch.Tensor, gen: torch.Generator, input_step: float, stretch: 
         x = _smooth(x, smooth, gen)
     if flip:
         x = _flip(x, flip, gen)
+    if lead_shape:
+        x = _lead_shape(x, lead_shape, gen)
     shift = int(torch.randint(-3, 4, (1,), generator=gen))
     if jitter == "beat" and x.shape[1] == 2:
         beat = torch.roll(x[:, :1], shift, dims=2)
@@ -339,7 +359,7 @@ def train_model(cfg: Config, splits: dict[str, BeatSet], progress: bool = True,
                 idx = idx[ctx.rank::ctx.world]        # this rank's share of the global batch
             idx = idx.to(device)
             x = (_augment(x_tr[idx], aug_gen, cfg.data.input_step, tc.stretch, centre, tc.jitter, tc.smooth,
-                          tc.flip)
+                          tc.flip, tc.lead_shape)
                  if tc.augment else x_tr[idx])
             logits = net(x, rr_tr[idx])
             if adjust is not None:

@@ -9,6 +9,7 @@ feature set, and how many S beats of svdb/865 and svdb/822 it finds (training/RE
     python training/rr_screen.py --data ../shared/data/mitdb --sets base,+strip8 --ectopic 1   (timing learnt from V beats too)
     python training/rr_screen.py --data ../shared/data/mitdb --sets base,run85,run90,run85s10   (the run anchor, question 40)
     python training/rr_screen.py --data ../shared/data/mitdb --sets run85,mem85,mem85s10   (an anchor no run moves, question 43)
+    python training/rr_screen.py --data ../shared/data/mitdb --sets run85,mem85,mem85l64,mem85l256   (... that a run moves slowly, question 45)
 """
 
 from __future__ import annotations
@@ -61,7 +62,9 @@ SETS = {"base": BASE, "+q75": BASE + ["pre_q75"], "+q90": BASE + ["pre_q90"], "+
         # so a run that follows another after a few sinus beats starts from the sinus rhythm (question 43)
         "mem85": ["pre_mem85", "prev_mem85", "irr"], "mem85+irr_mem": ["pre_mem85", "prev_mem85", "irr_mem85"],
         "run85+mem85": ["pre_run85", "prev_run85", "irr", "pre_mem85"],
-        "mem85s10": ["pre_mem85s10", "prev_mem85s10", "irr"]}
+        "mem85s10": ["pre_mem85s10", "prev_mem85s10", "irr"],
+        # ... that a lasting run moves slowly: within a run the estimate follows each interval by 1/64 or 1/256
+        "mem85l64": ["pre_mem85l64", "prev_mem85l64", "irr"], "mem85l256": ["pre_mem85l256", "prev_mem85l256", "irr"]}
 WATCH = ("svdb/865", "svdb/822")     # the two records with 61 % of the pool's missed S beats
 # --estimators: the base set with the regular-RR estimate's own settings changed ([data] regular_rr_*)
 ESTIMATORS = {"base": {}, "band .85-1.15": {"regular_rr_band": (0.85, 1.15)},
@@ -107,7 +110,8 @@ def run_anchor(pre: np.ndarray, regular: np.ndarray, keep: float, start: float =
     return anchor, length
 
 
-def memory_anchor(steps: np.ndarray, data_cfg, keep: float = 0.85, steady: float = 0.0) -> np.ndarray:
+def memory_anchor(steps: np.ndarray, data_cfg, keep: float = 0.85, steady: float = 0.0,
+                  leak: float = 0.0) -> np.ndarray:
     """The rhythm outside runs of early beats, per interval (same unit as ``steps``): the regular-RR
     estimate (:func:`regular_rr_steps`'s rule) fed only the intervals outside runs. A run starts at an
     interval below the band's low edge times this estimate and goes on while each interval stays below
@@ -115,7 +119,10 @@ def memory_anchor(steps: np.ndarray, data_cfg, keep: float = 0.85, steady: float
     rhythm that the next run is measured against. ``steady`` > 0: only a steady run holds it
     (|interval - the one before| <= ``steady`` * estimate, as a tachycardia is and atrial fibrillation
     is not). The interval that ends a run, long or unsteady, moves the estimate and starts no run, so
-    through atrial fibrillation the estimate keeps following."""
+    through atrial fibrillation the estimate keeps following. ``leak`` > 0: within a run the estimate
+    moves by ``leak`` of the way to each interval, so a lasting change of rate ends its run in a time
+    that grows with its depth (a sinus speed-up of a fifth within about 30 beats at 1/64; a tachycardia
+    at half the sinus interval within about 100)."""
     lo = data_cfg.regular_rr_band[0]
     out = np.empty(len(steps))
     if not len(steps):
@@ -124,6 +131,7 @@ def memory_anchor(steps: np.ndarray, data_cfg, keep: float = 0.85, steady: float
     for i, v in enumerate(steps):
         out[i] = estimate
         if in_run and v < keep * estimate and not (steady and abs(v - steps[i - 1]) > steady * estimate):
+            estimate += leak * (float(v) - estimate)
             continue
         if not in_run and v < lo * estimate:
             in_run = True
@@ -156,6 +164,9 @@ def features(folder: Path, name: str, data_cfg) -> tuple[dict, np.ndarray, float
     runs |= {"pre_mem85": pre / memory, "prev_mem85": prev / memory, "irr_mem85": irregularity(pre, 16) / memory}
     steady = memory_anchor(steps, data_cfg, steady=0.1) / fs
     runs |= {"pre_mem85s10": pre / steady, "prev_mem85s10": prev / steady}
+    for k in (64, 256):
+        leaky = memory_anchor(steps, data_cfg, leak=1 / k) / fs
+        runs |= {f"pre_mem85l{k}": pre / leaky, f"prev_mem85l{k}": prev / leaky}
     return {"pre_reg": pre / regular, "prev_reg": prev / regular, "irr": irregularity(pre, 16) / regular,
             "pre_q75": pre / trailing_quantile(pre, 32, 0.75), "pre_q90": pre / trailing_quantile(pre, 32, 0.9),
             "pre_max16": pre / trailing_quantile(pre, 16, 1.0), "pre_med32": pre / trailing_quantile(pre, 32, 0.5),
