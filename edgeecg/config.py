@@ -189,8 +189,8 @@ class TrainConfig:
     jitter: str = "window"         # "window": shift every channel; "beat": shift the beat, not the template
     smooth: float = 0.0            # share of train beats low-pass filtered ([1 4 6 4 1] / 16): less bandwidth
     flip: float = 0.0              # share of train beats sign-inverted (every channel): reversed electrodes, another lead
-    lead_shape: float = 0.0        # share of train beats plus a random share of their time derivative (every channel):
-                                   # the QRS seen from another angle, another lead's shape (edgeecg.train)
+    lead_shape: float = 0.0        # share of train beats turned up to 45 degrees towards their time derivative
+                                   # (every channel): the QRS as a lead at another angle sees it (edgeecg.train)
     epoch_beats: int = 0           # > 0: beats drawn per epoch (a large pool trains in bounded time); 0: all
     rhythm_epochs: int = 0         # > 0: first fit the factorized head's N-against-S function alone on the N and
                                    # S beats, unweighted, for this many passes, then keep it fixed but for its

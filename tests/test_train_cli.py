@@ -81,6 +81,35 @@ def test_flip_inverts_whole_beats_and_draws_nothing_when_off():
     torch.testing.assert_close(_augment(x, torch.Generator().manual_seed(3), 0.0, flip=0.0), expected)
 
 
+def test_lead_shape_turns_whole_beats_towards_their_slope_and_draws_nothing_when_off():
+    """``lead_shape``: a share of the beats become cos(a) * beat + sin(a) * slope, |a| <= 45 degrees, one
+    filter for every channel of a beat (so beat - template stays the difference of the turned pair)."""
+    from edgeecg.train import LEAD_SHAPE_ANGLE, _augment, _lead_shape
+    t = torch.linspace(-1, 1, 64)
+    qrs = torch.exp(-(t / 0.06) ** 2)
+    sizes = 1 + torch.rand(400, 1, 1, generator=torch.Generator().manual_seed(1))
+    x = torch.stack([qrs, qrs - 0.5 * torch.exp(-((t - 0.1) / 0.06) ** 2)]).repeat(400, 1, 1) * sizes
+    out = _lead_shape(x, 0.5, torch.Generator().manual_seed(0))
+    kept = torch.all(out == x, dim=(1, 2))
+    assert 150 < int(kept.sum()) < 250
+    padded = torch.nn.functional.pad(x, (1, 1), mode="replicate")
+    slope = (padded[:, :, 2:] - padded[:, :, :-2]) / 2
+    slope = slope * x[:, :1].std(dim=2, keepdim=True) / slope[:, :1].std(dim=2, keepdim=True)
+    turned = ~kept
+    # each turned beat is cos(a) x + sin(a) slope: the angle fitted on channel 0 must turn channel 1 too
+    basis = torch.stack([x[turned, 0], slope[turned, 0]], dim=-1)           # (n, window, 2)
+    coef = torch.linalg.lstsq(basis, out[turned, 0].unsqueeze(-1)).solution[..., 0]
+    angle = torch.atan2(coef[:, 1], coef[:, 0])
+    assert 0.6 * LEAD_SHAPE_ANGLE < float(angle.abs().max()) <= LEAD_SHAPE_ANGLE + 1e-4
+    torch.testing.assert_close(coef.norm(dim=1), torch.ones(len(coef)), atol=1e-4, rtol=0)
+    expected = torch.cos(angle)[:, None, None] * x[turned] + torch.sin(angle)[:, None, None] * slope[turned]
+    torch.testing.assert_close(out[turned], expected, atol=1e-4, rtol=1e-4)
+    gen = torch.Generator().manual_seed(3)       # lead_shape = 0 draws nothing: the same augmentation as before
+    shift = int(torch.randint(-3, 4, (1,), generator=gen))
+    expected = torch.roll(x, shift, dims=2) + 0.05 * torch.randn(x.shape, generator=gen)
+    torch.testing.assert_close(_augment(x, torch.Generator().manual_seed(3), 0.0, lead_shape=0.0), expected)
+
+
 def test_training_is_deterministic_and_learns(synth_dir):
     cfg = _tiny_cfg()
     splits = make_splits(synth_dir, cfg)
