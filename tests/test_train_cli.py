@@ -110,6 +110,23 @@ def test_lead_shape_turns_whole_beats_towards_their_slope_and_draws_nothing_when
     torch.testing.assert_close(_augment(x, torch.Generator().manual_seed(3), 0.0, lead_shape=0.0), expected)
 
 
+def test_training_turns_the_recipe_s_share_of_beats(synth_dir, monkeypatch):
+    """``[train] lead_shape`` reaches the augmentation of every training batch (and nothing when 0)."""
+    import dataclasses
+
+    import edgeecg.train
+    seen = []
+    real = edgeecg.train._lead_shape
+    monkeypatch.setattr(edgeecg.train, "_lead_shape", lambda x, share, gen: seen.append(share) or real(x, share, gen))
+    cfg = _tiny_cfg()
+    splits = make_splits(synth_dir, cfg)
+    train_model(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=1)), splits, progress=False)
+    assert seen == []
+    train_model(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=1, lead_shape=0.5)), splits,
+                progress=False)
+    assert seen and set(seen) == {0.5}
+
+
 def test_training_is_deterministic_and_learns(synth_dir):
     cfg = _tiny_cfg()
     splits = make_splits(synth_dir, cfg)

@@ -4,7 +4,10 @@ beats are called V by the interval that follows them (the window reaches 0.44 s 
 a tachycardia the next QRS falls inside it). Question 45 of training/README.md.
 
     python training/error_kinds.py --runs runs/cv-hybrid runs/cv-hybrid-seed1 runs/cv-hybrid-seed2 \\
-        runs/cv-hybrid-seed3 runs/cv-hybrid-seed4 --s-offset -0.25          (about 2 min on 2 cores)
+        runs/cv-hybrid-seed3 runs/cv-hybrid-seed4           (10 s once the pool's beats are cached)
+
+The runs are scored as their recipe ships them (its ``logit_offsets`` are already in ``oof.npz``);
+``--s-offset X`` scores them with S's offset X instead.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from matched_false_alarms import shipped_offsets
+
 from edgeecg.config import CLASSES, load_config
 from edgeecg.cv import cv_pool, pool_label
 from edgeecg.data import database_of, load_pool
@@ -23,11 +28,13 @@ KINDS = (("N", "S"), ("N", "V"), ("S", "V"), ("V", "S"))
 NEXT_INTERVAL_BINS = ((0.0, 0.36), (0.36, 0.44), (0.44, 0.6), (0.6, np.inf))   # seconds
 
 
-def calls(run: Path, s_offset: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A CV run's out-of-fold classes (S's log-probability moved by ``s_offset``), labels and records."""
+def calls(run: Path, s_offset: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A CV run's out-of-fold classes, labels and records: as its recipe ships them (``s_offset`` None),
+    or with S's logit offset ``s_offset`` in place of the recipe's."""
     oof = np.load(run / "oof.npz")
-    logp = np.log(oof["proba"].astype(np.float64) + 1e-12)
-    logp[:, CLASSES.index("S")] += s_offset
+    logp = np.log(np.clip(oof["proba"].astype(np.float64), 1e-12, 1.0))
+    if s_offset is not None:
+        logp[:, CLASSES.index("S")] += s_offset - shipped_offsets(run)[CLASSES.index("S")]
     return logp.argmax(1), oof["y"], oof["record"]
 
 
@@ -47,7 +54,7 @@ def next_interval(data: Path, recipe: str, y: np.ndarray, record: np.ndarray) ->
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=Path, nargs="+", required=True, help="CV runs of one recipe (oof.npz)")
-    ap.add_argument("--s-offset", type=float, default=0.0, help="added to S's log-probability (a shipped offset)")
+    ap.add_argument("--s-offset", type=float, help="S's logit offset in place of the recipe's (default: as shipped)")
     ap.add_argument("--data", type=Path, default=Path("../shared/data/mitdb"))
     ap.add_argument("--config", default="hybrid", help="the runs' recipe (for the pool's beats)")
     ap.add_argument("--top", type=int, default=4, help="records listed per kind")
@@ -59,7 +66,8 @@ def main() -> None:
         raise SystemExit("the runs do not hold the same beats")
     db = np.array([pool_label(database_of(str(r))) for r in record])
     n = len(runs)
-    print(f"beats a seed, mean of {n} CV seeds (S offset {args.s_offset:+g})")
+    where = "as their recipe ships them" if args.s_offset is None else f"at S offset {args.s_offset:+g}"
+    print(f"beats a seed, mean of {n} CV seeds, {where}")
     for true, called in KINDS:
         t, c = CLASSES.index(true), CLASSES.index(called)
         wrong = sum((y == t) & (p == c) for p, _, _ in runs) / n
