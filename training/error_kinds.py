@@ -1,7 +1,8 @@
 """Where a recipe's out-of-fold errors are: per database, how many beats a CV seed calls S or V wrongly
 (N -> S, N -> V, S -> V, V -> S) and the records that make most of each kind; then how often the S
 beats are called V by the interval that follows them (the window reaches 0.44 s past the R peak, so in
-a tachycardia the next QRS falls inside it). Question 45 of training/README.md.
+a tachycardia the next QRS falls inside it); with ``--usual``, what a record's normal beat looks like to the
+network. Questions 45 and 46 of training/README.md.
 
     python training/error_kinds.py --runs runs/cv-hybrid runs/cv-hybrid-seed1 runs/cv-hybrid-seed2 \\
         runs/cv-hybrid-seed3 runs/cv-hybrid-seed4           (10 s once the pool's beats are cached)
@@ -51,6 +52,23 @@ def next_interval(data: Path, recipe: str, y: np.ndarray, record: np.ndarray) ->
     return following
 
 
+def usual_beat_lines(data: Path, recipe: str, records: list[str]) -> list[str]:
+    """For each record, its normal beats' mean window (the beat channel, as the network sees it): the
+    largest and the smallest value and where they fall against the R peak (milliseconds)."""
+    cfg = load_config(recipe)
+    beats = load_pool(data, cfg, cv_pool(data, cfg))
+    lines = []
+    for rec in records:
+        m = (beats.record == rec) & (beats.y == CLASSES.index("N"))
+        if not m.any():
+            raise SystemExit(f"{rec}: no normal beats in the pool")
+        usual = beats.x[m, 0].mean(axis=0)
+        at = lambda i: 1000 * (int(i) - cfg.data.before) / cfg.data.fs      # noqa: E731
+        lines.append(f"  {rec}: {int(m.sum()):,d} normal beats, largest {usual.max():+.2f} at {at(usual.argmax()):+.0f} ms, "
+                     f"smallest {usual.min():+.2f} at {at(usual.argmin()):+.0f} ms")
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=Path, nargs="+", required=True, help="CV runs of one recipe (oof.npz)")
@@ -58,6 +76,8 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=Path("../shared/data/mitdb"))
     ap.add_argument("--config", default="hybrid", help="the runs' recipe (for the pool's beats)")
     ap.add_argument("--top", type=int, default=4, help="records listed per kind")
+    ap.add_argument("--usual", nargs="*", default=[], metavar="RECORD",
+                    help="also print these records' mean normal beat: its peak and trough, in z-units, and when")
     args = ap.parse_args()
 
     runs = [calls(r, args.s_offset) for r in args.runs]
@@ -76,6 +96,17 @@ def main() -> None:
         top = sorted(per_record.items(), key=lambda kv: -kv[1])[:args.top]
         print(f"{true} -> {called}: " + ", ".join(parts) + " | most: " + ", ".join(f"{r} {v:.0f}" for r, v in top))
 
+    n_, v_ = CLASSES.index("N"), CLASSES.index("V")
+    for name in dict.fromkeys(db):        # V +P, and without the record whose normal beats are called V most
+        m = db == name
+        worst = max(np.unique(record[m]), key=lambda r: sum(((record == r) & (y == n_) & (p == v_)).sum()
+                                                             for p, _, _ in runs))
+        ppv = [100 * ((p == v_) & (y == v_) & m).sum() / max(((p == v_) & m).sum(), 1) for p, _, _ in runs]
+        keep = m & ~((record == worst) & (y == n_))
+        ppv_without = [100 * ((p == v_) & (y == v_) & keep).sum() / max(((p == v_) & keep).sum(), 1)
+                       for p, _, _ in runs]
+        print(f"{name} V +P {np.mean(ppv):.1f}; without {worst}'s normal beats called V {np.mean(ppv_without):.1f}")
+
     following = next_interval(args.data, args.config, y, record)
     s, v = CLASSES.index("S"), CLASSES.index("V")
     print("S beats called V by the interval after them (seconds):")
@@ -85,6 +116,9 @@ def main() -> None:
             if m.sum():
                 share = np.mean([(p[m] == v).mean() for p, _, _ in runs])
                 print(f"  {name} {lo:.2f}-{hi:.2f} s: {m.sum():,d} S beats, called V {100 * share:.1f} %")
+    if args.usual:
+        print("the mean normal beat of each record, as the network sees it (z-units; time from the R peak):")
+        print("\n".join(usual_beat_lines(args.data, args.config, args.usual)))
 
 
 if __name__ == "__main__":
