@@ -191,6 +191,8 @@ class TrainConfig:
     flip: float = 0.0              # share of train beats sign-inverted (every channel): reversed electrodes, another lead
     lead_shape: float = 0.0        # share of train beats turned up to 45 degrees towards their time derivative
                                    # (every channel): the QRS as a lead at another angle sees it (edgeecg.train)
+    qrs_gain: float = 0.0          # share of train beats whose QRS is scaled by 0.2-1 against the rest of the
+                                   # window (every channel): a lead that sees a small QRS beside its T wave
     epoch_beats: int = 0           # > 0: beats drawn per epoch (a large pool trains in bounded time); 0: all
     rhythm_epochs: int = 0         # > 0: first fit the factorized head's N-against-S function alone on the N and
                                    # S beats, unweighted, for this many passes, then keep it fixed but for its
@@ -380,7 +382,7 @@ def _check_class_powers(sections: dict, source: str) -> None:
                            f"({', '.join(CLASSES)}) and its value a power from 0 to 2")
 
 
-AUGMENT_SHARES = ("smooth", "flip", "lead_shape")     # [train] shares of the training beats an augmentation changes
+AUGMENT_SHARES = ("smooth", "flip", "lead_shape", "qrs_gain")     # [train] shares of the training beats an augmentation changes
 
 
 def _check_shares(train: TrainConfig, source: str) -> None:

@@ -204,9 +204,32 @@ def _lead_shape(x: torch.Tensor, share: float, gen: torch.Generator) -> torch.Te
     return _for_share(x, torch.cos(angle) * x + torch.sin(angle) * slope, share, gen)
 
 
+QRS_SPAN_S = (0.05, 0.07)   # qrs_gain: the stretch it scales, seconds before and after the R peak
+QRS_GAIN_LOW = 0.2          # qrs_gain: the scale is drawn in [this, 1]
+QRS_TAPER = 3               # qrs_gain: samples of raised-cosine edge on each side of the stretch
+
+
+def _qrs_gain(x: torch.Tensor, share: float, gen: torch.Generator, centre: int, span: tuple[int, int]) -> torch.Tensor:
+    """``share`` of the beats with their QRS (``span`` samples before and after the R peak at ``centre``,
+    with :data:`QRS_TAPER`-sample raised-cosine edges) scaled by a gain drawn in ``[QRS_GAIN_LOW, 1]``, then
+    every channel rescaled so that the beat channel keeps its spread: a lead that sees a small QRS beside
+    its T wave (svdb/801's ECG1: a QRS of 1.8 z-units beside a T wave of 1.5, question 46 of
+    training/README.md). One gain curve for every channel of a beat, so the template difference stays
+    consistent."""
+    w = x.shape[2]
+    t = torch.arange(w, dtype=x.dtype)
+    outside = torch.clamp(torch.maximum(centre - span[0] - t, t - centre - span[1]), min=0)   # samples past the span
+    inside = torch.where(outside >= QRS_TAPER + 1, torch.zeros(w, dtype=x.dtype),
+                         0.5 * (1 + torch.cos(torch.pi * outside / (QRS_TAPER + 1)))).to(x.device)
+    gain = (QRS_GAIN_LOW + (1 - QRS_GAIN_LOW) * torch.rand(x.shape[0], 1, 1, generator=gen)).to(x.device)
+    scaled = x * (1 - (1 - gain) * inside)
+    spread = x[:, :1].std(dim=2, keepdim=True) / scaled[:, :1].std(dim=2, keepdim=True).clamp_min(1e-6)
+    return _for_share(x, scaled * spread, share, gen)
+
+
 def _augment(x: torch.Tensor, gen: torch.Generator, input_step: float, stretch: float = 0.0,
              centre: int = 0, jitter: str = "window", smooth: float = 0.0, flip: float = 0.0,
-             lead_shape: float = 0.0) -> torch.Tensor:
+             lead_shape: float = 0.0, qrs_gain: float = 0.0, qrs_span: tuple[int, int] = (0, 0)) -> torch.Tensor:
     """Random shift of up to 3 samples and white noise: cheap robustness to R-peak jitter; with
     ``stretch``, a time-scaling about the R-peak (sample ``centre``) too. ``jitter="beat"`` shifts the
     beat but not the patient's template (channel 1 = beat - template is recomputed), as a detector's
@@ -220,6 +243,8 @@ def _augment(x: torch.Tensor, gen: torch.Generator, input_step: float, stretch: 
         x = _flip(x, flip, gen)
     if lead_shape:
         x = _lead_shape(x, lead_shape, gen)
+    if qrs_gain:
+        x = _qrs_gain(x, qrs_gain, gen, centre, qrs_span)
     shift = int(torch.randint(-3, 4, (1,), generator=gen))
     if jitter == "beat" and x.shape[1] == 2:
         beat = torch.roll(x[:, :1], shift, dims=2)
@@ -343,6 +368,7 @@ def train_model(cfg: Config, splits: dict[str, BeatSet], progress: bool = True,
     # every rank (same seed), augmentation noise of each rank its own
     aug_gen = gen if ctx.world == 1 else torch.Generator().manual_seed(tc.seed + 1_000_003 * (ctx.rank + 1))
     centre = augment_centre(cfg)
+    qrs_span = tuple(round(s * cfg.data.fs) for s in QRS_SPAN_S)
 
     result = TrainResult(model=model)
     best, best_state, stale = -1.0, None, 0
@@ -359,7 +385,7 @@ def train_model(cfg: Config, splits: dict[str, BeatSet], progress: bool = True,
                 idx = idx[ctx.rank::ctx.world]        # this rank's share of the global batch
             idx = idx.to(device)
             x = (_augment(x_tr[idx], aug_gen, cfg.data.input_step, tc.stretch, centre, tc.jitter, tc.smooth,
-                          tc.flip, tc.lead_shape)
+                          tc.flip, tc.lead_shape, tc.qrs_gain, qrs_span)
                  if tc.augment else x_tr[idx])
             logits = net(x, rr_tr[idx])
             if adjust is not None:
