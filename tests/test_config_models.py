@@ -103,16 +103,18 @@ def test_class_powers_are_checked_when_the_recipe_is_read(train, match):
         config_from_dict({"train": train}, "r.toml")
 
 
-@pytest.mark.parametrize("key, value", [("lead_shape", 1.5), ("smooth", -0.1), ("flip", float("nan"))])
+@pytest.mark.parametrize("key, value", [("lead_shape", 1.5), ("smooth", -0.1), ("flip", float("nan")),
+                                        ("qrs_gain", 2.0)])
 def test_augmentation_shares_are_checked_when_the_recipe_is_read(key, value):
     with pytest.raises(EdgeECGError, match=rf"^r\.toml: \[train\] {key} = .*: a share of the training beats, from 0 to 1$"):
         config_from_dict({"train": {key: value}}, "r.toml")
     assert getattr(config_from_dict({"train": {key: 1}}, "r.toml").train, key) == 1.0
 
 
-def test_the_lead_shape_recipe_is_the_default_plus_its_one_key():
-    default, candidate = load_config("hybrid"), load_config("hybrid_lead_shape")
-    assert candidate == dataclasses.replace(default, train=dataclasses.replace(default.train, lead_shape=0.5))
+@pytest.mark.parametrize("recipe, key", [("hybrid_lead_shape", "lead_shape"), ("hybrid_qrs_gain", "qrs_gain")])
+def test_an_augmentation_recipe_is_the_default_plus_its_one_key(recipe, key):
+    default, candidate = load_config("hybrid"), load_config(recipe)
+    assert candidate == dataclasses.replace(default, train=dataclasses.replace(default.train, **{key: 0.5}))
 
 
 def test_class_powers_survive_a_run_s_config_toml():

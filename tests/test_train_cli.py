@@ -110,21 +110,51 @@ def test_lead_shape_turns_whole_beats_towards_their_slope_and_draws_nothing_when
     torch.testing.assert_close(_augment(x, torch.Generator().manual_seed(3), 0.0, lead_shape=0.0), expected)
 
 
-def test_training_turns_the_recipe_s_share_of_beats(synth_dir, monkeypatch):
-    """``[train] lead_shape`` reaches the augmentation of every training batch (and nothing when 0)."""
+def test_training_applies_the_recipe_s_shares_of_beats(synth_dir, monkeypatch):
+    """``[train] lead_shape`` and ``qrs_gain`` reach the augmentation of every training batch (nothing when
+    0); ``qrs_gain``'s stretch is 50 ms before to 70 ms after the R peak at the recipe's rate."""
     import dataclasses
 
     import edgeecg.train
-    seen = []
-    real = edgeecg.train._lead_shape
-    monkeypatch.setattr(edgeecg.train, "_lead_shape", lambda x, share, gen: seen.append(share) or real(x, share, gen))
+    seen = {"lead_shape": [], "qrs_gain": []}
+    shape, gain = edgeecg.train._lead_shape, edgeecg.train._qrs_gain
+    monkeypatch.setattr(edgeecg.train, "_lead_shape",
+                        lambda x, share, gen: seen["lead_shape"].append(share) or shape(x, share, gen))
+    monkeypatch.setattr(edgeecg.train, "_qrs_gain", lambda x, share, gen, centre, span:
+                        seen["qrs_gain"].append((share, centre, span)) or gain(x, share, gen, centre, span))
     cfg = _tiny_cfg()
     splits = make_splits(synth_dir, cfg)
     train_model(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=1)), splits, progress=False)
-    assert seen == []
-    train_model(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=1, lead_shape=0.5)), splits,
-                progress=False)
-    assert seen and set(seen) == {0.5}
+    assert seen == {"lead_shape": [], "qrs_gain": []}
+    train_model(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=1, lead_shape=0.5, qrs_gain=0.3)),
+                splits, progress=False)
+    assert seen["lead_shape"] and set(seen["lead_shape"]) == {0.5}
+    span = (round(0.05 * cfg.data.fs), round(0.07 * cfg.data.fs))
+    assert seen["qrs_gain"] and set(seen["qrs_gain"]) == {(0.3, cfg.data.before, span)}
+
+
+def test_qrs_gain_shrinks_the_qrs_against_the_rest_of_the_beat():
+    """A share of the beats get their QRS stretch scaled by 0.2-1 (the rest of the window untouched but for
+    one rescaling to the beat channel's spread), one gain curve for every channel."""
+    from edgeecg.train import QRS_GAIN_LOW, _augment, _qrs_gain
+    t = torch.arange(128.0)
+    beat = 5 * torch.exp(-((t - 48) / 2.5) ** 2) - torch.exp(-((t - 83) / 8) ** 2)
+    beat = (beat - beat.mean()) / beat.std()
+    x = torch.stack([beat, 0.3 * beat + 0.1]).repeat(400, 1, 1)
+    out = _qrs_gain(x, 0.5, torch.Generator().manual_seed(0), 48, (9, 13))
+    kept = torch.all(out == x, dim=(1, 2))
+    assert 150 < int(kept.sum()) < 250
+    changed = out[~kept]
+    torch.testing.assert_close(changed[:, 0].std(dim=1), x[~kept, 0].std(dim=1))          # the spread is kept
+    ratio = (changed[:, 0, 48] / changed[:, 0, 83]) / (beat[48] / beat[83])               # QRS against T wave
+    assert float(ratio.min()) >= QRS_GAIN_LOW - 1e-4 and float(ratio.max()) <= 1 + 1e-4
+    assert float(ratio.min()) < 0.4 and float(ratio.max()) > 0.8                        # the range is drawn
+    # one gain curve for both channels at every sample: out_c(t) = x_c(t) k(t), so out_0 x_1 = out_1 x_0
+    torch.testing.assert_close(changed[:, 0] * x[~kept, 1], changed[:, 1] * x[~kept, 0], atol=1e-5, rtol=1e-5)
+    gen = torch.Generator().manual_seed(3)       # qrs_gain = 0 draws nothing: the same augmentation as before
+    shift = int(torch.randint(-3, 4, (1,), generator=gen))
+    expected = torch.roll(x, shift, dims=2) + 0.05 * torch.randn(x.shape, generator=gen)
+    torch.testing.assert_close(_augment(x, torch.Generator().manual_seed(3), 0.0, qrs_gain=0.0), expected)
 
 
 def test_training_is_deterministic_and_learns(synth_dir):
