@@ -382,7 +382,8 @@ def _check_class_powers(sections: dict, source: str) -> None:
                            f"({', '.join(CLASSES)}) and its value a power from 0 to 2")
 
 
-AUGMENT_SHARES = ("smooth", "flip", "lead_shape", "qrs_gain")     # [train] shares of the training beats an augmentation changes
+# [train] keys that are a share of the training beats an augmentation changes
+AUGMENT_SHARES = ("smooth", "flip", "lead_shape", "qrs_gain")
 
 
 def _check_shares(train: TrainConfig, source: str) -> None:

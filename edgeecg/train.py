@@ -209,7 +209,8 @@ QRS_GAIN_LOW = 0.2          # qrs_gain: the scale is drawn in [this, 1]
 QRS_TAPER = 3               # qrs_gain: samples of raised-cosine edge on each side of the stretch
 
 
-def _qrs_gain(x: torch.Tensor, share: float, gen: torch.Generator, centre: int, span: tuple[int, int]) -> torch.Tensor:
+def _qrs_gain(x: torch.Tensor, share: float, gen: torch.Generator, centre: int,
+              span: tuple[int, int]) -> torch.Tensor:
     """``share`` of the beats with their QRS (``span`` samples before and after the R peak at ``centre``,
     with :data:`QRS_TAPER`-sample raised-cosine edges) scaled by a gain drawn in ``[QRS_GAIN_LOW, 1]``, then
     every channel rescaled so that the beat channel keeps its spread: a lead that sees a small QRS beside

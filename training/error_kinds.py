@@ -26,6 +26,7 @@ from edgeecg.cv import cv_pool, pool_label
 from edgeecg.data import database_of, load_pool
 
 KINDS = (("N", "S"), ("N", "V"), ("S", "V"), ("V", "S"))
+N, S, V = (CLASSES.index(c) for c in "NSV")
 NEXT_INTERVAL_BINS = ((0.0, 0.36), (0.36, 0.44), (0.44, 0.6), (0.6, np.inf))   # seconds
 
 
@@ -35,7 +36,7 @@ def calls(run: Path, s_offset: float | None) -> tuple[np.ndarray, np.ndarray, np
     oof = np.load(run / "oof.npz")
     logp = np.log(np.clip(oof["proba"].astype(np.float64), 1e-12, 1.0))
     if s_offset is not None:
-        logp[:, CLASSES.index("S")] += s_offset - shipped_offsets(run)[CLASSES.index("S")]
+        logp[:, S] += s_offset - shipped_offsets(run)[S]
     return logp.argmax(1), oof["y"], oof["record"]
 
 
@@ -59,13 +60,13 @@ def usual_beat_lines(data: Path, recipe: str, records: list[str]) -> list[str]:
     beats = load_pool(data, cfg, cv_pool(data, cfg))
     lines = []
     for rec in records:
-        m = (beats.record == rec) & (beats.y == CLASSES.index("N"))
+        m = (beats.record == rec) & (beats.y == N)
         if not m.any():
             raise SystemExit(f"{rec}: no normal beats in the pool")
         usual = beats.x[m, 0].mean(axis=0)
         at = lambda i: 1000 * (int(i) - cfg.data.before) / cfg.data.fs      # noqa: E731
-        lines.append(f"  {rec}: {int(m.sum()):,d} normal beats, largest {usual.max():+.2f} at {at(usual.argmax()):+.0f} ms, "
-                     f"smallest {usual.min():+.2f} at {at(usual.argmin()):+.0f} ms")
+        lines.append(f"  {rec}: {int(m.sum()):,d} normal beats, largest {usual.max():+.2f} at "
+                     f"{at(usual.argmax()):+.0f} ms, smallest {usual.min():+.2f} at {at(usual.argmin()):+.0f} ms")
     return lines
 
 
@@ -96,25 +97,22 @@ def main() -> None:
         top = sorted(per_record.items(), key=lambda kv: -kv[1])[:args.top]
         print(f"{true} -> {called}: " + ", ".join(parts) + " | most: " + ", ".join(f"{r} {v:.0f}" for r, v in top))
 
-    n_, v_ = CLASSES.index("N"), CLASSES.index("V")
     for name in dict.fromkeys(db):        # V +P, and without the record whose normal beats are called V most
         m = db == name
-        worst = max(np.unique(record[m]), key=lambda r: sum(((record == r) & (y == n_) & (p == v_)).sum()
+        worst = max(np.unique(record[m]), key=lambda r: sum(((record == r) & (y == N) & (p == V)).sum()
                                                              for p, _, _ in runs))
-        ppv = [100 * ((p == v_) & (y == v_) & m).sum() / max(((p == v_) & m).sum(), 1) for p, _, _ in runs]
-        keep = m & ~((record == worst) & (y == n_))
-        ppv_without = [100 * ((p == v_) & (y == v_) & keep).sum() / max(((p == v_) & keep).sum(), 1)
-                       for p, _, _ in runs]
-        print(f"{name} V +P {np.mean(ppv):.1f}; without {worst}'s normal beats called V {np.mean(ppv_without):.1f}")
+        keep = m & ~((record == worst) & (y == N))
+        ppv = [[100 * ((p == V) & (y == V) & k).sum() / max(((p == V) & k).sum(), 1) for p, _, _ in runs]
+               for k in (m, keep)]
+        print(f"{name} V +P {np.mean(ppv[0]):.1f}; without {worst}'s normal beats called V {np.mean(ppv[1]):.1f}")
 
     following = next_interval(args.data, args.config, y, record)
-    s, v = CLASSES.index("S"), CLASSES.index("V")
     print("S beats called V by the interval after them (seconds):")
     for name in dict.fromkeys(db):
         for lo, hi in NEXT_INTERVAL_BINS:
-            m = (db == name) & (y == s) & (following >= lo) & (following < hi)
+            m = (db == name) & (y == S) & (following >= lo) & (following < hi)
             if m.sum():
-                share = np.mean([(p[m] == v).mean() for p, _, _ in runs])
+                share = np.mean([(p[m] == V).mean() for p, _, _ in runs])
                 print(f"  {name} {lo:.2f}-{hi:.2f} s: {m.sum():,d} S beats, called V {100 * share:.1f} %")
     if args.usual:
         print("the mean normal beat of each record, as the network sees it (z-units; time from the R peak):")
