@@ -325,7 +325,7 @@ def config_from_dict(raw: dict, source: str = "<config>") -> Config:
     _check_rr_features(sections["data"], source)
     _check_rhythm_stage(sections, source)
     _check_class_powers(sections, source)
-    _check_shares(sections["train"], source)
+    _check_shares(sections, source)
     data = sections["data"]
     if data.history_options and data.dataset != "mitdb":
         name = data.history_options[0]
@@ -386,11 +386,15 @@ def _check_class_powers(sections: dict, source: str) -> None:
 AUGMENT_SHARES = ("smooth", "flip", "lead_shape", "qrs_gain")
 
 
-def _check_shares(train: TrainConfig, source: str) -> None:
+def _check_shares(sections: dict, source: str) -> None:
+    train = sections["train"]
     for key in AUGMENT_SHARES:
         value = getattr(train, key)
         if not 0.0 <= value <= 1.0:
             raise EdgeECGError(f"{source}: [train] {key} = {value!r}: a share of the training beats, from 0 to 1")
+    if train.qrs_gain and sections["data"].dataset != "mitdb":
+        raise EdgeECGError(f"{source}: [train] qrs_gain scales the QRS around the R peak of a beat window: it needs "
+                           f"dataset = \"mitdb\"")
 
 
 def _check_rr_features(data: DataConfig, source: str) -> None:

@@ -111,6 +111,11 @@ def test_augmentation_shares_are_checked_when_the_recipe_is_read(key, value):
     assert getattr(config_from_dict({"train": {key: 1}}, "r.toml").train, key) == 1.0
 
 
+def test_qrs_gain_needs_beat_windows_around_an_r_peak():
+    with pytest.raises(EdgeECGError, match=r"^r\.toml: \[train\] qrs_gain scales the QRS .* dataset = \"mitdb\"$"):
+        config_from_dict({"data": {"dataset": "kaggle_csv"}, "train": {"qrs_gain": 0.5}}, "r.toml")
+
+
 @pytest.mark.parametrize("recipe, key", [("hybrid_lead_shape", "lead_shape"), ("hybrid_qrs_gain", "qrs_gain")])
 def test_an_augmentation_recipe_is_the_default_plus_its_one_key(recipe, key):
     default, candidate = load_config("hybrid"), load_config(recipe)

@@ -151,6 +151,16 @@ def test_qrs_gain_shrinks_the_qrs_against_the_rest_of_the_beat():
     assert float(ratio.min()) < 0.4 and float(ratio.max()) > 0.8                        # the range is drawn
     # one gain curve for both channels at every sample: out_c(t) = x_c(t) k(t), so out_0 x_1 = out_1 x_0
     torch.testing.assert_close(changed[:, 0] * x[~kept, 1], changed[:, 1] * x[~kept, 0], atol=1e-5, rtol=1e-5)
+    # the curve: the gain g on R - 9 .. R + 13, raised-cosine edges of 3 samples (0.85, 0.5, 0.15), 1 beyond,
+    # all times the one rescaling (read where the curve is 1, g at the R peak)
+    spread = changed[:, 0, 0] / x[~kept, 0, 0]
+    g = changed[:, 0, 48] / x[~kept, 0, 48] / spread
+    edge = torch.tensor([0.8536, 0.5, 0.1464])
+    inside = torch.zeros(128)
+    inside[39:62] = 1.0
+    inside[36:39], inside[62:65] = edge.flip(0), edge
+    curve = 1 - (1 - g[:, None]) * inside[None, :]
+    torch.testing.assert_close(changed[:, 0], x[~kept, 0] * spread[:, None] * curve, atol=1e-4, rtol=1e-4)
     gen = torch.Generator().manual_seed(3)       # qrs_gain = 0 draws nothing: the same augmentation as before
     shift = int(torch.randint(-3, 4, (1,), generator=gen))
     expected = torch.roll(x, shift, dims=2) + 0.05 * torch.randn(x.shape, generator=gen)
