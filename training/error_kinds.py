@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from matched_false_alarms import shipped_offsets
+from matched_false_alarms import bare_runs, shipped_offsets
 
 from edgeecg.config import CLASSES, load_config
 from edgeecg.cv import cv_pool, pool_label
@@ -30,34 +30,39 @@ N, S, V = (CLASSES.index(c) for c in "NSV")
 NEXT_INTERVAL_BINS = ((0.0, 0.36), (0.36, 0.44), (0.44, 0.6), (0.6, np.inf))   # seconds
 
 
-def calls(run: Path, s_offset: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A CV run's out-of-fold classes, labels and records: as its recipe ships them (``s_offset`` None),
-    or with S's logit offset ``s_offset`` in place of the recipe's."""
-    oof = np.load(run / "oof.npz")
-    logp = np.log(np.clip(oof["proba"].astype(np.float64), 1e-12, 1.0))
-    if s_offset is not None:
-        logp[:, S] += s_offset - shipped_offsets(run)[S]
-    return logp.argmax(1), oof["y"], oof["record"]
+def calls(runs: list[Path], s_offset: float | None) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """The runs' out-of-fold classes (as each recipe ships them, or with S's logit offset ``s_offset`` in
+    place of the recipe's), and their common labels and records."""
+    preds = []
+    for run, (logp, y, record, _) in zip(runs, bare_runs(runs)):
+        shift = shipped_offsets(run)
+        if s_offset is not None:
+            shift[S] = s_offset
+        preds.append((logp + shift).argmax(1))
+    return preds, y, record
 
 
-def next_interval(data: Path, recipe: str, y: np.ndarray, record: np.ndarray) -> np.ndarray:
-    """Seconds from each beat of the pool to the next one of the same record (NaN for a record's last):
-    the pool's beats loaded with ``rr_features = ["pre_rr"]``, in the out-of-fold arrays' order."""
+def pool_beats(data: Path, recipe: str, y: np.ndarray, record: np.ndarray):
+    """The pool's beats of ``recipe`` with ``rr_features = ["pre_rr"]`` (the same windows; the interval
+    in seconds as their one RR feature), checked to be in the out-of-fold arrays' order."""
     cfg = load_config(recipe)
     cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, rr_features=("pre_rr",)))
     beats = load_pool(data, cfg, cv_pool(data, cfg))
     if not (np.array_equal(beats.y, y) and np.array_equal(beats.record, record)):
         raise SystemExit(f"{recipe}: the pool's beats are not in the out-of-fold order of the runs")
+    return beats, cfg
+
+
+def next_interval(beats) -> np.ndarray:
+    """Seconds from each beat to the next one of the same record (NaN for a record's last)."""
     following = np.append(beats.rr[1:, 0], np.nan)
     following[np.append(beats.record[1:] != beats.record[:-1], True)] = np.nan
     return following
 
 
-def usual_beat_lines(data: Path, recipe: str, records: list[str]) -> list[str]:
+def usual_beat_lines(beats, cfg, records: list[str]) -> list[str]:
     """For each record, its normal beats' mean window (the beat channel, as the network sees it): the
     largest and the smallest value and where they fall against the R peak (milliseconds)."""
-    cfg = load_config(recipe)
-    beats = load_pool(data, cfg, cv_pool(data, cfg))
     lines = []
     for rec in records:
         m = (beats.record == rec) & (beats.y == N)
@@ -81,17 +86,14 @@ def main() -> None:
                     help="also print these records' mean normal beat: its peak and trough, in z-units, and when")
     args = ap.parse_args()
 
-    runs = [calls(r, args.s_offset) for r in args.runs]
-    _, y, record = runs[0]
-    if any(not np.array_equal(r[2], record) for r in runs):
-        raise SystemExit("the runs do not hold the same beats")
+    preds, y, record = calls(args.runs, args.s_offset)
     db = np.array([pool_label(database_of(str(r))) for r in record])
-    n = len(runs)
+    n = len(preds)
     where = "as their recipe ships them" if args.s_offset is None else f"at S offset {args.s_offset:+g}"
     print(f"beats a seed, mean of {n} CV seeds, {where}")
     for true, called in KINDS:
         t, c = CLASSES.index(true), CLASSES.index(called)
-        wrong = sum((y == t) & (p == c) for p, _, _ in runs) / n
+        wrong = sum((y == t) & (p == c) for p in preds) / n
         parts = [f"{name} {wrong[db == name].sum():,.0f}" for name in dict.fromkeys(db)]
         per_record = {r: wrong[record == r].sum() for r in np.unique(record)}
         top = sorted(per_record.items(), key=lambda kv: -kv[1])[:args.top]
@@ -100,23 +102,24 @@ def main() -> None:
     for name in dict.fromkeys(db):        # V +P, and without the record whose normal beats are called V most
         m = db == name
         worst = max(np.unique(record[m]), key=lambda r: sum(((record == r) & (y == N) & (p == V)).sum()
-                                                             for p, _, _ in runs))
+                                                             for p in preds))
         keep = m & ~((record == worst) & (y == N))
-        ppv = [[100 * ((p == V) & (y == V) & k).sum() / max(((p == V) & k).sum(), 1) for p, _, _ in runs]
+        ppv = [[100 * ((p == V) & (y == V) & k).sum() / max(((p == V) & k).sum(), 1) for p in preds]
                for k in (m, keep)]
         print(f"{name} V +P {np.mean(ppv[0]):.1f}; without {worst}'s normal beats called V {np.mean(ppv[1]):.1f}")
 
-    following = next_interval(args.data, args.config, y, record)
+    beats, cfg = pool_beats(args.data, args.config, y, record)
+    following = next_interval(beats)
     print("S beats called V by the interval after them (seconds):")
     for name in dict.fromkeys(db):
         for lo, hi in NEXT_INTERVAL_BINS:
             m = (db == name) & (y == S) & (following >= lo) & (following < hi)
             if m.sum():
-                share = np.mean([(p[m] == V).mean() for p, _, _ in runs])
+                share = np.mean([(p[m] == V).mean() for p in preds])
                 print(f"  {name} {lo:.2f}-{hi:.2f} s: {m.sum():,d} S beats, called V {100 * share:.1f} %")
     if args.usual:
         print("the mean normal beat of each record, as the network sees it (z-units; time from the R peak):")
-        print("\n".join(usual_beat_lines(args.data, args.config, args.usual)))
+        print("\n".join(usual_beat_lines(beats, cfg, args.usual)))
 
 
 if __name__ == "__main__":
