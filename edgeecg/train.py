@@ -181,6 +181,12 @@ def _for_share(x: torch.Tensor, changed: torch.Tensor, share: float, gen: torch.
     return torch.where(pick, changed, x)
 
 
+def _at_spread_of(changed: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``changed`` times one factor per beat (every channel alike) that gives its beat channel (0) the
+    spread of ``x``'s."""
+    return changed * x[:, :1].std(dim=2, keepdim=True) / changed[:, :1].std(dim=2, keepdim=True).clamp_min(1e-6)
+
+
 def _flip(x: torch.Tensor, share: float, gen: torch.Generator) -> torch.Tensor:
     """``share`` of the beats sign-inverted, every channel alike (the beat and its template difference
     stay consistent): the same heart seen with reversed electrodes, or through a lead of the other
@@ -199,7 +205,7 @@ def _lead_shape(x: torch.Tensor, share: float, gen: torch.Generator) -> torch.Te
     so the beat and its template difference stay consistent, as with ``smooth`` and ``flip``."""
     padded = nn.functional.pad(x, (1, 1), mode="replicate")
     slope = (padded[:, :, 2:] - padded[:, :, :-2]) / 2
-    slope = slope * x[:, :1].std(dim=2, keepdim=True) / slope[:, :1].std(dim=2, keepdim=True).clamp_min(1e-6)
+    slope = _at_spread_of(slope, x)
     angle = (LEAD_SHAPE_ANGLE * (2 * torch.rand(x.shape[0], 1, 1, generator=gen) - 1)).to(x.device)
     return _for_share(x, torch.cos(angle) * x + torch.sin(angle) * slope, share, gen)
 
@@ -223,9 +229,7 @@ def _qrs_gain(x: torch.Tensor, share: float, gen: torch.Generator, centre: int,
     inside = torch.where(outside >= QRS_TAPER + 1, torch.zeros(w, dtype=x.dtype),
                          0.5 * (1 + torch.cos(torch.pi * outside / (QRS_TAPER + 1)))).to(x.device)
     gain = (QRS_GAIN_LOW + (1 - QRS_GAIN_LOW) * torch.rand(x.shape[0], 1, 1, generator=gen)).to(x.device)
-    scaled = x * (1 - (1 - gain) * inside)
-    spread = x[:, :1].std(dim=2, keepdim=True) / scaled[:, :1].std(dim=2, keepdim=True).clamp_min(1e-6)
-    return _for_share(x, scaled * spread, share, gen)
+    return _for_share(x, _at_spread_of(x * (1 - (1 - gain) * inside), x), share, gen)
 
 
 def _augment(x: torch.Tensor, gen: torch.Generator, input_step: float, stretch: float = 0.0,
