@@ -94,14 +94,12 @@ def worst_deltas(deltas: list[dict]) -> dict[str, float]:
 
 def database_entry(protocol: str, where: str, int8: dict | None, float_: dict, alarms: dict,
                    bar: dict | None) -> dict:
-    """One scored set in the schema every set of ``seeds.json``'s ``scored`` shares: the mean, sd and worst
-    seed of S and V Se / +P, N Se and macro-F1 (int8 and float), the false S/V calls per hour per
-    record, and each bar's verdict on the int8 mean (float where there is no int8)."""
+    """One scored set in the schema every scored set of ``seeds.json`` shares: the ``mean``, ``sd`` and
+    ``worst`` seed's report of the int8 graph (``c_int8``, the generated C or its bit-exact integer
+    reference) and of the float model, the false S/V calls per hour per record, and each bar's verdict on
+    the int8 mean (float where there is no int8)."""
     def figures(block: dict | None) -> dict | None:
-        if block is None:
-            return None
-        return {(f"{c}_{k}" if c else k): {s: _value(block[s], c, k) for s in ("mean", "sd", "worst")}
-                for _, c, k in SPREAD_ROWS}
+        return None if block is None else {s: block[s] for s in ("mean", "sd", "worst")}
 
     shipped, kind = (int8, "int8") if int8 is not None else (float_, "float")
     verdicts = {f"{c}_{k}": {"bar": v, "mean": _value(shipped["mean"], c, k),
@@ -111,17 +109,18 @@ def database_entry(protocol: str, where: str, int8: dict | None, float_: dict, a
         verdicts.update({f"false_per_hour_{k}": {"bar": v, "mean": alarm["mean"][k], "met": alarm["mean"][k] <= v}
                          for k, v in ALARM_BAR.items()})
     return {"protocol": protocol, "full_block": where, "bars_scored_on": kind,
-            "int8": figures(int8), "float": figures(float_),
+            "c_int8": figures(int8), "float": figures(float_),
             "false_per_hour": {k: ({"mean": v["mean"], "worst": v["worst"]} if v else None) for k, v in alarms.items()},
             "bars": verdicts}
 
 
 def scored_sets(result: dict) -> dict:
-    """``seeds.json``'s ``scored``: every database the seeds were scored on, keyed by name (the test
-    split by its key, e.g. ``ds2``), in one schema (:func:`database_entry`), whether its figures come
-    from the test split, from an external database or out of fold from the recipe's CV runs (a
-    database the recipe trains on). The full blocks stay where they were: ``c_int8`` / ``float``,
-    ``external``, ``held_out.<database>``."""
+    """Every database the seeds were scored on, keyed by name (the test split by its key, e.g. ``ds2``;
+    then ``svdb``, ...), in one schema (:func:`database_entry`), whether its figures come from the test
+    split, from an external database or out of fold from the recipe's CV runs (a database the recipe
+    trains on). ``seeds.json`` holds each at its top level, and ``scored`` lists their names; the full
+    blocks (per seed, per record) stay where they were: ``c_int8`` / ``float``, ``external``,
+    ``held_out.<database>``."""
     key = result["test_key"]
     alarms = result.get("false_alarms") or {}
     out = {key: database_entry(f"test split {key}: {len(result['seeds'])} seeds trained without it",
@@ -140,6 +139,27 @@ def scored_sets(result: dict) -> dict:
             f"held_out.{db}", q.get("report"), o["report"],
             {"int8": q.get("false_alarms"), "float": o["false_alarms"]}, DATABASE_BARS.get(db))
     return out
+
+
+# seeds.json's own top-level keys, which no scored database's name may take.
+RESULT_KEYS = frozenset({"float", "c_int8", "c_vs_float", "per_record", "per_record_per_seed", "macro_classes",
+                         "false_alarms", "int8_unavailable", "external", "held_out", "seeds", "target", "test_key",
+                         "command", "runs", "config", "scored"})
+
+
+def check_scored_name(name: str) -> None:
+    """One line, before any training, where a scored database's name would take a key of ``seeds.json``."""
+    if name in RESULT_KEYS:
+        raise EdgeECGError(f"{name}: a scored database may not be named {name!r}, a key seeds.json keeps for "
+                           f"itself; rename its folder")
+
+
+def with_scored(result: dict) -> dict:
+    """``result`` with every scored set (:func:`scored_sets`) at its top level and their names in ``scored``."""
+    sets = scored_sets(result)
+    for name in sets:
+        check_scored_name(name)
+    return {**result, **sets, "scored": list(sets)}
 
 
 def oof_spread(cvs: list[dict], database: str) -> dict | None:
@@ -360,6 +380,8 @@ def run_seeds(cfg, data_dir: Path, seeds: list[int], target, out: Path, command:
     if external is not None and Path(external[0]).resolve().name in {src.database for src in cfg.sources}:
         raise EdgeECGError(f"{external[0]}: the recipe trains on this database; its patients are scored "
                            f"out-of-fold by `edgeecg cv`, not as an external set")
+    for name in ([Path(external[0]).resolve().name] if external is not None else []) + [s.database for s in cfg.sources]:
+        check_scored_name(name)
     if cfg.sources and not cvs:
         raise EdgeECGError(f"the recipe trains on {', '.join(s.database for s in cfg.sources)}: give its "
                            f"`edgeecg cv` runs (--cv DIR, one per CV seed) for their out-of-fold figures")
@@ -386,7 +408,7 @@ def run_seeds(cfg, data_dir: Path, seeds: list[int], target, out: Path, command:
             result["held_out"] = held_out
         result.update({"seeds": list(seeds), "target": target.name, "test_key": key, "command": command,
                        "runs": [str(out / d.name) for d in run_dirs], "config": config_to_dict(cfg)})
-        result["scored"] = scored_sets(result)
+        result = with_scored(result)
         (tmp / "seeds.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
         (tmp / "seeds.md").write_text(seeds_markdown(result, command), encoding="utf-8")
         kind = "c_int8" if result["c_int8"] else "float"

@@ -299,19 +299,24 @@ def test_seeds_collects_a_model_without_int8_as_float_only(tmp_path):
     assert "No int8 C for this model (has LSTM)" in table and "float model (PyTorch)" in table
     assert "generated C, int8" not in table
     assert recipe_label(result) == "cnn_bilstm, diagnostic, trained on DS1, float (no int8 path)"
-    # seeds.json's `scored`: without int8 the bars are judged on float, and SVDB (here out of fold, without
+    # seeds.json's scored sets: without int8 the bars are judged on float, and SVDB (here out of fold, without
     # int8 or hours either) gets its own bar, the test split the DS2 bar
-    from edgeecg.seeds import BAR, SVDB_BAR, scored_sets, spread
+    from edgeecg.seeds import BAR, SVDB_BAR, spread, with_scored
     result["held_out"] = {"svdb": {"report": spread([classification_report(y, pred)]), "false_alarms": None,
                                    "cv_seeds": [0], "epochs": [3], "int8": None}}
-    scored = scored_sets(result)
-    assert set(scored) == {"ds2", "svdb"} and scored["svdb"]["full_block"] == "held_out.svdb"
+    keyed = with_scored(result)
+    assert keyed["scored"] == ["ds2", "svdb"] and keyed["svdb"]["full_block"] == "held_out.svdb"
+    assert keyed["float"] == result["float"] and with_scored(keyed) == keyed   # the full blocks stay; keying twice is once
     for name, bar in (("ds2", BAR), ("svdb", SVDB_BAR)):
-        entry = scored[name]
-        assert entry["int8"] is None and entry["bars_scored_on"] == "float"
+        entry = keyed[name]
+        assert entry["c_int8"] is None and entry["bars_scored_on"] == "float"
         assert {k: v["bar"] for k, v in entry["bars"].items()} == {f"{c}_{k}": v for (c, k), v in bar.items()}
     mean_s_se = result["float"]["mean"]["per_class"]["S"]["se"]
-    assert scored["ds2"]["bars"]["S_se"] == {"bar": 75.0, "mean": mean_s_se, "met": mean_s_se >= 75.0}
+    assert keyed["ds2"]["bars"]["S_se"] == {"bar": 75.0, "mean": mean_s_se, "met": mean_s_se >= 75.0}
+    assert keyed["ds2"]["float"]["worst"] == result["float"]["worst"]
+    result["held_out"] = {"float": result["held_out"]["svdb"]}     # a database named like one of seeds.json's keys
+    with pytest.raises(EdgeECGError, match="'float', a key seeds.json keeps for itself"):
+        with_scored(result)
 
 
 def test_results_device_lines_come_from_stream_and_qrs_json():

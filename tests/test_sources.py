@@ -219,12 +219,13 @@ def test_seeds_score_an_external_database_and_false_alarms(two_databases, tmp_pa
     assert len(result["false_alarms"]["c_int8"]["per_seed"]) == 2       # DS2 (here s4) too
     assert "never trained on" in (out / "seeds.md").read_text()
     assert any("never trained on" in line for line in svdb_lines(result, {"pooled": result["float"]["mean"]}))
-    scored, key = result["scored"], result["test_key"]   # every scored set under its name, in one schema
-    assert set(scored) == {key, "otherdb"} and scored["otherdb"]["protocol"].startswith("external")
+    key = result["test_key"]     # every scored set at the top level under its name, in one schema, listed in `scored`
+    assert result["scored"] == [key, "otherdb"] and result["otherdb"]["protocol"].startswith("external")
+    scored = {name: result[name] for name in result["scored"]}
     for name, block in ((key, result["c_int8"]), ("otherdb", ext["int8"])):
         assert set(scored[name]) == set(scored[key])
-        assert scored[name]["int8"]["S_se"]["worst"] == block["worst"]["per_class"]["S"]["se"]
-        assert scored[name]["int8"]["macro_f1"]["mean"] == block["mean"]["macro_f1"]
+        assert scored[name]["c_int8"]["worst"]["per_class"]["S"]["se"] == block["worst"]["per_class"]["S"]["se"]
+        assert scored[name]["c_int8"]["mean"]["macro_f1"] == block["mean"]["macro_f1"]
     assert scored["otherdb"]["false_per_hour"]["int8"]["mean"] == ext["false_alarms"]["int8"]["mean"]
     bars = scored[key]["bars"]                     # the test split's bar, judged on the int8 mean
     assert bars["S_se"]["bar"] == 75.0 and bars["S_se"]["met"] == (result["c_int8"]["mean"]["per_class"]["S"]["se"] >= 75)
@@ -373,6 +374,20 @@ def test_a_pool_recipe_refuses_the_random_split(two_databases, pool_toml, tmp_pa
     assert not (tmp_path / "r").exists()
 
 
+def test_seeds_refuse_an_external_database_named_like_a_key_of_seeds_json(two_databases, tmp_path):
+    """Every scored set stands at seeds.json's top level under its name: a database folder named like one of
+    the file's own keys is one line before any training, and nothing is written."""
+    import shutil
+
+    recipe = tmp_path / "final.toml"
+    recipe.write_text(FINAL)
+    shutil.copytree(two_databases / "otherdb", tmp_path / "float")
+    res = CliRunner().invoke(main, ["seeds", "--data", str(two_databases / "mitdb"), "--config", str(recipe),
+                                    "--seeds", "0", "--external", str(tmp_path / "float"), "--out", str(tmp_path / "s")])
+    assert res.exit_code != 0 and "a key seeds.json keeps for itself" in res.output
+    assert len(res.output.strip().splitlines()) == 1 and not (tmp_path / "s").exists()
+
+
 def test_seeds_of_a_pool_recipe_carry_its_out_of_fold_figures(two_databases, pool_toml, tmp_path):
     """The seeds train on every patient of a source, so they cannot be scored on it: seeds.json takes
     the source's out-of-fold figures from the recipe's `edgeecg cv` runs, and refuses without them."""
@@ -400,10 +415,12 @@ def test_seeds_of_a_pool_recipe_carry_its_out_of_fold_figures(two_databases, poo
     assert held["cv_seeds"] == [0] and held["report"]["mean"]["per_class"]["S"]["se"] == oof["per_class"]["S"]["se"]
     int8 = json.loads((cv / "cv.json").read_text())["int8"]["per_database"]["otherdb"]
     assert held["int8"]["report"]["mean"]["per_class"]["V"]["se"] == int8["per_class"]["V"]["se"]
-    scored = result["scored"]["otherdb"]            # the same figures under the schema every scored set shares
+    assert result["scored"] == [result["test_key"], "otherdb"]
+    scored = result["otherdb"]                      # the same figures under the schema every scored set shares
     assert scored["protocol"].startswith("out of fold") and scored["full_block"] == "held_out.otherdb"
-    assert scored["int8"]["V_se"]["mean"] == int8["per_class"]["V"]["se"]
-    assert scored["float"]["S_se"]["mean"] == oof["per_class"]["S"]["se"] and scored["bars_scored_on"] == "int8"
+    assert scored["c_int8"]["mean"]["per_class"]["V"]["se"] == int8["per_class"]["V"]["se"]
+    assert scored["float"]["mean"]["per_class"]["S"]["se"] == oof["per_class"]["S"]["se"]
+    assert scored["bars_scored_on"] == "int8"
     md = (tmp_path / "seeds" / "seeds.md").read_text()
     assert "otherdb, out of fold" in md and "| int8 (each fold's graph; integer reference = C) |" in md
     other = tmp_path / "other.toml"                # a cv.json of another recipe is refused
