@@ -2,7 +2,9 @@
 (N -> S, N -> V, S -> V, V -> S) and the records that make most of each kind; then how often the S
 beats are called V by the interval that follows them (the window reaches 0.44 s past the R peak, so in
 a tachycardia the next QRS falls inside it); with ``--usual``, what a record's normal beat looks like to the
-network. Questions 45 and 46 of training/README.md.
+network; with ``--template``, whether the beat's distance from the patient's template (the window's second
+channel) tells the normal beats called V from the V beats called V. Questions 45, 46 and 49 of
+training/README.md.
 
     python training/error_kinds.py --runs runs/cv-hybrid runs/cv-hybrid-seed1 runs/cv-hybrid-seed2 \\
         runs/cv-hybrid-seed3 runs/cv-hybrid-seed4           (10 s once the pool's beats are cached)
@@ -75,6 +77,44 @@ def usual_beat_lines(beats, cfg, records: list[str]) -> list[str]:
     return lines
 
 
+def template_lines(beats, preds: list[np.ndarray], y: np.ndarray, db: np.ndarray, record: np.ndarray,
+                   keeps: tuple[float, ...] = (0.99, 0.98, 0.95)) -> list[str]:
+    """Among the beats each run calls V: the mean absolute difference from the patient's template (channel
+    1, z-units) of the V beats and of the normal beats, and how well it ranks V above N (ROC AUC), per
+    database; then a veto with one cut for the whole pool (below the distance that keeps a share of the
+    pool's V beats called V, those calls become N): per database, the normal beats called V it turns back
+    and the V beats it loses, and V Se and +P before and after. Means over the runs."""
+    from sklearn.metrics import roc_auc_score
+
+    distance = np.abs(beats.x[:, 1]).mean(axis=1)
+    lines = []
+    for name in dict.fromkeys(db):
+        m = db == name
+        rows = [(np.median(distance[m & (p == V) & (y == V)]), np.median(distance[m & (p == V) & (y == N)]),
+                 roc_auc_score(y[m & (p == V) & np.isin(y, [N, V])] == V, distance[m & (p == V) & np.isin(y, [N, V])]))
+                for p in preds]
+        dv, dn, auc = np.mean(rows, axis=0)
+        lines.append(f"  {name}: median distance of the V calls: V beats {dv:.2f}, normal beats {dn:.2f}; AUC {auc:.3f}")
+    for keep in keeps:
+        cuts = [np.quantile(distance[(p == V) & (y == V)], 1 - keep) for p in preds]
+        parts = []
+        for name in dict.fromkeys(db):
+            m = db == name
+            rows = []
+            for p, cut in zip(preds, cuts):
+                vetoed = np.where((p == V) & (distance < cut), N, p)
+                rows.append([((p == V) & (y == N) & m).sum() - ((vetoed == V) & (y == N) & m).sum(),
+                             ((p == V) & (y == V) & m).sum() - ((vetoed == V) & (y == V) & m).sum()]
+                            + [100 * ((q == V) & (y == V) & m).sum() / max(k, 1) for q in (p, vetoed)
+                               for k in (((y == V) & m).sum(), ((q == V) & m).sum())])
+            back, lost, se0, ppv0, se1, ppv1 = np.mean(rows, axis=0)
+            parts.append(f"{name} N -> V {back:,.0f} fewer, V calls lost {lost:,.0f}, "
+                         f"V Se {se0:.1f} -> {se1:.1f}, +P {ppv0:.1f} -> {ppv1:.1f}")
+        lines.append(f"  one cut keeping {100 * keep:.0f} % of the pool's V calls ({np.mean(cuts):.2f}): "
+                     + "; ".join(parts))
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=Path, nargs="+", required=True, help="CV runs of one recipe (oof.npz)")
@@ -84,6 +124,8 @@ def main() -> None:
     ap.add_argument("--top", type=int, default=4, help="records listed per kind")
     ap.add_argument("--usual", nargs="*", default=[], metavar="RECORD",
                     help="also print these records' mean normal beat: its peak and trough, in z-units, and when")
+    ap.add_argument("--template", action="store_true",
+                    help="also print how the distance from the patient's template separates N from V among V calls")
     args = ap.parse_args()
 
     preds, y, record = calls(args.runs, args.s_offset)
@@ -120,6 +162,9 @@ def main() -> None:
     if args.usual:
         print("the mean normal beat of each record, as the network sees it (z-units; time from the R peak):")
         print("\n".join(usual_beat_lines(beats, cfg, args.usual)))
+    if args.template:
+        print("among the beats called V, the distance from the patient's template (mean |channel 1|, z-units):")
+        print("\n".join(template_lines(beats, preds, y, db, record)))
 
 
 if __name__ == "__main__":
