@@ -433,7 +433,7 @@ def seeds(data_path, config_path, seed_list, target_name, device, out, force, ex
     \b
     Example:
       edgeecg seeds --data ../shared/data/mitdb --config training/hybrid.toml --seeds 0,1,2,3,4 \\
-          --target esp32 --out runs/seeds
+          --target esp32 --cv runs/cv --out runs/seeds
     """
     for module in ("torch", "tensorflow", "onnxruntime"):
         _require(module, "export")

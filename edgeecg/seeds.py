@@ -1,9 +1,12 @@
 """``edgeecg seeds``: the final protocol for several seeds, float and int8 C, mean, sd and worst.
 
-Each seed trains the recipe on its training records (all of DS1 for the default recipe), is
-quantized for a target, and is scored on DS2 as the float model and as the generated int8 C.
+Each seed trains the recipe on its training records (DS1 and the shared SVDB records for the default
+recipe), is quantized for a target, and is scored on DS2 as the float model and as the generated int8 C.
 ``seeds.json`` holds every seed's DS2 report, their mean, standard deviation and worst value, and
-the S/V figures per DS2 record; ``seeds.md`` is the table the README shows.
+the S/V figures per DS2 record; an external database's (``external``) and the recipe's own databases
+out of fold (``held_out``, from its CV runs). Every scored set also stands at the top level under its
+name (``ds2``, ``svdb``, ...) in one schema with each bar's verdict, listed in ``scored``.
+``seeds.md`` is the table the README shows.
 """
 
 from __future__ import annotations
@@ -147,19 +150,26 @@ RESULT_KEYS = frozenset({"float", "c_int8", "c_vs_float", "per_record", "per_rec
                          "command", "runs", "config", "scored"})
 
 
-def check_scored_name(name: str) -> None:
-    """One line, before any training, where a scored database's name would take a key of ``seeds.json``."""
-    if name in RESULT_KEYS:
-        raise EdgeECGError(f"{name}: a scored database may not be named {name!r}, a key seeds.json keeps for "
-                           f"itself; rename its folder")
+def external_name(folder) -> str:
+    """An external database's name: its folder's, symlinks resolved."""
+    return Path(folder).resolve().name
+
+
+def check_scored_names(names: list[str]) -> None:
+    """One line, before any training, where a scored set's name would take a key of ``seeds.json`` or
+    another scored set's (the test split's key first)."""
+    for i, name in enumerate(names):
+        if name in RESULT_KEYS or name in names[:i]:
+            taken = "a key seeds.json keeps for itself" if name in RESULT_KEYS else "another scored set's"
+            raise EdgeECGError(f"{name}: a scored database may not be named {name!r}, {taken}; rename its folder")
 
 
 def with_scored(result: dict) -> dict:
     """``result`` with every scored set (:func:`scored_sets`) at its top level and their names in ``scored``."""
-    sets = scored_sets(result)
-    for name in sets:
-        check_scored_name(name)
-    return {**result, **sets, "scored": list(sets)}
+    names = [result["test_key"]] + ([result["external"]["database"]] if result.get("external") else []) \
+        + list(result.get("held_out") or {})
+    check_scored_names(names)
+    return {**result, **scored_sets(result), "scored": names}
 
 
 def oof_spread(cvs: list[dict], database: str) -> dict | None:
@@ -317,7 +327,7 @@ def score_external(run_dirs: list[Path], models: list, cfg, target: str, ext_dir
     for d, model in zip(run_dirs, models):
         graph = read_tflite((d / "export" / target / "model.int8.tflite").read_bytes())
         results.append(evaluate_database(model, cfg, ext_dir, None, lead, "atr", Int8GraphRunner(graph)))
-    return {"database": Path(ext_dir).name, "data_dir": str(Path(ext_dir).resolve()), "lead": str(lead),
+    return {"database": external_name(ext_dir), "data_dir": str(Path(ext_dir).resolve()), "lead": str(lead),
             "records": results[0]["records"], "beats": results[0]["beats"],
             "float": spread([r["report"] for r in results]), "int8": spread([r["int8"]["report"] for r in results]),
             "int8_vs_float": [r["int8"]["vs_float"] for r in results],
@@ -377,11 +387,11 @@ def run_seeds(cfg, data_dir: Path, seeds: list[int], target, out: Path, command:
     from edgeecg.train import train_model
 
     key = test_key(cfg)
-    if external is not None and Path(external[0]).resolve().name in {src.database for src in cfg.sources}:
+    if external is not None and external_name(external[0]) in {src.database for src in cfg.sources}:
         raise EdgeECGError(f"{external[0]}: the recipe trains on this database; its patients are scored "
                            f"out-of-fold by `edgeecg cv`, not as an external set")
-    for name in ([Path(external[0]).resolve().name] if external is not None else []) + [s.database for s in cfg.sources]:
-        check_scored_name(name)
+    check_scored_names([key] + ([external_name(external[0])] if external is not None else [])
+                       + [src.database for src in cfg.sources])
     if cfg.sources and not cvs:
         raise EdgeECGError(f"the recipe trains on {', '.join(s.database for s in cfg.sources)}: give its "
                            f"`edgeecg cv` runs (--cv DIR, one per CV seed) for their out-of-fold figures")

@@ -314,9 +314,11 @@ def test_seeds_collects_a_model_without_int8_as_float_only(tmp_path):
     mean_s_se = result["float"]["mean"]["per_class"]["S"]["se"]
     assert keyed["ds2"]["bars"]["S_se"] == {"bar": 75.0, "mean": mean_s_se, "met": mean_s_se >= 75.0}
     assert keyed["ds2"]["float"]["worst"] == result["float"]["worst"]
-    result["held_out"] = {"float": result["held_out"]["svdb"]}     # a database named like one of seeds.json's keys
-    with pytest.raises(EdgeECGError, match="'float', a key seeds.json keeps for itself"):
-        with_scored(result)
+    svdb = result["held_out"]["svdb"]
+    for name, taken in (("float", "a key seeds.json keeps for itself"), ("ds2", "another scored set's")):
+        result["held_out"] = {name: svdb}        # a database named like a key of seeds.json or the test split
+        with pytest.raises(EdgeECGError, match=f"'{name}', {taken}"):
+            with_scored(result)
 
 
 def test_results_device_lines_come_from_stream_and_qrs_json():

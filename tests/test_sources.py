@@ -20,6 +20,7 @@ from edgeecg.errors import EdgeECGError
 from edgeecg.io import rdrecord
 from edgeecg.metrics import false_alarms, per_record_report
 from edgeecg.processing.beats import extract_beats
+from edgeecg.seeds import RESULT_KEYS
 from synthetic import write_record
 from test_cv_seeds import FINAL
 
@@ -221,6 +222,7 @@ def test_seeds_score_an_external_database_and_false_alarms(two_databases, tmp_pa
     assert any("never trained on" in line for line in svdb_lines(result, {"pooled": result["float"]["mean"]}))
     key = result["test_key"]     # every scored set at the top level under its name, in one schema, listed in `scored`
     assert result["scored"] == [key, "otherdb"] and result["otherdb"]["protocol"].startswith("external")
+    assert set(result) - set(result["scored"]) <= RESULT_KEYS       # no other top-level key a name could take
     scored = {name: result[name] for name in result["scored"]}
     for name, block in ((key, result["c_int8"]), ("otherdb", ext["int8"])):
         assert set(scored[name]) == set(scored[key])
@@ -415,7 +417,7 @@ def test_seeds_of_a_pool_recipe_carry_its_out_of_fold_figures(two_databases, poo
     assert held["cv_seeds"] == [0] and held["report"]["mean"]["per_class"]["S"]["se"] == oof["per_class"]["S"]["se"]
     int8 = json.loads((cv / "cv.json").read_text())["int8"]["per_database"]["otherdb"]
     assert held["int8"]["report"]["mean"]["per_class"]["V"]["se"] == int8["per_class"]["V"]["se"]
-    assert result["scored"] == [result["test_key"], "otherdb"]
+    assert result["scored"] == [result["test_key"], "otherdb"] and set(result) - set(result["scored"]) <= RESULT_KEYS
     scored = result["otherdb"]                      # the same figures under the schema every scored set shares
     assert scored["protocol"].startswith("out of fold") and scored["full_block"] == "held_out.otherdb"
     assert scored["c_int8"]["mean"]["per_class"]["V"]["se"] == int8["per_class"]["V"]["se"]

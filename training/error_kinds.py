@@ -77,22 +77,28 @@ def usual_beat_lines(beats, cfg, records: list[str]) -> list[str]:
     return lines
 
 
-def template_lines(beats, preds: list[np.ndarray], y: np.ndarray, db: np.ndarray, record: np.ndarray,
+def template_lines(beats, preds: list[np.ndarray], y: np.ndarray, db: np.ndarray,
                    keeps: tuple[float, ...] = (0.99, 0.98, 0.95)) -> list[str]:
-    """Among the beats each run calls V: the mean absolute difference from the patient's template (channel
-    1, z-units) of the V beats and of the normal beats, and how well it ranks V above N (ROC AUC), per
-    database; then a veto with one cut for the whole pool (below the distance that keeps a share of the
-    pool's V beats called V, those calls become N): per database, the normal beats called V it turns back
-    and the V beats it loses, and V Se and +P before and after. Means over the runs."""
+    """Among the beats each run calls V, each beat's distance from the patient's template (the mean
+    absolute value of channel 1, z-units): per database, the median distance of the V beats and of the
+    normal beats, and how well it ranks V above N (ROC AUC); then a veto with one cut for the whole pool
+    (the distance below which ``1 - keep`` of the pool's V beats called V fall; calls below it become N):
+    per database, the normal beats called V it turns back and the V beats it loses, and V Se and +P
+    before and after. Means over the runs; a database without both kinds among its V calls prints "-"."""
     from sklearn.metrics import roc_auc_score
 
     distance = np.abs(beats.x[:, 1]).mean(axis=1)
     lines = []
     for name in dict.fromkeys(db):
-        m = db == name
-        rows = [(np.median(distance[m & (p == V) & (y == V)]), np.median(distance[m & (p == V) & (y == N)]),
-                 roc_auc_score(y[m & (p == V) & np.isin(y, [N, V])] == V, distance[m & (p == V) & np.isin(y, [N, V])]))
-                for p in preds]
+        rows = []
+        for p in preds:
+            v, n = (db == name) & (p == V) & (y == V), (db == name) & (p == V) & (y == N)
+            if v.any() and n.any():
+                rows.append((np.median(distance[v]), np.median(distance[n]),
+                             roc_auc_score(np.r_[np.ones(v.sum()), np.zeros(n.sum())], np.r_[distance[v], distance[n]])))
+        if not rows:
+            lines.append(f"  {name}: -")
+            continue
         dv, dn, auc = np.mean(rows, axis=0)
         lines.append(f"  {name}: median distance of the V calls: V beats {dv:.2f}, normal beats {dn:.2f}; AUC {auc:.3f}")
     for keep in keeps:
@@ -108,9 +114,9 @@ def template_lines(beats, preds: list[np.ndarray], y: np.ndarray, db: np.ndarray
                             + [100 * ((q == V) & (y == V) & m).sum() / max(k, 1) for q in (p, vetoed)
                                for k in (((y == V) & m).sum(), ((q == V) & m).sum())])
             back, lost, se0, ppv0, se1, ppv1 = np.mean(rows, axis=0)
-            parts.append(f"{name} N -> V {back:,.0f} fewer, V calls lost {lost:,.0f}, "
+            parts.append(f"{name} N -> V {back:,.0f} fewer, V beats lost {lost:,.0f}, "
                          f"V Se {se0:.1f} -> {se1:.1f}, +P {ppv0:.1f} -> {ppv1:.1f}")
-        lines.append(f"  one cut keeping {100 * keep:.0f} % of the pool's V calls ({np.mean(cuts):.2f}): "
+        lines.append(f"  one cut keeping {100 * keep:.0f} % of the pool's V beats called V ({np.mean(cuts):.2f}): "
                      + "; ".join(parts))
     return lines
 
@@ -164,7 +170,7 @@ def main() -> None:
         print("\n".join(usual_beat_lines(beats, cfg, args.usual)))
     if args.template:
         print("among the beats called V, the distance from the patient's template (mean |channel 1|, z-units):")
-        print("\n".join(template_lines(beats, preds, y, db, record)))
+        print("\n".join(template_lines(beats, preds, y, db)))
 
 
 if __name__ == "__main__":
